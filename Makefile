@@ -1,0 +1,42 @@
+# rg-import developer tasks. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test demo lint fmt bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("rg-import needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install rg-import with its dev tools
+
+test: $(STAMP)  ## run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)  ## import the sample Follow Up Boss export into the embedded sandbox
+	$(BIN)/python -m importer.demo
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check importer schemas tests bench
+	$(BIN)/mypy
+
+fmt: $(STAMP)  ## format the code with ruff
+	$(BIN)/ruff format importer schemas tests bench
+
+bench: $(STAMP)  ## measure plan and send throughput; writes bench/results.json
+	$(BIN)/python bench/run.py
+
+clean:  ## remove the virtualenv, caches and run outputs
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis rg-import-runs

@@ -1,0 +1,159 @@
+"""Errors that stop a command, and the exit codes they map to.
+
+Row-level problems are never exceptions: they are ``RowIssue`` values (see
+``importer.models``) that end up in the reject file. Exceptions are only for
+conditions that stop the whole command::
+
+    ImporterError                      exit 1 unless a subclass says otherwise
+    ├── ConfigError (ValueError)       exit 2: bad flag, environment or credentials
+    │   └── MappingError               exit 2: a mapping file is missing or malformed
+    ├── InputError                     exit 2: the input file cannot be used as it is
+    ├── LedgerError                    exit 2: the ledger is locked, corrupt or unwritable
+    ├── ApiError                       an HTTP exchange failed (raised by importer.client)
+    │   ├── ClientError                4xx: the request itself is wrong; never retried
+    │   │   ├── BadRequestError        400
+    │   │   ├── AuthError              401 / 403: stops a run (exit 4)
+    │   │   ├── NotFoundError          404
+    │   │   └── ValidationError        422: the server refused the payload
+    │   └── TransientError             may succeed later; retried by the client
+    │       ├── RateLimitedError       429
+    │       ├── ServerError            5xx
+    │       └── TransportError         connection refused or reset, timeout
+    └── RunAborted                     exit 4: the run stopped early; the ledger is consistent
+
+Every message says what went wrong and what to do next, in one line.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; the README has the same table."""
+
+    OK = 0  # every row done, nothing rejected
+    INTERNAL = 1  # a bug: please report it
+    USAGE = 2  # usage, configuration or input error; nothing was sent
+    REJECTS = 3  # finished, but some rows were rejected or are in doubt
+    ABORTED = 4  # stopped early (auth, circuit breaker); re-run to resume
+    INTERRUPTED = 130  # Ctrl-C; the ledger is consistent, re-run to resume
+
+
+class ImporterError(Exception):
+    """Root of the errors that stop a command."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class ConfigError(ImporterError, ValueError):
+    """A flag, environment variable, credential or setting is wrong."""
+
+    exit_code = ExitCode.USAGE
+
+
+class MappingError(ConfigError):
+    """A mapping file cannot be found, parsed or understood."""
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None):
+        where = path or "mapping"
+        if key:
+            where = f"{where} [{key}]"
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.key = key
+
+
+class InputError(ImporterError):
+    """The input file cannot be read or does not fit the mapping."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class LedgerError(ImporterError):
+    """The ledger cannot be opened, is locked by another run, or is damaged."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RunAborted(ImporterError):
+    """The run stopped before the end; what was done is in the ledger."""
+
+    exit_code = ExitCode.ABORTED
+
+
+class ApiError(ImporterError):
+    """An HTTP exchange with the Incoming Leads API failed.
+
+    ``status`` is the HTTP status (None when no response arrived), ``error`` the
+    server's readable reason, ``attempts`` how many times the request was tried,
+    and ``maybe_applied`` whether the server may have applied the request anyway
+    (a timeout, a reset connection or a 5xx after the body was sent).
+    """
+
+    exit_code = ExitCode.REJECTS
+
+    def __init__(
+        self,
+        error: str,
+        *,
+        status: int | None = None,
+        method: str = "",
+        url: str = "",
+        attempts: int = 1,
+        maybe_applied: bool = False,
+    ):
+        prefix = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{prefix}: {error}")
+        self.error = error
+        self.status = status
+        self.method = method
+        self.url = url
+        self.attempts = attempts
+        self.maybe_applied = maybe_applied
+
+
+class ClientError(ApiError):
+    """A 4xx answer: the request is wrong as sent, so it is never retried."""
+
+
+class BadRequestError(ClientError):
+    """400: the body was not valid JSON or the request was malformed."""
+
+
+class AuthError(ClientError):
+    """401/403: wrong credentials, or no permission to write to this site."""
+
+    exit_code = ExitCode.ABORTED
+
+
+class NotFoundError(ClientError):
+    """404: unknown site, unknown lead, or a path the API does not have."""
+
+
+class ValidationError(ClientError):
+    """422: the server refused the payload; ``error`` says why."""
+
+
+class TransientError(ApiError):
+    """A failure that may go away: retried by the client, within bounds."""
+
+
+class RateLimitedError(TransientError):
+    """429: too many requests; ``retry_after`` is the server's hint in seconds."""
+
+    def __init__(self, error: str, *, retry_after: float | None = None, **kwargs: object):
+        super().__init__(error, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(TransientError):
+    """5xx: the server or a proxy in front of it failed."""
+
+
+class TransportError(TransientError):
+    """No usable response: connection refused or reset, or a timeout."""
