@@ -93,3 +93,17 @@ def check_base_url(url: str) -> str:
             f"base URL {url!r} uses plain http: use https:// (plain http is allowed only for a loopback sandbox)"
         )
     return url.rstrip("/")
+
+
+def check_site(site: str | None) -> str | None:
+    """Return the site UUID in canonical dashed form, or raise ConfigError."""
+    import uuid
+
+    if site is None or site == "":
+        return None
+    try:
+        return str(uuid.UUID(site.strip()))
+    except ValueError:
+        raise ConfigError(
+            f"site {site!r} is not a UUID; Real Geeks site UUIDs look like 089df7bf-db46-4453-b29a-6b02700c4426"
+        ) from None

@@ -1,0 +1,117 @@
+"""Files a command writes for people: the run directory, rejects.csv, plan.csv, report.json.
+
+Everything here may hold personal data, so files are created readable by their
+owner only (0600, directories 0700). Every CSV cell that a spreadsheet would
+run as a formula is prefixed with ``'``; ``importer.read`` removes exactly that
+prefix again, so a reject file fixed in a spreadsheet feeds back unchanged.
+CSVs are written as UTF-8 with a BOM, which is what Excel needs to show
+accented names correctly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from importer.errors import ConfigError
+from importer.models import RowIssue
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+REJECT_DIAGNOSTICS = ("_row", "_stage", "_code", "_message")
+SEND_DIAGNOSTICS = ("_http_status", "_attempts")
+
+
+def neutralise(value: str) -> str:
+    """Prefix a cell that a spreadsheet would evaluate as a formula with ``'``."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id such as ``20261127T210704Z-3f9a``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700; raises ConfigError if impossible."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create output directory {path}: {exc.strerror}; pick another with --out"
+        ) from exc
+    return path
+
+
+def open_private(path: Path, *, encoding: str = "utf-8") -> IO[str]:
+    """Open a new text file for writing with mode 0600 (truncating an old one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+    return os.fdopen(fd, "w", encoding=encoding, newline="")
+
+
+class CsvOut:
+    """A CSV file created on the first row, so a clean run leaves no empty file."""
+
+    def __init__(self, path: Path, header: Sequence[str]):
+        self.path = path
+        self.header = list(header)
+        self.rows = 0
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, cells: Iterable[str]) -> None:
+        if self._writer is None:
+            self._file = open_private(self.path, encoding="utf-8-sig")
+            self._writer = csv.writer(self._file, lineterminator="\r\n")
+            self._writer.writerow([neutralise(h) for h in self.header])
+        self._writer.writerow([neutralise(c) for c in cells])
+        self.rows += 1
+
+    def write_many(self, rows: Iterable[Sequence[str]]) -> None:
+        for cells in rows:
+            self.write(cells)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @property
+    def written(self) -> bool:
+        return self.rows > 0
+
+
+class RejectWriter(CsvOut):
+    """``rejects.csv``: the original columns as read, then the diagnostics."""
+
+    def __init__(self, path: Path, headers: Sequence[str], *, send_columns: bool = False):
+        diagnostics = REJECT_DIAGNOSTICS + (SEND_DIAGNOSTICS if send_columns else ())
+        super().__init__(path, [*headers, *diagnostics])
+        self.send_columns = send_columns
+
+    def reject(self, cells: Sequence[str], issue: RowIssue) -> None:
+        extra = [str(issue.row), issue.stage.value, issue.codes, issue.message]
+        if self.send_columns:
+            extra += [
+                "" if issue.http_status is None else str(issue.http_status),
+                "" if issue.attempts is None else str(issue.attempts),
+            ]
+        self.write([*cells, *extra])
+
+
+PLAN_COLUMNS = ("row", "key", "lead_id", "action", "codes", "message")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a JSON report (0600), pretty-printed for people."""
+    with open_private(path) as f:
+        json.dump(data, f, indent=2, ensure_ascii=False, default=str)
+        f.write("\n")

@@ -1,0 +1,360 @@
+"""Planning: decide, for every input row, what a run does with it.
+
+``Planner.plan_chunk`` is shared by ``rg-import plan`` (a dry run with no
+network) and ``rg-import run``: map the chunk, validate it, reject duplicate
+keys, and compare each valid row with the ledger to choose create, update,
+unchanged or reject. ``plan_file`` is the dry run itself: it writes plan.csv,
+rejects.csv and report.json, and returns the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from importer import payloads
+from importer.errors import ConfigError, ExitCode
+from importer.mapfile import Mapping
+from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
+from importer.models import Action, Problem, RowIssue, RowWarning, Stage
+from importer.progress import Progress
+from importer.validate import validate_chunk
+
+
+@dataclass
+class RowPlan:
+    """What happens to one input row."""
+
+    row: int
+    key: str
+    lead_id: str
+    action: Action
+    problems: list[Problem] = field(default_factory=list)
+    fields: dict[str, str] | None = None  # the full lead fields (create/update)
+    changed: dict[str, str] | None = None  # fields to PATCH (update)
+    cleared: list[str] = field(default_factory=list)  # fields that became empty (update)
+    activities: list[tuple[str, dict[str, Any]]] = field(
+        default_factory=list
+    )  # (hash, activity) to send
+    activities_unchanged: int = 0
+    activities_in_doubt: list[str] = field(
+        default_factory=list
+    )  # hashes whose earlier send is unknown
+    resend: bool = False  # an earlier attempt failed or is in doubt
+
+    def issue(self, stage: Stage = Stage.VALIDATE) -> RowIssue:
+        return RowIssue(self.row, stage, list(self.problems))
+
+
+@dataclass
+class PlannedChunk:
+    """A chunk of input rows with the plan of each, in input order."""
+
+    frame: pd.DataFrame  # the raw cells, for reject files
+    rows: list[RowPlan]
+    warnings: list[RowWarning]
+
+
+class Planner:
+    """Plans chunks of one input file; keeps what it needs across chunks."""
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        columns: Sequence[str],
+        headers: Sequence[str],
+        *,
+        site: str | None,
+        ledger: Any = None,  # importer.ledger.Ledger, or None for a plan without history
+        payloads_needed: bool = False,
+    ):
+        from importer.dedupe import SeenKeys
+
+        self.mapping = mapping
+        self.bound: BoundMapping = bind(mapping, columns, headers)
+        self.site = site
+        self.ledger = ledger
+        self.payloads_needed = payloads_needed or ledger is not None
+        self.seen = SeenKeys()
+
+    # ----------------------------------------------------------------- one chunk
+
+    def plan_chunk(self, frame: pd.DataFrame) -> PlannedChunk:
+        mapped = map_chunk(self.bound, frame, site=self.site)
+        problems = validate_chunk(mapped, self.mapping.kind)
+        warnings = list(mapped.warnings)
+        self._duplicates(mapped, problems, warnings)
+
+        plans: list[RowPlan] = []
+        keys = mapped.keys.tolist()
+        ids = mapped.lead_ids.tolist()
+        for row, key, lead_id in zip(mapped.index.tolist(), keys, ids, strict=True):
+            found = problems.get(int(row))
+            action = Action.REJECT if found else Action.CREATE
+            plans.append(RowPlan(int(row), key, lead_id, action, found or []))
+
+        if self.payloads_needed:
+            self._attach_payloads(mapped, plans)
+        if self.mapping.kind == "activity":
+            self._link_activities(plans)
+        elif self.ledger is not None and self.site:
+            self._compare_with_ledger(plans)
+        return PlannedChunk(frame, plans, warnings)
+
+    def _duplicates(
+        self, mapped: MappedChunk, problems: dict[int, list[Problem]], warnings: list[RowWarning]
+    ) -> None:
+        if self.mapping.kind == "activity":
+            return  # many activity rows per lead is the point of an activity file
+        everyone = pd.Series(True, index=mapped.index)
+        first = self.seen.first_rows(mapped.keys, everyone)
+        for row, earlier in first[first > 0].items():
+            key = mapped.keys.loc[row]
+            problems.setdefault(int(row), []).append(
+                Problem(
+                    "duplicate_key",
+                    f"same key {key!r} as row {earlier}; only the first row is kept",
+                )
+            )
+        if mapped.emails is not None:
+            valid = pd.Series([int(r) not in problems for r in mapped.index], index=mapped.index)
+            for row, earlier in self.seen.shared_emails(mapped.emails, mapped.keys, valid).items():
+                email = mapped.emails.loc[row]
+                warnings.append(
+                    RowWarning(
+                        row,
+                        "shared_email",
+                        f"email {email} is also on row {earlier} under another key; Real Geeks may merge the two leads",
+                    )
+                )
+
+    def _attach_payloads(self, mapped: MappedChunk, plans: list[RowPlan]) -> None:
+        fields = payloads.lead_fields(mapped) if self.mapping.kind != "activity" else {}
+        activities = payloads.activities_by_row(mapped)
+        for plan in plans:
+            if plan.action is Action.REJECT:
+                continue
+            plan.fields = fields.get(plan.row, {})
+            plan.activities = [
+                (payloads.canonical_hash(a), a) for a in activities.get(plan.row, [])
+            ]
+
+    # ----------------------------------------------------------------- history
+
+    def _compare_with_ledger(self, plans: list[RowPlan]) -> None:
+        """create → update/unchanged where the ledger has the row already."""
+        live = [p for p in plans if p.action is not Action.REJECT]
+        if not live:
+            return
+        assert self.site is not None
+        records = self.ledger.lookup(self.site, self.mapping.source, [p.key for p in live])
+        known = [records[p.key].lead_id for p in live if p.key in records]
+        states = self.ledger.activity_states(known) if known else {}
+        for plan in live:
+            record = records.get(plan.key)
+            if record is None:
+                continue
+            plan.lead_id = record.lead_id
+            done = states.get(record.lead_id, {})
+            _split_activities(plan, done)
+            if record.payload is None:
+                plan.resend = True  # never confirmed: create again (a POST with our id merges)
+                continue
+            assert plan.fields is not None
+            plan.changed, plan.cleared = payloads.changed_fields(record.payload, plan.fields)
+            if record.state != "sent":
+                plan.resend = True
+            if plan.changed or plan.activities or plan.cleared:
+                plan.action = Action.UPDATE
+            else:
+                plan.action = Action.UNCHANGED
+
+    def _link_activities(self, plans: list[RowPlan]) -> None:
+        """Activity rows find their lead's id through the ledger (leads sent before)."""
+        if self.ledger is None or not self.site:
+            return
+        assert self.mapping.link is not None
+        live = [p for p in plans if p.action is not Action.REJECT]
+        found = self.ledger.find_lead_ids(
+            self.site, [(self.mapping.link.source, p.key) for p in live]
+        )
+        states = self.ledger.activity_states(sorted(set(found.values()))) if found else {}
+        for plan in live:
+            lead_id = found.get((self.mapping.link.source, plan.key))
+            if lead_id is None:
+                plan.action = Action.REJECT
+                plan.problems.append(
+                    Problem(
+                        "unknown_lead",
+                        f"no lead with key {plan.key!r} was sent from source {self.mapping.link.source!r} "
+                        "to this site; import the people file first",
+                    )
+                )
+                continue
+            plan.lead_id = lead_id
+            _split_activities(plan, states.get(lead_id, {}))
+            if not plan.activities and not plan.activities_in_doubt:
+                plan.action = Action.UNCHANGED
+
+
+def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:
+    """Keep only the activities not yet sent; note those whose earlier send is unknown."""
+    todo = []
+    for digest, activity in plan.activities:
+        state = states.get(digest)
+        if state == "sent":
+            plan.activities_unchanged += 1
+        elif state in ("in_doubt", "sending"):
+            plan.activities_in_doubt.append(digest)
+            todo.append((digest, activity))
+        else:
+            todo.append((digest, activity))
+    plan.activities = todo
+
+
+# --------------------------------------------------------------------------- plan command
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Everything ``rg-import plan`` needs, resolved by the CLI."""
+
+    input: Path
+    mapping: Mapping
+    site: str | None = None
+    ledger: Path | None = None
+    out: Path | None = None
+    read_options: Any = None  # importer.read.ReadOptions
+    command: str = "plan"
+
+
+def plan_file(
+    req: PlanRequest, *, progress: Callable[..., Progress] | None = None
+) -> dict[str, Any]:
+    """Plan every row of ``req.input`` and write the run directory; returns report.json's data."""
+    from importer import outputs
+    from importer.ledger import Ledger
+    from importer.progress import NullProgress
+    from importer.read import ReadOptions, open_table
+
+    started = time.monotonic()
+    run_id = outputs.new_run_id()
+    options = req.read_options or ReadOptions(**_read_overrides(req.mapping))
+    ledger = None
+    if req.ledger is not None:
+        if not req.ledger.exists():
+            raise ConfigError(
+                f"ledger {req.ledger} does not exist; leave out --ledger to plan without history"
+            )
+        if not req.site:
+            raise ConfigError("--ledger needs --site: the ledger keeps leads per site")
+        ledger = Ledger(req.ledger, run_id=run_id, readonly=True)
+    out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
+    try:
+        with open_table(req.input, options) as table:
+            planner = Planner(
+                req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
+            )
+            bar = (progress or (lambda *a, **k: NullProgress()))(
+                "Planning", total=table.info.size, unit="B"
+            )
+            plan_out = outputs.CsvOut(out_dir / "plan.csv", outputs.PLAN_COLUMNS)
+            rejects = outputs.RejectWriter(out_dir / "rejects.csv", table.info.headers)
+            counts: Counter[str] = Counter()
+            warnings: Counter[str] = Counter()
+            warning_examples: list[dict[str, Any]] = []
+            try:
+                done = 0
+                for frame in table.chunks():
+                    planned = planner.plan_chunk(frame)
+                    _write_chunk(planned, plan_out, rejects, counts)
+                    for w in planned.warnings:
+                        warnings[w.code] += 1
+                        if len(warning_examples) < 20:
+                            warning_examples.append(
+                                {"row": w.row, "code": w.code, "message": w.message}
+                            )
+                    bar.advance(table.bytes_read - done)
+                    done = table.bytes_read
+                    bar.counts(
+                        **{k: counts[k] for k in ("create", "update", "unchanged", "reject")}
+                    )
+            finally:
+                bar.close()
+                plan_out.close()
+                rejects.close()
+            info = table.info
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+    rejected = counts["reject"]
+    report: dict[str, Any] = {
+        "run_id": run_id,
+        "command": req.command,
+        "input": {
+            "path": str(req.input),
+            "sha256": info.sha256,
+            "rows": info.rows,
+            "encoding": info.encoding,
+            "delimiter": info.delimiter,
+            "sheet": info.sheet,
+        },
+        "mapping": {
+            "name": req.mapping.name,
+            "path": str(req.mapping.path or ""),
+            "kind": req.mapping.kind,
+        },
+        "site_uuid": req.site,
+        "leads": {
+            "create": counts["create"],
+            "update": counts["update"],
+            "unchanged": counts["unchanged"],
+            "rejected": rejected,
+        },
+        "warnings": {
+            "total": sum(warnings.values()),
+            "by_code": dict(warnings),
+            "examples": warning_examples,
+        },
+        "plan_file": str(out_dir / "plan.csv"),
+        "rejects_file": str(rejects.path) if rejects.written else None,
+        "duration_s": round(time.monotonic() - started, 3),
+        "exit_code": int(ExitCode.REJECTS if rejected else ExitCode.OK),
+    }
+    outputs.write_json(out_dir / "report.json", report)
+    report["out_dir"] = str(out_dir)
+    return report
+
+
+def _read_overrides(mapping: Mapping) -> dict[str, Any]:
+    """Reading options a mapping file asks for (delimiter, encoding, footers)."""
+    opts: dict[str, Any] = {}
+    for key in ("delimiter", "encoding", "sheet"):
+        if key in mapping.read:
+            opts[key] = mapping.read[key]
+    if "drop_rows_matching" in mapping.read:
+        opts["drop_rows_matching"] = tuple(mapping.read["drop_rows_matching"])
+    return opts
+
+
+def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
+    raw_rows: Iterator[list[str]] | None = None
+    if any(p.action is Action.REJECT for p in planned.rows):
+        raw_rows = iter(planned.frame.to_numpy(dtype=object).tolist())
+    for plan in planned.rows:
+        cells = next(raw_rows) if raw_rows is not None else None
+        counts[plan.action.value] += 1
+        issue = plan.issue()
+        plan_out.write(
+            [str(plan.row), plan.key, plan.lead_id, plan.action.value, issue.codes, issue.message]
+        )
+        if plan.action is Action.REJECT:
+            assert cells is not None
+            rejects.reject(cells, issue)

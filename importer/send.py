@@ -1,0 +1,357 @@
+"""Sending one planned row: the requests, in order, with write-ahead ledger entries.
+
+``Sender.send`` runs in a worker thread. For each row it first marks the work
+``sending`` in the ledger (committed), then makes the request(s), then records
+the outcome, so a crash at any point leaves the row recoverable: a lead POST
+with our deterministic id merges on the server, so resending it is safe. Only
+activities can be duplicated by a resend, and the policy for that is explicit:
+at least once (the default; counted as possible duplicates) or at most once
+(held as in doubt).
+
+The circuit breaker stops the whole run after a 401/403, or after a run of
+consecutive requests that failed for transport or server reasons.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from importer.errors import (
+    ApiError,
+    AuthError,
+    ClientError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+    TransportError,
+)
+from importer.models import Action, Problem
+from importer.plan import RowPlan
+
+
+class Stopping(Exception):
+    """Raised inside a worker when the run is stopping (Ctrl-C, circuit breaker)."""
+
+
+@dataclass
+class SendOutcome:
+    """How one row ended: exactly one of created, updated, unchanged, rejected, in_doubt, skipped."""
+
+    plan: RowPlan
+    result: str  # "created" | "updated" | "unchanged" | "rejected" | "in_doubt" | "skipped"
+    problems: list[Problem] = field(default_factory=list)
+    http_status: int | None = None
+    attempts: int | None = None
+    activities_sent: int = 0
+    activities_in_doubt: int = 0
+    activities_rejected: int = 0
+    possible_duplicates: int = 0
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    site: str
+    source: str
+    kind: str  # lead | potential_seller | activity
+    activities_at_most_once: bool = False
+    update_api: str = "v1"  # v2 can clear fields that became empty
+    max_consecutive_failures: int = 10
+
+
+class CircuitBreaker:
+    """Opens on any auth failure, or after N consecutive transport/server failures."""
+
+    def __init__(self, threshold: int):
+        self.threshold = threshold
+        self._failures = 0
+        self._lock = threading.Lock()
+        self.reason: str | None = None
+        self.stop = threading.Event()
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = 0
+
+    def failure(self, error: ApiError) -> None:
+        with self._lock:
+            if isinstance(error, AuthError):
+                self._open(
+                    f"the API refused the credentials for this site ({error}); check RG_USERNAME/RG_PASSWORD and --site"
+                )
+                return
+            self._failures += 1
+            if self._failures >= self.threshold:
+                self._open(
+                    f"{self._failures} requests in a row failed ({error}); the API looks unavailable, try again later"
+                )
+
+    def interrupt(self, reason: str) -> None:
+        with self._lock:
+            self._open(reason)
+
+    def _open(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.stop.set()
+
+
+class Sender:
+    """Sends planned rows through a Client, recording each step in the Ledger."""
+
+    def __init__(self, client: Any, ledger: Any, policy: SendPolicy, breaker: CircuitBreaker):
+        self.client = client
+        self.ledger = ledger
+        self.policy = policy
+        self.breaker = breaker
+
+    # ----------------------------------------------------------------- entry
+
+    def send(self, plan: RowPlan) -> SendOutcome:
+        """Carry out one row's plan; never raises for the row's own failures."""
+        if self.breaker.stop.is_set():
+            return SendOutcome(plan, "skipped")
+        try:
+            if self.policy.kind == "activity":
+                return self._send_activities_only(plan)
+            if plan.action is Action.CREATE:
+                return self._create(plan)
+            return self._update(plan)
+        except Stopping:
+            # The run stopped while this row waited to retry; it was marked
+            # "sending" so the next run treats it as in doubt and resends it.
+            self._mark_in_doubt(plan, None, "the run stopped before this row was confirmed")
+            return SendOutcome(
+                plan,
+                "in_doubt",
+                [Problem("interrupted", "the run stopped before this row was confirmed")],
+            )
+
+    # ----------------------------------------------------------------- leads
+
+    def _lead_body(self, plan: RowPlan, activities: list[dict[str, Any]]) -> dict[str, Any]:
+        assert plan.fields is not None
+        body: dict[str, Any] = {"id": plan.lead_id, **plan.fields}
+        if activities:
+            body["activities"] = activities
+        return body
+
+    def _create(self, plan: RowPlan) -> SendOutcome:
+        p = self.policy
+        assert plan.fields is not None
+        held = set(plan.activities_in_doubt) if p.activities_at_most_once else set()
+        to_send = [(h, a) for h, a in plan.activities if h not in held]
+        hashes = [h for h, _ in to_send]
+        self.ledger.begin_lead(
+            p.site, p.source, plan.key, plan.lead_id,
+            payload=plan.fields, payload_hash=_hash(plan.fields), activity_hashes=hashes,
+        )  # fmt: skip
+        outcome = SendOutcome(plan, "created")
+        create = (
+            self.client.create_potential_seller_lead
+            if p.kind == "potential_seller"
+            else self.client.create_lead
+        )
+        body = self._lead_body(plan, [a for _, a in to_send])
+        try:
+            if p.activities_at_most_once and to_send:
+                try:
+                    response = create(p.site, body, retry_unknown=False)
+                except TransientError as exc:
+                    if not exc.maybe_applied:
+                        raise
+                    # The server may have stored the activities: do not send them again.
+                    self.ledger.activities_done(
+                        plan.lead_id, hashes, "in_doubt", status=exc.status, error=exc.error
+                    )
+                    outcome.activities_in_doubt += len(hashes)
+                    hashes, to_send = [], []
+                    response = create(p.site, self._lead_body(plan, []))
+            else:
+                response = create(p.site, body)
+                if response.unknown_outcomes and to_send:
+                    outcome.possible_duplicates += len(to_send)
+        except ApiError as exc:
+            return self._lead_failed(plan, exc, hashes, outcome)
+        self.breaker.success()
+        self.ledger.lead_sent(
+            p.site, p.source, plan.key, status=response.status, activity_hashes=hashes
+        )
+        outcome.http_status, outcome.attempts = response.status, response.attempts
+        outcome.activities_sent += len(to_send)
+        outcome.activities_in_doubt += len(held)
+        if plan.resend and plan.activities_in_doubt and not p.activities_at_most_once:
+            outcome.possible_duplicates += len(plan.activities_in_doubt)
+        return outcome
+
+    def _update(self, plan: RowPlan) -> SendOutcome:
+        p = self.policy
+        assert plan.fields is not None
+        outcome = SendOutcome(plan, "updated")
+        changed = dict(plan.changed or {})
+        if p.update_api == "v2":
+            changed.update({name: "" for name in plan.cleared})
+        if changed or plan.resend:
+            self.ledger.begin_lead(
+                p.site, p.source, plan.key, plan.lead_id,
+                payload=plan.fields, payload_hash=_hash(plan.fields),
+            )  # fmt: skip
+            try:
+                if changed:
+                    response = self.client.update_lead(p.site, plan.lead_id, changed)
+                    outcome.http_status, outcome.attempts = response.status, response.attempts
+            except ApiError as exc:
+                return self._lead_failed(plan, exc, [], outcome)
+            self.breaker.success()
+            self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
+        return self._post_activities(plan, outcome)
+
+    def _lead_failed(
+        self, plan: RowPlan, exc: ApiError, hashes: list[str], outcome: SendOutcome
+    ) -> SendOutcome:
+        p = self.policy
+        outcome.http_status, outcome.attempts = exc.status, exc.attempts
+        if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
+            self.breaker.success()  # the server is up; this row is wrong
+            self.ledger.lead_failed(
+                p.site,
+                p.source,
+                plan.key,
+                status=exc.status,
+                error=exc.error,
+                activity_hashes=hashes,
+            )
+            outcome.result = "rejected"
+            outcome.activities_rejected += len(plan.activities)
+            outcome.problems = [_api_problem(exc)]
+            return outcome
+        self.breaker.failure(exc)
+        if isinstance(exc, AuthError) or (
+            isinstance(exc, TransientError) and not exc.maybe_applied
+        ):
+            # certainly not applied: the next run sends it again
+            self.ledger.lead_failed(
+                p.site,
+                p.source,
+                plan.key,
+                status=exc.status,
+                error=exc.error,
+                activity_hashes=hashes,
+            )
+            outcome.result = "skipped" if isinstance(exc, AuthError) else "rejected"
+            outcome.problems = [_api_problem(exc)]
+            if outcome.result == "rejected":
+                outcome.activities_rejected += len(plan.activities)
+            return outcome
+        self.ledger.lead_in_doubt(
+            p.site, p.source, plan.key, status=exc.status, error=exc.error, activity_hashes=hashes
+        )
+        outcome.result = "in_doubt"
+        outcome.activities_in_doubt += len(hashes)
+        outcome.problems = [
+            Problem("in_doubt", f"no answer to be sure of ({exc}); the next run sends it again")
+        ]
+        return outcome
+
+    def _mark_in_doubt(self, plan: RowPlan, status: int | None, error: str) -> None:
+        p = self.policy
+        hashes = [h for h, _ in plan.activities]
+        if p.kind == "activity":
+            if hashes:
+                self.ledger.activities_done(
+                    plan.lead_id, hashes, "in_doubt", status=status, error=error
+                )
+        else:
+            self.ledger.lead_in_doubt(
+                p.site, p.source, plan.key, status=status, error=error, activity_hashes=hashes
+            )
+
+    # ----------------------------------------------------------------- activities
+
+    def _send_activities_only(self, plan: RowPlan) -> SendOutcome:
+        outcome = SendOutcome(plan, "created")
+        result = self._post_activities(plan, outcome)
+        if result.result == "updated":
+            result.result = "created"
+        return result
+
+    def _post_activities(self, plan: RowPlan, outcome: SendOutcome) -> SendOutcome:
+        """Post the row's new activities in one request to the lead's activities endpoint."""
+        p = self.policy
+        held = set(plan.activities_in_doubt) if p.activities_at_most_once else set()
+        to_send = [(h, a) for h, a in plan.activities if h not in held]
+        outcome.activities_in_doubt += len(held)
+        if not to_send:
+            if held and outcome.result != "updated":
+                outcome.result = "in_doubt"
+            return outcome
+        hashes = [h for h, _ in to_send]
+        self.ledger.begin_activities(plan.lead_id, dict(to_send))
+        try:
+            response = self.client.add_activities(
+                p.site,
+                plan.lead_id,
+                [a for _, a in to_send],
+                retry_unknown=not p.activities_at_most_once,
+            )
+        except ApiError as exc:
+            outcome.http_status, outcome.attempts = exc.status, exc.attempts
+            if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
+                self.breaker.success()
+                self.ledger.activities_done(
+                    plan.lead_id, hashes, "failed", status=exc.status, error=exc.error
+                )
+                outcome.activities_rejected += len(hashes)
+                outcome.result = "rejected"
+                outcome.problems = [_api_problem(exc)]
+                return outcome
+            self.breaker.failure(exc)
+            state = "in_doubt" if exc.maybe_applied else "failed"
+            self.ledger.activities_done(
+                plan.lead_id, hashes, state, status=exc.status, error=exc.error
+            )
+            if state == "in_doubt":
+                outcome.activities_in_doubt += len(hashes)
+                outcome.result = "in_doubt"
+                outcome.problems = [Problem("in_doubt", f"activities not confirmed ({exc})")]
+            else:
+                outcome.result = "skipped" if isinstance(exc, AuthError) else "rejected"
+                outcome.activities_rejected += len(hashes)
+                outcome.problems = [_api_problem(exc)]
+            return outcome
+        self.breaker.success()
+        self.ledger.activities_done(plan.lead_id, hashes, "sent", status=response.status)
+        outcome.activities_sent += len(hashes)
+        if response.unknown_outcomes:
+            outcome.possible_duplicates += len(hashes)
+        if plan.activities_in_doubt and not p.activities_at_most_once:
+            outcome.possible_duplicates += len(set(plan.activities_in_doubt) & set(hashes))
+        if outcome.http_status is None:
+            outcome.http_status, outcome.attempts = response.status, response.attempts
+        return outcome
+
+
+def _hash(fields: dict[str, str]) -> str:
+    from importer.payloads import canonical_hash
+
+    return canonical_hash(fields)
+
+
+def _api_problem(exc: ApiError) -> Problem:
+    """A send failure as a reject reason with a stable code."""
+    if isinstance(exc, NotFoundError):
+        return Problem("http_404", f"the API does not know this site or lead: {exc.error}")
+    if isinstance(exc, RateLimitedError):
+        return Problem(
+            "rate_limited", f"still rate limited after {exc.attempts} attempts: {exc.error}"
+        )
+    if isinstance(exc, TransportError):
+        return Problem(
+            "unreachable", f"could not reach the API after {exc.attempts} attempts: {exc.error}"
+        )
+    if isinstance(exc, TransientError):
+        return Problem("retries_exhausted", f"{exc} after {exc.attempts} attempts")
+    if exc.status == 422:
+        return Problem("http_422", f"the API refused the lead: {exc.error}")
+    return Problem(f"http_{exc.status}", f"the API refused the request: {exc.error}")
