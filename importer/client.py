@@ -1,0 +1,659 @@
+"""The HTTP client for the Real Geeks Incoming Leads API; it owns all network policy.
+
+Timeouts, retries with capped exponential backoff and full jitter, ``Retry-After``,
+the shared rate limiter, error classification and the "did the server perhaps
+apply it?" bookkeeping all live here. Nothing else in the project imports
+``requests``.
+
+Connections: one ``HTTPAdapter`` (one urllib3 pool of ``pool_size`` connections
+per host) is shared by every thread, and each thread gets its own light
+``requests.Session`` mounted on it. urllib3's pool is thread-safe; a Session adds
+mutable state (cookie jar, default headers, redirect handling) that requests
+does not promise to be thread-safe, so sessions are not shared between threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+
+from importer import __version__, contract
+from importer.config import Credentials, check_base_url, is_loopback
+from importer.errors import (
+    ApiError,
+    AuthError,
+    BadRequestError,
+    ClientError,
+    ConfigError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from importer.throttle import RateLimiter
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"rg-import/{__version__}"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+UPDATE_APIS = ("v1", "v2")
+# Statuses after which the server may already have done the work (it got the body).
+UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Network policy of the client; every field has a safe default.
+
+    ``base_url`` must be https (plain http only to a loopback host, i.e. the
+    sandbox). ``max_attempts`` counts every try of one request, first included.
+    ``not_found_attempts`` is how many tries an update or activities call gets
+    while it keeps answering 404 (the service may still be processing the
+    create), ``not_found_delay`` the pause between them. ``max_retry_after`` is
+    the longest server-requested wait the client sits out; a longer one fails
+    the request at once. ``update_api`` picks PATCH v1 (absent fields are kept)
+    or v2 (fields sent as "" are unset); ``v2_path_template`` is relative to the
+    server root (scheme and host of ``base_url``). ``pool_size`` is the number
+    of connections kept per host; size it to the worker count.
+
+    Raises ConfigError for a bad URL or value.
+    """
+
+    base_url: str = contract.DEFAULT_BASE_URL
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    not_found_attempts: int = 3
+    not_found_delay: float = 2.0
+    max_retry_after: float = 120.0
+    update_api: str = "v1"
+    v2_path_template: str = contract.V2_PATH_TEMPLATES[0]
+    pool_size: int = 16
+
+    def __post_init__(self) -> None:
+        base = check_base_url(self.base_url)
+        parts = urlsplit(base)
+        if parts.username or parts.password:
+            raise ConfigError(
+                "the base URL must not contain a user name or password: "
+                "set RG_USERNAME and RG_PASSWORD instead"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError(f"base URL {base!r} must not have a query or fragment")
+        object.__setattr__(self, "base_url", base)
+        for name in ("connect_timeout", "read_timeout", "backoff_base", "backoff_max"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(
+                    f"client setting {name} must be positive, not {getattr(self, name)!r}"
+                )
+        for name in ("not_found_delay", "max_retry_after"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"client setting {name} must not be negative")
+        for name in ("max_attempts", "not_found_attempts", "pool_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"client setting {name} must be at least 1, not {getattr(self, name)!r}"
+                )
+        if self.update_api not in UPDATE_APIS:
+            raise ConfigError(
+                f"update API must be one of {', '.join(UPDATE_APIS)}, not {self.update_api!r}"
+            )
+        template = self.v2_path_template
+        if not template.startswith("/") or "{site}" not in template or "{lead}" not in template:
+            raise ConfigError(
+                f"v2 path template {template!r} must start with '/' and contain {{site}} and {{lead}}, "
+                f"e.g. {contract.V2_PATH_TEMPLATES[0]}"
+            )
+
+    @property
+    def server_root(self) -> str:
+        """Scheme and host of ``base_url`` (what the v2 path is relative to)."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful exchange.
+
+    ``attempts`` is 1 when the first try succeeded; ``unknown_outcomes`` counts
+    the failed tries after which the server may nevertheless have applied the
+    request (a read timeout, a connection closed before the answer, a 500, 502,
+    503 or 504).
+    """
+
+    status: int
+    attempts: int
+    unknown_outcomes: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """One retry about to happen: tells a progress display why it is waiting.
+
+    ``status_or_kind`` is the HTTP status, or ``"timeout"`` / ``"connection"``;
+    ``attempt`` is the number of the try that failed; ``delay`` the seconds
+    the client will wait before the next one.
+    """
+
+    method: str
+    url: str
+    attempt: int
+    status_or_kind: int | str
+    delay: float
+
+
+@dataclass
+class _Failure:
+    """A failed attempt, classified."""
+
+    error: ApiError
+    key: str  # stats key: the status, or "timeout" / "connection"
+    retryable: bool
+    maybe_applied: bool
+    retry_after: float | None = None
+    not_found: bool = False
+
+
+class Client:
+    """Talks to the Incoming Leads API; safe to share between worker threads.
+
+    Every method sends one request, retrying within the settings' bounds, and
+    returns a ``Response`` or raises an ``ApiError`` subclass whose ``attempts``
+    and ``maybe_applied`` say what happened. ``retry_unknown=False`` turns off
+    retries after failures the server may have applied (use it for calls that
+    are not idempotent, such as adding activities, and decide yourself).
+    ``sleep`` and ``rng`` are injectable for tests; ``on_retry`` is called before
+    every retry wait.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        settings: ClientSettings | None = None,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self.settings = settings if settings is not None else ClientSettings()
+        self._limiter = rate_limiter
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._rng_lock = threading.Lock()
+        self._on_retry = on_retry
+        self._adapter = HTTPAdapter(
+            pool_connections=self.settings.pool_size,
+            pool_maxsize=self.settings.pool_size,
+            max_retries=0,  # retries are ours: urllib3 must not resend bodies behind our back
+        )
+        self._local = threading.local()
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._stats_lock = threading.Lock()
+        self._by_status: Counter[str] = Counter()
+        self._total = 0
+        self._retries = 0
+        self._closed = False
+
+    # -- public API -------------------------------------------------------------
+
+    def create_lead(
+        self, site: str, lead: dict[str, Any], *, retry_unknown: bool = True
+    ) -> Response:
+        """POST a lead to ``/sites/{site}/leads`` (201 expected).
+
+        Resending a create after an unknown outcome relies on the service's
+        create-or-merge of a lead whose ``id`` it already has; the embedded
+        ``activities`` may then be added twice, hence ``retry_unknown``.
+        Raises an ``ApiError`` subclass; 404 is not retried.
+        """
+        return self._call("POST", self._url(site, "leads"), lead, retry_unknown=retry_unknown)
+
+    def update_lead(
+        self, site: str, lead_id: str, fields: dict[str, Any], *, retry_unknown: bool = True
+    ) -> Response:
+        """PATCH a lead (v1 or v2 per ``settings.update_api``); 200 expected.
+
+        Setting fields is idempotent, but ``activities`` in ``fields`` are
+        added on every try; pass ``retry_unknown=False`` when sending some.
+        404 is retried ``not_found_attempts`` times. Raises an ``ApiError`` subclass.
+        """
+        if self.settings.update_api == "v2":
+            path = self.settings.v2_path_template.format(
+                site=_segment(site), lead=_segment(lead_id)
+            )
+            url = self.settings.server_root + path
+        else:
+            url = self._url(site, "leads", lead_id)
+        return self._call("PATCH", url, fields, retry_unknown=retry_unknown, retry_not_found=True)
+
+    def add_activities(
+        self,
+        site: str,
+        lead_id: str,
+        activities: list[dict[str, Any]],
+        *,
+        retry_unknown: bool = True,
+    ) -> Response:
+        """POST a JSON list of activities to ``/sites/{site}/leads/{id}/activities``.
+
+        The service does not deduplicate activities: with ``retry_unknown=False``
+        a failure that may have been applied is raised at once
+        (``maybe_applied`` True) instead of being resent. 404 is retried
+        ``not_found_attempts`` times. Raises an ``ApiError`` subclass.
+        """
+        url = self._url(site, "leads", lead_id, "activities")
+        return self._call(
+            "POST", url, activities, retry_unknown=retry_unknown, retry_not_found=True
+        )
+
+    def create_potential_seller_lead(
+        self, site: str, lead: dict[str, Any], *, retry_unknown: bool = True
+    ) -> Response:
+        """POST an anonymous lead to ``/sites/{site}/potential-seller-leads`` (201 expected).
+
+        Raises an ``ApiError`` subclass; 404 is not retried.
+        """
+        return self._call(
+            "POST", self._url(site, "potential-seller-leads"), lead, retry_unknown=retry_unknown
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot: attempts sent, retries made, and attempts per outcome.
+
+        ``by_status`` keys are status codes as strings, or ``"timeout"`` and
+        ``"connection"`` for attempts that got no answer.
+        """
+        with self._stats_lock:
+            return {
+                "total": self._total,
+                "retries": self._retries,
+                "by_status": dict(self._by_status),
+            }
+
+    def close(self) -> None:
+        """Close every connection; the client cannot be used afterwards."""
+        self._closed = True
+        for session in list(self._sessions):
+            session.close()
+        self._adapter.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Client(base_url={self.settings.base_url!r}, username={self._credentials.username!r}, "
+            f"update_api={self.settings.update_api!r})"
+        )
+
+    __str__ = __repr__
+
+    # -- one request, with retries ----------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        body: object,
+        *,
+        retry_unknown: bool,
+        retry_not_found: bool = False,
+    ) -> Response:
+        if self._closed:
+            raise RuntimeError("this Client is closed")
+        data = _encode(body)
+        started = time.monotonic()
+        attempt = 0
+        unknown = 0
+        not_found_seen = 0
+        while True:
+            attempt += 1
+            if self._limiter is not None:
+                self._limiter.acquire()
+            status, failure = self._attempt(method, url, data)
+            if failure is None:
+                if self._limiter is not None:
+                    self._limiter.on_success()
+                return Response(status, attempt, unknown, time.monotonic() - started)
+
+            if failure.maybe_applied:
+                unknown += 1
+            if failure.key == "429" and self._limiter is not None:
+                self._limiter.on_throttled(failure.retry_after)
+            delay = self._retry_delay(
+                failure, attempt, retry_unknown, not_found_seen, retry_not_found
+            )
+            if failure.not_found:
+                not_found_seen += 1
+            if delay is None or attempt >= self.settings.max_attempts:
+                error = failure.error
+                error.attempts = attempt
+                error.maybe_applied = unknown > 0
+                raise error
+            with self._stats_lock:
+                self._retries += 1
+            log.info(
+                "retrying %s %s after %s (attempt %d) in %.2fs",
+                method,
+                url,
+                failure.key,
+                attempt,
+                delay,
+            )
+            if self._on_retry is not None:
+                kind: int | str = int(failure.key) if failure.key.isdigit() else failure.key
+                self._on_retry(RetryEvent(method, url, attempt, kind, delay))
+            self._sleep(delay)
+
+    def _retry_delay(
+        self,
+        failure: _Failure,
+        attempt: int,
+        retry_unknown: bool,
+        not_found_seen: int,
+        retry_not_found: bool,
+    ) -> float | None:
+        """Seconds to wait before the next try, or None to give up now."""
+        if failure.not_found:
+            if retry_not_found and not_found_seen + 1 < self.settings.not_found_attempts:
+                return self.settings.not_found_delay
+            return None
+        if not failure.retryable:
+            return None
+        if failure.maybe_applied and not retry_unknown:
+            return None
+        if failure.retry_after is not None:
+            if failure.retry_after > self.settings.max_retry_after:
+                return None  # the server wants a long break: fail now, a later run resumes
+            return failure.retry_after
+        ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
+        with self._rng_lock:
+            return self._rng.uniform(0.0, ceiling)  # "full jitter": spreads out retrying workers
+
+    def _attempt(self, method: str, url: str, data: bytes) -> tuple[int, _Failure | None]:
+        """Send once; return the status and None on 2xx, else the classified failure."""
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        try:
+            reply = self._session().request(
+                method, url, data=data, timeout=timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            failure = _transport_failure(exc, method, url, self.settings.read_timeout)
+            self._count(failure.key)
+            return 0, failure
+        self._count(str(reply.status_code))
+        if 200 <= reply.status_code < 300:
+            return reply.status_code, None
+        return reply.status_code, _http_failure(reply, method, url)
+
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self._total += 1
+            self._by_status[key] += 1
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.mount("https://", self._adapter)
+            session.mount("http://", self._adapter)
+            session.auth = (self._credentials.username, self._credentials.password)
+            if is_loopback(urlsplit(self.settings.base_url).hostname or ""):
+                # The sandbox is on this machine: an HTTP(S)_PROXY from the
+                # environment must not route it through a proxy.
+                session.trust_env = False
+            session.headers.update(
+                {
+                    "User-Agent": USER_AGENT,
+                    "Accept": "application/json",
+                    "Content-Type": JSON_CONTENT_TYPE,
+                }
+            )
+            self._local.session = session
+            self._sessions.add(session)
+        return session
+
+    def _url(self, site: str, *segments: str) -> str:
+        return "/".join([self.settings.base_url, "sites", _segment(site), *map(_segment, segments)])
+
+
+def _segment(value: str) -> str:
+    """A path segment, percent-encoded so an odd id cannot change the path."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a site or lead id must be a non-empty string, not {value!r}")
+    return quote(value, safe="")
+
+
+def _encode(body: object) -> bytes:
+    """UTF-8 JSON; raises ValueError for NaN/Infinity, which JSON cannot carry."""
+    try:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError as exc:
+        raise ValueError(
+            f"payload is not valid JSON ({exc}): replace NaN/Infinity values before sending"
+        ) from None
+
+
+def _http_failure(reply: requests.Response, method: str, url: str) -> _Failure:
+    """Classify an HTTP error answer into the error class and retry policy."""
+    status = reply.status_code
+    message = readable_error(
+        status, reply.reason, reply.headers.get("Content-Type", ""), reply.content
+    )
+    common: dict[str, Any] = {"status": status, "method": method, "url": url}
+    key = str(status)
+    retry_after = (
+        parse_retry_after(reply.headers.get("Retry-After"))
+        if status in RETRY_AFTER_STATUSES
+        else None
+    )
+    if status == 429:
+        error: ApiError = RateLimitedError(message, retry_after=retry_after, **common)
+        return _Failure(error, key, retryable=True, maybe_applied=False, retry_after=retry_after)
+    if status >= 500:
+        retryable = status in contract.RETRY_STATUSES
+        return _Failure(
+            ServerError(message, **common),
+            key,
+            retryable=retryable,
+            maybe_applied=status in UNKNOWN_OUTCOME_STATUSES,
+            retry_after=retry_after,
+        )
+    if status == 404:
+        return _Failure(
+            NotFoundError(message, **common),
+            key,
+            retryable=False,
+            maybe_applied=False,
+            not_found=True,
+        )
+    if 400 <= status < 500:
+        cls: type[ClientError] = {
+            400: BadRequestError,
+            401: AuthError,
+            403: AuthError,
+            422: ValidationError,
+        }.get(status, ClientError)
+        return _Failure(cls(message, **common), key, retryable=False, maybe_applied=False)
+    # 1xx/3xx: redirects are not followed (they would turn a POST into a GET and
+    # may drop the auth header), so point the user at the right base URL.
+    location = reply.headers.get("Location", "")
+    where = f" to {location}" if location else ""
+    error = ApiError(
+        f"unexpected {status} redirect{where}: set the base URL to the final address", **common
+    )
+    return _Failure(error, key, retryable=False, maybe_applied=False)
+
+
+def _transport_failure(
+    exc: requests.RequestException, method: str, url: str, read_timeout: float
+) -> _Failure:
+    """Classify an exchange that produced no HTTP answer."""
+    common: dict[str, Any] = {"status": None, "method": method, "url": url}
+    if isinstance(exc, requests.exceptions.SSLError):
+        # A certificate or TLS failure does not heal by retrying.
+        error = TransportError(
+            f"TLS handshake failed: {_short(exc)}; check the base URL and the system CA store",
+            **common,
+        )
+        return _Failure(error, "connection", retryable=False, maybe_applied=False)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        error = TransportError(f"connecting timed out: {_short(exc)}", **common)
+        return _Failure(error, "timeout", retryable=True, maybe_applied=False)
+    if isinstance(exc, requests.exceptions.Timeout):
+        error = TransportError(f"no answer within the {read_timeout:g} s read timeout", **common)
+        return _Failure(error, "timeout", retryable=True, maybe_applied=True)
+    if (
+        isinstance(exc, requests.exceptions.ConnectionError)
+        and exc.args
+        and isinstance(exc.args[0], MaxRetryError)
+    ):
+        # urllib3 reports a failure to *open* the connection this way (refused,
+        # DNS, unreachable): the request never left, so resending is safe.
+        error = TransportError(f"could not connect: {_short(exc)}", **common)
+        return _Failure(error, "connection", retryable=True, maybe_applied=False)
+    # Closed or reset after the request went out (or while reading the answer).
+    error = TransportError(f"connection lost before the answer: {_short(exc)}", **common)
+    return _Failure(error, "connection", retryable=True, maybe_applied=True)
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 exception, in one short line."""
+    reason: BaseException = exc
+    seen = set()
+    while id(reason) not in seen:
+        seen.add(id(reason))
+        inner = getattr(reason, "reason", None)
+        if isinstance(inner, BaseException):
+            reason = inner
+            continue
+        nested = [arg for arg in reason.args if isinstance(arg, BaseException)]
+        if nested:
+            reason = nested[0]
+            continue
+        break
+    text = " ".join(str(reason).split()) or type(reason).__name__
+    return text[:160]
+
+
+# -- reading error answers --------------------------------------------------------
+
+MAX_MESSAGE = 120
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
+
+    Returns None when the header is absent or unreadable, 0.0 for a date in the past.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000" dates parse as naive; HTTP dates are GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(seconds, 0.0)
+
+
+def readable_error(status: int, reason: str | None, content_type: str, body: bytes) -> str:
+    """The server's reason for an error answer, as one short line.
+
+    A JSON body gives its ``error`` string; an HTML page (typically from a proxy)
+    is reduced to its visible text; anything else is cut to a readable length.
+    """
+    phrase = _status_line(status, reason)
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return phrase
+    if "json" in content_type.lower() or text[:1] in "{[":
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            for key in ("error", "message", "detail"):
+                if isinstance(parsed.get(key), str) and parsed[key].strip():
+                    return _cut(parsed[key])
+    if "html" in content_type.lower() or text[:1] == "<":
+        visible = _visible_text(text)
+        return f'{phrase} (HTML error page from a proxy: "{_cut(visible)}")' if visible else phrase
+    return f"{phrase}: {_cut(text)}"
+
+
+def _status_line(status: int, reason: str | None) -> str:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return f"{status} {reason}".strip()
+
+
+def _cut(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1].rstrip() + "…"
+
+
+class _VisibleText(HTMLParser):
+    """Collects the text a browser would show; the title only as a fallback."""
+
+    HIDDEN = frozenset({"head", "title", "script", "style", "noscript", "template"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.shown: list[str] = []
+        self.hidden: list[str] = []
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._depth += tag in self.HIDDEN
+
+    def handle_endtag(self, tag: str) -> None:
+        self._depth -= bool(tag in self.HIDDEN and self._depth)
+
+    def handle_data(self, data: str) -> None:
+        (self.hidden if self._depth else self.shown).append(data)
+
+
+def _visible_text(page: str) -> str:
+    parser = _VisibleText()
+    parser.feed(page)
+    parser.close()
+    return " ".join(" ".join(parser.shown).split()) or " ".join(" ".join(parser.hidden).split())

@@ -1,0 +1,282 @@
+"""RateLimiter: spacing, burst, the pause after a 429, AIMD, thread safety.
+
+Everything runs on a fake clock whose ``sleep`` advances it, so no test sleeps
+for real except the one wall-clock check at the end (a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from importer.throttle import RateLimiter
+
+
+class FakeClock:
+    """A clock that only moves when someone sleeps; records every sleep."""
+
+    def __init__(self, start: float = 100.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[float], None] | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0, "the limiter must not ask for zero or negative sleeps"
+        self.sleeps.append(seconds)
+        if self.on_sleep is not None:
+            hook, self.on_sleep = self.on_sleep, None
+            hook(seconds)
+        self.now += seconds
+
+
+def send_times(limiter: RateLimiter, clock: FakeClock, n: int) -> list[float]:
+    """Acquire n times in a row; the clock reading when each request may go."""
+    times = []
+    for _ in range(n):
+        limiter.acquire()
+        times.append(clock.now)
+    return times
+
+
+def test_unlimited_never_waits() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    assert [limiter.acquire() for _ in range(1000)] == [0.0] * 1000
+    assert clock.sleeps == []
+    assert limiter.current_rps is None
+
+
+def test_requests_are_spaced_by_one_over_rps() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(4.0, clock=clock, sleep=clock.sleep)
+    times = send_times(limiter, clock, 9)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert times[0] == 100.0
+    assert gaps == pytest.approx([0.25] * 8)
+
+
+def test_idle_time_is_not_banked_beyond_the_burst() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2.0, clock=clock, sleep=clock.sleep, burst=3)
+    send_times(limiter, clock, 5)
+    clock.now += 60  # a long idle spell earns at most `burst` back-to-back requests
+    start = clock.now
+    times = send_times(limiter, clock, 6)
+    assert times[:3] == [start] * 3
+    assert [t - start for t in times[3:]] == pytest.approx([0.5, 1.0, 1.5])
+
+
+def test_acquire_returns_seconds_waited() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep)
+    assert limiter.acquire() == 0.0
+    assert limiter.acquire() == pytest.approx(0.1)
+    clock.now += 0.05
+    assert limiter.acquire() == pytest.approx(0.05)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rps=st.floats(min_value=0.5, max_value=500),
+    burst=st.integers(min_value=1, max_value=10),
+    pauses=st.lists(st.floats(min_value=0, max_value=3), min_size=1, max_size=40),
+)
+def test_no_window_ever_exceeds_burst_plus_rate(
+    rps: float, burst: int, pauses: list[float]
+) -> None:
+    """Whatever the arrival pattern, n requests span at least (n - burst) / rps seconds."""
+    clock = FakeClock()
+    limiter = RateLimiter(rps, clock=clock, sleep=clock.sleep, burst=burst)
+    times = []
+    for pause in pauses:
+        clock.now += pause
+        limiter.acquire()
+        times.append(clock.now)
+    for i in range(len(times)):
+        for j in range(i + burst, len(times)):
+            assert times[j] - times[i] >= (j - i - burst + 1) / rps - 1e-9
+
+
+def test_a_429_pauses_everyone_for_retry_after() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    limiter.on_throttled(7.5)
+    assert limiter.paused_until == pytest.approx(107.5)
+    waited = limiter.acquire()
+    assert waited == pytest.approx(7.5)
+    assert clock.now == pytest.approx(107.5)
+
+
+def test_a_429_without_retry_after_pauses_one_second() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    limiter.on_throttled(None)
+    assert limiter.acquire() == pytest.approx(1.0)
+
+
+def test_a_429_during_a_wait_holds_the_sleeper_back() -> None:
+    """A thread already sleeping towards its slot must not send inside a new pause."""
+    clock = FakeClock()
+    limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep)
+    limiter.acquire()  # slot at 100; the next one is at 101
+    # While the next caller sleeps, another worker's request comes back 429.
+    clock.on_sleep = lambda _s: limiter.on_throttled(5.0)
+    limiter.acquire()
+    assert clock.now >= 105.0
+    assert len(clock.sleeps) == 2
+
+
+def test_decrease_halves_the_configured_rate_then_recovers_additively() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep, recovery_successes=50)
+    limiter.on_throttled(1.0)
+    assert limiter.current_rps == pytest.approx(5.0)
+    seen: list[float] = []
+    for _ in range(49):
+        limiter.on_success()
+        rate = limiter.current_rps
+        assert rate is not None
+        seen.append(rate)
+    assert seen == sorted(seen) and seen[-1] < 10.0  # climbing, not yet there
+    assert seen[1] - seen[0] == pytest.approx(0.1)  # linear steps of (10 - 5) / 50
+    limiter.on_success()
+    assert limiter.current_rps == 10.0
+    for _ in range(100):
+        limiter.on_success()
+    assert limiter.current_rps == 10.0  # never above the configured rate
+
+
+def test_resumed_traffic_follows_the_reduced_rate() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(8.0, clock=clock, sleep=clock.sleep)
+    limiter.on_throttled(2.0)
+    times = send_times(limiter, clock, 4)
+    assert times[0] == pytest.approx(102.0)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == pytest.approx([0.25] * 3)  # 4 rps after the halving, and no burst
+
+
+def test_simultaneous_429s_from_in_flight_requests_cut_once() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(16.0, clock=clock, sleep=clock.sleep)
+    for _ in range(8):  # eight workers' requests all answered 429 at the same moment
+        limiter.on_throttled(1.0)
+    assert limiter.current_rps == pytest.approx(8.0)
+    clock.now += 1.5  # a later, separate episode cuts again
+    limiter.on_throttled(1.0)
+    assert limiter.current_rps == pytest.approx(4.0)
+
+
+def test_rate_never_drops_below_the_floor() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(4.0, clock=clock, sleep=clock.sleep, min_rps=0.5)
+    for _ in range(20):
+        limiter.on_throttled(0.0)
+        clock.now += 10
+    assert limiter.current_rps == pytest.approx(0.5)
+
+
+def test_unlimited_cut_is_half_the_measured_rate_then_unlimited_again() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, recovery_successes=10)
+    for _ in range(40):  # 40 requests over 2 seconds: 20 rps
+        limiter.acquire()
+        clock.now += 0.05
+    limiter.on_throttled(1.0)
+    assert limiter.current_rps == pytest.approx(10.0, rel=0.05)
+    for _ in range(9):
+        limiter.on_success()
+    assert limiter.current_rps is not None
+    limiter.on_success()
+    assert limiter.current_rps is None
+
+
+def test_success_without_a_previous_cut_changes_nothing() -> None:
+    limiter = RateLimiter(3.0)
+    limiter.on_success()
+    assert limiter.current_rps == 3.0
+    unlimited = RateLimiter()
+    unlimited.on_success()
+    assert unlimited.current_rps is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rps": 0},
+        {"rps": -1.0},
+        {"rps": 5.0, "burst": 0.5},
+        {"min_rps": 0},
+        {"recovery_successes": 0},
+    ],
+)
+def test_bad_arguments_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RateLimiter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_threads_get_distinct_slots() -> None:
+    """Eight threads, one frozen clock: the reserved slots form exactly one schedule.
+
+    A race in the reservation would hand two threads the same slot (or skip one),
+    which shows up as a schedule that differs from the single-threaded one.
+    """
+    clock_value = 0.0
+    limiter = RateLimiter(10.0, clock=lambda: clock_value, sleep=lambda _s: None, burst=3)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            w = limiter.acquire()
+            with lock:
+                waits.append(w)
+
+    # Switch threads as often as possible, so an unlocked read-modify-write would interleave.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(previous)
+    expected = [max(0.0, (k - 2) * 0.1) for k in range(200)]
+    assert sorted(waits) == pytest.approx(expected)
+
+
+def test_threads_on_the_real_clock_stay_within_the_rate() -> None:
+    rps, burst, per_thread, n_threads = 400.0, 4, 20, 6
+    limiter = RateLimiter(rps, burst=burst)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(per_thread):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = per_thread * n_threads
+    assert len(stamps) == total
+    # n requests need at least (n - burst) / rps seconds, however the threads interleave.
+    assert max(stamps) - start >= (total - burst) / rps - 0.005
