@@ -1,0 +1,395 @@
+"""The reading stage: CSV/TSV/TXT and XLSX exports in, text-only DataFrame chunks out.
+
+This is the only module (with ``read_xlsx``) that calls pandas or openpyxl readers.
+Every cell comes out as a Python ``str`` ("" when empty), indexed by its
+spreadsheet row number, so the later stages can name the row in the reject file::
+
+    with open_table("export.csv") as table:
+        table.require(["Email"])
+        for frame in table.chunks():
+            ...
+
+File-level problems raise ``InputError`` (one line: the file, the problem,
+what to do), before any row is yielded whenever they can be seen up front.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from importer.errors import ConfigError, InputError
+from importer.read_delimited import CsvSource
+from importer.read_detect import read_head, sniff_kind
+
+__all__ = [
+    "REJECT_COLUMNS",
+    "ReadOptions",
+    "Table",
+    "TableInfo",
+    "normalize_header",
+    "open_table",
+    "peek_headers",
+    "unwrap_excel",
+]
+
+REJECT_COLUMNS = ("_row", "_stage", "_code", "_message", "_http_status", "_attempts")
+
+# The characters a spreadsheet treats as the start of a formula; our reject
+# writer puts a ' before a value starting with one, and we take it off again.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+_TEXT_FORMULA = re.compile(r'="((?:[^"]|"")*)"', re.DOTALL)
+_CANDIDATE_STARTS = ("'", "=")
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"), None)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file; every field has a detecting default."""
+
+    encoding: str | None = None  # None: detect
+    delimiter: str | None = None  # None: sniff among , ; \t |
+    sheet: str | None = None  # XLSX sheet name; None: the first sheet
+    chunk_rows: int = 50_000
+    # Regexes; a data row whose first non-empty cell fully matches one is dropped
+    # (e.g. Salesforce report footers r"Grand Totals \(\d+ records\)").
+    drop_rows_matching: tuple[str, ...] = ()
+    skip_blank_rows: bool = True  # all-empty rows are skipped (they still consume a row number)
+
+
+@dataclass
+class TableInfo:
+    """What was found out about an input file; ``rows`` grows while chunks are read."""
+
+    path: str
+    format: str  # "csv" | "xlsx"
+    encoding: str | None  # e.g. "utf-8", "utf-8-sig", "utf-16", "cp1252"; None for xlsx
+    delimiter: str | None
+    sheet: str | None
+    headers: list[str]  # header cells as in the file, stripped, without reject columns
+    columns: list[str]  # unique names used in the frames, parallel to ``headers``
+    ignored: list[str]  # reject diagnostic columns found and dropped
+    sha256: str  # of the file's bytes
+    size: int  # bytes
+    rows: int = 0  # data rows yielded so far
+    dropped_rows: int = 0  # rows dropped as blank or by drop_rows_matching
+    header_row: int = 1  # spreadsheet row of the header (after blank or report-title rows)
+
+
+class _Source(Protocol):
+    """A format-specific reader: header cells, then raw frames with positional columns."""
+
+    path: str
+    format: str
+    encoding: str | None
+    delimiter: str | None
+    sheet: str | None
+    raw_headers: list[str]
+    header_row: int
+    sha256: str
+    size: int
+    maybe_artefacts: bool
+    blank_rows_skipped: int
+
+    def start(self) -> None: ...
+    def frames(self) -> Iterator[pd.DataFrame]: ...
+    @property
+    def bytes_read(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def normalize_header(text: str) -> str:
+    """The key a header is matched by: no BOM/zero-width chars, single spaces, casefolded."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_INVISIBLE).split()).casefold()
+
+
+def _unwrap_cell(value: str) -> str:
+    if value[:1] == "'":
+        # "'=x" -> "=x", and "''=x" -> "'=x": the writer guards a value that
+        # already looks guarded, so exactly one quote comes off.
+        first = value.lstrip("'")[:1]
+        return value[1:] if first and first in FORMULA_TRIGGERS else value
+    match = _TEXT_FORMULA.fullmatch(value)
+    if match:
+        return match.group(1).replace('""', '"')
+    return value
+
+
+def unwrap_excel(values: pd.Series) -> pd.Series:
+    """Undo spreadsheet artefacts in a column of text cells.
+
+    ``="00123"`` (Excel's keep-as-text trick) becomes ``00123``; a ``'`` in
+    front of ``= + - @`` tab or CR (the formula-injection guard) is removed, one
+    per cell (``''=x`` becomes ``'=x``). This inverts a writer that prefixes
+    ``'`` to every value whose first character other than ``'`` is one of those.
+    Returns ``values`` itself when nothing changes, else a new Series with the
+    same index, name and dtype.
+    """
+    cells = values.to_numpy(dtype=object)
+    # A single pass over the column as one string finds out whether any cell
+    # could need work; it is several times faster than testing every cell.
+    try:
+        joined = "\x00" + "\x00".join(cells)
+    except TypeError:  # a non-text cell: no shortcut, test every cell
+        joined = "\x00'"
+    if "\x00'" not in joined and "\x00=" not in joined:
+        return values
+    hits = [i for i, v in enumerate(cells) if isinstance(v, str) and v[:1] in _CANDIDATE_STARTS]
+    out = cells.copy()
+    changed = False
+    for i in hits:
+        new = _unwrap_cell(cells[i])
+        if new != cells[i]:
+            out[i] = new
+            changed = True
+    if not changed:
+        return values
+    return pd.Series(out, index=values.index, name=values.name, dtype=values.dtype)
+
+
+def plan_columns(raw_headers: list[str]) -> tuple[list[str], list[str], list[str], list[int]]:
+    """Split raw header cells into (headers, unique column names, ignored, kept positions).
+
+    Header cells lose a BOM and surrounding whitespace, and Excel artefacts as
+    in ``unwrap_excel``.
+    Duplicates (compared as ``normalize_header`` does) become "Email (2)",
+    "Email (3)"; an empty header becomes "Column N" (N its 1-based position).
+    """
+    headers: list[str] = []
+    columns: list[str] = []
+    ignored: list[str] = []
+    kept: list[int] = []
+    taken: set[str] = set()
+    # Our reject writer guards header cells like any other, so unwrap them too.
+    cleaned = [_unwrap_cell(cell.replace("\ufeff", "").strip()) for cell in raw_headers]
+    wanted = {normalize_header(c) for c in cleaned if c and c not in REJECT_COLUMNS}
+    for position, cell in enumerate(cleaned):
+        if cell in REJECT_COLUMNS:
+            ignored.append(cell)
+            continue
+        base = cell or f"Column {position + 1}"
+        name, n = base, 2
+        # A generated name must not take a name that a later header really has.
+        while normalize_header(name) in taken or (name != base and normalize_header(name) in wanted):
+            name, n = f"{base} ({n})", n + 1
+        taken.add(normalize_header(name))
+        headers.append(cell)
+        columns.append(name)
+        kept.append(position)
+    return headers, columns, ignored, kept
+
+
+def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[str]]]:
+    delimiter = options.delimiter
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1 or delimiter in "\"\r\n":
+            raise ConfigError(f"delimiter {options.delimiter!r} must be one character such as , ; | or tab")
+    if options.chunk_rows < 1:
+        raise ConfigError(f"chunk_rows must be at least 1, got {options.chunk_rows}")
+    patterns = []
+    for pattern in options.drop_rows_matching:
+        try:
+            patterns.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigError(f"drop-rows pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    if delimiter != options.delimiter:
+        options = ReadOptions(
+            encoding=options.encoding,
+            delimiter=delimiter,
+            sheet=options.sheet,
+            chunk_rows=options.chunk_rows,
+            drop_rows_matching=options.drop_rows_matching,
+            skip_blank_rows=options.skip_blank_rows,
+        )
+    return options, patterns
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of rows whose cells are all ""; checks only rows still in doubt."""
+    rows = np.arange(len(frame))
+    for position in range(frame.shape[1]):
+        if not len(rows):
+            break
+        cells = frame.iloc[:, position].to_numpy(dtype=object)[rows]
+        rows = rows[cells == ""]
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[rows] = True
+    return mask
+
+
+def _first_filled(frame: pd.DataFrame) -> np.ndarray:
+    """The first non-empty cell of every row ("" for a blank row)."""
+    first = np.full(len(frame), "", dtype=object)
+    rows = np.arange(len(frame))
+    for position in range(frame.shape[1]):
+        if not len(rows):
+            break
+        cells = frame.iloc[:, position].to_numpy(dtype=object)[rows]
+        filled = cells != ""
+        first[rows[filled]] = cells[filled]
+        rows = rows[~filled]
+    return first
+
+
+class Table:
+    """An opened input file: its ``info`` and, once, its rows as DataFrame chunks."""
+
+    def __init__(self, source: _Source, options: ReadOptions, patterns: list[re.Pattern[str]]):
+        self._source = source
+        self._options = options
+        self._footer = re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
+        headers, columns, ignored, kept = plan_columns(source.raw_headers)
+        self._kept = kept
+        self._keep_all = len(kept) == len(source.raw_headers)
+        self.info = TableInfo(
+            path=source.path,
+            format=source.format,
+            encoding=source.encoding,
+            delimiter=source.delimiter,
+            sheet=source.sheet,
+            headers=headers,
+            columns=columns,
+            ignored=ignored,
+            sha256=source.sha256,
+            size=source.size,
+            header_row=source.header_row,
+        )
+        self._lookup: dict[str, str] = {}
+        for header, column in zip(headers, columns, strict=True):
+            self._lookup.setdefault(normalize_header(header), column)
+        for column in columns:
+            self._lookup.setdefault(normalize_header(column), column)
+        self._started = False
+        self._dropped = 0
+
+    def column(self, name: str) -> str | None:
+        """The frame column for a header name (case- and whitespace-insensitive), or None."""
+        return self._lookup.get(normalize_header(name))
+
+    def require(self, names: Iterable[str]) -> None:
+        """Raise InputError naming every one of ``names`` that the file lacks."""
+        missing = [name for name in names if self.column(name) is None]
+        if not missing:
+            return
+        have = ", ".join(repr(h) for h in self.info.headers[:12])
+        if len(self.info.headers) > 12:
+            have += f", … ({len(self.info.headers)} in all)"
+        plural = "s" if len(missing) > 1 else ""
+        raise InputError(
+            f"missing column{plural} {', '.join(repr(m) for m in missing)} (the header row has {have or 'nothing'}); "
+            "rename the header in the file or point the mapping at the right column",
+            path=self.info.path,
+        )
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """Yield the data rows as DataFrames of at most ``chunk_rows`` rows.
+
+        Columns are ``info.columns``; every cell is a ``str``; the index is the
+        spreadsheet row number. May be called once. Raises InputError for a
+        problem found part-way (a ragged row, a quote never closed).
+        """
+        if self._started:
+            raise RuntimeError("Table.chunks() can be called only once")
+        self._started = True
+        try:
+            for raw in self._source.frames():
+                frame = self._clean(raw)
+                self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
+                if len(frame):
+                    self.info.rows += len(frame)
+                    yield frame
+            self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
+        finally:
+            self._source.close()
+
+    def _clean(self, raw: pd.DataFrame) -> pd.DataFrame:
+        frame = raw if self._keep_all else raw.iloc[:, self._kept]
+        frame.columns = pd.Index(self.info.columns, dtype=object)
+        if self._source.maybe_artefacts:
+            for position in range(frame.shape[1]):
+                column = frame.iloc[:, position]
+                unwrapped = unwrap_excel(column)
+                if unwrapped is not column:
+                    frame.isetitem(position, unwrapped.array)
+        drop = np.zeros(len(frame), dtype=bool)
+        if self._options.skip_blank_rows:
+            drop |= _blank_rows(frame)
+        if self._footer is not None:
+            matches = self._footer.fullmatch
+            first = _first_filled(frame)
+            drop |= np.fromiter((matches(v) is not None for v in first), dtype=bool, count=len(first))
+        if drop.any():
+            self._dropped += int(drop.sum())
+            frame = frame.loc[~drop]
+        return frame
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file consumed so far (for a progress bar)."""
+        return self._source.bytes_read
+
+    def close(self) -> None:
+        """Release the file; safe to call more than once."""
+        self._source.close()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _open(path: str | os.PathLike[str], options: ReadOptions, *, peek: bool) -> Table:
+    checked, patterns = _check_options(options)
+    location = os.fspath(path)
+    head = read_head(location)
+    kind, utf16_hint = sniff_kind(location, head)
+    source: _Source
+    if kind == "xlsx":
+        from importer.read_xlsx import XlsxSource
+
+        source = XlsxSource(location, checked, peek=peek)
+    else:
+        source = CsvSource(location, checked, head, utf16_hint, peek=peek)
+    if not peek:
+        try:
+            source.start()
+        except BaseException:
+            source.close()
+            raise
+    return Table(source, checked, patterns)
+
+
+def open_table(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> Table:
+    """Open a CSV/TSV/TXT or XLSX export for reading.
+
+    Returns a Table whose ``info`` is complete except for the row counts.
+    Raises InputError for a file that cannot be used (missing, empty, not a
+    spreadsheet, legacy .xls, unknown sheet, bad encoding, no header, ragged or
+    badly quoted rows within the first chunk), and ConfigError for bad options.
+    """
+    return _open(path, options, peek=False)
+
+
+def peek_headers(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> list[str]:
+    """The header cells of a file (as ``TableInfo.headers``), reading only its start.
+
+    Raises the same InputError as ``open_table`` for problems in the header.
+    """
+    table = _open(path, options, peek=True)
+    try:
+        return list(table.info.headers)
+    finally:
+        table.close()
+

@@ -1,0 +1,160 @@
+"""Delimited text (CSV/TSV/TXT) for the reading stage, streamed by the pandas C engine.
+
+``importer.read_detect`` chooses the encoding, delimiter and header row from the
+first bytes; pandas then reads the rows after the header in chunks, so memory
+stays flat whatever the file size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+import pandas as pd
+
+from importer.errors import InputError
+from importer.read_detect import (
+    SAMPLE_BYTES,
+    decode_sample,
+    guess_encoding_from_head,
+    locate_header,
+    open_binary,
+    parse_sample,
+    scan_file,
+    sniff_delimiter,
+)
+
+if TYPE_CHECKING:
+    from importer.read import ReadOptions
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+class CsvSource:
+    """Delimited text read by the pandas C engine in chunks, at constant memory."""
+
+    format = "csv"
+    sheet: str | None = None
+
+    def __init__(self, path: str, options: ReadOptions, head: bytes, utf16_hint: str | None, *, peek: bool):
+        self.path = path
+        self.options = options
+        self.blank_rows_skipped = 0
+        if peek:
+            self.encoding: str | None = options.encoding or guess_encoding_from_head(head, utf16_hint)
+            self.sha256, self.size, self.maybe_artefacts = "", os.path.getsize(path), True
+        else:
+            scan = scan_file(path, options.encoding, extra_delimiter=options.delimiter)
+            self.encoding, self.sha256, self.size = scan.encoding, scan.sha256, scan.size
+            self.maybe_artefacts = scan.maybe_artefacts
+        complete = len(head) < SAMPLE_BYTES
+        text = decode_sample(path, head, self.encoding or "utf-8", complete=complete)
+        self.delimiter: str | None = options.delimiter or sniff_delimiter(text, complete=complete)
+        records = parse_sample(text, self.delimiter, complete=complete)
+        index = locate_header(records)
+        if index is None:
+            if complete:
+                raise InputError("has no header row (it holds only blank lines); export the data again", path=path)
+            raise InputError(
+                f"has no header row in its first {SAMPLE_BYTES // 1024} KB (is a quote never closed?); check the file's quoting",
+                path=path,
+            )
+        self.raw_headers = records[index]
+        self.header_row = index + 1
+        self._handle: BinaryIO | None = None
+        self._reader: Iterator[pd.DataFrame] | None = None
+        self._first: pd.DataFrame | None = None
+        self._final_bytes = 0
+
+    def start(self) -> None:
+        """Open the file and read the first chunk, so early problems surface now."""
+        self._handle = open_binary(self.path)
+        codec = (self.encoding or "utf-8").lower().replace("_", "-")
+        # The BOM sits in the header row, which pandas skips: utf-8 keeps its fast byte path.
+        pandas_encoding = "utf-8" if codec in ("utf-8", "utf8", "utf-8-sig") else self.encoding
+        self._reader = pd.read_csv(
+            self._handle,
+            sep=self.delimiter,
+            header=None,
+            names=list(range(len(self.raw_headers))),
+            skiprows=self.header_row,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,  # blank lines must still count as rows
+            index_col=False,
+            quotechar='"',
+            engine="c",
+            encoding=pandas_encoding,
+            encoding_errors="strict",
+            chunksize=self.options.chunk_rows,
+        )
+        self._first = self._next_chunk()
+
+    def _next_chunk(self) -> pd.DataFrame | None:
+        assert self._reader is not None
+        try:
+            chunk = next(self._reader)
+        except StopIteration:
+            return None
+        except pd.errors.ParserError as exc:
+            raise self._parser_error(exc) from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"does not decode as {self.encoding} ({exc.reason}); pass the right one with --encoding",
+                path=self.path,
+            ) from None
+        except OSError as exc:
+            raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
+        # pandas numbers the rows after the header from 0; turn that into sheet rows.
+        chunk.index = chunk.index + (self.header_row + 1)
+        return chunk
+
+    def _parser_error(self, exc: Exception) -> InputError:
+        text = str(exc)
+        ragged = _RAGGED.search(text)
+        if ragged:
+            expected, row, saw = ragged.groups()
+            name = _DELIMITER_NAMES.get(self.delimiter or ",", repr(self.delimiter))
+            return InputError(
+                f"row {row} has {saw} fields but the header row has {expected}; "
+                f"check the delimiter (read as {name}; choose another with --delimiter) "
+                "or put quotes around cells that contain it",
+                path=self.path,
+            )
+        unclosed = _UNCLOSED.search(text)
+        if unclosed:
+            row = int(unclosed.group(1)) + 1  # pandas counts these rows from 0
+            return InputError(
+                f'has a quote that is never closed, starting in row {row}; fix the quoting of that row (a stray " character)',
+                path=self.path,
+            )
+        detail = text.removeprefix("Error tokenizing data. C error: ").strip()
+        return InputError(f"cannot be parsed as CSV ({detail}); check the delimiter and quoting", path=self.path)
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        if self._reader is None:
+            self.start()
+        chunk, self._first = self._first, None
+        while chunk is not None:
+            yield chunk
+            chunk = self._next_chunk()
+        self._final_bytes = self.size
+
+    @property
+    def bytes_read(self) -> int:
+        if self._handle is not None and not self._handle.closed:
+            return self._handle.tell()
+        return self._final_bytes
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()  # type: ignore[attr-defined]
+        if self._handle is not None:
+            if not self._handle.closed:
+                self._final_bytes = max(self._final_bytes, self._handle.tell())
+            self._handle.close()

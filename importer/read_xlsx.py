@@ -1,0 +1,208 @@
+"""XLSX workbooks for the reading stage, streamed with openpyxl in read-only mode.
+
+Cells become the text a person would type: 2134 (not 2134.0), 0.25, 2024-03-15
+or 2024-03-15T09:30:00, TRUE/FALSE, and a formula's cached value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import openpyxl
+import pandas as pd
+
+from importer.errors import InputError
+from importer.read_detect import (
+    MAX_TITLE_ROWS,
+    SAMPLE_RECORDS,
+    SAVE_AS,
+    is_blank,
+    locate_header,
+    open_binary,
+)
+
+if TYPE_CHECKING:
+    from importer.read import ReadOptions
+
+
+def cell_text(value: Any) -> str:
+    """The text of one cell value as openpyxl returns it ("" for an empty cell)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Spreadsheets store every number as a float; whole ones read as integers.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _file_digest(path: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open_binary(path) as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _last_filled(cells: list[str]) -> int:
+    """1-based position of the last non-empty cell (0 when there is none)."""
+    for position in range(len(cells), 0, -1):
+        if cells[position - 1] != "":
+            return position
+    return 0
+
+
+def _column_letter(position: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(position)
+
+
+class XlsxSource:
+    """One worksheet of a workbook: header cells, then raw frames of text cells."""
+
+    format = "xlsx"
+    encoding: str | None = None
+    delimiter: str | None = None
+    maybe_artefacts = True  # cells are few enough per second that checking all is free
+
+    def __init__(self, path: str, options: ReadOptions, *, peek: bool):
+        self.path = path
+        self.options = options
+        self.blank_rows_skipped = 0
+        if peek:
+            self.sha256, self.size = "", os.path.getsize(path)
+        else:
+            self.sha256, self.size = _file_digest(path)
+        # openpyxl judges a path by its extension; a handle lets content decide.
+        self._handle = open_binary(path)
+        self._workbook = self._load()
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self) -> Any:
+        try:
+            return openpyxl.load_workbook(self._handle, read_only=True, data_only=True, keep_links=False)
+        except Exception as exc:  # openpyxl raises many kinds for a damaged package
+            self._handle.close()
+            raise InputError(f"cannot be read as an .xlsx workbook ({type(exc).__name__}); {SAVE_AS}", path=self.path) from None
+
+    def _prepare(self) -> None:
+        names = list(self._workbook.sheetnames)
+        wanted = self.options.sheet
+        listing = ", ".join(repr(n) for n in names)
+        if wanted is None:
+            if not self._workbook.worksheets:
+                raise InputError(f"has no worksheet (only {listing}); {SAVE_AS}", path=self.path)
+            sheet = self._workbook.worksheets[0]
+        else:
+            exact = [n for n in names if n == wanted] or [n for n in names if n.casefold() == wanted.casefold()]
+            if not exact:
+                raise InputError(f"has no sheet named {wanted!r}; its sheets are {listing}; pick one with --sheet", path=self.path)
+            sheet = self._workbook[exact[0]]
+            if not hasattr(sheet, "iter_rows"):
+                raise InputError(f"sheet {exact[0]!r} is a chart, not a table; its sheets are {listing}", path=self.path)
+        self.sheet: str | None = sheet.title
+        self._max_row = sheet.max_row if isinstance(sheet.max_row, int) else None
+        self._rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        self._row_number = 0
+        # Read ahead to the header and a few data rows: enough to skip report
+        # titles and to learn the width of the table.
+        ahead: list[tuple[int, list[str]]] = []
+        filled = 0
+        for number, values in self._iterate():
+            cells = [cell_text(v) for v in values]
+            ahead.append((number, cells))
+            if not is_blank(cells):
+                filled += 1
+                if filled >= SAMPLE_RECORDS + MAX_TITLE_ROWS:
+                    break
+        records = [cells for _, cells in ahead]
+        index = locate_header(records)
+        if index is None:
+            raise InputError(f"sheet {self.sheet!r} is empty (no header row); its sheets are {listing}; pick one with --sheet", path=self.path)
+        self.header_row = ahead[index][0]
+        header = records[index]
+        self.width = max([_last_filled(header)] + [_last_filled(cells) for cells in records[index + 1 :]])
+        self.raw_headers = (header + [""] * self.width)[: self.width]
+        self._ahead = ahead[index + 1 :]
+
+    def _iterate(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        try:
+            for number, values in self._rows:
+                self._row_number = number
+                yield number, values
+        except InputError:
+            raise
+        except Exception as exc:  # a damaged sheet XML part, found part-way
+            raise InputError(
+                f"sheet {self.sheet!r} is damaged after row {self._row_number} ({type(exc).__name__}); {SAVE_AS}",
+                path=self.path,
+            ) from None
+
+    def start(self) -> None:
+        """Nothing to do: the header was found when the workbook was opened."""
+
+    def _data_rows(self) -> Iterator[tuple[int, list[str]]]:
+        yield from self._ahead
+        self._ahead = []
+        for number, values in self._iterate():
+            yield number, [cell_text(v) for v in values]
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        width = self.width
+        columns = list(range(width))
+        numbers: list[int] = []
+        rows: list[list[str]] = []
+        for number, cells in self._data_rows():
+            if len(cells) > width and _last_filled(cells) > width:
+                extra = _last_filled(cells)
+                raise InputError(
+                    f"row {number} has a value in column {_column_letter(extra)}, which has no header; "
+                    "give that column a header or delete the stray cells",
+                    path=self.path,
+                )
+            if self.options.skip_blank_rows and is_blank(cells) and not any(cells):
+                self.blank_rows_skipped += 1
+                continue
+            numbers.append(number)
+            rows.append((cells + [""] * width)[:width] if len(cells) != width else cells)
+            if len(rows) >= self.options.chunk_rows:
+                yield pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str)
+                numbers, rows = [], []
+        if rows:
+            yield pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str)
+        self._row_number = self._max_row or self._row_number
+
+    @property
+    def bytes_read(self) -> int:
+        """An estimate: the share of the sheet's rows read so far, in bytes of the file."""
+        if not self._max_row:
+            return 0
+        return min(self.size, self.size * self._row_number // self._max_row)
+
+    def close(self) -> None:
+        workbook = getattr(self, "_workbook", None)
+        if workbook is not None:
+            workbook.close()
+        self._handle.close()
