@@ -420,6 +420,24 @@ class Ledger:
             )
         return {record.key: record for record in _records(rows)}
 
+    def lookup_hashes(
+        self, site: str, source: str, keys: Sequence[str]
+    ) -> dict[str, tuple[str, str, str | None]]:
+        """A light ``lookup``: key -> (lead_id, state, confirmed payload hash).
+
+        Re-runs call this for every row and ``lookup`` only for the rows whose
+        hash differs, which keeps an unchanged file cheap to check.
+        """
+        out: dict[str, tuple[str, str, str | None]] = {}
+        for batch in _chunks(sorted(set(keys)), _BATCH):
+            for key, lead_id, state, digest in self._query(
+                "SELECT key, lead_id, state, payload_hash FROM leads WHERE site = ? AND source = ? "
+                f"AND key IN ({','.join('?' * len(batch))})",
+                (site, source, *batch),
+            ):
+                out[key] = (lead_id, state, digest)
+        return out
+
     def find_lead_ids(
         self, site: str, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:

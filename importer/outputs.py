@@ -28,8 +28,13 @@ SEND_DIAGNOSTICS = ("_http_status", "_attempts")
 
 
 def neutralise(value: str) -> str:
-    """Prefix a cell that a spreadsheet would evaluate as a formula with ``'``."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    """Prefix a cell that a spreadsheet would evaluate as a formula with ``'``.
+
+    The reader removes exactly one ``'`` before a formula character, so a value
+    that already starts with quotes and then ``=`` gets one more: it reads back
+    as it was.
+    """
+    return "'" + value if value.lstrip("'").startswith(FORMULA_START) else value
 
 
 def new_run_id(now: datetime | None = None) -> str:

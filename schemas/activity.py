@@ -12,46 +12,41 @@ from schemas import checks
 class ActivityFrame(pa.DataFrameModel):
     """Activities as the API takes them; ``_row`` links each to its source row."""
 
-    type: Series[str] = pa.Field(
-        checks=pa.Check(
-            lambda s: s.isin(contract.ACTIVITY_TYPES),
-            name="invalid_activity_type",
-            error="not an activity type the Incoming API accepts",
-        )
-    )
-    source: Series[str] = pa.Field(
-        checks=pa.Check(
-            checks.non_empty, name="missing_source", error="activity source is required"
-        )
-    )
-    description: Series[str] = pa.Field(
-        checks=pa.Check(
-            checks.non_empty, name="missing_description", error="activity description is required"
-        )
-    )
-    created: Series[str] = pa.Field(
-        required=False,
-        checks=pa.Check(
-            checks.valid_datetime,
-            name="invalid_date",
-            error="not an ISO 8601 date-time with an offset",
-        ),
-    )
+    type: Series[str]
+    source: Series[str]
+    description: Series[str]
+    created: Series[str] = pa.Field(required=False)
+
+    @pa.check("type", name="invalid_activity_type")
+    @classmethod
+    def type_known(cls, s: Series[str]) -> Series[bool]:
+        return s.isin(contract.ACTIVITY_TYPES)
+
+    @pa.check("source", name="missing_source")
+    @classmethod
+    def source_present(cls, s: Series[str]) -> Series[bool]:
+        return checks.non_empty(s)
+
+    @pa.check("description", name="missing_description")
+    @classmethod
+    def description_present(cls, s: Series[str]) -> Series[bool]:
+        return checks.non_empty(s)
+
+    @pa.check("created", name="invalid_date")
+    @classmethod
+    def created_iso(cls, s: Series[str]) -> Series[bool]:
+        return checks.valid_datetime(s)
 
     class Config:
         strict = "filter"  # the _row link and property columns are checked elsewhere
         coerce = False
 
 
-def _int_field() -> Series[str]:
-    return pa.Field(  # type: ignore[no-any-return]
-        required=False,
-        checks=pa.Check(checks.whole_number, name="invalid_number", error="not a whole number"),
-    )
-
-
 class PropertyFrame(pa.DataFrameModel):
-    """The ``property`` object of property_viewed activities (one row per activity)."""
+    """The ``property`` object of property_viewed activities, one row per activity.
+
+    Integer fields hold digits here and are sent as JSON integers.
+    """
 
     mls: Series[str] = pa.Field(required=False)
     url: Series[str] = pa.Field(required=False)
@@ -63,13 +58,18 @@ class PropertyFrame(pa.DataFrameModel):
     listing_id: Series[str] = pa.Field(required=False)
     photo_url: Series[str] = pa.Field(required=False)
     lot_size: Series[str] = pa.Field(required=False)
-    full_baths: Series[str] = _int_field()
-    half_baths: Series[str] = _int_field()
-    beds: Series[str] = _int_field()
-    price: Series[str] = _int_field()
-    list_price: Series[str] = _int_field()
-    sqft: Series[str] = _int_field()
-    year_built: Series[str] = _int_field()
+    full_baths: Series[str] = pa.Field(required=False)
+    half_baths: Series[str] = pa.Field(required=False)
+    beds: Series[str] = pa.Field(required=False)
+    price: Series[str] = pa.Field(required=False)
+    list_price: Series[str] = pa.Field(required=False)
+    sqft: Series[str] = pa.Field(required=False)
+    year_built: Series[str] = pa.Field(required=False)
+
+    @pa.check(*contract.PROPERTY_INT_FIELDS, name="invalid_number")
+    @classmethod
+    def whole_numbers(cls, s: Series[str]) -> Series[bool]:
+        return checks.whole_number(s)
 
     class Config:
         strict = True

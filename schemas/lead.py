@@ -9,55 +9,70 @@ from pandera.typing import Series
 from importer import contract
 from schemas import checks
 
-_EMAIL = pa.Check(checks.valid_email, name="invalid_email", error="not a valid email address")
-_PHONE = pa.Check(
-    lambda s: checks.digits_at_least(s, 7), name="invalid_phone", error="not a phone number"
-)
-_DATE = pa.Check(
-    checks.valid_datetime, name="invalid_date", error="not an ISO 8601 date-time with an offset"
-)
-
 
 class LeadFrame(pa.DataFrameModel):
-    """A lead as the Incoming API takes it (``POST /sites/{site}/leads``)."""
+    """A lead as the Incoming API takes it (``POST /sites/{site}/leads``).
 
-    id: Series[str] = pa.Field(
-        required=False, checks=pa.Check(checks.valid_uuid, name="invalid_id", error="not a UUID")
-    )
-    source: Series[str] = pa.Field(
-        checks=pa.Check(checks.non_empty, name="missing_source", error="source is required")
-    )
+    Every column holds text ("" when empty); each check is named with the
+    problem code it reports.
+    """
+
+    id: Series[str] = pa.Field(required=False)
+    source: Series[str]
     source_details: Series[str] = pa.Field(required=False)
-    email: Series[str] = pa.Field(required=False, checks=_EMAIL)
-    second_email: Series[str] = pa.Field(required=False, checks=_EMAIL)
+    email: Series[str] = pa.Field(required=False)
+    second_email: Series[str] = pa.Field(required=False)
     first_name: Series[str] = pa.Field(required=False)
     last_name: Series[str] = pa.Field(required=False)
-    phone: Series[str] = pa.Field(required=False, checks=_PHONE)
-    phone2: Series[str] = pa.Field(required=False, checks=_PHONE)
+    phone: Series[str] = pa.Field(required=False)
+    phone2: Series[str] = pa.Field(required=False)
     address: Series[str] = pa.Field(required=False)
     street_address: Series[str] = pa.Field(required=False)
     city: Series[str] = pa.Field(required=False)
     state: Series[str] = pa.Field(required=False)
     zip: Series[str] = pa.Field(required=False)
-    role: Series[str] = pa.Field(
-        required=False,
-        checks=pa.Check(
-            lambda s: s.isin(("", *contract.ROLES)),
-            name="invalid_role",
-            error=f"role must be one of {', '.join(contract.ROLES)}",
-        ),
-    )
+    role: Series[str] = pa.Field(required=False)
     region: Series[str] = pa.Field(required=False)
-    created: Series[str] = pa.Field(required=False, checks=_DATE)
+    created: Series[str] = pa.Field(required=False)
+
+    @pa.check("id", name="invalid_id")
+    @classmethod
+    def id_is_uuid(cls, s: Series[str]) -> Series[bool]:
+        return checks.valid_uuid(s)
+
+    @pa.check("source", name="missing_source")
+    @classmethod
+    def source_present(cls, s: Series[str]) -> Series[bool]:
+        return checks.non_empty(s)
+
+    @pa.check("email", "second_email", name="invalid_email")
+    @classmethod
+    def emails_valid(cls, s: Series[str]) -> Series[bool]:
+        return checks.valid_email(s)
+
+    @pa.check("phone", "phone2", name="invalid_phone")
+    @classmethod
+    def phones_have_digits(cls, s: Series[str]) -> Series[bool]:
+        return checks.digits_at_least(s, 7)
+
+    @pa.check("role", name="invalid_role")
+    @classmethod
+    def role_known(cls, s: Series[str]) -> Series[bool]:
+        return s.isin(("", *contract.ROLES))
+
+    @pa.check("created", name="invalid_date")
+    @classmethod
+    def created_iso(cls, s: Series[str]) -> Series[bool]:
+        return checks.valid_datetime(s)
 
     @pa.dataframe_check(name="missing_contact")
     @classmethod
-    def has_contact(cls, df: pd.DataFrame) -> pd.Series:
+    def has_contact(cls, df: pd.DataFrame) -> Series[bool]:
         """At least one of the starred contact fields must be present."""
         present = [c for c in contract.CONTACT_FIELDS if c in df.columns]
         if not present:
-            return pd.Series(False, index=df.index)
-        return (df[present] != "").any(axis=1)
+            return pd.Series(False, index=df.index)  # type: ignore[return-value]
+        return (df[present] != "").any(axis=1)  # type: ignore[return-value]
 
     class Config:
         strict = True  # a field outside the documented set is never sent
@@ -65,12 +80,20 @@ class LeadFrame(pa.DataFrameModel):
 
 
 class PotentialSellerFrame(pa.DataFrameModel):
-    """A potential seller carries no contact details: only ``created`` (and id)."""
+    """A potential seller carries no contact details: only ``created`` (and its id)."""
 
-    id: Series[str] = pa.Field(
-        required=False, checks=pa.Check(checks.valid_uuid, name="invalid_id", error="not a UUID")
-    )
-    created: Series[str] = pa.Field(required=False, checks=_DATE)
+    id: Series[str] = pa.Field(required=False)
+    created: Series[str] = pa.Field(required=False)
+
+    @pa.check("id", name="invalid_id")
+    @classmethod
+    def id_is_uuid(cls, s: Series[str]) -> Series[bool]:
+        return checks.valid_uuid(s)
+
+    @pa.check("created", name="invalid_date")
+    @classmethod
+    def created_iso(cls, s: Series[str]) -> Series[bool]:
+        return checks.valid_datetime(s)
 
     class Config:
         strict = True
