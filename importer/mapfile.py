@@ -223,7 +223,8 @@ class Mapping:
     detect: Detect = field(default_factory=Detect)
     read: dict[str, Any] = field(default_factory=dict)
     options: Options = field(default_factory=Options)
-    key: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # columns joined with "|" into one key
+    key_any: tuple[str, ...] = ()  # or: aliases, the first non-empty is the key
     key_fallback: bool = True
     unmapped: str = "note"
     fields: dict[str, ValueSpec] = field(default_factory=dict)
@@ -234,7 +235,7 @@ class Mapping:
 
     def referenced_columns(self) -> tuple[str, ...]:
         """Every source column (or ``{n}`` pattern) the mapping reads."""
-        cols: list[str] = list(self.key) + list(self.ignore)
+        cols: list[str] = list(self.key) + list(self.key_any) + list(self.ignore)
         for spec in self.fields.values():
             cols += spec.referenced_columns()
         for group in self.groups:
@@ -563,7 +564,8 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         ),
         read=read,
         options=options,
-        key=p.texts(top.get("key"), "key"),
+        key=() if isinstance(top.get("key"), dict) else p.texts(top.get("key"), "key"),
+        key_any=_key_aliases(p, top.get("key")),
         key_fallback=key_fallback,
         unmapped=p.choice(top.get("unmapped"), "unmapped", UNMAPPED, "note"),
         fields=fields,
@@ -572,6 +574,17 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         link=link,
         ignore=p.texts(top.get("ignore"), "ignore"),
     )
+
+
+def _key_aliases(p: _Parser, raw: Any) -> tuple[str, ...]:
+    """``key: {from: [ID, Record ID]}``: the first of these columns present and non-empty."""
+    if not isinstance(raw, dict):
+        return ()
+    p.unknown_keys(raw, {"from"}, "key")
+    aliases = p.texts(raw.get("from"), "key.from")
+    if not aliases:
+        raise p.fail("key.from", "list the columns that may hold the record id")
+    return aliases
 
 
 def _check_timezone(p: _Parser, value: Any) -> str:

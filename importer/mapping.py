@@ -509,6 +509,8 @@ def _row_keys(ev: _Evaluator, mapping: Mapping, fields: dict[str, pd.Series]) ->
     if mapping.key:
         parts = [ev.column(k) for k in mapping.key]
         keys = parts[0] if len(parts) == 1 else _join_nonempty(parts, "|")
+    elif mapping.key_any:
+        keys, _ = ev.coalesce(mapping.key_any, multiline=False)
     if not mapping.key_fallback:
         return keys
     gap = keys == ""
@@ -612,9 +614,6 @@ def _activity_frame(
         for name in spec.when:
             when |= ev.column(name) != ""
         present &= when
-        # a property row whose description template came out empty still needs a description
-        description = description.where(description != "", "Property of interest")
-        present = when
     if mapping.kind == "activity":
         # every row of an activity file must give an activity: report the empty ones
         for row in index[~present.to_numpy()]:

@@ -1,9 +1,10 @@
-"""JSON payloads from mapped chunks, their hashes, and what changed since last time."""
+"""JSON payloads from mapped chunks, their hashes, and what changed since last time.
+
+Hashes are the ledger's ``payload_hash``: one canonical JSON everywhere.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -12,12 +13,6 @@ from importer import contract
 from importer.mapping import MappedChunk
 
 _INT_FIELDS = frozenset(contract.PROPERTY_INT_FIELDS)
-
-
-def canonical_hash(payload: Mapping[str, Any]) -> str:
-    """SHA-256 of the payload's canonical JSON (sorted keys, compact, UTF-8)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def lead_fields(chunk: MappedChunk) -> dict[int, dict[str, str]]:
@@ -70,3 +65,16 @@ def changed_fields(
     changed = {k: v for k, v in new.items() if old.get(k) != v}
     cleared = sorted(k for k in old if k not in new)
     return changed, cleared
+
+
+ACTIVITIES_KEY = "_activities"
+
+
+def ledger_payload(fields: Mapping[str, str], activity_hashes: list[str]) -> dict[str, Any]:
+    """What the ledger keeps for a row: its lead fields and its confirmed activities' hashes."""
+    return {**fields, ACTIVITIES_KEY: sorted(set(activity_hashes))}
+
+
+def lead_part(stored: Mapping[str, Any]) -> dict[str, str]:
+    """The lead fields of a stored ledger payload."""
+    return {k: v for k, v in stored.items() if k != ACTIVITIES_KEY}

@@ -20,6 +20,7 @@ import pandas as pd
 
 from importer import payloads
 from importer.errors import ConfigError, ExitCode
+from importer.ledger import payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
@@ -39,14 +40,14 @@ class RowPlan:
     fields: dict[str, str] | None = None  # the full lead fields (create/update)
     changed: dict[str, str] | None = None  # fields to PATCH (update)
     cleared: list[str] = field(default_factory=list)  # fields that became empty (update)
-    activities: list[tuple[str, dict[str, Any]]] = field(
-        default_factory=list
-    )  # (hash, activity) to send
+    # (hash, activity) pairs still to send
+    activities: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     activities_unchanged: int = 0
-    activities_in_doubt: list[str] = field(
-        default_factory=list
-    )  # hashes whose earlier send is unknown
+    # hashes whose earlier send is unknown, and hashes already confirmed sent
+    activities_in_doubt: list[str] = field(default_factory=list)
+    activities_done: list[str] = field(default_factory=list)
     resend: bool = False  # an earlier attempt failed or is in doubt
+    refresh: bool = False  # unchanged, but the ledger's summary of the row needs rewriting
 
     def issue(self, stage: Stage = Stage.VALIDATE) -> RowIssue:
         return RowIssue(self.row, stage, list(self.problems))
@@ -142,38 +143,66 @@ class Planner:
                 continue
             plan.fields = fields.get(plan.row, {})
             plan.activities = [
-                (payloads.canonical_hash(a), a) for a in activities.get(plan.row, [])
+                (payload_hash(a), a) for a in activities.get(plan.row, [])
             ]
 
     # ----------------------------------------------------------------- history
 
     def _compare_with_ledger(self, plans: list[RowPlan]) -> None:
-        """create → update/unchanged where the ledger has the row already."""
+        """create → update/unchanged where the ledger has the row already.
+
+        The ledger keeps, per row, the hash of the last confirmed lead fields
+        together with the hashes of the activities confirmed for it, so an
+        unchanged row is recognised from one light lookup; only rows whose hash
+        differs are looked at field by field.
+        """
         live = [p for p in plans if p.action is not Action.REJECT]
         if not live:
             return
         assert self.site is not None
-        records = self.ledger.lookup(self.site, self.mapping.source, [p.key for p in live])
-        known = [records[p.key].lead_id for p in live if p.key in records]
-        states = self.ledger.activity_states(known) if known else {}
+        brief = self.ledger.lookup_hashes(self.site, self.mapping.source, [p.key for p in live])
+        differing: list[RowPlan] = []
         for plan in live:
-            record = records.get(plan.key)
-            if record is None:
+            known = brief.get(plan.key)
+            if known is None:
                 continue
-            plan.lead_id = record.lead_id
-            done = states.get(record.lead_id, {})
-            _split_activities(plan, done)
+            lead_id, state, digest = known
+            plan.lead_id = lead_id
+            assert plan.fields is not None
+            everything = payloads.ledger_payload(plan.fields, [h for h, _ in plan.activities])
+            if state == "sent" and digest == payload_hash(everything):
+                plan.action = Action.UNCHANGED
+                plan.activities_done = [h for h, _ in plan.activities]
+                plan.activities_unchanged = len(plan.activities)
+                plan.activities = []
+            else:
+                differing.append(plan)
+        if not differing:
+            return
+        records = self.ledger.lookup(self.site, self.mapping.source, [p.key for p in differing])
+        states = self.ledger.activity_states(sorted({p.lead_id for p in differing}))
+        for plan in differing:
+            record = records[plan.key]
+            _split_activities(plan, states.get(plan.lead_id, {}))
             if record.payload is None:
                 plan.resend = True  # never confirmed: create again (a POST with our id merges)
                 continue
             assert plan.fields is not None
-            plan.changed, plan.cleared = payloads.changed_fields(record.payload, plan.fields)
-            if record.state != "sent":
+            confirmed = payloads.lead_part(record.payload)
+            if record.state == "sent":
+                plan.changed, plan.cleared = payloads.changed_fields(confirmed, plan.fields)
+            else:
+                # an update whose outcome is unknown: send every field again
                 plan.resend = True
-            if plan.changed or plan.activities or plan.cleared:
+                plan.changed = dict(plan.fields)
+                plan.cleared = payloads.changed_fields(confirmed, plan.fields)[1]
+            if plan.changed or plan.activities or plan.cleared or plan.resend:
                 plan.action = Action.UPDATE
             else:
+                # only the ledger's summary was behind (a run stopped between
+                # confirming the activities and the row): nothing to send
                 plan.action = Action.UNCHANGED
+                plan.refresh = True
 
     def _link_activities(self, plans: list[RowPlan]) -> None:
         """Activity rows find their lead's id through the ledger (leads sent before)."""
@@ -210,6 +239,7 @@ def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:
         state = states.get(digest)
         if state == "sent":
             plan.activities_unchanged += 1
+            plan.activities_done.append(digest)
         elif state in ("in_doubt", "sending"):
             plan.activities_in_doubt.append(digest)
             todo.append((digest, activity))

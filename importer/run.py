@@ -134,6 +134,8 @@ def run_file(
                         cells_of = planned.frame.to_numpy(dtype=object).tolist()
                         for plan, cells in zip(planned.rows, cells_of, strict=True):
                             if plan.action in (Action.REJECT, Action.UNCHANGED):
+                                if plan.refresh:
+                                    sender.refresh(plan)
                                 tally.planned(plan, cells, rejects)
                                 sending.advance(1)
                                 continue

@@ -27,7 +27,9 @@ from importer.errors import (
     TransientError,
     TransportError,
 )
+from importer.ledger import payload_hash
 from importer.models import Action, Problem
+from importer.payloads import ledger_payload
 from importer.plan import RowPlan
 
 
@@ -137,41 +139,53 @@ class Sender:
             body["activities"] = activities
         return body
 
+    def _begin(
+        self, plan: RowPlan, confirmed: list[str], activities: dict[str, Any] | None = None
+    ) -> None:
+        """Mark the row sending, with the ledger summary it will have once confirmed."""
+        assert plan.fields is not None
+        stored = ledger_payload(plan.fields, confirmed)
+        self.ledger.begin_lead(
+            self.policy.site, self.policy.source, plan.key, plan.lead_id,
+            payload=stored, payload_hash=payload_hash(stored), activity_hashes=activities or {},
+        )  # fmt: skip
+
+    def _held(self, plan: RowPlan) -> set[str]:
+        """Activities whose earlier send is unknown and must not be resent (at most once)."""
+        return set(plan.activities_in_doubt) if self.policy.activities_at_most_once else set()
+
     def _create(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
-        assert plan.fields is not None
-        held = set(plan.activities_in_doubt) if p.activities_at_most_once else set()
+        held = self._held(plan)
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         hashes = [h for h, _ in to_send]
-        self.ledger.begin_lead(
-            p.site, p.source, plan.key, plan.lead_id,
-            payload=plan.fields, payload_hash=_hash(plan.fields), activity_hashes=hashes,
-        )  # fmt: skip
-        outcome = SendOutcome(plan, "created")
+        self._begin(plan, plan.activities_done + hashes, dict(to_send))
+        outcome = SendOutcome(plan, "created", activities_in_doubt=len(held))
         create = (
             self.client.create_potential_seller_lead
             if p.kind == "potential_seller"
             else self.client.create_lead
         )
-        body = self._lead_body(plan, [a for _, a in to_send])
         try:
             if p.activities_at_most_once and to_send:
                 try:
-                    response = create(p.site, body, retry_unknown=False)
+                    response = create(
+                        p.site, self._lead_body(plan, [a for _, a in to_send]), retry_unknown=False
+                    )
                 except TransientError as exc:
                     if not exc.maybe_applied:
                         raise
-                    # The server may have stored the activities: do not send them again.
+                    # The server may have stored the activities: never send them again;
+                    # the lead itself is safe to resend (a POST with our id merges).
                     self.ledger.activities_done(
                         plan.lead_id, hashes, "in_doubt", status=exc.status, error=exc.error
                     )
                     outcome.activities_in_doubt += len(hashes)
                     hashes, to_send = [], []
+                    self._begin(plan, plan.activities_done)
                     response = create(p.site, self._lead_body(plan, []))
             else:
-                response = create(p.site, body)
-                if response.unknown_outcomes and to_send:
-                    outcome.possible_duplicates += len(to_send)
+                response = create(p.site, self._lead_body(plan, [a for _, a in to_send]))
         except ApiError as exc:
             return self._lead_failed(plan, exc, hashes, outcome)
         self.breaker.success()
@@ -179,24 +193,25 @@ class Sender:
             p.site, p.source, plan.key, status=response.status, activity_hashes=hashes
         )
         outcome.http_status, outcome.attempts = response.status, response.attempts
-        outcome.activities_sent += len(to_send)
-        outcome.activities_in_doubt += len(held)
-        if plan.resend and plan.activities_in_doubt and not p.activities_at_most_once:
-            outcome.possible_duplicates += len(plan.activities_in_doubt)
+        outcome.activities_sent += len(hashes)
+        outcome.possible_duplicates += len(
+            self._maybe_twice(plan, hashes, response.unknown_outcomes)
+        )
         return outcome
+
+    def _maybe_twice(self, plan: RowPlan, sent: list[str], unknown_outcomes: int) -> set[str]:
+        """Activities just sent that the server may now hold twice."""
+        twice = set(sent) if unknown_outcomes else set()
+        return twice | (set(plan.activities_in_doubt) & set(sent))
 
     def _update(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
-        assert plan.fields is not None
         outcome = SendOutcome(plan, "updated")
         changed = dict(plan.changed or {})
         if p.update_api == "v2":
             changed.update({name: "" for name in plan.cleared})
         if changed or plan.resend:
-            self.ledger.begin_lead(
-                p.site, p.source, plan.key, plan.lead_id,
-                payload=plan.fields, payload_hash=_hash(plan.fields),
-            )  # fmt: skip
+            self._begin(plan, plan.activities_done)
             try:
                 if changed:
                     response = self.client.update_lead(p.site, plan.lead_id, changed)
@@ -205,7 +220,17 @@ class Sender:
                 return self._lead_failed(plan, exc, [], outcome)
             self.breaker.success()
             self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
-        return self._post_activities(plan, outcome)
+        sent = self._post_activities(plan, outcome)
+        if sent:
+            # the row's summary now includes the new activities
+            self._begin(plan, plan.activities_done + sent)
+            self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
+        return outcome
+
+    def refresh(self, plan: RowPlan) -> None:
+        """Rewrite the ledger summary of an unchanged row (no request is made)."""
+        self._begin(plan, plan.activities_done)
+        self.ledger.lead_sent(self.policy.site, self.policy.source, plan.key, status=200)
 
     def _lead_failed(
         self, plan: RowPlan, exc: ApiError, hashes: list[str], outcome: SendOutcome
@@ -271,21 +296,28 @@ class Sender:
 
     def _send_activities_only(self, plan: RowPlan) -> SendOutcome:
         outcome = SendOutcome(plan, "created")
-        result = self._post_activities(plan, outcome)
-        if result.result == "updated":
-            result.result = "created"
-        return result
+        self._post_activities(plan, outcome)
+        return outcome
 
-    def _post_activities(self, plan: RowPlan, outcome: SendOutcome) -> SendOutcome:
-        """Post the row's new activities in one request to the lead's activities endpoint."""
+    def _post_activities(self, plan: RowPlan, outcome: SendOutcome) -> list[str]:
+        """Post the row's new activities in one request; returns the hashes confirmed sent.
+
+        Sets ``outcome.result`` to rejected or in_doubt when the post fails.
+        """
         p = self.policy
-        held = set(plan.activities_in_doubt) if p.activities_at_most_once else set()
+        held = self._held(plan)
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         outcome.activities_in_doubt += len(held)
         if not to_send:
-            if held and outcome.result != "updated":
+            if held and p.kind == "activity":
                 outcome.result = "in_doubt"
-            return outcome
+                outcome.problems = [
+                    Problem(
+                        "in_doubt",
+                        "an earlier send of this activity is unknown; not resent (--activities-at-most-once)",
+                    )
+                ]
+            return []
         hashes = [h for h, _ in to_send]
         self.ledger.begin_activities(plan.lead_id, dict(to_send))
         try:
@@ -305,7 +337,7 @@ class Sender:
                 outcome.activities_rejected += len(hashes)
                 outcome.result = "rejected"
                 outcome.problems = [_api_problem(exc)]
-                return outcome
+                return []
             self.breaker.failure(exc)
             state = "in_doubt" if exc.maybe_applied else "failed"
             self.ledger.activities_done(
@@ -314,28 +346,23 @@ class Sender:
             if state == "in_doubt":
                 outcome.activities_in_doubt += len(hashes)
                 outcome.result = "in_doubt"
-                outcome.problems = [Problem("in_doubt", f"activities not confirmed ({exc})")]
+                outcome.problems = [
+                    Problem("in_doubt", f"activities not confirmed ({exc}); the next run decides")
+                ]
             else:
                 outcome.result = "skipped" if isinstance(exc, AuthError) else "rejected"
                 outcome.activities_rejected += len(hashes)
                 outcome.problems = [_api_problem(exc)]
-            return outcome
+            return []
         self.breaker.success()
         self.ledger.activities_done(plan.lead_id, hashes, "sent", status=response.status)
         outcome.activities_sent += len(hashes)
-        if response.unknown_outcomes:
-            outcome.possible_duplicates += len(hashes)
-        if plan.activities_in_doubt and not p.activities_at_most_once:
-            outcome.possible_duplicates += len(set(plan.activities_in_doubt) & set(hashes))
+        outcome.possible_duplicates += len(
+            self._maybe_twice(plan, hashes, response.unknown_outcomes)
+        )
         if outcome.http_status is None:
             outcome.http_status, outcome.attempts = response.status, response.attempts
-        return outcome
-
-
-def _hash(fields: dict[str, str]) -> str:
-    from importer.payloads import canonical_hash
-
-    return canonical_hash(fields)
+        return hashes
 
 
 def _api_problem(exc: ApiError) -> Problem:
