@@ -11,6 +11,9 @@ string searches, and only the cells that need it are cleaned one by one.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -96,11 +99,36 @@ def _casefolded(placeholders: Iterable[str]) -> frozenset[str]:
     return frozenset(p.casefold() for p in placeholders)
 
 
+@functools.lru_cache(maxsize=8)
+def _spellings(folded: frozenset[str]) -> dict[str, str]:
+    """Every upper/lower-case spelling of the placeholders, each mapped to "".
+
+    One dict lookup per cell (``get(v, v)``) then blanks placeholders in any
+    case, without a ``casefold`` call per cell. The placeholders are short, so
+    the table stays small (a few thousand spellings).
+    """
+    table: dict[str, str] = {}
+    for word in folded:
+        options = [(c.lower(), c.upper()) if c.lower() != c.upper() else (c,) for c in word]
+        if math.prod(len(o) for o in options) > 4096:
+            continue  # a long custom placeholder: compared the slow way below
+        for spelling in itertools.product(*options):
+            table["".join(spelling)] = ""
+    return table
+
+
 def blank_placeholders(values: list[str], placeholders: Iterable[str] = PLACEHOLDERS) -> list[str]:
     """``values`` with every placeholder (compared casefolded) replaced by ""."""
     folded = _casefolded(placeholders)
-    longest = max(map(len, folded), default=-1)
-    return [("" if len(v) <= longest and v.casefold() in folded else v) for v in values]
+    table = _spellings(folded)
+    get = table.get
+    out = [get(v, v) for v in values]
+    leftovers = [p for p in folded if p not in table]
+    if leftovers or not all(p.isascii() for p in folded):
+        # rare: placeholders too long for the table, or non-ASCII case rules
+        longest = max(map(len, folded), default=-1)
+        out = [("" if len(v) <= longest and v.casefold() in folded else v) for v in out]
+    return out
 
 
 # What _clean_one changes, found in a SEP-joined column by C-speed regex
@@ -164,13 +192,24 @@ def clean_multiline(s: pd.Series, placeholders: Iterable[str] = PLACEHOLDERS) ->
     of empty lines reduced to one, empty lines at both ends dropped. A cell
     that is only a placeholder becomes "". Idempotent."""
     values = texts(s)
-    multi = [i for i, v in enumerate(values) if _LINE_BREAK.search(v)]
+    multi = _cells_with_line_breaks(values)
     out = clean_values(values, placeholders)
     if multi:
         kept = blank_placeholders([_clean_lines(values[i]) for i in multi], placeholders)
         for i, text in zip(multi, kept, strict=True):
             out[i] = text
     return like(s, out)
+
+
+def _cells_with_line_breaks(values: list[str]) -> list[int]:
+    """Indices of the cells holding a line break, found with one scan of the column."""
+    joined = SEP.join(values)
+    if not _LINE_BREAK.search(joined):
+        return []
+    if joined.count(SEP) != len(values) - 1:  # a cell holds SEP itself: go cell by cell
+        return [i for i, v in enumerate(values) if _LINE_BREAK.search(v)]
+    text = SEP + joined + SEP
+    return sorted(set(cells_at(text, (m.start() for m in _LINE_BREAK.finditer(text)))))
 
 
 def _joined_map(values: list[str], method: str) -> list[str]:

@@ -76,6 +76,8 @@ _SCHEMA = (
         payload_hash TEXT,
         pending_payload TEXT,
         pending_hash TEXT,
+        row_digest TEXT,
+        pending_digest TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
         last_status INTEGER,
         last_error TEXT,
@@ -423,15 +425,15 @@ class Ledger:
     def lookup_hashes(
         self, site: str, source: str, keys: Sequence[str]
     ) -> dict[str, tuple[str, str, str | None]]:
-        """A light ``lookup``: key -> (lead_id, state, confirmed payload hash).
+        """A light ``lookup``: key -> (lead_id, state, confirmed row digest).
 
         Re-runs call this for every row and ``lookup`` only for the rows whose
-        hash differs, which keeps an unchanged file cheap to check.
+        digest differs, which keeps an unchanged file cheap to check.
         """
         out: dict[str, tuple[str, str, str | None]] = {}
         for batch in _chunks(sorted(set(keys)), _BATCH):
             for key, lead_id, state, digest in self._query(
-                "SELECT key, lead_id, state, payload_hash FROM leads WHERE site = ? AND source = ? "
+                "SELECT key, lead_id, state, row_digest FROM leads WHERE site = ? AND source = ? "
                 f"AND key IN ({','.join('?' * len(batch))})",
                 (site, source, *batch),
             ):
@@ -498,8 +500,13 @@ class Ledger:
         payload: Mapping[str, Any],
         payload_hash: str,
         activity_hashes: Sequence[str] | Mapping[str, Mapping[str, Any]] = (),
+        row_digest: str | None = None,
     ) -> None:
         """Record that ``payload`` is about to be sent for this row; commit before the request.
+
+        ``row_digest`` is the caller's quick fingerprint of the whole source row
+        as mapped; it is confirmed with the payload and returned by
+        ``lookup_hashes`` so that an unchanged row is recognised cheaply.
 
         The row becomes ``sending`` with one more attempt; its confirmed payload
         is kept until ``lead_sent``. ``activity_hashes`` names the activities
@@ -526,14 +533,15 @@ class Ledger:
             try:
                 conn.execute(
                     "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
-                    "pending_hash, attempts, run_id, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, 'sending', ?, ?, 1, ?, ?, ?) "
+                    "pending_hash, pending_digest, attempts, run_id, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, 1, ?, ?, ?) "
                     "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
                     "state = 'sending', pending_payload = excluded.pending_payload, "
-                    "pending_hash = excluded.pending_hash, attempts = leads.attempts + 1, "
+                    "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
+                    "attempts = leads.attempts + 1, "
                     "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
                     "updated_at = excluded.updated_at",
-                    (site, source, key, lead_id, text, payload_hash, self.run_id, now, now),
+                    (site, source, key, lead_id, text, payload_hash, row_digest, self.run_id, now, now),
                 )
             except sqlite3.IntegrityError:
                 owner = conn.execute(
@@ -596,11 +604,13 @@ class Ledger:
                 "UPDATE leads SET state = ?, "
                 "payload = CASE WHEN ? THEN pending_payload ELSE payload END, "
                 "payload_hash = CASE WHEN ? THEN pending_hash ELSE payload_hash END, "
+                "row_digest = CASE WHEN ? THEN pending_digest ELSE row_digest END, "
                 "pending_payload = CASE WHEN ? THEN pending_payload END, "
                 "pending_hash = CASE WHEN ? THEN pending_hash END, "
+                "pending_digest = CASE WHEN ? THEN pending_digest END, "
                 "last_status = ?, last_error = ?, updated_at = ? "
                 "WHERE site = ? AND source = ? AND key = ?",
-                (state, promote, promote, keep_pending, keep_pending,
+                (state, promote, promote, promote, keep_pending, keep_pending, keep_pending,
                  status, error, now, site, source, key),
             )  # fmt: skip
             self._finish_activities(conn, row[0], activity_hashes, state, status, error, now)

@@ -37,6 +37,12 @@ def neutralise(value: str) -> str:
     return "'" + value if value.lstrip("'").startswith(FORMULA_START) else value
 
 
+def _may_need_quote(column: Sequence[str]) -> bool:
+    """Whether any cell of a column starts like a formula (one C-speed scan)."""
+    joined = "\n" + "\n".join(column)
+    return any(f"\n{c}" in joined for c in (*FORMULA_START, "'"))
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """A sortable, unique run id such as ``20261127T210704Z-3f9a``."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -80,9 +86,16 @@ class CsvOut:
         self._writer.writerow([neutralise(c) for c in cells])
         self.rows += 1
 
-    def write_many(self, rows: Iterable[Sequence[str]]) -> None:
-        for cells in rows:
-            self.write(cells)
+    def write_columns(self, *columns: Sequence[str]) -> None:
+        """Write many rows given column by column (faster than ``write`` per row)."""
+        if not columns or not len(columns[0]):
+            return
+        if self._writer is None:
+            self.write(tuple(c[0] for c in columns))
+            columns = tuple(c[1:] for c in columns)
+        safe = [[neutralise(v) for v in c] if _may_need_quote(c) else c for c in columns]
+        self._writer.writerows(zip(*safe, strict=True))
+        self.rows += len(columns[0])
 
     def close(self) -> None:
         if self._file is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from importer.ledger import payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
+from importer.payloads import row_digests
 from importer.progress import Progress
 from importer.validate import validate_chunk
 
@@ -47,7 +48,8 @@ class RowPlan:
     activities_in_doubt: list[str] = field(default_factory=list)
     activities_done: list[str] = field(default_factory=list)
     resend: bool = False  # an earlier attempt failed or is in doubt
-    refresh: bool = False  # unchanged, but the ledger's summary of the row needs rewriting
+    refresh: bool = False  # unchanged, but the ledger's digest of the row needs rewriting
+    digest: str | None = None  # the row's fingerprint, kept by the ledger once confirmed
 
     def issue(self, stage: Stage = Stage.VALIDATE) -> RowIssue:
         return RowIssue(self.row, stage, list(self.problems))
@@ -55,11 +57,35 @@ class RowPlan:
 
 @dataclass
 class PlannedChunk:
-    """A chunk of input rows with the plan of each, in input order."""
+    """A chunk of input rows with what happens to each, in input order.
+
+    Kept columnar: rows that need nothing (unchanged) or cannot be sent
+    (rejected) cost no objects; ``plans`` holds the details of the rows that
+    have something to send.
+    """
 
     frame: pd.DataFrame  # the raw cells, for reject files
-    rows: list[RowPlan]
+    rows: list[int]
+    keys: list[str]
+    lead_ids: list[str]
+    actions: list[Action]
+    problems: dict[int, list[Problem]]  # rejected rows only
     warnings: list[RowWarning]
+    plans: dict[int, RowPlan] = field(default_factory=dict)
+    activities_unchanged: int = 0  # activities of unchanged rows, already sent
+
+    def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
+        return RowIssue(row, stage, list(self.problems.get(row, [])))
+
+    def cells(self, position: int) -> list[str]:
+        """The raw cells of the row at ``position`` in the chunk."""
+        return [str(v) for v in self.frame.iloc[position].tolist()]
+
+    def reject(self, position: int, problem: Problem) -> None:
+        row = self.rows[position]
+        self.actions[position] = Action.REJECT
+        self.problems.setdefault(row, []).append(problem)
+        self.plans.pop(row, None)
 
 
 class Planner:
@@ -80,8 +106,8 @@ class Planner:
         self.mapping = mapping
         self.bound: BoundMapping = bind(mapping, columns, headers)
         self.site = site
-        self.ledger = ledger
-        self.payloads_needed = payloads_needed or ledger is not None
+        self.ledger = ledger if site else None
+        self.payloads_needed = payloads_needed
         self.seen = SeenKeys()
 
     # ----------------------------------------------------------------- one chunk
@@ -91,22 +117,25 @@ class Planner:
         problems = validate_chunk(mapped, self.mapping.kind)
         warnings = list(mapped.warnings)
         self._duplicates(mapped, problems, warnings)
-
-        plans: list[RowPlan] = []
-        keys = mapped.keys.tolist()
-        ids = mapped.lead_ids.tolist()
-        for row, key, lead_id in zip(mapped.index.tolist(), keys, ids, strict=True):
-            found = problems.get(int(row))
-            action = Action.REJECT if found else Action.CREATE
-            plans.append(RowPlan(int(row), key, lead_id, action, found or []))
-
-        if self.payloads_needed:
-            self._attach_payloads(mapped, plans)
+        rows = [int(r) for r in mapped.index.tolist()]
+        planned = PlannedChunk(
+            frame=frame,
+            rows=rows,
+            keys=mapped.keys.tolist(),
+            lead_ids=mapped.lead_ids.tolist(),
+            actions=[Action.REJECT if r in problems else Action.CREATE for r in rows],
+            problems=problems,
+            warnings=warnings,
+        )
         if self.mapping.kind == "activity":
-            self._link_activities(plans)
-        elif self.ledger is not None and self.site:
-            self._compare_with_ledger(plans)
-        return PlannedChunk(frame, plans, warnings)
+            if self.ledger is not None:
+                self._link_activities(planned, mapped)
+        elif self.ledger is not None:
+            self._compare_with_ledger(planned, mapped)
+        elif self.payloads_needed:
+            live = [i for i, a in enumerate(planned.actions) if a is Action.CREATE]
+            self._attach_payloads(planned, mapped, live, row_digests(mapped))
+        return planned
 
     def _duplicates(
         self, mapped: MappedChunk, problems: dict[int, list[Problem]], warnings: list[RowWarning]
@@ -131,57 +160,75 @@ class Planner:
                     RowWarning(
                         row,
                         "shared_email",
-                        f"email {email} is also on row {earlier} under another key; Real Geeks may merge the two leads",
+                        f"email {email} is also on row {earlier} under another key; "
+                        "Real Geeks may merge the two leads",
                     )
                 )
 
-    def _attach_payloads(self, mapped: MappedChunk, plans: list[RowPlan]) -> None:
-        fields = payloads.lead_fields(mapped) if self.mapping.kind != "activity" else {}
-        activities = payloads.activities_by_row(mapped)
-        for plan in plans:
-            if plan.action is Action.REJECT:
-                continue
-            plan.fields = fields.get(plan.row, {})
-            plan.activities = [
-                (payload_hash(a), a) for a in activities.get(plan.row, [])
-            ]
+    def _attach_payloads(
+        self,
+        planned: PlannedChunk,
+        mapped: MappedChunk,
+        positions: list[int],
+        digests: list[str] | None,
+    ) -> None:
+        """Build RowPlans, with payloads, for the rows at ``positions``."""
+        wanted = [planned.rows[i] for i in positions]
+        fields = payloads.lead_fields(mapped, wanted) if self.mapping.kind != "activity" else {}
+        activities = payloads.activities_by_row(mapped, wanted)
+        for i in positions:
+            row = planned.rows[i]
+            planned.plans[row] = RowPlan(
+                row,
+                planned.keys[i],
+                planned.lead_ids[i],
+                planned.actions[i],
+                fields=fields.get(row, {}),
+                activities=[(payload_hash(a), a) for a in activities.get(row, [])],
+                digest=digests[i] if digests else None,
+            )
 
     # ----------------------------------------------------------------- history
 
-    def _compare_with_ledger(self, plans: list[RowPlan]) -> None:
+    def _compare_with_ledger(self, planned: PlannedChunk, mapped: MappedChunk) -> None:
         """create → update/unchanged where the ledger has the row already.
 
-        The ledger keeps, per row, the hash of the last confirmed lead fields
-        together with the hashes of the activities confirmed for it, so an
-        unchanged row is recognised from one light lookup; only rows whose hash
-        differs are looked at field by field.
+        The ledger keeps a digest of each row as last confirmed, so an unchanged
+        row is recognised from one light lookup without building its payload;
+        only rows whose digest differs are compared field by field.
         """
-        live = [p for p in plans if p.action is not Action.REJECT]
+        assert self.site is not None
+        live = [i for i, a in enumerate(planned.actions) if a is not Action.REJECT]
         if not live:
             return
-        assert self.site is not None
-        brief = self.ledger.lookup_hashes(self.site, self.mapping.source, [p.key for p in live])
-        differing: list[RowPlan] = []
-        for plan in live:
-            known = brief.get(plan.key)
+        digests = row_digests(mapped)
+        brief = self.ledger.lookup_hashes(
+            self.site, self.mapping.source, [planned.keys[i] for i in live]
+        )
+        counts = payloads.activity_counts(mapped)
+        differing: list[int] = []
+        for i in live:
+            known = brief.get(planned.keys[i])
             if known is None:
+                differing.append(i)
                 continue
             lead_id, state, digest = known
-            plan.lead_id = lead_id
-            assert plan.fields is not None
-            everything = payloads.ledger_payload(plan.fields, [h for h, _ in plan.activities])
-            if state == "sent" and digest == payload_hash(everything):
-                plan.action = Action.UNCHANGED
-                plan.activities_done = [h for h, _ in plan.activities]
-                plan.activities_unchanged = len(plan.activities)
-                plan.activities = []
+            planned.lead_ids[i] = lead_id
+            if state == "sent" and digest == digests[i]:
+                planned.actions[i] = Action.UNCHANGED
+                planned.activities_unchanged += counts.get(planned.rows[i], 0)
             else:
-                differing.append(plan)
+                differing.append(i)
         if not differing:
             return
-        records = self.ledger.lookup(self.site, self.mapping.source, [p.key for p in differing])
-        states = self.ledger.activity_states(sorted({p.lead_id for p in differing}))
-        for plan in differing:
+        self._attach_payloads(planned, mapped, differing, digests)
+        known_keys = [planned.keys[i] for i in differing if planned.keys[i] in brief]
+        if not known_keys:
+            return
+        records = self.ledger.lookup(self.site, self.mapping.source, known_keys)
+        details = [planned.plans[planned.rows[i]] for i in differing if planned.keys[i] in records]
+        states = self.ledger.activity_states(sorted({p.lead_id for p in details}))
+        for plan in details:
             record = records[plan.key]
             _split_activities(plan, states.get(plan.lead_id, {}))
             if record.payload is None:
@@ -199,37 +246,44 @@ class Planner:
             if plan.changed or plan.activities or plan.cleared or plan.resend:
                 plan.action = Action.UPDATE
             else:
-                # only the ledger's summary was behind (a run stopped between
-                # confirming the activities and the row): nothing to send
+                # the row is as sent; only its digest in the ledger is stale
                 plan.action = Action.UNCHANGED
                 plan.refresh = True
+        for i in differing:
+            plan = planned.plans[planned.rows[i]]
+            planned.actions[i] = plan.action
+            planned.lead_ids[i] = plan.lead_id
 
-    def _link_activities(self, plans: list[RowPlan]) -> None:
+    def _link_activities(self, planned: PlannedChunk, mapped: MappedChunk) -> None:
         """Activity rows find their lead's id through the ledger (leads sent before)."""
-        if self.ledger is None or not self.site:
-            return
-        assert self.mapping.link is not None
-        live = [p for p in plans if p.action is not Action.REJECT]
-        found = self.ledger.find_lead_ids(
-            self.site, [(self.mapping.link.source, p.key) for p in live]
-        )
-        states = self.ledger.activity_states(sorted(set(found.values()))) if found else {}
-        for plan in live:
-            lead_id = found.get((self.mapping.link.source, plan.key))
+        assert self.mapping.link is not None and self.site is not None
+        source = self.mapping.link.source
+        live = [i for i, a in enumerate(planned.actions) if a is not Action.REJECT]
+        found = self.ledger.find_lead_ids(self.site, [(source, planned.keys[i]) for i in live])
+        linked = []
+        for i in live:
+            lead_id = found.get((source, planned.keys[i]))
             if lead_id is None:
-                plan.action = Action.REJECT
-                plan.problems.append(
+                planned.reject(
+                    i,
                     Problem(
                         "unknown_lead",
-                        f"no lead with key {plan.key!r} was sent from source {self.mapping.link.source!r} "
+                        f"no lead with key {planned.keys[i]!r} was sent from source {source!r} "
                         "to this site; import the people file first",
-                    )
+                    ),
                 )
                 continue
-            plan.lead_id = lead_id
-            _split_activities(plan, states.get(lead_id, {}))
+            planned.lead_ids[i] = lead_id
+            linked.append(i)
+        self._attach_payloads(planned, mapped, linked, None)
+        states = self.ledger.activity_states(sorted({planned.lead_ids[i] for i in linked}))
+        for i in linked:
+            plan = planned.plans[planned.rows[i]]
+            _split_activities(plan, states.get(plan.lead_id, {}))
             if not plan.activities and not plan.activities_in_doubt:
-                plan.action = Action.UNCHANGED
+                plan.action = planned.actions[i] = Action.UNCHANGED
+                planned.activities_unchanged += plan.activities_unchanged
+                del planned.plans[plan.row]
 
 
 def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:
@@ -375,16 +429,19 @@ def _read_overrides(mapping: Mapping) -> dict[str, Any]:
 
 
 def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
-    raw_rows: Iterator[list[str]] | None = None
-    if any(p.action is Action.REJECT for p in planned.rows):
-        raw_rows = iter(planned.frame.to_numpy(dtype=object).tolist())
-    for plan in planned.rows:
-        cells = next(raw_rows) if raw_rows is not None else None
-        counts[plan.action.value] += 1
-        issue = plan.issue()
-        plan_out.write(
-            [str(plan.row), plan.key, plan.lead_id, plan.action.value, issue.codes, issue.message]
-        )
-        if plan.action is Action.REJECT:
-            assert cells is not None
-            rejects.reject(cells, issue)
+    counts.update(a.value for a in planned.actions)
+    codes = [""] * len(planned.rows)
+    messages = [""] * len(planned.rows)
+    for i, row in enumerate(planned.rows):
+        if planned.actions[i] is Action.REJECT:
+            issue = planned.issue(row)
+            codes[i], messages[i] = issue.codes, issue.message
+            rejects.reject(planned.cells(i), issue)
+    plan_out.write_columns(
+        [str(r) for r in planned.rows],
+        planned.keys,
+        planned.lead_ids,
+        [a.value for a in planned.actions],
+        codes,
+        messages,
+    )

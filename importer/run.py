@@ -24,7 +24,7 @@ from importer import outputs
 from importer.errors import ConfigError, ExitCode
 from importer.mapfile import Mapping
 from importer.models import Action, RowIssue, Stage
-from importer.plan import Planner, RowPlan, _read_overrides
+from importer.plan import PlannedChunk, Planner, _read_overrides
 from importer.progress import NullProgress, Progress
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy, Stopping
 
@@ -113,13 +113,16 @@ def run_file(
                 payloads_needed=True,
             )
             pool = ThreadPoolExecutor(max_workers=req.workers, thread_name_prefix="send")
-            inflight: dict[Future[SendOutcome], list[str]] = {}
+            # future -> (chunk, position): the raw cells are read only if the row fails
+            inflight: dict[Future[SendOutcome], tuple[PlannedChunk, int]] = {}
             limit = max(req.workers * 8, 256)
 
             def settle(done: set[Future[SendOutcome]]) -> None:
                 for fut in done:
-                    cells = inflight.pop(fut)
-                    tally.add(fut.result(), cells, rejects, doubts)
+                    planned, position = inflight.pop(fut)
+                    tally.add(
+                        fut.result(), lambda p=planned, i=position: p.cells(i), rejects, doubts
+                    )
                 sending.advance(len(done))
                 sending.counts(**tally.live())
 
@@ -131,20 +134,32 @@ def run_file(
                         reading.advance(table.bytes_read - read_so_far)
                         read_so_far = table.bytes_read
                         tally.warnings.update(w.code for w in planned.warnings)
-                        cells_of = planned.frame.to_numpy(dtype=object).tolist()
-                        for plan, cells in zip(planned.rows, cells_of, strict=True):
-                            if plan.action in (Action.REJECT, Action.UNCHANGED):
-                                if plan.refresh:
-                                    sender.refresh(plan)
-                                tally.planned(plan, cells, rejects)
-                                sending.advance(1)
+                        tally.activities["unchanged"] += planned.activities_unchanged
+                        quiet_rows = 0
+                        for i, row in enumerate(planned.rows):
+                            action = planned.actions[i]
+                            if action is Action.REJECT:
+                                tally.leads["rejected"] += 1
+                                rejects.reject(planned.cells(i), planned.issue(row))
+                                quiet_rows += 1
                                 continue
+                            plan = planned.plans.get(row)
+                            if action is Action.UNCHANGED:
+                                if plan is not None:
+                                    if plan.refresh:
+                                        sender.refresh(plan)
+                                    tally.activities["unchanged"] += plan.activities_unchanged
+                                tally.leads["unchanged"] += 1
+                                quiet_rows += 1
+                                continue
+                            assert plan is not None
                             if breaker.stop.is_set():
-                                tally.add(SendOutcome(plan, "skipped"), cells, rejects, doubts)
+                                tally.add(SendOutcome(plan, "skipped"), lambda: [], rejects, doubts)
                                 continue
                             while len(inflight) >= limit:
                                 settle(wait(inflight, return_when=FIRST_COMPLETED).done)
-                            inflight[pool.submit(sender.send, plan)] = cells
+                            inflight[pool.submit(sender.send, plan)] = (planned, i)
+                        sending.advance(quiet_rows)
                         if inflight:
                             settle({f for f in inflight if f.done()})
                     while inflight:
@@ -223,18 +238,10 @@ class _Tally:
             if self.leads[k]
         }
 
-    def planned(self, plan: RowPlan, cells: list[str], rejects: outputs.RejectWriter) -> None:
-        if plan.action is Action.REJECT:
-            self.leads["rejected"] += 1
-            rejects.reject(cells, plan.issue(Stage.VALIDATE))
-        else:
-            self.leads["unchanged"] += 1
-            self.activities["unchanged"] += plan.activities_unchanged
-
     def add(
         self,
         outcome: SendOutcome,
-        cells: list[str],
+        cells: Callable[[], list[str]],
         rejects: outputs.RejectWriter,
         doubts: outputs.RejectWriter,
     ) -> None:
@@ -252,7 +259,7 @@ class _Tally:
                 outcome.http_status,
                 outcome.attempts,
             )
-            (rejects if outcome.result == "rejected" else doubts).reject(cells, issue)
+            (rejects if outcome.result == "rejected" else doubts).reject(cells(), issue)
 
 
 def _site_known(ledger: Any, site: str) -> bool:
@@ -269,7 +276,7 @@ def _preview_counts(req: RunRequest, options: Any, ledger: Any) -> dict[str, int
             req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
         )
         for frame in table.chunks():
-            counts.update(p.action.value for p in planner.plan_chunk(frame).rows)
+            counts.update(a.value for a in planner.plan_chunk(frame).actions)
     return {k: counts[k] for k in ("create", "update", "unchanged", "reject")}
 
 

@@ -7,6 +7,7 @@ import re
 import pandas as pd
 
 from importer import transforms
+from importer.columns import pack
 
 UUID_PATTERN = re.compile(
     r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"
@@ -32,8 +33,13 @@ def valid_uuid(s: pd.Series) -> pd.Series:
 
 
 def digits_at_least(s: pd.Series, n: int) -> pd.Series:
-    """Empty, or with at least n digits (a phone number)."""
-    return (s == "") | (s.str.count(r"\d") >= n)
+    """Empty, or with at least n ASCII digits (a phone number)."""
+    values = s.tolist()
+    if not values:
+        return pd.Series([], index=s.index, dtype=bool)
+    packed = pack(values)
+    digits = packed.count((packed.cp >= ord("0")) & (packed.cp <= ord("9")))
+    return pd.Series((digits >= n) | (packed.lens == 0), index=s.index)
 
 
 def whole_number(s: pd.Series) -> pd.Series:
