@@ -87,6 +87,7 @@ _SCHEMA = (
         PRIMARY KEY (site, source, key)
     )""",
     "CREATE UNIQUE INDEX leads_lead_id ON leads (lead_id)",
+    "CREATE INDEX leads_digest ON leads (site, source, row_digest)",
     "CREATE INDEX leads_state ON leads (state)",
     # No foreign key to leads: an activity file may name leads this ledger never created.
     f"""CREATE TABLE activities (
@@ -422,22 +423,22 @@ class Ledger:
             )
         return {record.key: record for record in _records(rows)}
 
-    def lookup_hashes(
-        self, site: str, source: str, keys: Sequence[str]
-    ) -> dict[str, tuple[str, str, str | None]]:
-        """A light ``lookup``: key -> (lead_id, state, confirmed row digest).
+    def lookup_digests(
+        self, site: str, source: str, digests: Sequence[str]
+    ) -> dict[str, tuple[str, str, int]]:
+        """Rows confirmed sent with one of these digests: digest -> (key, lead_id, activity count).
 
-        Re-runs call this for every row and ``lookup`` only for the rows whose
-        digest differs, which keeps an unchanged file cheap to check.
+        A re-run finds its unchanged rows with this before mapping them at all.
         """
-        out: dict[str, tuple[str, str, str | None]] = {}
-        for batch in _chunks(sorted(set(keys)), _BATCH):
-            for key, lead_id, state, digest in self._query(
-                "SELECT key, lead_id, state, row_digest FROM leads WHERE site = ? AND source = ? "
-                f"AND key IN ({','.join('?' * len(batch))})",
+        out: dict[str, tuple[str, str, int]] = {}
+        for batch in _chunks(sorted(set(digests)), _BATCH):
+            for digest, key, lead_id, count in self._query(
+                "SELECT row_digest, key, lead_id, coalesce(json_array_length(payload, '$._activities'), 0) "
+                "FROM leads WHERE site = ? AND source = ? AND state = 'sent' "
+                f"AND row_digest IN ({','.join('?' * len(batch))})",
                 (site, source, *batch),
             ):
-                out[key] = (lead_id, state, digest)
+                out[digest] = (key, lead_id, count)
         return out
 
     def find_lead_ids(

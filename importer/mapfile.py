@@ -8,6 +8,8 @@ the key and what to do. Applying a mapping to rows is ``importer.mapping``.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -232,6 +234,7 @@ class Mapping:
     activities: tuple[ActivitySpec, ...] = ()
     link: Link | None = None
     ignore: tuple[str, ...] = ()  # columns deliberately left out of the unmapped note
+    fingerprint: str = ""  # sha256 of the mapping's text: changes when the mapping does
 
     def referenced_columns(self) -> tuple[str, ...]:
         """Every source column (or ``{n}`` pattern) the mapping reads."""
@@ -301,7 +304,10 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         raise MappingError(
             f"broken YAML{where}: {problem}; fix the indentation or quoting there", path=str(path)
         ) from exc
-    return parse_mapping(data, path=path)
+    mapping = parse_mapping(data, path=path)
+    return dataclasses.replace(
+        mapping, fingerprint=hashlib.sha256(text.encode("utf-8")).hexdigest()
+    )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -573,6 +579,7 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         activities=activities,
         link=link,
         ignore=p.texts(top.get("ignore"), "ignore"),
+        fingerprint=hashlib.sha256(repr(data).encode("utf-8")).hexdigest(),
     )
 
 

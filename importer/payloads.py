@@ -1,32 +1,32 @@
 """JSON payloads from mapped chunks, row digests, and what changed since last time.
 
 Payload hashes are the ledger's ``payload_hash`` (one canonical JSON
-everywhere). A row digest is a quick 128-bit fingerprint of everything a row
-would send (lead fields and activities), computed for a whole chunk at once;
-the ledger keeps it so that a re-run recognises unchanged rows without
-building their payloads. A digest that differs only sends the row down the
-exact path (payload by payload), so it can never make a changed row look
-unchanged for longer than a hash collision.
+everywhere). A row digest is a quick 64-bit fingerprint of a source row's raw
+cells, salted with the mapping; the ledger keeps it with each confirmed row so
+that a re-run recognises unchanged rows without mapping them at all. A row
+whose digest differs goes down the exact path (payload by payload), so a
+digest can only make a changed row look unchanged through a 64-bit collision
+with its own previous digest.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from importer import contract
 from importer.mapping import MappedChunk
 
 _INT_FIELDS = frozenset(contract.PROPERTY_INT_FIELDS)
-_KEYS = ("rg-import-dig-01", "rg-import-dig-02")  # pandas hash keys: 16 characters each
-_MULTIPLIER = np.uint64(0x100000001B3)  # FNV prime: mixes columns in order
 
 
-def lead_fields(chunk: MappedChunk, rows: Collection[int] | None = None) -> dict[int, dict[str, str]]:
+def lead_fields(
+    chunk: MappedChunk, rows: Collection[int] | None = None
+) -> dict[int, dict[str, str]]:
     """Per source row (all, or those in ``rows``), the non-empty lead fields."""
     columns = list(chunk.leads.columns)
     frame = chunk.leads if rows is None else chunk.leads[chunk.leads.index.isin(list(rows))]
@@ -69,44 +69,26 @@ def activities_by_row(
     return out
 
 
-def activity_counts(chunk: MappedChunk) -> dict[int, int]:
-    """How many activities each source row has."""
-    if not len(chunk.activities):
-        return {}
-    return {int(k): int(v) for k, v in chunk.activities["_row"].value_counts().items()}
+def digest_key(mapping: Any, columns: Sequence[str]) -> str:
+    """The 16-character hash key of raw-row digests for one mapping and header.
+
+    A change to the mapping file, the file's columns or this tool's version
+    changes every digest, so every row is then mapped and compared again.
+    """
+    from importer import __version__
+
+    seed = "\x1f".join([__version__, mapping.fingerprint, *columns])
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
 
 
-def _column_hash(values: np.ndarray, key: str) -> np.ndarray:
-    return pd.util.hash_array(values, hash_key=key, categorize=False)
+def raw_digests(frame: pd.DataFrame, key: str) -> list[str]:
+    """A 64-bit fingerprint (16 hex characters) of each row's raw cells.
 
-
-def _frame_hash(frame: pd.DataFrame, key: str) -> np.ndarray:
-    """One uint64 per row over the named columns, in sorted column order."""
-    h = np.zeros(len(frame), dtype=np.uint64)
-    for col in sorted(frame.columns):
-        name = _column_hash(np.array([col], dtype=object), key)[0]
-        h = h * _MULTIPLIER + (_column_hash(frame[col].to_numpy(dtype=object), key) ^ name)
-    return h
-
-
-def row_digests(chunk: MappedChunk) -> list[str]:
-    """A 128-bit fingerprint (32 hex characters) per row of the chunk."""
-    index = chunk.index
-    acts = chunk.activities
-    parts: list[np.ndarray] = []
-    for key in _KEYS:
-        h = _frame_hash(chunk.leads, key)
-        if len(acts):
-            per_activity = _frame_hash(acts.drop(columns="_row"), key)
-            # position of each activity within its row, so order and repeats count
-            order = acts.groupby("_row", sort=False).cumcount().to_numpy().astype(np.uint64)
-            weight = order * np.uint64(2) + np.uint64(1)
-            where = index.get_indexer(acts["_row"])
-            total = np.zeros(len(index), dtype=np.uint64)
-            np.add.at(total, where, per_activity * weight)
-            h = h * _MULTIPLIER + total
-        parts.append(h)
-    return [f"{a:016x}{b:016x}" for a, b in zip(parts[0].tolist(), parts[1].tolist(), strict=True)]
+    Computed for the whole chunk at once; a re-run uses it to find the rows
+    that are exactly as last sent without mapping them.
+    """
+    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=key, categorize=False)
+    return [f"{h:016x}" for h in hashed.tolist()]
 
 
 def changed_fields(

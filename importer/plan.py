@@ -24,7 +24,6 @@ from importer.ledger import payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
-from importer.payloads import row_digests
 from importer.progress import Progress
 from importer.validate import validate_chunk
 
@@ -109,61 +108,98 @@ class Planner:
         self.ledger = ledger if site else None
         self.payloads_needed = payloads_needed
         self.seen = SeenKeys()
+        # raw-row digests depend on the mapping, the file's columns and this version
+        self.digest_key = payloads.digest_key(mapping, columns)
 
     # ----------------------------------------------------------------- one chunk
 
     def plan_chunk(self, frame: pd.DataFrame) -> PlannedChunk:
-        mapped = map_chunk(self.bound, frame, site=self.site)
-        problems = validate_chunk(mapped, self.mapping.kind)
-        warnings = list(mapped.warnings)
-        self._duplicates(mapped, problems, warnings)
-        rows = [int(r) for r in mapped.index.tolist()]
-        planned = PlannedChunk(
-            frame=frame,
-            rows=rows,
-            keys=mapped.keys.tolist(),
-            lead_ids=mapped.lead_ids.tolist(),
-            actions=[Action.REJECT if r in problems else Action.CREATE for r in rows],
-            problems=problems,
-            warnings=warnings,
+        kind = self.mapping.kind
+        rows = [int(r) for r in frame.index.tolist()]
+        n = len(rows)
+        digests = None
+        # rows confirmed sent exactly as they are now: position -> (key, lead id, activities)
+        known: dict[int, tuple[str, str, int]] = {}
+        if self.ledger is not None or self.payloads_needed:
+            digests = payloads.raw_digests(frame, self.digest_key)
+        if self.ledger is not None and kind != "activity" and digests is not None:
+            hits = self.ledger.lookup_digests(self.site, self.mapping.source, digests)
+            known = {i: hits[d] for i, d in enumerate(digests) if d in hits}
+
+        keys, lead_ids = [""] * n, [""] * n
+        actions = [Action.CREATE] * n
+        problems: dict[int, list[Problem]] = {}
+        warnings: list[RowWarning] = []
+        mapped: MappedChunk | None = None
+        rest = [i for i in range(n) if i not in known]
+        if rest:
+            # only rows that are new or changed since the last run are mapped and checked
+            mapped = map_chunk(
+                self.bound, frame if len(rest) == n else frame.iloc[rest], site=self.site
+            )
+            problems = validate_chunk(mapped, kind)
+            warnings = list(mapped.warnings)
+            for i, key, lead_id in zip(
+                rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
+            ):
+                keys[i], lead_ids[i] = key, lead_id
+        unchanged_activities = 0
+        for i, (key, lead_id, count) in known.items():
+            keys[i], lead_ids[i], actions[i] = key, lead_id, Action.UNCHANGED
+            unchanged_activities += count
+        self._duplicates(
+            pd.Series(keys, index=frame.index, dtype=object), mapped, problems, warnings
         )
-        if self.mapping.kind == "activity":
+        for i, row in enumerate(rows):
+            if row in problems:
+                if i in known:
+                    unchanged_activities -= known[i][2]
+                actions[i] = Action.REJECT
+        planned = PlannedChunk(frame, rows, keys, lead_ids, actions, problems, warnings)
+        planned.activities_unchanged = unchanged_activities
+        if mapped is None:
+            return planned
+        positions = [rows.index(int(r)) for r in mapped.index] if len(rest) != n else list(range(n))
+        live = [i for i in positions if actions[i] is not Action.REJECT]
+        if kind == "activity":
             if self.ledger is not None:
-                self._link_activities(planned, mapped)
+                self._link_activities(planned, mapped, live)
         elif self.ledger is not None:
-            self._compare_with_ledger(planned, mapped)
+            self._compare_with_ledger(planned, mapped, live, digests)
         elif self.payloads_needed:
-            live = [i for i, a in enumerate(planned.actions) if a is Action.CREATE]
-            self._attach_payloads(planned, mapped, live, row_digests(mapped))
+            self._attach_payloads(planned, mapped, live, digests)
         return planned
 
     def _duplicates(
-        self, mapped: MappedChunk, problems: dict[int, list[Problem]], warnings: list[RowWarning]
+        self,
+        keys: pd.Series,
+        mapped: MappedChunk | None,
+        problems: dict[int, list[Problem]],
+        warnings: list[RowWarning],
     ) -> None:
+        """Reject later rows with an earlier row's key; warn about emails shared across keys."""
         if self.mapping.kind == "activity":
             return  # many activity rows per lead is the point of an activity file
-        everyone = pd.Series(True, index=mapped.index)
-        first = self.seen.first_rows(mapped.keys, everyone)
+        first = self.seen.first_rows(keys, pd.Series(True, index=keys.index))
         for row, earlier in first[first > 0].items():
-            key = mapped.keys.loc[row]
             problems.setdefault(int(row), []).append(
                 Problem(
                     "duplicate_key",
-                    f"same key {key!r} as row {earlier}; only the first row is kept",
+                    f"same key {keys.loc[row]!r} as row {earlier}; only the first row is kept",
                 )
             )
-        if mapped.emails is not None:
-            valid = pd.Series([int(r) not in problems for r in mapped.index], index=mapped.index)
-            for row, earlier in self.seen.shared_emails(mapped.emails, mapped.keys, valid).items():
-                email = mapped.emails.loc[row]
-                warnings.append(
-                    RowWarning(
-                        row,
-                        "shared_email",
-                        f"email {email} is also on row {earlier} under another key; "
-                        "Real Geeks may merge the two leads",
-                    )
+        if mapped is None or mapped.emails is None:
+            return
+        valid = pd.Series([int(r) not in problems for r in mapped.index], index=mapped.index)
+        for row, earlier in self.seen.shared_emails(mapped.emails, mapped.keys, valid).items():
+            warnings.append(
+                RowWarning(
+                    row,
+                    "shared_email",
+                    f"email {mapped.emails.loc[row]} is also on row {earlier} under another key; "
+                    "Real Geeks may merge the two leads",
                 )
+            )
 
     def _attach_payloads(
         self,
@@ -190,43 +226,25 @@ class Planner:
 
     # ----------------------------------------------------------------- history
 
-    def _compare_with_ledger(self, planned: PlannedChunk, mapped: MappedChunk) -> None:
-        """create → update/unchanged where the ledger has the row already.
+    def _compare_with_ledger(
+        self, planned: PlannedChunk, mapped: MappedChunk, live: list[int], digests: list[str] | None
+    ) -> None:
+        """create → update/unchanged for mapped rows the ledger already knows by key.
 
-        The ledger keeps a digest of each row as last confirmed, so an unchanged
-        row is recognised from one light lookup without building its payload;
-        only rows whose digest differs are compared field by field.
+        Rows unchanged since confirmed were recognised by their digest before
+        mapping; these rows are new, or differ from what was confirmed, and are
+        compared payload by payload.
         """
         assert self.site is not None
-        live = [i for i, a in enumerate(planned.actions) if a is not Action.REJECT]
         if not live:
             return
-        digests = row_digests(mapped)
-        brief = self.ledger.lookup_hashes(
-            self.site, self.mapping.source, [planned.keys[i] for i in live]
-        )
-        counts = payloads.activity_counts(mapped)
-        differing: list[int] = []
-        for i in live:
-            known = brief.get(planned.keys[i])
-            if known is None:
-                differing.append(i)
-                continue
-            lead_id, state, digest = known
-            planned.lead_ids[i] = lead_id
-            if state == "sent" and digest == digests[i]:
-                planned.actions[i] = Action.UNCHANGED
-                planned.activities_unchanged += counts.get(planned.rows[i], 0)
-            else:
-                differing.append(i)
-        if not differing:
+        self._attach_payloads(planned, mapped, live, digests)
+        records = self.ledger.lookup(self.site, self.mapping.source, [planned.keys[i] for i in live])
+        if not records:
             return
-        self._attach_payloads(planned, mapped, differing, digests)
-        known_keys = [planned.keys[i] for i in differing if planned.keys[i] in brief]
-        if not known_keys:
-            return
-        records = self.ledger.lookup(self.site, self.mapping.source, known_keys)
-        details = [planned.plans[planned.rows[i]] for i in differing if planned.keys[i] in records]
+        details = [planned.plans[planned.rows[i]] for i in live if planned.keys[i] in records]
+        for plan in details:
+            plan.lead_id = records[plan.key].lead_id
         states = self.ledger.activity_states(sorted({p.lead_id for p in details}))
         for plan in details:
             record = records[plan.key]
@@ -249,16 +267,15 @@ class Planner:
                 # the row is as sent; only its digest in the ledger is stale
                 plan.action = Action.UNCHANGED
                 plan.refresh = True
-        for i in differing:
+        for i in live:
             plan = planned.plans[planned.rows[i]]
             planned.actions[i] = plan.action
             planned.lead_ids[i] = plan.lead_id
 
-    def _link_activities(self, planned: PlannedChunk, mapped: MappedChunk) -> None:
+    def _link_activities(self, planned: PlannedChunk, mapped: MappedChunk, live: list[int]) -> None:
         """Activity rows find their lead's id through the ledger (leads sent before)."""
         assert self.mapping.link is not None and self.site is not None
         source = self.mapping.link.source
-        live = [i for i, a in enumerate(planned.actions) if a is not Action.REJECT]
         found = self.ledger.find_lead_ids(self.site, [(source, planned.keys[i]) for i in live])
         linked = []
         for i in live:
