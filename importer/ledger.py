@@ -434,7 +434,9 @@ class Ledger:
         for batch in _chunks(sorted(set(digests)), _BATCH):
             for digest, key, lead_id, count in self._query(
                 "SELECT row_digest, key, lead_id, coalesce(json_array_length(payload, '$._activities'), 0) "
-                "FROM leads WHERE site = ? AND source = ? AND state = 'sent' "
+                # "+state": compare the state without letting it pick the state index,
+                # which would scan every sent row once per batch
+                "FROM leads WHERE site = ? AND source = ? AND +state = 'sent' "
                 f"AND row_digest IN ({','.join('?' * len(batch))})",
                 (site, source, *batch),
             ):

@@ -656,7 +656,8 @@ def _join_nonempty(parts: list[pd.Series], sep: str) -> pd.Series:
 
 def _unmapped_lines(ev: _Evaluator, bound: BoundMapping) -> pd.Series:
     """Per row, "Header: value" lines for the non-empty cells nothing else reads."""
-    cols = [ev.column(c, multiline=True).tolist() for c in bound.unmapped]
+    # bound.unmapped holds frame columns, which no mapping name resolves to
+    cols = [ev.clean(c, multiline=True).tolist() for c in bound.unmapped]
     labels = [bound.headers.get(c, c) for c in bound.unmapped]
     lines = [
         "\n".join(f"{lab}: {v}" for lab, v in zip(labels, values, strict=True) if v)

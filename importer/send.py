@@ -142,12 +142,18 @@ class Sender:
     def _begin(
         self, plan: RowPlan, confirmed: list[str], activities: dict[str, Any] | None = None
     ) -> None:
-        """Mark the row sending, with the ledger summary it will have once confirmed."""
+        """Mark the row sending, with the ledger summary it will have once confirmed.
+
+        The row's digest is recorded only when the confirmation covers all of
+        its activities; otherwise the next run must look at the row again.
+        """
         assert plan.fields is not None
         stored = ledger_payload(plan.fields, confirmed)
+        complete = set(confirmed) >= set(plan.activities_done) | {h for h, _ in plan.activities}
         self.ledger.begin_lead(
             self.policy.site, self.policy.source, plan.key, plan.lead_id,
             payload=stored, payload_hash=payload_hash(stored), activity_hashes=activities or {},
+            row_digest=plan.digest if complete else None,
         )  # fmt: skip
 
     def _held(self, plan: RowPlan) -> set[str]:
