@@ -168,11 +168,17 @@ def _apply(options: list) -> object:  # type: ignore[type-arg]
     type=click.Path(path_type=Path),
     help="Output directory (default: rg-import-runs/<run-id>).",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    help="Processes checking rows (default: one per core, up to 4).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def plan(
     input_path: Path, mapping_name: str, sheet: str | None, delimiter: str | None, encoding: str | None,
-    site: str | None, ledger: Path | None, out: Path | None, as_json: bool, quiet: bool,
+    site: str | None, ledger: Path | None, out: Path | None, processes: int | None, as_json: bool,
+    quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
     from importer.mapfile import load_mapping
@@ -182,7 +188,7 @@ def plan(
     mapping = load_mapping(mapping_name)
     request = PlanRequest(
         input=input_path, mapping=mapping, site=_site_option(site), ledger=ledger, out=out,
-        read_options=_read_options(sheet, delimiter, encoding, mapping),
+        read_options=_read_options(sheet, delimiter, encoding, mapping), processes=processes,
         command=" ".join(["rg-import", *sys.argv[1:]]) if sys.argv else "rg-import plan",
     )  # fmt: skip
     report = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))

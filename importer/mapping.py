@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from importer import contract
 from importer import transforms as T
 from importer.errors import InputError
 from importer.mapfile import ActivitySpec, Group, Mapping, Template, Transform, ValueSpec
@@ -441,6 +442,19 @@ def run_transform(
 # --------------------------------------------------------------------------- the chunk
 
 
+_TEXT = pd.StringDtype("python", na_value=np.nan)  # pandas' default "str" dtype
+
+# Fields whose value decides whether a row can be sent.
+_CHECKED_FIELDS = frozenset(contract.CONTACT_FIELDS) | {"role", "created", "zip", "region"}
+
+
+def _can_matter(name: str, spec: ValueSpec) -> bool:
+    """Whether a field can make its row invalid, or feeds another field or the key."""
+    if name in _CHECKED_FIELDS:
+        return True
+    return any(t.name not in ("text", "multiline", "lower", "upper", "title") for t in spec.transforms)
+
+
 # Transforms that only clean text, which every column gets anyway.
 _CLEANING = frozenset({"text", "multiline"})
 
@@ -448,14 +462,24 @@ _CLEANING = frozenset({"text", "multiline"})
 _FIELD_ORDER = {"state": 0}
 
 
-def map_chunk(bound: BoundMapping, frame: pd.DataFrame, *, site: str | None) -> MappedChunk:
-    """Map one chunk of source rows (index = spreadsheet row numbers)."""
+def map_chunk(
+    bound: BoundMapping, frame: pd.DataFrame, *, site: str | None, full: bool = True
+) -> MappedChunk:
+    """Map one chunk of source rows (index = spreadsheet row numbers).
+
+    ``full=False`` is for a dry run that only needs to know which rows are
+    valid: values that cannot be invalid and nothing else depends on (a
+    ``source_details`` template, the note of leftover columns) are not built.
+    """
     mapping = bound.mapping
     issues = _Collector(frame.index)
     ev = _Evaluator(bound, frame, issues)
 
     fields: dict[str, pd.Series] = {}
     for name in sorted(mapping.fields, key=lambda f: _FIELD_ORDER.get(f, 1)):
+        if not full and not _can_matter(name, mapping.fields[name]):
+            fields[name] = ev.empty
+            continue
         fields[name] = ev.value(mapping.fields[name], name, fields)
     for group, cols in zip(mapping.groups, bound.groups, strict=True):
         fields.update(_fill_group(ev, group, cols))
@@ -478,12 +502,15 @@ def map_chunk(bound: BoundMapping, frame: pd.DataFrame, *, site: str | None) -> 
             )
         )
 
-    if mapping.unmapped == "note" and bound.unmapped:
+    if full and mapping.unmapped == "note" and bound.unmapped:
         issues.note(_unmapped_lines(ev, bound))
 
     leads = pd.DataFrame(fields, index=frame.index)
-    leads.insert(0, "source", mapping.source) if mapping.kind == "lead" else None
-    activities = _activities(ev, mapping, fields, issues)
+    if mapping.kind == "lead":
+        leads.insert(0, "source", mapping.source)
+    # text columns with the string dtype: pandera then checks the dtype, not each cell
+    leads = leads.astype({c: _TEXT for c in leads.columns if leads[c].dtype == object})
+    activities = _activities(ev, mapping, fields, issues, notes=full)
 
     lead_ids = (
         pd.Series(
@@ -670,14 +697,19 @@ ACTIVITY_COLUMNS = ("_row", "type", "source", "description", "created")
 
 
 def _activities(
-    ev: _Evaluator, mapping: Mapping, fields: dict[str, pd.Series], issues: _Collector
+    ev: _Evaluator,
+    mapping: Mapping,
+    fields: dict[str, pd.Series],
+    issues: _Collector,
+    *,
+    notes: bool = True,
 ) -> pd.DataFrame:
     """The long activities frame: one row per activity, in row then spec order."""
     frames: list[pd.DataFrame] = []
     index = ev.frame.index
     for order, spec in enumerate(mapping.activities):
         frames.append(_activity_frame(ev, mapping, spec, order, fields))
-    if mapping.kind != "activity":
+    if mapping.kind != "activity" and notes:
         note = issues.note_text()
         present = note != ""
         if present.any():

@@ -87,6 +87,17 @@ class PlannedChunk:
         self.plans.pop(row, None)
 
 
+@dataclass
+class Checked:
+    """A chunk mapped and validated for a dry run: small enough to pass between processes."""
+
+    keys: list[str]
+    lead_ids: list[str]
+    problems: dict[int, list[Problem]]
+    warnings: list[RowWarning]
+    emails: pd.Series | None
+
+
 class Planner:
     """Plans chunks of one input file; keeps what it needs across chunks."""
 
@@ -114,15 +125,16 @@ class Planner:
     # ----------------------------------------------------------------- one chunk
 
     def plan_chunk(self, frame: pd.DataFrame) -> PlannedChunk:
+        """Plan one chunk of rows (index = spreadsheet row numbers)."""
+        if self.ledger is None and not self.payloads_needed:
+            return self.conclude(frame, self.check(frame))
         kind = self.mapping.kind
         rows = [int(r) for r in frame.index.tolist()]
         n = len(rows)
-        digests = None
+        digests = payloads.raw_digests(frame, self.digest_key)
         # rows confirmed sent exactly as they are now: position -> (key, lead id, activities)
         known: dict[int, tuple[str, str, int]] = {}
-        if self.ledger is not None or self.payloads_needed:
-            digests = payloads.raw_digests(frame, self.digest_key)
-        if self.ledger is not None and kind != "activity" and digests is not None:
+        if self.ledger is not None and kind != "activity":
             hits = self.ledger.lookup_digests(self.site, self.mapping.source, digests)
             known = {i: hits[d] for i, d in enumerate(digests) if d in hits}
 
@@ -147,8 +159,9 @@ class Planner:
         for i, (key, lead_id, count) in known.items():
             keys[i], lead_ids[i], actions[i] = key, lead_id, Action.UNCHANGED
             unchanged_activities += count
+        emails = mapped.emails if mapped is not None else None
         self._duplicates(
-            pd.Series(keys, index=frame.index, dtype=object), mapped, problems, warnings
+            pd.Series(keys, index=frame.index, dtype=object), emails, problems, warnings
         )
         for i, row in enumerate(rows):
             if row in problems:
@@ -159,21 +172,43 @@ class Planner:
         planned.activities_unchanged = unchanged_activities
         if mapped is None:
             return planned
-        positions = [rows.index(int(r)) for r in mapped.index] if len(rest) != n else list(range(n))
-        live = [i for i in positions if actions[i] is not Action.REJECT]
+        live = [i for i in rest if actions[i] is not Action.REJECT]  # mapped rows, by position
         if kind == "activity":
             if self.ledger is not None:
                 self._link_activities(planned, mapped, live)
         elif self.ledger is not None:
             self._compare_with_ledger(planned, mapped, live, digests)
-        elif self.payloads_needed:
+        else:
             self._attach_payloads(planned, mapped, live, digests)
         return planned
+
+    def check(self, frame: pd.DataFrame) -> Checked:
+        """Map and validate a chunk for a dry run; safe to run in another process."""
+        mapped = map_chunk(self.bound, frame, site=self.site, full=False)
+        return Checked(
+            keys=mapped.keys.tolist(),
+            lead_ids=mapped.lead_ids.tolist(),
+            problems=validate_chunk(mapped, self.mapping.kind),
+            warnings=list(mapped.warnings),
+            emails=mapped.emails,
+        )
+
+    def conclude(self, frame: pd.DataFrame, checked: Checked) -> PlannedChunk:
+        """Finish a checked chunk in file order: duplicates across the whole file."""
+        problems = checked.problems
+        warnings = checked.warnings
+        keys = pd.Series(checked.keys, index=frame.index, dtype=object)
+        self._duplicates(keys, checked.emails, problems, warnings)
+        rows = [int(r) for r in frame.index.tolist()]
+        actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
+        return PlannedChunk(
+            frame, rows, checked.keys, checked.lead_ids, actions, problems, warnings
+        )
 
     def _duplicates(
         self,
         keys: pd.Series,
-        mapped: MappedChunk | None,
+        emails: pd.Series | None,
         problems: dict[int, list[Problem]],
         warnings: list[RowWarning],
     ) -> None:
@@ -188,15 +223,16 @@ class Planner:
                     f"same key {keys.loc[row]!r} as row {earlier}; only the first row is kept",
                 )
             )
-        if mapped is None or mapped.emails is None:
+        if emails is None:
             return
-        valid = pd.Series([int(r) not in problems for r in mapped.index], index=mapped.index)
-        for row, earlier in self.seen.shared_emails(mapped.emails, mapped.keys, valid).items():
+        mapped_keys = keys.loc[emails.index]
+        valid = pd.Series([int(r) not in problems for r in emails.index], index=emails.index)
+        for row, earlier in self.seen.shared_emails(emails, mapped_keys, valid).items():
             warnings.append(
                 RowWarning(
                     row,
                     "shared_email",
-                    f"email {mapped.emails.loc[row]} is also on row {earlier} under another key; "
+                    f"email {emails.loc[row]} is also on row {earlier} under another key; "
                     "Real Geeks may merge the two leads",
                 )
             )
@@ -239,7 +275,9 @@ class Planner:
         if not live:
             return
         self._attach_payloads(planned, mapped, live, digests)
-        records = self.ledger.lookup(self.site, self.mapping.source, [planned.keys[i] for i in live])
+        records = self.ledger.lookup(
+            self.site, self.mapping.source, [planned.keys[i] for i in live]
+        )
         if not records:
             return
         details = [planned.plans[planned.rows[i]] for i in live if planned.keys[i] in records]
@@ -333,6 +371,7 @@ class PlanRequest:
     out: Path | None = None
     read_options: Any = None  # importer.read.ReadOptions
     command: str = "plan"
+    processes: int | None = None  # checking processes; None: one per core
 
 
 def plan_file(
@@ -341,6 +380,7 @@ def plan_file(
     """Plan every row of ``req.input`` and write the run directory; returns report.json's data."""
     from importer import outputs
     from importer.ledger import Ledger
+    from importer.parallel import planned_chunks
     from importer.progress import NullProgress
     from importer.read import ReadOptions, open_table
 
@@ -356,12 +396,13 @@ def plan_file(
         if not req.site:
             raise ConfigError("--ledger needs --site: the ledger keeps leads per site")
         ledger = Ledger(req.ledger, run_id=run_id, readonly=True)
-    out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
     try:
         with open_table(req.input, options) as table:
             planner = Planner(
                 req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
             )
+            # made once the input opened and fits the mapping: a bad input leaves no run dir
+            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
             bar = (progress or (lambda *a, **k: NullProgress()))(
                 "Planning", total=table.info.size, unit="B"
             )
@@ -372,8 +413,7 @@ def plan_file(
             warning_examples: list[dict[str, Any]] = []
             try:
                 done = 0
-                for frame in table.chunks():
-                    planned = planner.plan_chunk(frame)
+                for planned in planned_chunks(planner, table.chunks(), processes=req.processes):
                     _write_chunk(planned, plan_out, rejects, counts)
                     for w in planned.warnings:
                         warnings[w.code] += 1
