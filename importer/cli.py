@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from importer import __version__
 from importer.errors import ConfigError, ExitCode, ImporterError
+
+if TYPE_CHECKING:
+    from importer.mapfile import Mapping
+    from importer.read import ReadOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,13 +117,13 @@ def sandbox(**options: object) -> None:
 
 
 def _read_options(
-    sheet: str | None, delimiter: str | None, encoding: str | None, mapping: object
-) -> object:
+    sheet: str | None, delimiter: str | None, encoding: str | None, mapping: Mapping | None = None
+) -> ReadOptions:
     """Reading options: the mapping's read: section, overridden by flags."""
     from importer.plan import _read_overrides
     from importer.read import ReadOptions
 
-    opts = _read_overrides(mapping)  # type: ignore[arg-type]
+    opts = _read_overrides(mapping) if mapping is not None else {}
     if sheet:
         opts["sheet"] = sheet
     if delimiter:
@@ -126,6 +133,35 @@ def _read_options(
     return ReadOptions(**opts)
 
 
+def _resolve_mapping(
+    mapping_name: str | None, input_path: Path, sheet: str | None, delimiter: str | None,
+    encoding: str | None,
+) -> Mapping:  # fmt: skip
+    """The --mapping given, or the one whose fingerprint matches the file's header."""
+    from importer.mapfile import load_mapping
+
+    if mapping_name:
+        return load_mapping(mapping_name)
+    from importer.detect import choose
+    from importer.read import peek_headers
+
+    chosen = choose(peek_headers(input_path, _read_options(sheet, delimiter, encoding)))
+    mapping = load_mapping(str(chosen.path)) if chosen.path else chosen
+    click.echo(
+        f"Using mapping {mapping.name} ({mapping.crm or 'no CRM'}, {mapping.confidence}), "
+        "detected from the file's header.",
+        err=True,
+    )
+    return mapping
+
+
+def _command_line() -> str:
+    """The command as typed, for report.json (arguments only; secrets never come as flags)."""
+    root = click.get_current_context().find_root()
+    argv = (root.obj or {}).get("argv")
+    return " ".join(["rg-import", *(sys.argv[1:] if argv is None else argv)])
+
+
 def _site_option(site: str | None) -> str | None:
     from importer.config import ENV_SITE, check_site, environment
 
@@ -133,16 +169,22 @@ def _site_option(site: str | None) -> str | None:
 
 
 input_options = [
-    click.option("--mapping", "-m", "mapping_name", metavar="NAME|PATH", required=True,
-                 help="Mapping to use: a name from `rg-import mappings list` or a YAML file."),
+    click.option("--mapping", "-m", "mapping_name", metavar="NAME|PATH",
+                 help="Mapping to use: a name from `rg-import mappings list` or a YAML file "
+                      "(default: detected from the file's header)."),
     click.option("--sheet", help="Excel sheet to read (default: the first)."),
     click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
     click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
 ]  # fmt: skip
 
 
-def _apply(options: list) -> object:  # type: ignore[type-arg]
-    def wrap(f: object) -> object:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    """Apply a shared list of click options to a command."""
+
+    def wrap(f: F) -> F:
         for option in reversed(options):
             f = option(f)
         return f
@@ -152,7 +194,7 @@ def _apply(options: list) -> object:  # type: ignore[type-arg]
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@_apply(input_options)  # type: ignore[misc]
+@_apply(input_options)
 @click.option(
     "--site",
     metavar="UUID",
@@ -176,20 +218,19 @@ def _apply(options: list) -> object:  # type: ignore[type-arg]
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def plan(
-    input_path: Path, mapping_name: str, sheet: str | None, delimiter: str | None, encoding: str | None,
+    input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     site: str | None, ledger: Path | None, out: Path | None, processes: int | None, as_json: bool,
     quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
-    from importer.mapfile import load_mapping
     from importer.plan import PlanRequest, plan_file
     from importer.progress import make_progress
 
-    mapping = load_mapping(mapping_name)
+    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
     request = PlanRequest(
         input=input_path, mapping=mapping, site=_site_option(site), ledger=ledger, out=out,
         read_options=_read_options(sheet, delimiter, encoding, mapping), processes=processes,
-        command=" ".join(["rg-import", *sys.argv[1:]]) if sys.argv else "rg-import plan",
+        command=_command_line(),
     )  # fmt: skip
     report = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
     if as_json:
@@ -199,7 +240,7 @@ def plan(
     return int(report["exit_code"])
 
 
-def _print_plan_summary(report: dict) -> None:  # type: ignore[type-arg]
+def _print_plan_summary(report: dict[str, Any]) -> None:
     inp, leads = report["input"], report["leads"]
     how = ", ".join(
         str(x) for x in (inp["encoding"], inp.get("delimiter") and repr(inp["delimiter"])) if x
@@ -231,7 +272,7 @@ SANDBOX_DIR = Path("rg-import-sandbox")
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@_apply(input_options)  # type: ignore[misc]
+@_apply(input_options)
 @click.option("--site", metavar="UUID", help="Real Geeks site UUID to write to (or RG_SITE).")
 @click.option(
     "--base-url",
@@ -294,7 +335,7 @@ SANDBOX_DIR = Path("rg-import-sandbox")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(
-    input_path: Path, mapping_name: str, sheet: str | None, delimiter: str | None, encoding: str | None,
+    input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
     ledger: Path | None, out: Path | None, activities_at_most_once: bool, update_api: str,
     max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
@@ -311,13 +352,12 @@ def run(
         load_credentials,
     )  # fmt: skip
     from importer.contract import DEFAULT_BASE_URL
-    from importer.mapfile import load_mapping
     from importer.outputs import make_private_dir
     from importer.progress import make_progress
     from importer.run import RunRequest, run_file
 
     env = environment()
-    mapping = load_mapping(mapping_name)
+    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
     read_options = _read_options(sheet, delimiter, encoding, mapping)
     site_uuid = _site_option(site)
     embedded = None
@@ -343,7 +383,7 @@ def run(
         pool_size=max(workers, 4),
     )  # fmt: skip
 
-    def confirm(preview: dict) -> bool:  # type: ignore[type-arg]
+    def confirm(preview: dict[str, Any]) -> bool:
         if yes or sandbox:
             return True
         if not sys.stdin.isatty():
@@ -362,7 +402,7 @@ def run(
         input=input_path, mapping=mapping, site=site_uuid, base_url=url, credentials=credentials,
         ledger=ledger_path, out=out, read_options=read_options, workers=workers, rps=rps,
         activities_at_most_once=activities_at_most_once, client_settings=settings, sandbox=sandbox,
-        command=" ".join(["rg-import", *sys.argv[1:]]) if sys.argv else "rg-import run",
+        command=_command_line(),
     )  # fmt: skip
     try:
         report = run_file(
@@ -380,7 +420,7 @@ def run(
     return int(report["exit_code"])
 
 
-def _print_run_summary(report: dict) -> None:  # type: ignore[type-arg]
+def _print_run_summary(report: dict[str, Any]) -> None:
     inp, leads, acts, reqs = (
         report["input"],
         report["leads"],
@@ -450,7 +490,7 @@ ledger_options = [
 
 
 @ledger.command("show")
-@_apply(ledger_options)  # type: ignore[misc]
+@_apply(ledger_options)
 def ledger_show(path: Path | None, state: str | None) -> None:
     """Counts by state and the most recent leads."""
     _header, rows = _ledger_rows(path, state)
@@ -463,7 +503,7 @@ def ledger_show(path: Path | None, state: str | None) -> None:
 
 
 @ledger.command("export")
-@_apply(ledger_options)  # type: ignore[misc]
+@_apply(ledger_options)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
@@ -486,23 +526,140 @@ def ledger_export(path: Path | None, state: str | None, fmt: str) -> None:
     writer.writerows([[neutralise(c) for c in r] for r in rows])
 
 
+@cli.group("mappings")
+def mappings_group() -> None:
+    """List, show, suggest and check mapping files."""
+
+
+@mappings_group.command("list")
+def mappings_list() -> None:
+    """Every mapping on the search path: name, CRM, confidence, file."""
+    from importer.detect import load_catalog
+
+    catalog, broken = load_catalog()
+    rows = [("NAME", "CRM", "CONFIDENCE", "PATH")]
+    rows += [(m.name, m.crm or "-", m.confidence, str(m.path or "")) for m in catalog]
+    rows += [(b.path.stem, "(does not load)", "-", str(b.path)) for b in broken]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[3])
+    for b in broken:
+        click.echo(f"warning: {b.message}", err=True)
+
+
+@mappings_group.command("show")
+@click.argument("name", metavar="NAME|PATH")
+def mappings_show(name: str) -> None:
+    """Print a mapping file, headed by how its files are recognised (valid YAML as a whole)."""
+    from importer.detect import fingerprint_summary
+    from importer.mapfile import load_mapping
+
+    mapping = load_mapping(name)
+    assert mapping.path is not None
+    click.echo(f"# {mapping.name}: {mapping.crm or 'no CRM'}, {mapping.confidence}")
+    click.echo(f"# file: {mapping.path}")
+    click.echo(f"# recognised by: {fingerprint_summary(mapping)}")
+    click.echo(mapping.path.read_text(encoding="utf-8"), nl=False)
+
+
+@mappings_group.command("suggest")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Write the starter mapping here.")
+@click.option("--sheet", help="Excel sheet to read (default: the first).")
+@click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |).")
+@click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252).")
+def mappings_suggest(
+    input_path: Path,
+    out: Path | None,
+    sheet: str | None,
+    delimiter: str | None,
+    encoding: str | None,
+) -> int:
+    """Name the mapping that reads INPUT, or propose a starter mapping for it."""
+    from importer.read import ReadOptions
+    from importer.suggest import read_sample, suggest
+
+    if delimiter in ("tab", "\\t"):
+        delimiter = "\t"
+    headers, rows = read_sample(input_path, read_options=ReadOptions(encoding, delimiter, sheet))
+    found = suggest(headers, rows, name=out.stem if out else "my_crm")
+    for match in found.matches:
+        m = match.mapping
+        click.echo(
+            f"Recognised: {m.crm or m.name} ({m.description}; {m.confidence}) — mapping {m.name}, "
+            f"reads {match.score:.0%} of the columns"
+        )
+    if len(found.matches) == 1:
+        click.echo(f"Use: rg-import plan {input_path} --mapping {found.matches[0].name}")
+        return int(ExitCode.OK)
+    if found.matches:
+        click.echo("Several mappings fit: pass --mapping with the right one.")
+        return int(ExitCode.OK)
+    summary = (
+        f"No mapping recognises {input_path}: {len(found.guesses)} of {len(headers)} columns "
+        "guessed; edit the starter mapping, then check it"
+    )
+    if out is None:
+        click.echo(summary + ".", err=True)
+        click.echo(found.yaml, nl=False)
+        return int(ExitCode.OK)
+    if out.exists():
+        raise ConfigError(f"{out} exists; choose another --out or delete it first")
+    out.write_text(found.yaml, encoding="utf-8")
+    click.echo(f"{summary}: rg-import mappings check {out} --sample {input_path}")
+    click.echo(f"Wrote {out}")
+    return int(ExitCode.OK)
+
+
+@mappings_group.command("check")
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--sample", type=click.Path(path_type=Path), help="An export the mapping should read."
+)
+def mappings_check(file: str, sample: Path | None) -> int:
+    """Lint a mapping file (a path or a name); exit 2 when it has problems."""
+    from importer.detect import check
+
+    problems = check(file, sample)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        return int(ExitCode.USAGE)
+    click.echo(f"OK: {file}" + (f" reads {sample}" if sample else ""))
+    return int(ExitCode.OK)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rg-import`` script: run, map errors, exit."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args
     try:
-        code = cli.main(args=argv, prog_name="rg-import", standalone_mode=False)
+        code = cli.main(args=args, prog_name="rg-import", standalone_mode=False, obj={"argv": args})
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         code = ExitCode.INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        # One line, like every other error; the hint replaces click's usage block.
+        message = " ".join(exc.format_message().split())
+        context = getattr(exc, "ctx", None)
+        hint = f" Run '{context.command_path} --help' for usage." if context is not None else ""
+        click.echo(f"Error: {message}{hint}", err=True)
         code = ExitCode.USAGE
     except ImporterError as exc:
         if debug:
-            raise
+            click.echo(traceback.format_exc().rstrip(), err=True)
         click.echo(f"Error: {exc}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = ExitCode.INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"Error: internal error ({type(exc).__name__}: {exc}); this is a bug in rg-import, "
+            "please report it with the output of the same command run with --debug",
+            err=True,
+        )
+        code = ExitCode.INTERNAL
     sys.exit(int(code or 0))

@@ -196,6 +196,19 @@ class Detect:
 
 
 @dataclass(frozen=True)
+class EmptyValues:
+    """Cells of some columns that mean "nothing" in an export (Outlook's ``/o=...``).
+
+    A trimmed cell that fully matches one of ``patterns`` (case-insensitive)
+    counts as empty; with ``note`` its text goes into the lead's note instead.
+    """
+
+    columns: tuple[str, ...]  # may contain ``{n}``
+    patterns: tuple[str, ...]
+    note: bool = True
+
+
+@dataclass(frozen=True)
 class Options:
     phone_region: str = "US"
     timezone: str = "UTC"
@@ -234,6 +247,7 @@ class Mapping:
     activities: tuple[ActivitySpec, ...] = ()
     link: Link | None = None
     ignore: tuple[str, ...] = ()  # columns deliberately left out of the unmapped note
+    empty_values: tuple[EmptyValues, ...] = ()  # cells blanked before anything reads them
     fingerprint: str = ""  # sha256 of the mapping's text: changes when the mapping does
 
     def referenced_columns(self) -> tuple[str, ...]:
@@ -349,6 +363,13 @@ class _Parser:
             raise self.fail(key, f"expected a list of column names, got {type(value).__name__}")
         return tuple(self.text(v, f"{key}[{i}]") for i, v in enumerate(value))
 
+    def items(self, value: Any, key: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list, got {type(value).__name__}")
+        return value
+
     def choice(self, value: Any, key: str, choices: tuple[str, ...], default: str) -> str:
         if value is None:
             return default
@@ -454,7 +475,7 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
     allowed = {
         "name", "crm", "description", "confidence", "kind", "source", "detect", "read", "options",
         "key", "key_fallback", "unmapped", "fields", "groups", "activities", "link", "ignore",
-        "value_maps",
+        "value_maps", "empty_values",
     }  # fmt: skip
     p.unknown_keys(top, allowed, "")
     p.value_maps = dict(BUILTIN_VALUE_MAPS)
@@ -579,8 +600,36 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         activities=activities,
         link=link,
         ignore=p.texts(top.get("ignore"), "ignore"),
+        empty_values=tuple(
+            _parse_empty_values(p, e, f"empty_values[{i}]")
+            for i, e in enumerate(p.items(top.get("empty_values"), "empty_values"))
+        ),
         fingerprint=hashlib.sha256(repr(data).encode("utf-8")).hexdigest(),
     )
+
+
+def _parse_empty_values(p: _Parser, raw: Any, key: str) -> EmptyValues:
+    data = p.mapping(raw, key)
+    p.unknown_keys(data, {"columns", "matching", "note"}, key)
+    columns = p.texts(data.get("columns"), f"{key}.columns")
+    if not columns:
+        raise p.fail(
+            f"{key}.columns", 'list the columns, e.g. ["E-mail Address", "E-mail {n} Address"]'
+        )
+    patterns = p.texts(data.get("matching"), f"{key}.matching")
+    if not patterns:
+        raise p.fail(
+            f"{key}.matching", "list regular expressions a whole cell must match, e.g. ['/o=.*']"
+        )
+    for i, rx in enumerate(patterns):
+        try:
+            re.compile(rx)
+        except re.error as exc:
+            raise p.fail(f"{key}.matching[{i}]", f"not a valid regular expression ({exc})") from exc
+    note = data.get("note", True)
+    if not isinstance(note, bool):
+        raise p.fail(f"{key}.note", "expected true (keep the text in the note) or false")
+    return EmptyValues(columns, patterns, note)
 
 
 def _key_aliases(p: _Parser, raw: Any) -> tuple[str, ...]:

@@ -130,7 +130,8 @@ def bind(mapping: Mapping, columns: Sequence[str], headers: Sequence[str]) -> Bo
     if missing and not (mapping.key_fallback and mapping.kind != "activity"):
         raise InputError(
             f"column {', '.join(repr(m) for m in missing)} that mapping {mapping.name!r} needs as the key "
-            f"is missing; the file has: {', '.join(headers[:12])}{' ...' if len(headers) > 12 else ''}"
+            f"is missing (the file has: {', '.join(headers[:12])}{' ...' if len(headers) > 12 else ''}); "
+            "pick the mapping made for this export with --mapping, or change the key in the mapping"
         )
     used = set(resolved.values())
     # Columns that only tell us the type of a grouped value (Email 1 - Type) are
@@ -473,6 +474,12 @@ def map_chunk(
     """
     mapping = bound.mapping
     issues = _Collector(frame.index)
+    if mapping.empty_values:
+        from importer.empty_values import blank_empty_values
+
+        frame, left_out = blank_empty_values(mapping, frame, bound.headers)
+        if left_out is not None:
+            issues.note(left_out)
     ev = _Evaluator(bound, frame, issues)
 
     fields: dict[str, pd.Series] = {}

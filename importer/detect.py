@@ -1,0 +1,237 @@
+"""Recognise an export by its header row, and help write a mapping for a new one.
+
+Every mapping file may carry a ``detect:`` fingerprint: headers that must all
+be present (``require_all``), of which one must be present (``require_any``),
+and prefixes one header must start with (``prefix_any``, e.g. Pipedrive's
+``Person - ``). Headers are compared as ``importer.read.normalize_header``
+does: without regard to case, spacing or a BOM.
+
+    detect(headers)   every mapping whose fingerprint matches, best fit first
+    choose(headers)   the one mapping that matches, or ConfigError
+    suggest(headers)  a starter mapping for a file nothing recognises (importer.suggest)
+    check(path)       lint a mapping file, optionally against a sample (importer.lint)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from importer.errors import ConfigError, MappingError
+from importer.mapfile import Detect, Mapping, iter_mapping_files, load_mapping
+
+if TYPE_CHECKING:
+    from importer.read import ReadOptions
+    from importer.suggest import Suggestion
+
+__all__ = [
+    "BrokenMapping",
+    "Match",
+    "check",
+    "choose",
+    "column_matcher",
+    "detect",
+    "fingerprint_summary",
+    "has_fingerprint",
+    "load_catalog",
+    "suggest",
+]
+
+_NUMBER_MARK = "qxnumberxq"  # stands for {n} while a name is normalised
+
+
+@dataclass(frozen=True)
+class Match:
+    """A mapping whose fingerprint fits a header row.
+
+    ``score`` is the share (0..1) of the file's columns that the mapping reads
+    or ignores on purpose: how well it fits beyond its fingerprint.
+    ``evidence`` holds the headers that satisfied the fingerprint.
+    """
+
+    mapping: Mapping
+    score: float
+    evidence: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.mapping.name
+
+
+@dataclass(frozen=True)
+class BrokenMapping:
+    """A mapping file on the search path that does not load, with the reason."""
+
+    path: Path
+    message: str
+
+
+def _norm(text: str) -> str:
+    from importer.read import normalize_header
+
+    return normalize_header(text)
+
+
+def has_fingerprint(mapping: Mapping) -> bool:
+    """Whether the mapping says how to recognise its files at all."""
+    d = mapping.detect
+    return bool(d.require_all or d.require_any or d.prefix_any)
+
+
+def fingerprint_evidence(detect: Detect, headers: Sequence[str]) -> tuple[str, ...] | None:
+    """The headers that satisfy the fingerprint, or None when it does not match."""
+    if not (detect.require_all or detect.require_any or detect.prefix_any):
+        return None
+    by_norm: dict[str, str] = {}
+    for h in headers:
+        by_norm.setdefault(_norm(h), h)
+    evidence: list[str] = []
+    for name in detect.require_all:
+        hit = by_norm.get(_norm(name))
+        if hit is None:
+            return None
+        evidence.append(hit)
+    if detect.require_any:
+        hits = [by_norm[_norm(n)] for n in detect.require_any if _norm(n) in by_norm]
+        if not hits:
+            return None
+        evidence += hits
+    if detect.prefix_any:
+        # normalised, "Person - " loses its trailing space: "person - name" still starts with it
+        prefixes = tuple(_norm(p) for p in detect.prefix_any)
+        hits = [h for n, h in by_norm.items() if n.startswith(prefixes)]
+        if not hits:
+            return None
+        evidence += hits[:3]
+    return tuple(dict.fromkeys(evidence))
+
+
+def column_matcher(names: Iterable[str]) -> re.Pattern[str]:
+    """A pattern matching the normalised headers that ``names`` refer to.
+
+    ``{n}`` in a name stands for a column number (``Email {n}`` → ``email 7``).
+    """
+    parts = []
+    for name in dict.fromkeys(names):
+        # normalise the whole name (spaces around {n} matter), then open up the number
+        marked = re.escape(_norm(name.replace("{n}", _NUMBER_MARK)))
+        parts.append(marked.replace(_NUMBER_MARK, r"\d{1,2}"))
+    return re.compile("|".join(f"(?:{p})" for p in parts) if parts else r"(?!)")
+
+
+def _coverage(mapping: Mapping, headers: Sequence[str]) -> float:
+    if not headers:
+        return 0.0
+    matcher = column_matcher(mapping.referenced_columns())
+    known = sum(1 for h in headers if matcher.fullmatch(_norm(h)))
+    return round(known / len(headers), 3)
+
+
+def load_catalog(
+    paths: Iterable[Path] | None = None,
+) -> tuple[list[Mapping], list[BrokenMapping]]:
+    """Every mapping on the search path (``./mappings`` first, then the shipped
+    ones), and the files among them that do not load."""
+    mappings: list[Mapping] = []
+    broken: list[BrokenMapping] = []
+    for path in paths if paths is not None else iter_mapping_files():
+        try:
+            mappings.append(_load_cached(path))
+        except MappingError as exc:
+            broken.append(BrokenMapping(path, str(exc)))
+    return mappings, broken
+
+
+# path -> (mtime_ns, size, mapping): YAML parsing is the slow part of detection,
+# and a file is parsed again as soon as it changes.
+_LOADED: dict[Path, tuple[int, int, Mapping]] = {}
+
+
+def _load_cached(path: Path) -> Mapping:
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_mapping(path)  # load_mapping words the error
+    known = _LOADED.get(path)
+    if known is not None and known[:2] == (stat.st_mtime_ns, stat.st_size):
+        return known[2]
+    mapping = load_mapping(path)
+    _LOADED[path] = (stat.st_mtime_ns, stat.st_size, mapping)
+    return mapping
+
+
+def detect(headers: Sequence[str], mappings: Iterable[Mapping] | None = None) -> list[Match]:
+    """Every mapping whose fingerprint matches ``headers``, best fit first.
+
+    ``mappings`` defaults to every mapping on the search path (files that do
+    not load are skipped; ``rg-import mappings list`` shows them).
+    """
+    pool = list(mappings) if mappings is not None else load_catalog()[0]
+    matches = []
+    for mapping in pool:
+        evidence = fingerprint_evidence(mapping.detect, headers)
+        if evidence is not None:
+            matches.append(Match(mapping, _coverage(mapping, headers), evidence))
+    return sorted(matches, key=lambda m: (-m.score, m.name))
+
+
+def choose(headers: Sequence[str], mappings: Iterable[Mapping] | None = None) -> Mapping:
+    """The one mapping whose fingerprint matches ``headers``.
+
+    Raises ConfigError (one line: the candidates, and to pass --mapping) when
+    no mapping or more than one matches.
+    """
+    matches = detect(headers, mappings)
+    if len(matches) == 1:
+        return matches[0].mapping
+    if not matches:
+        shown = ", ".join(repr(h) for h in headers[:6]) + (" ..." if len(headers) > 6 else "")
+        raise ConfigError(
+            f"no mapping recognises this header ({shown or 'empty'}); pass --mapping NAME "
+            "(see rg-import mappings list) or start one with rg-import mappings suggest INPUT"
+        )
+    names = ", ".join(
+        f"{m.name} ({m.mapping.crm or 'no CRM'}, {m.mapping.confidence})" for m in matches
+    )
+    raise ConfigError(
+        f"this header fits several mappings: {names}; pass --mapping with the right one"
+    )
+
+
+def fingerprint_summary(mapping: Mapping) -> str:
+    """The fingerprint in words, e.g. "all of: Record ID; one of: Contact owner, ..."."""
+    d = mapping.detect
+    parts = []
+    if d.require_all:
+        parts.append("all of: " + ", ".join(d.require_all))
+    if d.require_any:
+        parts.append("one of: " + ", ".join(d.require_any))
+    if d.prefix_any:
+        parts.append("a column starting with: " + ", ".join(repr(p) for p in d.prefix_any))
+    return "; ".join(parts) if parts else "none (never chosen automatically; pass --mapping)"
+
+
+def suggest(
+    headers: Sequence[str],
+    sample_rows: Sequence[Sequence[str]] | None = None,
+    mappings: Iterable[Mapping] | None = None,
+) -> Suggestion:
+    """A starter mapping for ``headers`` (see ``importer.suggest.suggest``)."""
+    from importer.suggest import suggest as _suggest
+
+    return _suggest(headers, sample_rows, mappings)
+
+
+def check(
+    mapping_path: str | Path,
+    sample: str | Path | None = None,
+    *,
+    read_options: ReadOptions | None = None,
+) -> list[str]:
+    """Problems of a mapping file, one line each (see ``importer.lint.check``)."""
+    from importer.lint import check as _check
+
+    return _check(mapping_path, sample, read_options=read_options)
