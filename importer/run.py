@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,6 @@ def run_file(
             preview = _preview_counts(req, options, ledger)
             if not confirm({"site": req.site, **preview}):
                 raise ConfigError("stopped before sending: nothing was sent")
-        out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
         breaker = CircuitBreaker(req.max_consecutive_failures)
         settings = req.client_settings or ClientSettings(base_url=req.base_url)
         limiter = RateLimiter(req.rps)
@@ -98,12 +98,9 @@ def run_file(
         sender = Sender(client, ledger, policy, breaker)
         tally = _Tally()
         interrupted = False
+        read_to_end = False
         with open_table(req.input, options) as table, client:
             headers = table.info.headers
-            rejects = outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True)
-            doubts = outputs.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True)
-            reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
-            sending = make_bar("Sending", total=None, unit="rows", position=1)
             planner = Planner(
                 req.mapping,
                 table.info.columns,
@@ -112,6 +109,12 @@ def run_file(
                 ledger=ledger,
                 payloads_needed=True,
             )
+            # made once the input opened and fits the mapping: a bad input leaves no run dir
+            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
+            rejects = outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True)
+            doubts = outputs.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True)
+            reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
+            sending = make_bar("Sending", total=None, unit="rows", position=1)
             pool = ThreadPoolExecutor(max_workers=req.workers, thread_name_prefix="send")
             # future -> (chunk, position): the raw cells are read only if the row fails
             inflight: dict[Future[SendOutcome], tuple[PlannedChunk, int]] = {}
@@ -120,9 +123,7 @@ def run_file(
             def settle(done: set[Future[SendOutcome]]) -> None:
                 for fut in done:
                     planned, position = inflight.pop(fut)
-                    tally.add(
-                        fut.result(), lambda p=planned, i=position: p.cells(i), rejects, doubts
-                    )
+                    tally.add(fut.result(), partial(planned.cells, position), rejects, doubts)
                 sending.advance(len(done))
                 sending.counts(**tally.live())
 
@@ -162,6 +163,12 @@ def run_file(
                         sending.advance(quiet_rows)
                         if inflight:
                             settle({f for f in inflight if f.done()})
+                        if breaker.stop.is_set():
+                            # stopped (auth, breaker): the rest of the file is left for the
+                            # next run, unread, so a refused run ends at once on any size
+                            break
+                    else:
+                        read_to_end = True
                     while inflight:
                         settle(wait(inflight, return_when=FIRST_COMPLETED).done)
             except KeyboardInterrupt:
@@ -180,7 +187,7 @@ def run_file(
 
     rows = info.rows
     if breaker.stop.is_set():
-        # rows the run never reached are counted as skipped, so the sum holds
+        # rows read but never sent are counted as skipped, so the sum holds
         tally.leads["skipped"] += rows - tally.total()
     if interrupted:
         code = ExitCode.INTERRUPTED
@@ -196,6 +203,8 @@ def run_file(
         "input": {
             "path": str(req.input), "sha256": info.sha256, "rows": rows,
             "encoding": info.encoding, "delimiter": info.delimiter, "sheet": info.sheet,
+            # False when the run stopped early: ``rows`` then counts the rows read
+            "read_to_end": read_to_end,
         },
         "mapping": {"name": req.mapping.name, "path": str(req.mapping.path or ""), "kind": req.mapping.kind},
         "site_uuid": req.site,

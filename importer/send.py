@@ -37,6 +37,12 @@ class Stopping(Exception):
     """Raised inside a worker when the run is stopping (Ctrl-C, circuit breaker)."""
 
 
+_HELD = "an earlier send of this activity is unknown; not resent (--activities-at-most-once)"
+_STOPPED = (
+    "the run stopped while this request waited to be retried; an earlier try may have been applied"
+)
+
+
 @dataclass
 class SendOutcome:
     """How one row ended: exactly one of created, updated, unchanged, rejected, in_doubt, skipped."""
@@ -49,7 +55,7 @@ class SendOutcome:
     activities_sent: int = 0
     activities_in_doubt: int = 0
     activities_rejected: int = 0
-    possible_duplicates: int = 0
+    possible_duplicates: int = 0  # extra copies of activities the server may now hold
 
 
 @dataclass(frozen=True)
@@ -111,24 +117,25 @@ class Sender:
     # ----------------------------------------------------------------- entry
 
     def send(self, plan: RowPlan) -> SendOutcome:
-        """Carry out one row's plan; never raises for the row's own failures."""
+        """Carry out one row's plan; never raises for the row's own failures.
+
+        When the run stops while a request waits to be retried, what that
+        request carried is recorded in doubt (an earlier try may have been
+        applied) and the row ends ``in_doubt``; the next run settles it.
+        """
         if self.breaker.stop.is_set():
             return SendOutcome(plan, "skipped")
-        try:
-            if self.policy.kind == "activity":
-                return self._send_activities_only(plan)
-            if plan.action is Action.CREATE:
-                return self._create(plan)
-            return self._update(plan)
-        except Stopping:
-            # The run stopped while this row waited to retry; it was marked
-            # "sending" so the next run treats it as in doubt and resends it.
-            self._mark_in_doubt(plan, None, "the run stopped before this row was confirmed")
-            return SendOutcome(
-                plan,
-                "in_doubt",
-                [Problem("interrupted", "the run stopped before this row was confirmed")],
-            )
+        if self.policy.kind == "activity":
+            return self._send_activities_only(plan)
+        if plan.action is Action.CREATE:
+            return self._create(plan)
+        return self._update(plan)
+
+    @staticmethod
+    def _interrupted(outcome: SendOutcome) -> SendOutcome:
+        outcome.result = "in_doubt"
+        outcome.problems = [Problem("interrupted", _STOPPED)]
+        return outcome
 
     # ----------------------------------------------------------------- leads
 
@@ -163,6 +170,12 @@ class Sender:
     def _create(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
         held = self._held(plan)
+        if held and p.kind == "potential_seller":
+            # An anonymous lead is its property_viewed activity: it cannot be sent
+            # without it, and at most once forbids sending it again.
+            return SendOutcome(
+                plan, "in_doubt", [Problem("in_doubt", _HELD)], activities_in_doubt=len(held)
+            )
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         hashes = [h for h, _ in to_send]
         self._begin(plan, plan.activities_done + hashes, dict(to_send))
@@ -188,10 +201,23 @@ class Sender:
                     )
                     outcome.activities_in_doubt += len(hashes)
                     hashes, to_send = [], []
+                    if p.kind == "potential_seller":
+                        self.ledger.lead_in_doubt(
+                            p.site, p.source, plan.key, status=exc.status, error=exc.error
+                        )
+                        outcome.result, outcome.problems = "in_doubt", [Problem("in_doubt", _HELD)]
+                        return outcome
                     self._begin(plan, plan.activities_done)
                     response = create(p.site, self._lead_body(plan, []))
             else:
                 response = create(p.site, self._lead_body(plan, [a for _, a in to_send]))
+        except Stopping:
+            # ``hashes`` names what the interrupted request carried
+            self.ledger.lead_in_doubt(
+                p.site, p.source, plan.key, status=None, error=_STOPPED, activity_hashes=hashes
+            )
+            outcome.activities_in_doubt += len(hashes)
+            return self._interrupted(outcome)
         except ApiError as exc:
             return self._lead_failed(plan, exc, hashes, outcome)
         self.breaker.success()
@@ -200,15 +226,18 @@ class Sender:
         )
         outcome.http_status, outcome.attempts = response.status, response.attempts
         outcome.activities_sent += len(hashes)
-        outcome.possible_duplicates += len(
-            self._maybe_twice(plan, hashes, response.unknown_outcomes)
+        outcome.possible_duplicates += self._possible_copies(
+            plan, hashes, response.unknown_outcomes
         )
         return outcome
 
-    def _maybe_twice(self, plan: RowPlan, sent: list[str], unknown_outcomes: int) -> set[str]:
-        """Activities just sent that the server may now hold twice."""
-        twice = set(sent) if unknown_outcomes else set()
-        return twice | (set(plan.activities_in_doubt) & set(sent))
+    def _possible_copies(self, plan: RowPlan, sent: list[str], unknown_outcomes: int) -> int:
+        """How many extra copies of the activities just sent the server may now hold.
+
+        Every try whose outcome was unknown may have stored the whole batch once
+        more, and an activity whose earlier send was unknown may be there already.
+        """
+        return len(sent) * unknown_outcomes + len(set(plan.activities_in_doubt) & set(sent))
 
     def _update(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
@@ -222,6 +251,9 @@ class Sender:
                 if changed:
                     response = self.client.update_lead(p.site, plan.lead_id, changed)
                     outcome.http_status, outcome.attempts = response.status, response.attempts
+            except Stopping:
+                self.ledger.lead_in_doubt(p.site, p.source, plan.key, status=None, error=_STOPPED)
+                return self._interrupted(outcome)
             except ApiError as exc:
                 return self._lead_failed(plan, exc, [], outcome)
             self.breaker.success()
@@ -231,6 +263,10 @@ class Sender:
             # the row's summary now includes the new activities
             self._begin(plan, plan.activities_done + sent)
             self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
+        elif not changed and outcome.result == "updated":
+            # nothing was sent: the only new activities are held (at most once),
+            # or the only change is a cleared field that the v1 API cannot clear
+            outcome.result = "unchanged"
         return outcome
 
     def refresh(self, plan: RowPlan) -> None:
@@ -285,19 +321,6 @@ class Sender:
         ]
         return outcome
 
-    def _mark_in_doubt(self, plan: RowPlan, status: int | None, error: str) -> None:
-        p = self.policy
-        hashes = [h for h, _ in plan.activities]
-        if p.kind == "activity":
-            if hashes:
-                self.ledger.activities_done(
-                    plan.lead_id, hashes, "in_doubt", status=status, error=error
-                )
-        else:
-            self.ledger.lead_in_doubt(
-                p.site, p.source, plan.key, status=status, error=error, activity_hashes=hashes
-            )
-
     # ----------------------------------------------------------------- activities
 
     def _send_activities_only(self, plan: RowPlan) -> SendOutcome:
@@ -317,12 +340,7 @@ class Sender:
         if not to_send:
             if held and p.kind == "activity":
                 outcome.result = "in_doubt"
-                outcome.problems = [
-                    Problem(
-                        "in_doubt",
-                        "an earlier send of this activity is unknown; not resent (--activities-at-most-once)",
-                    )
-                ]
+                outcome.problems = [Problem("in_doubt", _HELD)]
             return []
         hashes = [h for h, _ in to_send]
         self.ledger.begin_activities(plan.lead_id, dict(to_send))
@@ -333,6 +351,13 @@ class Sender:
                 [a for _, a in to_send],
                 retry_unknown=not p.activities_at_most_once,
             )
+        except Stopping:
+            self.ledger.activities_done(
+                plan.lead_id, hashes, "in_doubt", status=None, error=_STOPPED
+            )
+            outcome.activities_in_doubt += len(hashes)
+            self._interrupted(outcome)
+            return []
         except ApiError as exc:
             outcome.http_status, outcome.attempts = exc.status, exc.attempts
             if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
@@ -363,8 +388,8 @@ class Sender:
         self.breaker.success()
         self.ledger.activities_done(plan.lead_id, hashes, "sent", status=response.status)
         outcome.activities_sent += len(hashes)
-        outcome.possible_duplicates += len(
-            self._maybe_twice(plan, hashes, response.unknown_outcomes)
+        outcome.possible_duplicates += self._possible_copies(
+            plan, hashes, response.unknown_outcomes
         )
         if outcome.http_status is None:
             outcome.http_status, outcome.attempts = response.status, response.attempts
