@@ -1,0 +1,372 @@
+"""Process plumbing for the benchmark: timed subprocesses, a sandbox process, data files.
+
+Nothing here knows what is being measured; ``bench.measures`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX_USER = "sandbox"
+SANDBOX_PASSWORD = "sandbox"
+_LISTENING = re.compile(r"Sandbox listening on (\S+)")
+
+
+def cli_command(python: str = sys.executable) -> tuple[str, ...]:
+    """The argv prefix that runs the installed CLI: ``rg-import`` next to ``python`` if present."""
+    script = Path(python).with_name("rg-import")
+    if script.is_file() and os.access(script, os.X_OK):
+        return (str(script),)
+    return (python, "-m", "importer")
+
+
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for CLI children: ``base`` without any RG_* setting, plus sandbox credentials.
+
+    Dropping the caller's RG_* variables keeps a developer's real site, ledger or
+    base URL out of the benchmark; every option the bench needs is passed as a flag.
+    """
+    env = {
+        k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("RG_")
+    }
+    env["RG_USERNAME"] = SANDBOX_USER
+    env["RG_PASSWORD"] = SANDBOX_PASSWORD
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A subprocess that ran to its end: exit status, wall clock, peak memory and output."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    wall_s: float
+    peak_rss_mb: float
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """The child's stdout parsed as JSON; raises ``ValueError`` if it is not JSON."""
+        return json.loads(self.stdout)
+
+
+def _maxrss_mb(kilo_or_bytes: int) -> float:
+    # ru_maxrss is in kilobytes on Linux and in bytes on macOS
+    return kilo_or_bytes / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def run_timed(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float | None = None,
+    ok_codes: Sequence[int] = (0,),
+) -> Finished:
+    """Run ``argv`` to its end; returns its wall-clock time, peak RSS and output.
+
+    The peak RSS is the child's own (``os.wait4`` on its pid), not the maximum over
+    every child this process ever waited for, which ``getrusage(RUSAGE_CHILDREN)``
+    would give. Raises ``RuntimeError`` if the exit status is not in ``ok_codes``
+    (the message carries the end of stderr) or if ``timeout_s`` passes.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env, cwd=cwd)
+        watchdog = threading.Timer(timeout_s, proc.kill) if timeout_s else None
+        if watchdog:
+            watchdog.start()
+        try:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+    if proc.returncode not in ok_codes:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}:\n{tail}")
+    return Finished(tuple(argv), proc.returncode, wall, _maxrss_mb(usage.ru_maxrss), stdout, stderr)
+
+
+class Inspector:
+    """A keep-alive client for the sandbox's /_sandbox routes (one per thread)."""
+
+    def __init__(self, root_url: str, *, timeout_s: float = 30.0) -> None:
+        parts = urlsplit(root_url)
+        if parts.hostname is None or parts.port is None:
+            raise ValueError(f"not a sandbox root URL: {root_url!r}")
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+        token = base64.b64encode(f"{SANDBOX_USER}:{SANDBOX_PASSWORD}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
+
+    def call(self, method: str, path: str) -> Any:
+        """``method`` on ``/_sandbox/<path>``; returns the parsed JSON answer.
+
+        Raises ``RuntimeError`` on a non-2xx answer and ``OSError`` if the sandbox is gone.
+        """
+        self._conn.request(method, f"/_sandbox/{path}", headers=self._headers)
+        answer = self._conn.getresponse()
+        body = answer.read()
+        if not 200 <= answer.status < 300:
+            raise RuntimeError(
+                f"{method} /_sandbox/{path} answered {answer.status}: {body[:200]!r}"
+            )
+        return json.loads(body)
+
+    def total(self) -> int:
+        """How many API requests the sandbox has answered (or is about to) since its last reset."""
+        return int(self.call("GET", "stats")["total"])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+
+class SandboxProcess:
+    """``rg-import sandbox --port 0`` as a child process, for the length of a ``with`` block.
+
+    Its own process, so the sandbox never competes for the sender's GIL.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        latency_ms: float = 0.0,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        self._argv = [*command, "sandbox", "--port", "0", "--latency-ms", f"{latency_ms:g}"]
+        self._env, self._cwd, self._start_timeout_s = env, cwd, start_timeout_s
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[bytes] | None = None
+        self.url = ""
+        self.root_url = ""
+        self._inspector: Inspector | None = None
+
+    def __enter__(self) -> SandboxProcess:
+        # stderr goes to a file, read only to explain a sandbox that failed to start
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            self._argv, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            env=self._env, cwd=self._cwd,
+        )  # fmt: skip
+        try:
+            self.url = _read_listening_url(self._proc, self._start_timeout_s)
+        except RuntimeError as exc:
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode("utf-8", "replace").strip()[-2000:]
+            self._stop()
+            raise RuntimeError(f"{exc}; its stderr:\n{tail}") from None
+        except BaseException:
+            self._stop()
+            raise
+        self.root_url = self.url.removesuffix("/rest")
+        self._inspector = Inspector(self.root_url)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop()
+
+    @property
+    def inspector(self) -> Inspector:
+        """The inspection client of this sandbox (for the calling thread only)."""
+        if self._inspector is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._inspector
+
+    def reset(self) -> None:
+        """Forget leads, stats and the request log."""
+        self.inspector.call("POST", "reset")
+
+    def _stop(self) -> None:
+        if self._inspector is not None:
+            self._inspector.close()
+            self._inspector = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _read_listening_url(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    """The base URL from the sandbox's first stdout line; ``RuntimeError`` if it never comes."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout_s):
+            raise RuntimeError(f"the sandbox printed nothing within {timeout_s:g} s")
+    line = proc.stdout.readline()
+    match = _LISTENING.search(line)
+    if match is None:
+        raise RuntimeError(f"unexpected first line from the sandbox: {line!r}")
+    return match.group(1)
+
+
+class Poller:
+    """Samples a counter in a background thread: ``(seconds, value)`` each time it changes.
+
+    ``read`` is called every ``interval_s``; ``on_sample`` (if given) sees every
+    reading, e.g. to print progress. Errors from ``read`` end the sampling quietly
+    (the counter's source went away); ``samples`` keeps what was seen.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], int],
+        *,
+        interval_s: float = 0.01,
+        clock: Callable[[], float] = time.perf_counter,
+        on_sample: Callable[[float, int], None] | None = None,
+    ) -> None:
+        self._read, self._interval_s, self._clock, self._on_sample = (
+            read,
+            interval_s,
+            clock,
+            on_sample,
+        )
+        self.samples: list[tuple[float, int]] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-poller", daemon=True)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        last: int | None = None
+        while True:
+            try:
+                value = self._read()
+            except (OSError, RuntimeError, ValueError) as exc:
+                self.error = exc
+                return
+            now = self._clock()
+            if value != last:
+                self.samples.append((now, value))
+                last = value
+            if self._on_sample is not None:
+                self._on_sample(now, value)
+            if self._stop.wait(self._interval_s):
+                return
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A stretch of steady sending: ``requests`` counted between ``start_s`` and ``end_s``."""
+
+    start_s: float
+    end_s: float
+    requests: int
+
+    @property
+    def seconds(self) -> float:
+        """Length of the window."""
+        return self.end_s - self.start_s
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over the window."""
+        return self.requests / self.seconds
+
+
+def send_window(samples: Sequence[tuple[float, int]]) -> Window | None:
+    """The window from the first counted request to the last, from counter samples.
+
+    Counts requests *after* the first sample that saw any, so the rate is
+    (requests in the window) / (window length) with no start-up in it. Returns
+    None when the samples cannot give a window (fewer than two distinct counts).
+    """
+    first = next(((t, n) for t, n in samples if n > 0), None)
+    if first is None:
+        return None
+    final = max(n for _, n in samples)
+    last = next((t, n) for t, n in samples if n == final)
+    if last[1] <= first[1] or last[0] <= first[0]:
+        return None
+    return Window(first[0], last[0], last[1] - first[1])
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU count, Python, platform, time, load average and git commit of this checkout."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "timestamp": now_iso(),
+        "load_average": load_average(),
+        "git_commit": _git_commit(),
+    }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or None where the system has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _git_commit() -> str | None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            timeout=10, check=True,
+        )  # fmt: skip
+        return done.stdout.strip() or None
+    return None
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path | None = None) -> Iterator[Path]:
+    """A temporary directory for run outputs (plans of 1M rows are big), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="rg-bench-", dir=parent) as name:
+        yield Path(name)

@@ -1,0 +1,363 @@
+"""The five measurements of ``make bench``; each returns a JSON-ready dict.
+
+Every measurement runs the CLI as a subprocess (see ``bench.harness``) and
+records its raw numbers and repetitions; targets are judged in ``bench.results``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    Finished,
+    Inspector,
+    Poller,
+    SandboxProcess,
+    child_env,
+    cli_command,
+    load_average,
+    run_timed,
+    send_window,
+)
+from bench.inputs import people_file
+
+MAPPING = "followupboss"
+PLAN_SITE = "b3e1c0de-5a4d-4b0c-8000-00000000be7c"  # a fixed site so plans compute lead ids
+OK_CODES = (0, 3)  # 3: finished with rejected rows, which every generated file has
+NAIVE_SCRIPT = Path(__file__).resolve().with_name("naive.py")
+RUN_TIMEOUT_S = 3600.0
+# 50 samples a second: the window is known to +-20 ms (under 0.5% of a 7.5 s send phase)
+# while the sandbox answers only a few extra light requests
+POLL_INTERVAL_S = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """Rows per measurement and repetitions; ``FULL`` and ``QUICK`` are the two presets."""
+
+    plan_rows: int = 100_000
+    memory_rows: tuple[int, int] = (100_000, 1_000_000)
+    send_rows: tuple[tuple[int, int], ...] = ((1, 150), (4, 600), (16, 2400))  # (workers, rows)
+    naive_leads: int = 150
+    rerun_rows: int = 100_000
+    rerun_workers: int = 16
+    latency_ms: float = 50.0
+    plan_reps: int = 3
+    memory_large_reps: int = 1
+    send_reps: int = 3
+    naive_reps: int = 3
+    rerun_reps: int = 3
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    plan_rows=2_000, memory_rows=(2_000, 20_000), send_rows=((1, 10), (4, 40), (16, 160)),
+    naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
+)  # fmt: skip
+
+
+def summarise(values: Sequence[float], *, higher_is_better: bool = True) -> dict[str, Any]:
+    """``{"values", "n", "best", "median"}`` of repeated readings; raises ValueError if empty."""
+    if not values:
+        raise ValueError("no readings to summarise")
+    best = max(values) if higher_is_better else min(values)
+    return {
+        "values": [round(v, 4) for v in values],
+        "n": len(values),
+        "best": round(best, 4),
+        "median": round(statistics.median(values), 4),
+    }
+
+
+@dataclass
+class Bench:
+    """Where and how to run: sizes, data and scratch directories, the CLI, a logger."""
+
+    sizes: Sizes
+    data_dir: Path
+    work_dir: Path
+    command: tuple[str, ...] = field(default_factory=cli_command)
+    log: Callable[[str], None] = print
+    env: dict[str, str] = field(default_factory=child_env)
+    _plans: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def people(self, rows: int) -> Path:
+        """The generated people file of ``rows`` rows (reused when already there)."""
+        started = time.perf_counter()
+        path = people_file(self.data_dir, rows)
+        if time.perf_counter() - started > 1:
+            self.log(f"  generated {path.name} in {time.perf_counter() - started:.1f} s")
+        return path
+
+    def fresh(self, label: str) -> Path:
+        """A new, not yet existing path in the scratch directory."""
+        return self.work_dir / f"{label}-{uuid.uuid4().hex[:8]}"
+
+    def cli(self, *args: str | Path, timeout_s: float = RUN_TIMEOUT_S) -> Finished:
+        """Run ``rg-import ARGS`` in the scratch directory; raises RuntimeError on failure."""
+        argv = [*self.command, *(str(a) for a in args)]
+        return run_timed(
+            argv, env=self.env, cwd=self.work_dir, timeout_s=timeout_s, ok_codes=OK_CODES
+        )
+
+    def plan_runs(self, rows: int, reps: int) -> list[dict[str, Any]]:
+        """At least ``reps`` timed ``rg-import plan`` runs on ``rows`` rows (shared between measurements)."""
+        done = self._plans.setdefault(rows, [])
+        path = self.people(rows)
+        while len(done) < reps:
+            self.log(f"  rg-import plan, {rows:,} rows ({len(done) + 1}/{reps}) ...")
+            finished = self.cli("plan", path, "-m", MAPPING, "--site", PLAN_SITE,
+                                "--out", self.fresh("plan"), "--quiet", "--json")  # fmt: skip
+            report = finished.json()
+            if report["input"]["rows"] != rows:
+                raise RuntimeError(f"plan read {report['input']['rows']} rows, expected {rows}")
+            done.append({
+                "wall_s": round(finished.wall_s, 4),
+                "peak_rss_mb": round(finished.peak_rss_mb, 1),
+                "in_process_s": report["duration_s"],
+                "create": report["leads"]["create"],
+                "rejected": report["leads"]["rejected"],
+            })  # fmt: skip
+            _remove_tree(Path(report["out_dir"]))
+        return done[:reps]
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def plan_throughput(bench: Bench) -> dict[str, Any]:
+    """Rows per second of a whole ``rg-import plan`` command, start-up included."""
+    rows = bench.sizes.plan_rows
+    runs = bench.plan_runs(rows, bench.sizes.plan_reps)
+    walls = [r["wall_s"] for r in runs]
+    return {
+        "rows": rows,
+        "repetitions": len(runs),
+        "load_average": load_average(),
+        "wall_s": summarise(walls, higher_is_better=False),
+        "rows_per_s": summarise([rows / w for w in walls]),
+        "in_process_s": summarise([r["in_process_s"] for r in runs], higher_is_better=False),
+        "startup_and_exit_s": summarise(
+            [r["wall_s"] - r["in_process_s"] for r in runs], higher_is_better=False
+        ),
+        "planned": {"create": runs[0]["create"], "rejected": runs[0]["rejected"]},
+    }
+
+
+def plan_memory(bench: Bench) -> dict[str, Any]:
+    """Peak RSS of ``rg-import plan`` on a small and a ten times larger file, and their ratio."""
+    small, large = bench.sizes.memory_rows
+    small_runs = bench.plan_runs(small, bench.sizes.plan_reps)
+    large_runs = bench.plan_runs(large, bench.sizes.memory_large_reps)
+    small_rss = summarise([r["peak_rss_mb"] for r in small_runs], higher_is_better=False)
+    large_rss = summarise([r["peak_rss_mb"] for r in large_runs], higher_is_better=False)
+    return {
+        "small_rows": small,
+        "large_rows": large,
+        "load_average": load_average(),
+        "small_peak_rss_mb": small_rss,
+        "large_peak_rss_mb": large_rss,
+        "ratio": round(large_rss["median"] / small_rss["median"], 3),
+        "large_rows_per_s": summarise([large / r["wall_s"] for r in large_runs]),
+    }
+
+
+def send_throughput(bench: Bench) -> dict[str, Any]:
+    """Leads per second of the send phase of ``rg-import run`` at each worker count."""
+    sizes = bench.sizes
+    results = []
+    with SandboxProcess(bench.command, latency_ms=sizes.latency_ms, env=bench.env) as sandbox:
+        for workers, rows in sizes.send_rows:
+            path = bench.people(rows)
+            plan_s = bench.plan_runs(rows, 1)[0]["in_process_s"]
+            reps = []
+            for rep in range(sizes.send_reps):
+                bench.log(
+                    f"  rg-import run --workers {workers}, {rows} rows ({rep + 1}/{sizes.send_reps}) ..."
+                )
+                reps.append(_timed_send(bench, sandbox, path, workers, plan_s))
+            ideal = workers * 1000 / sizes.latency_ms
+            rates = summarise([r["leads_per_s"] for r in reps])
+            results.append({
+                "workers": workers, "rows": rows, "repetitions": len(reps),
+                "created": reps[0]["created"], "requests": reps[0]["requests"],
+                "leads_per_s": rates, "ideal_leads_per_s": ideal,
+                "fraction_of_ideal": round(rates["best"] / ideal, 4),
+                "fraction_of_ideal_median": round(rates["median"] / ideal, 4),
+                "cross_check_leads_per_s": summarise([r["by_subtraction"] for r in reps]),
+                "runs": reps,
+            })  # fmt: skip
+    return {"latency_ms": sizes.latency_ms, "load_average": load_average(), "by_workers": results}
+
+
+def _timed_send(
+    bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float
+) -> dict[str, Any]:
+    """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox."""
+    sandbox.reset()
+    counter = Inspector(sandbox.root_url)  # the poller's own connection
+    try:
+        with Poller(counter.total, interval_s=POLL_INTERVAL_S) as poller:
+            finished = bench.cli(
+                "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
+                "--ledger", bench.fresh("ledger").with_suffix(".sqlite"), "--out", bench.fresh("run"),
+                "--workers", str(workers), "--yes", "--quiet", "--json",
+            )  # fmt: skip
+            time.sleep(0.05)  # one more sample after the last answer
+    finally:
+        counter.close()
+    report = finished.json()
+    created, requests = report["leads"]["created"], report["requests"]["total"]
+    window = send_window(poller.samples)
+    if window is None or requests == 0:
+        raise RuntimeError(f"no sending was seen (created {created}, requests {requests})")
+    per_lead = created / requests  # 1.0: a Follow Up Boss lead is one POST with its notes inside
+    # the run plans the file twice before the first send (a preview for the
+    # first-write check, then the real pass), hence 2 * plan_s
+    sending_s = max(report["duration_s"] - 2 * plan_s, 1e-9)
+    return {
+        "created": created,
+        "requests": requests,
+        "window_s": round(window.seconds, 4),
+        "window_requests": window.requests,
+        "leads_per_s": round(window.rate * per_lead, 3),
+        "duration_s": report["duration_s"],
+        "wall_s": round(finished.wall_s, 3),
+        "by_subtraction": round(created / sending_s, 3),
+    }
+
+
+def naive_baseline(bench: Bench) -> dict[str, Any]:
+    """Leads per second of a one-at-a-time loop with a new connection per lead."""
+    sizes = bench.sizes
+    leads = _captured_leads(bench, sizes.naive_leads)
+    leads_file = bench.fresh("naive").with_suffix(".json")
+    leads_file.write_text(json.dumps(leads), encoding="utf-8")
+    leads_file.chmod(0o600)
+    runs = []
+    with SandboxProcess(bench.command, latency_ms=sizes.latency_ms, env=bench.env) as sandbox:
+        for rep in range(sizes.naive_reps):
+            bench.log(f"  naive loop, {len(leads)} leads ({rep + 1}/{sizes.naive_reps}) ...")
+            finished = run_timed(
+                [sys.executable, str(NAIVE_SCRIPT), "--url", sandbox.url,
+                 "--site", str(uuid.uuid4()), "--leads", str(leads_file)],
+                env=bench.env, timeout_s=RUN_TIMEOUT_S,
+            )  # fmt: skip
+            result = finished.json()
+            created = int(result["statuses"].get("201", 0))
+            if created != len(leads):
+                raise RuntimeError(f"the naive loop created {created} of {len(leads)}: {result}")
+            runs.append({**result, "leads_per_s": round(created / result["seconds"], 3)})
+    return {
+        "leads": len(leads),
+        "latency_ms": sizes.latency_ms,
+        "repetitions": len(runs),
+        "load_average": load_average(),
+        "leads_per_s": summarise([r["leads_per_s"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def _captured_leads(bench: Bench, rows: int) -> list[dict[str, Any]]:
+    """The lead payloads rg-import sends for a file of ``rows`` rows, as the sandbox received them."""
+    path = bench.people(rows)
+    with SandboxProcess(bench.command, env=bench.env) as sandbox:
+        bench.cli(
+            "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
+            "--ledger", bench.fresh("ledger").with_suffix(".sqlite"), "--out", bench.fresh("run"),
+            "--workers", "4", "--yes", "--quiet", "--json",
+        )  # fmt: skip
+        log = sandbox.inspector.call("GET", "requests")
+    return [e["body"] for e in log if e["route"] == "create_lead" and e["status"] == "201"]
+
+
+def unchanged_rerun(bench: Bench) -> dict[str, Any]:
+    """Rows per second and requests of re-running a file that was fully sent before."""
+    sizes = bench.sizes
+    rows, workers = sizes.rerun_rows, sizes.rerun_workers
+    path = bench.people(rows)
+    site, ledger = str(uuid.uuid4()), bench.fresh("ledger").with_suffix(".sqlite")
+
+    def command() -> list[str | Path]:
+        return ["run", path, "-m", MAPPING, "--site", site, "--base-url", sandbox.url,
+                "--ledger", ledger, "--out", bench.fresh("run"), "--workers", str(workers),
+                "--yes", "--quiet", "--json"]  # fmt: skip
+
+    with SandboxProcess(bench.command, env=bench.env) as sandbox:
+        bench.log(f"  first run: {rows:,} rows into a sandbox without latency (a few minutes) ...")
+        counter = Inspector(sandbox.root_url)
+        try:
+            with Poller(
+                counter.total, interval_s=1.0, on_sample=_progress_printer(bench.log)
+            ) as poller:
+                first = bench.cli(*command())
+        finally:
+            counter.close()
+        first_report = first.json()
+        seen_before = sandbox.inspector.total()
+        reruns = []
+        for rep in range(sizes.rerun_reps):
+            bench.log(f"  unchanged re-run ({rep + 1}/{sizes.rerun_reps}) ...")
+            finished = bench.cli(*command())
+            report = finished.json()
+            reruns.append({
+                "wall_s": round(finished.wall_s, 4), "duration_s": report["duration_s"],
+                "requests_total": report["requests"]["total"], "leads": report["leads"],
+                "peak_rss_mb": round(finished.peak_rss_mb, 1),
+            })  # fmt: skip
+        seen_during_reruns = sandbox.inspector.total() - seen_before
+    window = send_window(poller.samples)
+    return {
+        "rows": rows,
+        "workers": workers,
+        "repetitions": len(reruns),
+        "load_average": load_average(),
+        "first_run": {
+            "wall_s": round(first.wall_s, 3),
+            "duration_s": first_report["duration_s"],
+            "leads": first_report["leads"],
+            "requests_total": first_report["requests"]["total"],
+            "requests_per_s": round(window.rate, 1) if window else None,
+        },
+        "rows_per_s": summarise([rows / r["wall_s"] for r in reruns]),
+        "requests_total": [r["requests_total"] for r in reruns],
+        "sandbox_requests_during_reruns": seen_during_reruns,
+        "reruns": reruns,
+    }
+
+
+def _progress_printer(
+    log: Callable[[str], None], every_s: float = 10.0
+) -> Callable[[float, int], None]:
+    """An ``on_sample`` callback that logs the request count every ``every_s`` seconds."""
+    start: float | None = None
+    due = 0.0
+
+    def show(now: float, value: int) -> None:
+        nonlocal start, due
+        start = now if start is None else start
+        if now - start >= due:
+            due = now - start + every_s
+            log(f"    {value:,} requests answered after {now - start:.0f} s")
+
+    return show
+
+
+MEASUREMENTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
+    "plan_throughput": plan_throughput,
+    "plan_memory": plan_memory,
+    "send_throughput": send_throughput,
+    "naive_baseline": naive_baseline,
+    "unchanged_rerun": unchanged_rerun,
+}

@@ -1,0 +1,347 @@
+"""The benchmark script's helpers on tiny inputs; never a timing assertion.
+
+The end-to-end ``--quick`` run of every measurement is marked slow; a subset of
+it (two plan measurements, then the naive baseline merged into the same file)
+runs by default.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `bench` is not installed; it sits next to `importer`
+
+from bench.harness import (  # noqa: E402
+    Poller,
+    SandboxProcess,
+    Window,
+    child_env,
+    cli_command,
+    run_timed,
+    send_window,
+)
+from bench.inputs import people_file  # noqa: E402
+from bench.measures import MEASUREMENTS, summarise  # noqa: E402
+from bench.naive import send_naively  # noqa: E402
+from bench.results import judge, merge_previous, render_table  # noqa: E402
+
+RUN_SCRIPT = ROOT / "bench" / "run.py"
+LEAD = {
+    "id": "3f1c2b4e-8d7a-4e47-9c52-1a2b3c4d5e6f",
+    "source": "Spreadsheet import",
+    "first_name": "Ana",
+    "email": "ana@example.com",
+}
+
+
+# ---- counting and summarising ---------------------------------------------------------------
+
+
+@given(
+    start=st.floats(0, 1000),
+    rate=st.floats(1, 10_000),
+    per_sample=st.integers(1, 50),
+    samples=st.integers(2, 200),
+    idle_before=st.integers(0, 5),
+)
+def test_send_window_recovers_a_steady_rate(
+    start: float, rate: float, per_sample: int, samples: int, idle_before: int
+) -> None:
+    # idle samples at 0 (start-up) must not stretch the window
+    idle = [(start - i - 1.0, 0) for i in reversed(range(idle_before))]
+    sending = [(start + k * per_sample / rate, k * per_sample) for k in range(1, samples + 1)]
+    window = send_window(idle + sending)
+    assert window is not None
+    assert window.requests == (samples - 1) * per_sample
+    assert window.rate == pytest.approx(rate, rel=1e-6)
+
+
+def test_send_window_ignores_samples_after_the_last_count() -> None:
+    samples = [(0.0, 0), (1.0, 10), (2.0, 30), (9.0, 30)]
+    assert send_window(samples) == Window(1.0, 2.0, 20)
+
+
+@pytest.mark.parametrize("samples", [[], [(0.0, 0)], [(0.0, 0), (1.0, 5)], [(1.0, 5), (1.0, 7)]])
+def test_send_window_is_none_without_two_distinct_counts(samples: list[tuple[float, int]]) -> None:
+    assert send_window(samples) is None
+
+
+def test_summarise_picks_the_best_by_direction() -> None:
+    assert summarise([3.0, 1.0, 2.0]) == {
+        "values": [3.0, 1.0, 2.0],
+        "n": 3,
+        "best": 3.0,
+        "median": 2.0,
+    }
+    assert summarise([3.0, 1.0], higher_is_better=False)["best"] == 1.0
+    with pytest.raises(ValueError):
+        summarise([])
+
+
+def test_poller_keeps_only_changes() -> None:
+    readings = iter([0, 0, 1, 1, 4])
+    ticks = iter(range(100))
+
+    def read() -> int:
+        try:
+            return next(readings)
+        except StopIteration:
+            raise OSError("the sandbox went away") from None
+
+    seen: list[int] = []
+    with Poller(read, interval_s=0.001, clock=lambda: float(next(ticks)),
+                on_sample=lambda _t, v: seen.append(v)) as poller:  # fmt: skip
+        while poller.error is None:
+            pass
+    assert poller.samples == [(0.0, 0), (2.0, 1), (4.0, 4)]
+    assert seen == [0, 0, 1, 1, 4]
+    assert isinstance(poller.error, OSError)
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+
+def test_run_timed_reports_each_childs_own_peak_memory() -> None:
+    allocate = "import sys; block = bytearray(int(sys.argv[1]) * 2**20); block[::4096] = b'x' * len(block[::4096])"
+    big = run_timed([sys.executable, "-c", allocate, "200"])
+    small = run_timed([sys.executable, "-c", allocate, "1"])
+    assert big.peak_rss_mb >= 200
+    # RUSAGE_CHILDREN would still say 200+ here: the reading must be per child
+    assert small.peak_rss_mb < 100
+    assert big.returncode == small.returncode == 0
+    assert big.wall_s > 0
+
+
+def test_run_timed_keeps_output_and_refuses_unexpected_exit_codes() -> None:
+    done = run_timed(
+        [sys.executable, "-c", "print('[1, 2]'); raise SystemExit(3)"], ok_codes=(0, 3)
+    )
+    assert done.returncode == 3
+    assert done.json() == [1, 2]
+    with pytest.raises(RuntimeError, match="exited with 5"):
+        run_timed([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(5)"])
+
+
+def test_child_env_drops_the_callers_rg_settings() -> None:
+    env = child_env(
+        {
+            "PATH": "/bin",
+            "RG_SITE": "real-site",
+            "RG_LEDGER": "real.sqlite",
+            "RG_PASSWORD": "s3cret",
+        }
+    )
+    assert env == {"PATH": "/bin", "RG_USERNAME": "sandbox", "RG_PASSWORD": "sandbox"}
+
+
+def test_sandbox_process_serves_counts_and_resets() -> None:
+    site = str(uuid.uuid4())
+    with SandboxProcess(cli_command(), env=child_env()) as sandbox:
+        assert sandbox.url.startswith("http://127.0.0.1:") and sandbox.url.endswith("/rest")
+        assert sandbox.inspector.total() == 0
+        result = send_naively(
+            sandbox.url, site, [LEAD, {**LEAD, "id": str(uuid.uuid4()), "email": "b@example.com"}]
+        )
+        assert result["sent"] == 2 and result["statuses"] == {"201": 2}
+        assert sandbox.inspector.total() == 2
+        stored = sandbox.inspector.call("GET", f"sites/{site}/leads")
+        assert {lead["email"] for lead in stored} == {"ana@example.com", "b@example.com"}
+        sandbox.reset()
+        assert sandbox.inspector.total() == 0
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = sandbox.inspector
+
+
+def test_naive_send_counts_refusals_and_goes_on(sandbox: Any) -> None:
+    site = str(uuid.uuid4())
+    bad = {"source": "Spreadsheet import"}  # no contact field: 422
+    result = send_naively(sandbox.url, site, [bad, LEAD])
+    assert result["statuses"] == {"422": 1, "201": 1}
+    assert [lead["first_name"] for lead in sandbox.leads(site)] == ["Ana"]
+
+
+# ---- data files -------------------------------------------------------------------------------
+
+
+def test_people_file_is_reused_only_with_the_same_parameters(tmp_path: Path) -> None:
+    calls: list[tuple[int, int, float]] = []
+
+    def write(path: Path, rows: int, seed: int, dirty: float) -> None:
+        calls.append((rows, seed, dirty))
+        path.write_text("header\n" + "row\n" * rows)
+
+    first = people_file(tmp_path, 5, write=write)
+    again = people_file(tmp_path, 5, write=write)
+    other_seed = people_file(tmp_path, 5, seed=8, write=write)
+    assert first == again != other_seed
+    assert calls == [(5, 7, 0.03), (5, 8, 0.03)]
+    first.with_suffix(".json").write_text("{}")  # a stale sidecar forces a rewrite
+    people_file(tmp_path, 5, write=write)
+    assert len(calls) == 3
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_people_file_writes_a_follow_up_boss_export(tmp_path: Path) -> None:
+    path = people_file(tmp_path, 12)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12
+    assert {"ID", "First Name", "Email 1"} <= set(rows[0])
+    assert len({r["ID"] for r in rows}) == 12
+
+
+# ---- judging and printing ---------------------------------------------------------------------
+
+
+def _measurements(
+    plan_rps: float, ratio: float, fraction: float, rerun_rps: float, requests: int
+) -> dict[str, Any]:
+    def summary(x: float) -> dict[str, Any]:
+        return summarise([x])
+
+    return {
+        "plan_throughput": {"rows": 100, "rows_per_s": summary(plan_rps), "in_process_s": summary(1.0),
+                            "startup_and_exit_s": summary(0.5)},
+        "plan_memory": {"small_rows": 1, "large_rows": 10, "small_peak_rss_mb": summary(100.0),
+                        "large_peak_rss_mb": summary(100.0 * ratio), "ratio": ratio,
+                        "large_rows_per_s": summary(5.0)},
+        "send_throughput": {"by_workers": [
+            {"workers": w, "rows": 10 * w, "leads_per_s": summary(fraction * 20 * w), "ideal_leads_per_s": 20.0 * w,
+             "fraction_of_ideal": fraction, "cross_check_leads_per_s": summary(1.0)} for w in (1, 16)]},
+        "naive_baseline": {"leads": 10, "leads_per_s": summary(16.0)},
+        "unchanged_rerun": {"rows": 100, "rows_per_s": summary(rerun_rps), "requests_total": [0, requests],
+                            "first_run": {"requests_total": 97, "wall_s": 3.0, "requests_per_s": None}},
+    }  # fmt: skip
+
+
+def test_judge_passes_at_the_targets_and_fails_beyond_them() -> None:
+    at_targets = judge(_measurements(50_000, 1.5, 0.85, 50_000, 0))
+    assert [t["pass"] for t in at_targets["targets"]] == [True] * 5
+    assert at_targets["all_targets_pass"] is True
+    assert at_targets["ratios"] == {"rg_import_16_workers_over_naive": round(0.85 * 320 / 16, 2)}
+    beyond = judge(_measurements(49_999, 1.51, 0.84, 49_999, 1))
+    assert [t["pass"] for t in beyond["targets"]] == [False] * 5
+    assert beyond["all_targets_pass"] is False
+
+
+def test_judge_with_missing_measurements_does_not_claim_a_verdict() -> None:
+    partial = judge({"naive_baseline": {"leads": 10, "leads_per_s": summarise([16.0])}})
+    assert partial == {
+        "targets": [],
+        "ratios": {"rg_import_16_workers_over_naive": None},
+        "all_targets_pass": None,
+    }
+    no_sixteen = _measurements(1, 1, 1, 1, 0)
+    no_sixteen["send_throughput"]["by_workers"].pop()
+    target = next(t for t in judge(no_sixteen)["targets"] if t["name"].startswith("send"))
+    assert target["pass"] is None and judge(no_sixteen)["all_targets_pass"] is None
+
+
+def test_render_table_shows_each_measurement_and_verdict() -> None:
+    measurements = _measurements(60_000, 1.6, 0.9, 70_000, 0)
+    results = {"mode": "quick", "measurements": measurements, "judged": judge(measurements),
+               "machine": {"cpu_count": 2, "python": "3.11.7", "load_average": [1.5, 1.0, 0.5]}}  # fmt: skip
+    table = render_table(results)
+    lines = table.splitlines()
+    assert "load 1.5 1 0.5" in lines[0]
+    assert next(x for x in lines if x.startswith("plan throughput")).endswith("PASS")
+    assert next(x for x in lines if x.startswith("plan memory")).endswith("FAIL")
+    assert next(x for x in lines if x.startswith("send, 16 workers")).endswith("PASS")
+    assert any(x.startswith("send, 1 worker,") for x in lines)
+    assert "is 18x the naive loop" in table
+    assert lines[-1] == "some targets FAIL"
+
+
+def test_merge_previous_keeps_other_measurements_of_the_same_mode(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"mode": "full", "measurements": {"a": 1, "b": 2}}))
+    assert merge_previous(path, {"b": 3}, "full") == {"a": 1, "b": 3}
+    assert merge_previous(path, {"b": 3}, "quick") == {"b": 3}
+    assert merge_previous(tmp_path / "missing.json", {"b": 3}, "full") == {"b": 3}
+
+
+# ---- the script itself ------------------------------------------------------------------------
+
+
+def _run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN_SCRIPT), "--quick", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+
+
+def _check_common(results: dict[str, Any]) -> None:
+    machine = results["machine"]
+    assert machine["cpu_count"] >= 1 and machine["python"].startswith("3.")
+    assert machine["timestamp"] and "load_average" in machine and "load_average_end" in machine
+    assert results["mode"] == "quick"
+    assert set(results["sizes"]) >= {"plan_rows", "send_rows", "latency_ms"}
+
+
+def test_quick_plan_measurements_then_only_naive_merges_into_the_same_file(tmp_path: Path) -> None:
+    out, data = tmp_path / "results.json", tmp_path / "data"
+    done = _run_script(
+        "--only", "plan_throughput", "--only", "plan_memory", "--out", out, "--data-dir", data
+    )
+    assert "plan throughput, 2,000 rows" in done.stdout
+    results = json.loads(out.read_text())
+    _check_common(results)
+    plan, memory = (
+        results["measurements"]["plan_throughput"],
+        results["measurements"]["plan_memory"],
+    )
+    assert plan["repetitions"] == plan["rows_per_s"]["n"] == 1
+    assert plan["planned"]["create"] + plan["planned"]["rejected"] == plan["rows"]
+    assert memory["large_peak_rss_mb"]["best"] > 0
+    assert memory["ratio"] == pytest.approx(
+        memory["large_peak_rss_mb"]["median"] / memory["small_peak_rss_mb"]["median"], abs=1e-3
+    )
+    assert [t["name"] for t in results["judged"]["targets"]] == ["plan throughput", "plan memory"]
+
+    _run_script("--only", "naive_baseline", "--out", out, "--data-dir", data)
+    merged = json.loads(out.read_text())
+    assert merged["measured_now"] == ["naive_baseline"]
+    assert set(merged["measurements"]) == {"plan_throughput", "plan_memory", "naive_baseline"}
+    naive = merged["measurements"]["naive_baseline"]
+    assert naive["runs"][0]["statuses"] == {"201": naive["leads"]}
+    assert sorted(p.name for p in data.iterdir() if p.suffix == ".csv") == [
+        "fub_people_10_seed7_dirty0.03.csv", "fub_people_20000_seed7_dirty0.03.csv",
+        "fub_people_2000_seed7_dirty0.03.csv",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = _run_script("--out", out, "--data-dir", tmp_path / "data")
+    results = json.loads(out.read_text())
+    _check_common(results)
+    assert list(results["measurements"]) == list(MEASUREMENTS)
+    send = results["measurements"]["send_throughput"]
+    assert [r["workers"] for r in send["by_workers"]] == [1, 4, 16]
+    for r in send["by_workers"]:
+        assert r["requests"] == r["created"] > 0  # one POST per Follow Up Boss lead
+        assert r["ideal_leads_per_s"] == r["workers"] * 1000 / send["latency_ms"]
+        assert r["fraction_of_ideal"] > 0
+    rerun = results["measurements"]["unchanged_rerun"]
+    assert rerun["requests_total"] == [0] and rerun["sandbox_requests_during_reruns"] == 0
+    created = rerun["first_run"]["leads"]["created"]
+    assert (
+        rerun["reruns"][0]["leads"]["unchanged"] == created == rerun["first_run"]["requests_total"]
+    )
+    judged = results["judged"]
+    assert len(judged["targets"]) == 5 and all(
+        isinstance(t["pass"], bool) for t in judged["targets"]
+    )
+    assert judged["ratios"]["rg_import_16_workers_over_naive"] > 0
+    assert "unchanged re-run, 500 rows" in done.stdout
