@@ -384,8 +384,6 @@ def run(
     )  # fmt: skip
 
     def confirm(preview: dict[str, Any]) -> bool:
-        if yes or sandbox:
-            return True
         if not sys.stdin.isatty():
             raise ConfigError(
                 "this is the first write to this site: check with `rg-import plan`, then re-run with --yes"
@@ -408,7 +406,8 @@ def run(
         report = run_file(
             request,
             progress=lambda *a, **k: make_progress(*a, quiet=quiet or as_json, **k),
-            confirm=confirm,
+            # with --yes (or the sandbox) nothing is asked, so nothing is previewed
+            confirm=None if yes or sandbox else confirm,
         )
     finally:
         if embedded is not None:

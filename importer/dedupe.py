@@ -1,9 +1,10 @@
-"""Duplicates inside one input file, tracked at constant memory per row.
+"""Duplicates inside one input file, tracked in a few bytes per row.
 
-Keys and emails seen so far are kept as sorted arrays of 64-bit hashes (eight
-bytes a row), not as Python strings, so a million-row file costs a few
-megabytes. Two different keys sharing a 64-bit hash is astronomically unlikely
-at these sizes (about 1 in 10^7 for a million keys).
+Keys and emails seen so far are kept as 64-bit hashes in sorted runs (one run
+per chunk, like the levels of a log-structured index), never as Python
+strings, so a million-row file costs about 32 MB and no step ever copies what
+was seen before. Two different keys sharing a 64-bit hash is astronomically
+unlikely at these sizes (about 1 in 10^7 for a million keys).
 """
 
 from __future__ import annotations
@@ -13,88 +14,86 @@ import pandas as pd
 
 
 def _hashes(values: pd.Series) -> np.ndarray:
-    return pd.util.hash_array(values.to_numpy(dtype=object))
+    return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
+
+
+class _Runs:
+    """Sorted runs of (hash, payload...) arrays; looks a hash up in all of them."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, hashes: np.ndarray, *payload: np.ndarray) -> None:
+        if len(hashes):
+            order = np.argsort(hashes, kind="stable")
+            self.runs.append((hashes[order], *(p[order] for p in payload)))
+
+    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(found mask, payload arrays at the found positions; zeros elsewhere)."""
+        found = np.zeros(len(hashes), dtype=bool)
+        out: list[np.ndarray] = []
+        for run in self.runs:
+            keys = run[0]
+            pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+            hit = ~found & (keys[pos] == hashes)
+            if not out:
+                out = [np.zeros(len(hashes), dtype=p.dtype) for p in run[1:]]
+            for target, values in zip(out, run[1:], strict=True):
+                target[hit] = values[pos[hit]]
+            found |= hit
+        return found, out
 
 
 class SeenKeys:
     """Remembers the keys (and emails) of the rows planned so far."""
 
     def __init__(self) -> None:
-        self._keys = np.empty(0, dtype=np.uint64)
-        self._key_rows = np.empty(0, dtype=np.int64)
-        self._emails = np.empty(0, dtype=np.uint64)
-        self._email_keys = np.empty(0, dtype=np.uint64)
-        self._email_rows = np.empty(0, dtype=np.int64)
+        self._keys = _Runs()  # key hash -> first row
+        self._emails = _Runs()  # email hash -> (key hash, first row)
 
     def first_rows(self, keys: pd.Series, usable: pd.Series) -> pd.Series:
         """For each row: 0 if its key is new, else the row number that had it first.
 
-        Only rows where ``usable`` is True are considered and remembered.
+        Only rows where ``usable`` is True (and the key is not empty) count.
         """
         result = np.zeros(len(keys), dtype=np.int64)
         pos = np.flatnonzero(usable.to_numpy() & (keys != "").to_numpy())
         if not len(pos):
             return pd.Series(result, index=keys.index)
-        rows = keys.index.to_numpy()[pos].astype(np.int64)
+        rows = keys.index.to_numpy()[pos].astype(np.int32)
         h = _hashes(keys.iloc[pos])
-        # earlier chunks
-        found = np.searchsorted(self._keys, h)
-        found_ok = (
-            (found < len(self._keys)) & (self._keys[np.minimum(found, len(self._keys) - 1)] == h)
-            if len(self._keys)
-            else np.zeros(len(h), bool)
-        )
-        result[pos[found_ok]] = self._key_rows[found[found_ok]]
-        # within this chunk: the first occurrence wins
-        fresh = ~found_ok
+        found, (earlier,) = self._keys.find(h) if self._keys.runs else (np.zeros(len(h), bool), [rows])
+        result[pos[found]] = earlier[found]
+        # within this chunk the first occurrence wins
         _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
         first_row = rows[first_idx][inverse]
-        dup_inside = fresh & (first_row != rows)
-        result[pos[dup_inside]] = first_row[dup_inside]
-        new = fresh & ~dup_inside
-        self._keys, self._key_rows = _merge(self._keys, self._key_rows, h[new], rows[new])
+        inside = ~found & (first_row != rows)
+        result[pos[inside]] = first_row[inside]
+        new = ~found & ~inside
+        self._keys.add(h[new], rows[new])
         return pd.Series(result, index=keys.index)
 
-    def shared_emails(
-        self, emails: pd.Series, keys: pd.Series, usable: pd.Series
-    ) -> dict[int, int]:
-        """Rows whose email was seen first on a row with a different key: row -> that row."""
+    def shared_emails(self, emails: pd.Series, keys: pd.Series, usable: pd.Series) -> dict[int, int]:
+        """Rows whose email was first seen on a row with a different key: row -> that row."""
         mask = usable.to_numpy() & (emails != "").to_numpy() & (keys != "").to_numpy()
         pos = np.flatnonzero(mask)
         if not len(pos):
             return {}
-        rows = emails.index.to_numpy()[pos].astype(np.int64)
+        rows = emails.index.to_numpy()[pos].astype(np.int32)
         eh = _hashes(emails.iloc[pos])
         kh = _hashes(keys.iloc[pos])
         out: dict[int, int] = {}
-        # compare with earlier chunks
-        if len(self._emails):
-            idx = np.searchsorted(self._emails, eh)
-            ok = idx < len(self._emails)
-            hit = np.zeros(len(eh), bool)
-            hit[ok] = self._emails[idx[ok]] == eh[ok]
-            for i in np.flatnonzero(hit):
-                if self._email_keys[idx[i]] != kh[i]:
-                    out[int(rows[i])] = int(self._email_rows[idx[i]])
-        else:
-            hit = np.zeros(len(eh), bool)
+        seen = np.zeros(len(eh), dtype=bool)
+        if self._emails.runs:
+            seen, (seen_keys, seen_rows) = self._emails.find(eh)
+            for i in np.flatnonzero(seen & (seen_keys != kh)):
+                out[int(rows[i])] = int(seen_rows[i])
         # within this chunk
         _, first_idx, inverse = np.unique(eh, return_index=True, return_inverse=True)
         first = first_idx[inverse]
-        for i in np.flatnonzero(~hit & (first != np.arange(len(eh)))):
-            if kh[first[i]] != kh[i]:
-                out[int(rows[i])] = int(rows[first[i]])
-        new = ~hit & (first == np.arange(len(eh)))
-        order = np.argsort(np.concatenate([self._emails, eh[new]]), kind="stable")
-        self._emails = np.concatenate([self._emails, eh[new]])[order]
-        self._email_keys = np.concatenate([self._email_keys, kh[new]])[order]
-        self._email_rows = np.concatenate([self._email_rows, rows[new]])[order]
+        later = ~seen & (first != np.arange(len(eh)))
+        for i in np.flatnonzero(later & (kh[first] != kh)):
+            out[int(rows[i])] = int(rows[first[i]])
+        new = ~seen & ~later
+        self._emails.add(eh[new], kh[new], rows[new])
         return out
-
-
-def _merge(
-    hashes: np.ndarray, rows: np.ndarray, new_hashes: np.ndarray, new_rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    merged = np.concatenate([hashes, new_hashes])
-    order = np.argsort(merged, kind="stable")
-    return merged[order], np.concatenate([rows, new_rows])[order]
