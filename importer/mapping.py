@@ -253,8 +253,9 @@ class _Evaluator:
         self.issues = issues
         self.options = bound.mapping.options
         self.parent = parent
-        self.mask = mask
-        self.index = frame.index if parent is None or mask is None else parent.index[mask]
+        # rows of the parent this evaluator covers (all of them for the root)
+        self.mask: np.ndarray = mask if mask is not None else np.ones(len(frame), dtype=bool)
+        self.index: pd.Index = frame.index if parent is None else parent.index[self.mask]
         self._clean: dict[tuple[str, bool], pd.Series] = {}
         self._specs: dict[ValueSpec, pd.Series] = {}
         self.empty = pd.Series("", index=self.index, dtype=object)
@@ -453,7 +454,9 @@ def _can_matter(name: str, spec: ValueSpec) -> bool:
     """Whether a field can make its row invalid, or feeds another field or the key."""
     if name in _CHECKED_FIELDS:
         return True
-    return any(t.name not in ("text", "multiline", "lower", "upper", "title") for t in spec.transforms)
+    return any(
+        t.name not in ("text", "multiline", "lower", "upper", "title") for t in spec.transforms
+    )
 
 
 # Transforms that only clean text, which every column gets anyway.
@@ -582,13 +585,13 @@ def _transform_cells(ev: _Evaluator, group: Group, matrix: np.ndarray, labels: l
         bad = np.flatnonzero(cleaned.invalid.to_numpy())
         for j in np.unique(cols_pos[bad]):
             hit = bad[cols_pos[bad] == j]
-            pairs = [(int(row_labels[i]), str(values.iat[i])) for i in hit]
+            pairs = [(int(row_labels[i]), str(values.iat[int(i)])) for i in hit]
             ev.issues.invalid(pairs, group.transform, labels[j], group.on_invalid)
     if cleaned.notes is not None:
         noted = np.flatnonzero(cleaned.notes.to_numpy(dtype=object) != "")
         if len(noted):
             lines = pd.Series(
-                [f"{labels[cols_pos[i]]} {cleaned.notes.iat[i]}" for i in noted],
+                [f"{labels[cols_pos[i]]} {cleaned.notes.iat[int(i)]}" for i in noted],
                 index=row_labels[noted],
                 dtype=object,
             )

@@ -80,7 +80,8 @@ class CsvOut:
 
     def write(self, cells: Iterable[str]) -> None:
         if self._writer is None:
-            self._file = open_private(self.path, encoding="utf-8-sig")
+            self._file = open_private(self.path)
+            self._file.write("\ufeff")  # the BOM, once: utf-8-sig would re-check it on every write
             self._writer = csv.writer(self._file, lineterminator="\r\n")
             self._writer.writerow([neutralise(h) for h in self.header])
         self._writer.writerow([neutralise(c) for c in cells])

@@ -66,14 +66,16 @@ def planned_chunks(
                 child.start()
                 sender.close()
                 pending.append((frame, child, receiver))
-            while len(pending) >= workers:
+            # one chunk more than there are workers: this process reads the next
+            # chunk while the children check theirs
+            while len(pending) > workers:
                 yield _conclude(planner, *pending.popleft())
         while pending:
             yield _conclude(planner, *pending.popleft())
     finally:
-        for _, child, receiver in pending:
-            if receiver is not None:
-                receiver.close()
+        for _, child, leftover in pending:
+            if leftover is not None:
+                leftover.close()
             if child is not None:
                 child.terminate()
                 child.join()

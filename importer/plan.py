@@ -9,6 +9,7 @@ rejects.csv and report.json, and returns the report.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,12 +21,14 @@ import pandas as pd
 
 from importer import payloads
 from importer.errors import ConfigError, ExitCode
-from importer.ledger import payload_hash
+from importer.ledger import Ledger, payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
 from importer.progress import Progress
 from importer.validate import validate_chunk
+
+PARALLEL_CHUNK_ROWS = 20_000
 
 
 @dataclass
@@ -80,6 +83,15 @@ class PlannedChunk:
         """The raw cells of the row at ``position`` in the chunk."""
         return [str(v) for v in self.frame.iloc[position].tolist()]
 
+    def cells_at(self, positions: list[int]) -> list[list[str]]:
+        """The raw cells of many rows at once (much faster than ``cells`` one by one)."""
+        if not positions:
+            return []
+        return [
+            [str(v) for v in row]
+            for row in self.frame.iloc[positions].to_numpy(dtype=object).tolist()
+        ]
+
     def reject(self, position: int, problem: Problem) -> None:
         row = self.rows[position]
         self.actions[position] = Action.REJECT
@@ -108,7 +120,7 @@ class Planner:
         headers: Sequence[str],
         *,
         site: str | None,
-        ledger: Any = None,  # importer.ledger.Ledger, or None for a plan without history
+        ledger: Ledger | None = None,  # None: a plan without history
         payloads_needed: bool = False,
     ):
         from importer.dedupe import SeenKeys
@@ -134,7 +146,7 @@ class Planner:
         digests = payloads.raw_digests(frame, self.digest_key)
         # rows confirmed sent exactly as they are now: position -> (key, lead id, activities)
         known: dict[int, tuple[str, str, int]] = {}
-        if self.ledger is not None and kind != "activity":
+        if self.ledger is not None and self.site and kind != "activity":
             hits = self.ledger.lookup_digests(self.site, self.mapping.source, digests)
             known = {i: hits[d] for i, d in enumerate(digests) if d in hits}
 
@@ -216,11 +228,14 @@ class Planner:
         if self.mapping.kind == "activity":
             return  # many activity rows per lead is the point of an activity file
         first = self.seen.first_rows(keys, pd.Series(True, index=keys.index))
-        for row, earlier in first[first > 0].items():
+        hit = first.to_numpy() > 0
+        for row, key, earlier in zip(
+            keys.index[hit].tolist(), keys[hit].tolist(), first[hit].tolist(), strict=True
+        ):
             problems.setdefault(int(row), []).append(
                 Problem(
                     "duplicate_key",
-                    f"same key {keys.loc[row]!r} as row {earlier}; only the first row is kept",
+                    f"same key {key!r} as row {earlier}; only the first row is kept",
                 )
             )
         if emails is None:
@@ -271,19 +286,18 @@ class Planner:
         mapping; these rows are new, or differ from what was confirmed, and are
         compared payload by payload.
         """
-        assert self.site is not None
+        ledger = self.ledger
+        assert self.site is not None and ledger is not None
         if not live:
             return
         self._attach_payloads(planned, mapped, live, digests)
-        records = self.ledger.lookup(
-            self.site, self.mapping.source, [planned.keys[i] for i in live]
-        )
+        records = ledger.lookup(self.site, self.mapping.source, [planned.keys[i] for i in live])
         if not records:
             return
         details = [planned.plans[planned.rows[i]] for i in live if planned.keys[i] in records]
         for plan in details:
             plan.lead_id = records[plan.key].lead_id
-        states = self.ledger.activity_states(sorted({p.lead_id for p in details}))
+        states = ledger.activity_states(sorted({p.lead_id for p in details}))
         for plan in details:
             record = records[plan.key]
             _split_activities(plan, states.get(plan.lead_id, {}))
@@ -312,9 +326,10 @@ class Planner:
 
     def _link_activities(self, planned: PlannedChunk, mapped: MappedChunk, live: list[int]) -> None:
         """Activity rows find their lead's id through the ledger (leads sent before)."""
-        assert self.mapping.link is not None and self.site is not None
+        ledger = self.ledger
+        assert self.mapping.link is not None and self.site is not None and ledger is not None
         source = self.mapping.link.source
-        found = self.ledger.find_lead_ids(self.site, [(source, planned.keys[i]) for i in live])
+        found = ledger.find_lead_ids(self.site, [(source, planned.keys[i]) for i in live])
         linked = []
         for i in live:
             lead_id = found.get((source, planned.keys[i]))
@@ -331,7 +346,7 @@ class Planner:
             planned.lead_ids[i] = lead_id
             linked.append(i)
         self._attach_payloads(planned, mapped, linked, None)
-        states = self.ledger.activity_states(sorted({planned.lead_ids[i] for i in linked}))
+        states = ledger.activity_states(sorted({planned.lead_ids[i] for i in linked}))
         for i in linked:
             plan = planned.plans[planned.rows[i]]
             _split_activities(plan, states.get(plan.lead_id, {}))
@@ -387,6 +402,8 @@ def plan_file(
     started = time.monotonic()
     run_id = outputs.new_run_id()
     options = req.read_options or ReadOptions(**_read_overrides(req.mapping))
+    # smaller chunks keep every core busy while the checking is spread over processes
+    options = dataclasses.replace(options, chunk_rows=min(options.chunk_rows, PARALLEL_CHUNK_ROWS))
     ledger = None
     if req.ledger is not None:
         if not req.ledger.exists():
@@ -486,19 +503,20 @@ def _read_overrides(mapping: Mapping) -> dict[str, Any]:
 
 
 def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
-    counts.update(a.value for a in planned.actions)
+    # Action is a StrEnum: its members count and write as their text
+    counts.update(planned.actions)
     codes = [""] * len(planned.rows)
     messages = [""] * len(planned.rows)
-    for i, row in enumerate(planned.rows):
-        if planned.actions[i] is Action.REJECT:
-            issue = planned.issue(row)
-            codes[i], messages[i] = issue.codes, issue.message
-            rejects.reject(planned.cells(i), issue)
+    rejected = [i for i, a in enumerate(planned.actions) if a is Action.REJECT]
+    for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
+        issue = planned.issue(planned.rows[i])
+        codes[i], messages[i] = issue.codes, issue.message
+        rejects.reject(cells, issue)
     plan_out.write_columns(
         [str(r) for r in planned.rows],
         planned.keys,
         planned.lead_ids,
-        [a.value for a in planned.actions],
+        planned.actions,
         codes,
         messages,
     )

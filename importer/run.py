@@ -136,13 +136,14 @@ def run_file(
                         read_so_far = table.bytes_read
                         tally.warnings.update(w.code for w in planned.warnings)
                         tally.activities["unchanged"] += planned.activities_unchanged
-                        quiet_rows = 0
+                        rejected = [i for i, a in enumerate(planned.actions) if a is Action.REJECT]
+                        for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
+                            rejects.reject(cells, planned.issue(planned.rows[i]))
+                        tally.leads["rejected"] += len(rejected)
+                        quiet_rows = len(rejected)
                         for i, row in enumerate(planned.rows):
                             action = planned.actions[i]
                             if action is Action.REJECT:
-                                tally.leads["rejected"] += 1
-                                rejects.reject(planned.cells(i), planned.issue(row))
-                                quiet_rows += 1
                                 continue
                             plan = planned.plans.get(row)
                             if action is Action.UNCHANGED:
