@@ -3,6 +3,11 @@
 Each command parses its options, calls one library function, prints its
 result and returns an exit code. Errors that stop a command are mapped to exit
 codes in one place (``main``); tracebacks are shown only with ``--debug``.
+The click-free parts live in the library: ``importer.command_inputs`` (flags
+to read options, mapping, site and destination), ``importer.summary`` (the
+texts printed) and ``importer.ledger_listing`` (the ``ledger`` commands' table).
+This is the only module that imports click; the others are imported inside the
+commands, so ``rg-import --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -20,8 +25,7 @@ from importer import __version__
 from importer.errors import ConfigError, ExitCode, ImporterError
 
 if TYPE_CHECKING:
-    from importer.mapfile import Mapping
-    from importer.read import ReadOptions
+    from importer.mapping_spec import Mapping
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,150 +36,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Bulk-import CRM spreadsheet exports into Real Geeks Lead Manager."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port; 0 picks a free one.")
-@click.option("--username", default="sandbox", show_default=True, help="Basic-auth user to accept.")
-@click.option(
-    "--password", default="sandbox", show_default=True, help="Basic-auth password to accept."
-)
-@click.option(
-    "--site",
-    "sites",
-    multiple=True,
-    metavar="UUID",
-    help="A site the credentials may write (repeatable); default: any.",
-)
-@click.option(
-    "--latency-ms",
-    default=0.0,
-    type=float,
-    show_default=True,
-    help="Delay added to every response.",
-)
-@click.option(
-    "--fault-rate",
-    default=0.0,
-    type=float,
-    show_default=True,
-    help="Share of API requests that fail.",
-)
-@click.option(
-    "--faults",
-    default="500,503-html,429,timeout,reset",
-    show_default=True,
-    help="Comma-separated fault kinds to draw from.",
-)
-@click.option(
-    "--fault-delay",
-    default=35.0,
-    type=float,
-    show_default=True,
-    help="Seconds the 'timeout' fault waits before answering.",
-)
-@click.option("--seed", default=None, type=int, help="Seed for reproducible faults.")
-@click.option(
-    "--rate-limit",
-    default=None,
-    type=float,
-    metavar="RPS",
-    help="Answer 429 above this many requests per second.",
-)
-@click.option(
-    "--retry-after",
-    default=1,
-    type=int,
-    show_default=True,
-    help="Retry-After seconds sent with 429 answers.",
-)
-@click.option(
-    "--store",
-    default=None,
-    metavar="PATH",
-    help="Keep leads in this SQLite file (default: in memory).",
-)
-@click.option(
-    "--unknown-fields",
-    type=click.Choice(["reject", "ignore"]),
-    default="reject",
-    show_default=True,
-    help="Answer 422 to fields the API does not document, or drop them silently.",
-)
-def sandbox(**options: object) -> None:
-    """Run a local Incoming Leads API for trying and testing imports.
-
-    Prints "Sandbox listening on URL" first, then serves until Ctrl-C or
-    SIGTERM. Fault kinds: 500, 503-html, 429, timeout, reset,
-    reset-after-commit. Inspect what it received under /_sandbox (see
-    docs/sandbox.md).
-    """
-    from importer.sandbox import SandboxConfig, serve
-
-    serve(SandboxConfig.from_cli(**options))
-
-
-def _read_options(
-    sheet: str | None, delimiter: str | None, encoding: str | None, mapping: Mapping | None = None
-) -> ReadOptions:
-    """Reading options: the mapping's read: section, overridden by flags."""
-    from importer.plan import _read_overrides
-    from importer.read import ReadOptions
-
-    opts = _read_overrides(mapping) if mapping is not None else {}
-    if sheet:
-        opts["sheet"] = sheet
-    if delimiter:
-        opts["delimiter"] = "\t" if delimiter in ("tab", "\\t") else delimiter
-    if encoding:
-        opts["encoding"] = encoding
-    return ReadOptions(**opts)
-
-
-def _resolve_mapping(
-    mapping_name: str | None, input_path: Path, sheet: str | None, delimiter: str | None,
-    encoding: str | None,
-) -> Mapping:  # fmt: skip
-    """The --mapping given, or the one whose fingerprint matches the file's header."""
-    from importer.mapfile import load_mapping
-
-    if mapping_name:
-        return load_mapping(mapping_name)
-    from importer.detect import choose
-    from importer.read import peek_headers
-
-    chosen = choose(peek_headers(input_path, _read_options(sheet, delimiter, encoding)))
-    mapping = load_mapping(str(chosen.path)) if chosen.path else chosen
-    click.echo(
-        f"Using mapping {mapping.name} ({mapping.crm or 'no CRM'}, {mapping.confidence}), "
-        "detected from the file's header.",
-        err=True,
-    )
-    return mapping
-
-
-def _command_line() -> str:
-    """The command as typed, for report.json (arguments only; secrets never come as flags)."""
-    root = click.get_current_context().find_root()
-    argv = (root.obj or {}).get("argv")
-    return " ".join(["rg-import", *(sys.argv[1:] if argv is None else argv)])
-
-
-def _site_option(site: str | None) -> str | None:
-    from importer.config import ENV_SITE, check_site, environment
-
-    return check_site(site or environment().get(ENV_SITE))
-
-
-input_options = [
-    click.option("--mapping", "-m", "mapping_name", metavar="NAME|PATH",
-                 help="Mapping to use: a name from `rg-import mappings list` or a YAML file "
-                      "(default: detected from the file's header)."),
-    click.option("--sheet", help="Excel sheet to read (default: the first)."),
-    click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
-    click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
-]  # fmt: skip
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -192,148 +52,134 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
     return wrap
 
 
+sandbox_options = [
+    click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on."),
+    click.option("--port", default=8765, show_default=True, type=int, help="Port; 0 picks a free one."),
+    click.option("--username", default="sandbox", show_default=True, help="Basic-auth user to accept."),
+    click.option("--password", default="sandbox", show_default=True, help="Basic-auth password to accept."),
+    click.option("--site", "sites", multiple=True, metavar="UUID", help="A site the credentials may write (repeatable); default: any."),
+    click.option("--latency-ms", default=0.0, type=float, show_default=True, help="Delay added to every response."),
+    click.option("--fault-rate", default=0.0, type=float, show_default=True, help="Share of API requests that fail."),
+    click.option("--faults", default="500,503-html,429,timeout,reset", show_default=True, help="Comma-separated fault kinds to draw from."),
+    click.option("--fault-delay", default=35.0, type=float, show_default=True, help="Seconds the 'timeout' fault waits before answering."),
+    click.option("--seed", default=None, type=int, help="Seed for reproducible faults."),
+    click.option("--rate-limit", default=None, type=float, metavar="RPS", help="Answer 429 above this many requests per second."),
+    click.option("--retry-after", default=1, type=int, show_default=True, help="Retry-After seconds sent with 429 answers."),
+    click.option("--store", default=None, metavar="PATH", help="Keep leads in this SQLite file (default: in memory)."),
+    click.option("--unknown-fields", type=click.Choice(["reject", "ignore"]), default="reject", show_default=True, help="Answer 422 to fields the API does not document, or drop them silently."),
+]  # fmt: skip
+
+
+@cli.command()
+@_apply(sandbox_options)
+def sandbox(**options: object) -> None:
+    """Run a local Incoming Leads API for trying and testing imports.
+
+    Prints "Sandbox listening on URL" first, then serves until Ctrl-C or
+    SIGTERM. Fault kinds: 500, 503-html, 429, timeout, reset,
+    reset-after-commit. Inspect what it received under /_sandbox (see
+    docs/sandbox.md).
+    """
+    from importer.sandbox import SandboxConfig, serve
+
+    serve(SandboxConfig.from_cli(**options))
+
+
+def _resolve_mapping(
+    mapping_name: str | None, input_path: Path, sheet: str | None, delimiter: str | None,
+    encoding: str | None,
+) -> Mapping:  # fmt: skip
+    """The --mapping given, or the one whose fingerprint matches the file's header (announced)."""
+    from importer.mapfile import load_mapping
+
+    if mapping_name:
+        return load_mapping(mapping_name)
+    from importer.command_inputs import detect_mapping, read_options
+    from importer.summary import detected_mapping
+
+    mapping = detect_mapping(input_path, read_options(sheet, delimiter, encoding))
+    click.echo(detected_mapping(mapping), err=True)
+    return mapping
+
+
+def _command_line() -> str:
+    """The command as typed, for report.json (arguments only; secrets never come as flags)."""
+    root = click.get_current_context().find_root()
+    argv = (root.obj or {}).get("argv")
+    return " ".join(["rg-import", *(sys.argv[1:] if argv is None else argv)])
+
+
+input_options = [
+    click.option("--mapping", "-m", "mapping_name", metavar="NAME|PATH",
+                 help="Mapping to use: a name from `rg-import mappings list` or a YAML file "
+                      "(default: detected from the file's header)."),
+    click.option("--sheet", help="Excel sheet to read (default: the first)."),
+    click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
+    click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
+]  # fmt: skip
+
+
+plan_options = [
+    click.option("--site", metavar="UUID", help="Real Geeks site UUID (or RG_SITE); needed for lead ids and --ledger."),
+    click.option("--ledger", type=click.Path(path_type=Path), help="Ledger of earlier runs, to plan updates and unchanged rows."),
+    click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
+    click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
+    click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+]  # fmt: skip
+
+
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @_apply(input_options)
-@click.option(
-    "--site",
-    metavar="UUID",
-    help="Real Geeks site UUID (or RG_SITE); needed for lead ids and --ledger.",
-)
-@click.option(
-    "--ledger",
-    type=click.Path(path_type=Path),
-    help="Ledger of earlier runs, to plan updates and unchanged rows.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Output directory (default: rg-import-runs/<run-id>).",
-)
-@click.option(
-    "--processes",
-    type=click.IntRange(1, 64),
-    help="Processes checking rows (default: one per core, up to 4).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_apply(plan_options)
 def plan(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     site: str | None, ledger: Path | None, out: Path | None, processes: int | None, as_json: bool,
     quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
+    from importer.command_inputs import read_options, site_option
     from importer.plan import PlanRequest, plan_file
     from importer.progress import make_progress
+    from importer.summary import plan_summary
 
     mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
     request = PlanRequest(
-        input=input_path, mapping=mapping, site=_site_option(site), ledger=ledger, out=out,
-        read_options=_read_options(sheet, delimiter, encoding, mapping), processes=processes,
+        input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
+        read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
         command=_command_line(),
     )  # fmt: skip
     report = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        _print_plan_summary(report)
+        click.echo(plan_summary(report))
     return int(report["exit_code"])
 
 
-def _print_plan_summary(report: dict[str, Any]) -> None:
-    inp, leads = report["input"], report["leads"]
-    how = ", ".join(
-        str(x) for x in (inp["encoding"], inp.get("delimiter") and repr(inp["delimiter"])) if x
-    )
-    click.echo(
-        f"Planned {inp['rows']} rows of {inp['path']} ({how}) with mapping {report['mapping']['name']}:"
-    )
-    for label, key in (
-        ("create", "create"),
-        ("update", "update"),
-        ("unchanged", "unchanged"),
-        ("reject", "rejected"),
-    ):
-        click.echo(f"  {label:<10}{leads[key]:>8}")
-    warnings = report["warnings"]["total"]
-    if warnings:
-        click.echo(f"  {'warnings':<10}{warnings:>8}  (see report.json)")
-    if not report["site_uuid"]:
-        click.echo("  (no --site given: lead ids are left blank)")
-    click.echo(f"Plan:    {report['plan_file']}")
-    if report["rejects_file"]:
-        click.echo(f"Rejects: {report['rejects_file']}  (fix them and run the file again)")
-    click.echo(f"Report:  {report['out_dir']}/report.json")
-
-
-SANDBOX_SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"
-SANDBOX_DIR = Path("rg-import-sandbox")
+run_options = [
+    click.option("--site", metavar="UUID", help="Real Geeks site UUID to write to (or RG_SITE)."),
+    click.option("--base-url", metavar="URL", help="API base URL (or RG_BASE_URL; default: the Real Geeks service)."),
+    click.option("--sandbox", is_flag=True, help="Send to an embedded local sandbox instead (no credentials needed)."),
+    click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Requests in flight at once."),
+    click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
+    click.option("--ledger", type=click.Path(path_type=Path), help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
+    click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
+    click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt."),
+    click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="v2 can clear fields that became empty."),
+    click.option("--max-attempts", default=6, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
+    click.option("--timeout", "read_timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for an answer."),
+    click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
+    click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+]  # fmt: skip
 
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @_apply(input_options)
-@click.option("--site", metavar="UUID", help="Real Geeks site UUID to write to (or RG_SITE).")
-@click.option(
-    "--base-url",
-    metavar="URL",
-    help="API base URL (or RG_BASE_URL; default: the Real Geeks service).",
-)
-@click.option(
-    "--sandbox",
-    is_flag=True,
-    help="Send to an embedded local sandbox instead (no credentials needed).",
-)
-@click.option(
-    "--workers",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Requests in flight at once.",
-)
-@click.option(
-    "--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."
-)
-@click.option(
-    "--ledger",
-    type=click.Path(path_type=Path),
-    help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite).",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Output directory (default: rg-import-runs/<run-id>).",
-)
-@click.option(
-    "--activities-at-most-once",
-    is_flag=True,
-    help="Never resend an activity whose first send is unknown; hold it as in doubt.",
-)
-@click.option(
-    "--update-api",
-    type=click.Choice(["v1", "v2"]),
-    default="v1",
-    show_default=True,
-    help="v2 can clear fields that became empty.",
-)
-@click.option(
-    "--max-attempts",
-    default=6,
-    show_default=True,
-    type=click.IntRange(1, 50),
-    help="Tries per request on transient errors.",
-)
-@click.option(
-    "--timeout",
-    "read_timeout",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds to wait for an answer.",
-)
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site.")
-@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_apply(run_options)
 def run(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
@@ -342,45 +188,21 @@ def run(
 ) -> int:  # fmt: skip
     """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest."""
     from importer.client import ClientSettings
-    from importer.config import (
-        DEFAULT_LEDGER,
-        ENV_BASE_URL,
-        ENV_LEDGER,
-        Credentials,
-        check_base_url,
-        environment,
-        load_credentials,
-    )  # fmt: skip
-    from importer.contract import DEFAULT_BASE_URL
-    from importer.outputs import make_private_dir
+    from importer.command_inputs import read_options, run_destination, site_option
+    from importer.config import environment
     from importer.progress import make_progress
     from importer.run import RunRequest, run_file
+    from importer.summary import first_write_preview, run_summary
 
     env = environment()
     mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
-    read_options = _read_options(sheet, delimiter, encoding, mapping)
-    site_uuid = _site_option(site)
-    embedded = None
-    if sandbox:
-        from importer.sandbox import start_sandbox
-
-        make_private_dir(SANDBOX_DIR)
-        embedded = start_sandbox(port=0, store=str(SANDBOX_DIR / "store.sqlite"))
-        url = embedded.url
-        credentials = Credentials(embedded.config.username, embedded.config.password)
-        site_uuid = site_uuid or SANDBOX_SITE
-        ledger_path = ledger or SANDBOX_DIR / "ledger.sqlite"
-    else:
-        if site_uuid is None:
-            raise ConfigError(
-                "--site is required: the Real Geeks site UUID to write to (or set RG_SITE)"
-            )
-        url = check_base_url(base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
-        credentials = load_credentials(env)
-        ledger_path = ledger or Path(env.get(ENV_LEDGER) or DEFAULT_LEDGER)
+    options = read_options(sheet, delimiter, encoding, mapping)
+    target = run_destination(
+        site=site_option(site), base_url=base_url, ledger=ledger, sandbox=sandbox, env=env
+    )
     settings = ClientSettings(
-        base_url=url, read_timeout=read_timeout, max_attempts=max_attempts, update_api=update_api,
-        pool_size=max(workers, 4),
+        base_url=target.url, read_timeout=read_timeout, max_attempts=max_attempts,
+        update_api=update_api, pool_size=max(workers, 4),
     )  # fmt: skip
 
     def confirm(preview: dict[str, Any]) -> bool:
@@ -388,19 +210,14 @@ def run(
             raise ConfigError(
                 "this is the first write to this site: check with `rg-import plan`, then re-run with --yes"
             )
-        click.echo(
-            f"About to write to Real Geeks site {preview['site']} at {url}:\n"
-            f"  create {preview['create']}, update {preview['update']}, "
-            f"unchanged {preview['unchanged']}, rejected {preview['reject']}",
-            err=True,
-        )
+        click.echo(first_write_preview(preview, target.url), err=True)
         return click.confirm("Send?", default=False, err=True)
 
     request = RunRequest(
-        input=input_path, mapping=mapping, site=site_uuid, base_url=url, credentials=credentials,
-        ledger=ledger_path, out=out, read_options=read_options, workers=workers, rps=rps,
-        activities_at_most_once=activities_at_most_once, client_settings=settings, sandbox=sandbox,
-        command=_command_line(),
+        input=input_path, mapping=mapping, site=target.site, base_url=target.url,
+        credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
+        workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
+        client_settings=settings, sandbox=sandbox, command=_command_line(),
     )  # fmt: skip
     try:
         report = run_file(
@@ -410,76 +227,17 @@ def run(
             confirm=None if yes or sandbox else confirm,
         )
     finally:
-        if embedded is not None:
-            embedded.stop()
+        target.close()
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        _print_run_summary(report)
+        click.echo(run_summary(report))
     return int(report["exit_code"])
-
-
-def _print_run_summary(report: dict[str, Any]) -> None:
-    inp, leads, acts, reqs = (
-        report["input"],
-        report["leads"],
-        report["activities"],
-        report["requests"],
-    )
-    where = "the embedded sandbox" if report["sandbox"] else report["base_url"]
-    click.echo(
-        f"Sent {inp['path']} ({inp['rows']} rows, mapping {report['mapping']['name']}) to site {report['site_uuid']} on {where}:"
-    )
-    for key in ("created", "updated", "unchanged", "rejected", "in_doubt", "skipped"):
-        if key in ("in_doubt", "skipped") and not leads[key]:
-            continue
-        click.echo(f"  {key.replace('_', ' '):<10}{leads[key]:>8}")
-    click.echo(
-        f"  activities: {acts['sent']} sent, {acts['unchanged']} unchanged, {acts['rejected']} rejected, "
-        f"{acts['in_doubt']} in doubt, {acts['possible_duplicates']} possible duplicates"
-    )
-    click.echo(
-        f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {report['duration_s']:.1f} s"
-    )
-    if report["stopped"]:
-        click.echo(f"Stopped early: {report['stopped']}. Run the same command again to resume.")
-    if report["rejects_file"]:
-        click.echo(f"Rejects:  {report['rejects_file']}  (fix them and run the file again)")
-    if report["in_doubt_file"]:
-        click.echo(f"In doubt: {report['in_doubt_file']}  (the next run sends them again)")
-    click.echo(f"Report:   {report['out_dir']}/report.json")
 
 
 @cli.group()
 def ledger() -> None:
     """Look into the ledger of what was sent."""
-
-
-def _ledger_rows(path: Path | None, state: str | None) -> tuple[list[str], list[list[str]]]:
-    from importer.config import DEFAULT_LEDGER, ENV_LEDGER, environment
-    from importer.ledger import Ledger
-
-    ledger_path = path or Path(environment().get(ENV_LEDGER) or DEFAULT_LEDGER)
-    if not ledger_path.exists():
-        raise ConfigError(f"ledger {ledger_path} does not exist; pass --ledger PATH")
-    header = [
-        "site",
-        "source",
-        "key",
-        "lead_id",
-        "state",
-        "attempts",
-        "last_status",
-        "last_error",
-        "run_id",
-        "updated_at",
-    ]
-    rows = []
-    with Ledger(ledger_path, run_id="inspect", readonly=True) as book:
-        for r in book.iter_leads(state=state):
-            rows.append([r.site, r.source, r.key, r.lead_id, r.state, str(r.attempts),
-                         "" if r.last_status is None else str(r.last_status), r.last_error or "", r.run_id, r.updated_at])  # fmt: skip
-    return header, rows
 
 
 ledger_options = [
@@ -492,13 +250,9 @@ ledger_options = [
 @_apply(ledger_options)
 def ledger_show(path: Path | None, state: str | None) -> None:
     """Counts by state and the most recent leads."""
-    _header, rows = _ledger_rows(path, state)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r[4]] = counts.get(r[4], 0) + 1
-    click.echo(f"{len(rows)} leads: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    for r in rows[-20:]:
-        click.echo(f"  {r[4]:<9} {r[3]}  key {r[2]}  {r[7][:60]}")
+    from importer.ledger_listing import find_ledger, ledger_overview, ledger_rows
+
+    click.echo(ledger_overview(ledger_rows(find_ledger(path), state)))
 
 
 @ledger.command("export")
@@ -508,21 +262,13 @@ def ledger_show(path: Path | None, state: str | None) -> None:
 )
 def ledger_export(path: Path | None, state: str | None, fmt: str) -> None:
     """Write every lead of the ledger to stdout as CSV or JSON."""
-    import csv as csv_module
+    from importer.ledger_listing import find_ledger, ledger_json, ledger_rows, write_ledger_csv
 
-    from importer.outputs import neutralise
-
-    header, rows = _ledger_rows(path, state)
+    rows = ledger_rows(find_ledger(path), state)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                [dict(zip(header, r, strict=True)) for r in rows], indent=2, ensure_ascii=False
-            )
-        )
+        click.echo(ledger_json(rows))
         return
-    writer = csv_module.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[neutralise(c) for c in r] for r in rows])
+    write_ledger_csv(rows, sys.stdout)
 
 
 @cli.group("mappings")
@@ -534,14 +280,10 @@ def mappings_group() -> None:
 def mappings_list() -> None:
     """Every mapping on the search path: name, CRM, confidence, file."""
     from importer.detect import load_catalog
+    from importer.summary import catalog_table
 
     catalog, broken = load_catalog()
-    rows = [("NAME", "CRM", "CONFIDENCE", "PATH")]
-    rows += [(m.name, m.crm or "-", m.confidence, str(m.path or "")) for m in catalog]
-    rows += [(b.path.stem, "(does not load)", "-", str(b.path)) for b in broken]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[3])
+    click.echo("\n".join(catalog_table(catalog, broken)))
     for b in broken:
         click.echo(f"warning: {b.message}", err=True)
 

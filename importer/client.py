@@ -2,7 +2,10 @@
 
 Timeouts, retries with capped exponential backoff and full jitter, ``Retry-After``,
 the shared rate limiter, error classification and the "did the server perhaps
-apply it?" bookkeeping all live here. Nothing else in the project imports
+apply it?" bookkeeping are applied here. The policy itself is plain data and
+functions in ``importer.client_settings`` (the settings), ``importer.retry_policy``
+(what is retried, after how long) and ``importer.http_errors`` (reading error
+answers); this module does the I/O. Nothing else in the project imports
 ``requests``.
 
 Connections: one ``HTTPAdapter`` (one urllib3 pool of ``pool_size`` connections
@@ -23,10 +26,6 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -34,103 +33,30 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 
-from importer import __version__, contract
-from importer.config import Credentials, check_base_url, is_loopback
-from importer.errors import (
-    ApiError,
-    AuthError,
-    BadRequestError,
-    ClientError,
-    ConfigError,
-    NotFoundError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-    ValidationError,
-)
+from importer import __version__
+from importer.client_settings import ClientSettings
+from importer.config import Credentials, is_loopback
+from importer.errors import TransportError
+from importer.http_errors import parse_retry_after, readable_error
+from importer.retry_policy import Failure, classify_answer, retry_delay
 from importer.throttle import RateLimiter
+
+# The settings and the error readers are re-exported: callers import them from here.
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "USER_AGENT",
+    "Client",
+    "ClientSettings",
+    "Response",
+    "RetryEvent",
+    "parse_retry_after",
+    "readable_error",
+]
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"rg-import/{__version__}"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-UPDATE_APIS = ("v1", "v2")
-# Statuses after which the server may already have done the work (it got the body).
-UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 503, 504})
-RETRY_AFTER_STATUSES = frozenset({429, 503})
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """Network policy of the client; every field has a safe default.
-
-    ``base_url`` must be https (plain http only to a loopback host, i.e. the
-    sandbox). ``max_attempts`` counts every try of one request, first included.
-    ``not_found_attempts`` is how many tries an update or activities call gets
-    while it keeps answering 404 (the service may still be processing the
-    create), ``not_found_delay`` the pause between them. ``max_retry_after`` is
-    the longest server-requested wait the client sits out; a longer one fails
-    the request at once. ``update_api`` picks PATCH v1 (absent fields are kept)
-    or v2 (fields sent as "" are unset); ``v2_path_template`` is relative to the
-    server root (scheme and host of ``base_url``). ``pool_size`` is the number
-    of connections kept per host; size it to the worker count.
-
-    Raises ConfigError for a bad URL or value.
-    """
-
-    base_url: str = contract.DEFAULT_BASE_URL
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    max_attempts: int = 6
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
-    not_found_attempts: int = 3
-    not_found_delay: float = 2.0
-    max_retry_after: float = 120.0
-    update_api: str = "v1"
-    v2_path_template: str = contract.V2_PATH_TEMPLATES[0]
-    pool_size: int = 16
-
-    def __post_init__(self) -> None:
-        base = check_base_url(self.base_url)
-        parts = urlsplit(base)
-        if parts.username or parts.password:
-            raise ConfigError(
-                "the base URL must not contain a user name or password: "
-                "set RG_USERNAME and RG_PASSWORD instead"
-            )
-        if parts.query or parts.fragment:
-            raise ConfigError(f"base URL {base!r} must not have a query or fragment")
-        object.__setattr__(self, "base_url", base)
-        for name in ("connect_timeout", "read_timeout", "backoff_base", "backoff_max"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(
-                    f"client setting {name} must be positive, not {getattr(self, name)!r}"
-                )
-        for name in ("not_found_delay", "max_retry_after"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"client setting {name} must not be negative")
-        for name in ("max_attempts", "not_found_attempts", "pool_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"client setting {name} must be at least 1, not {getattr(self, name)!r}"
-                )
-        if self.update_api not in UPDATE_APIS:
-            raise ConfigError(
-                f"update API must be one of {', '.join(UPDATE_APIS)}, not {self.update_api!r}"
-            )
-        template = self.v2_path_template
-        if not template.startswith("/") or "{site}" not in template or "{lead}" not in template:
-            raise ConfigError(
-                f"v2 path template {template!r} must start with '/' and contain {{site}} and {{lead}}, "
-                f"e.g. {contract.V2_PATH_TEMPLATES[0]}"
-            )
-
-    @property
-    def server_root(self) -> str:
-        """Scheme and host of ``base_url`` (what the v2 path is relative to)."""
-        parts = urlsplit(self.base_url)
-        return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass(frozen=True)
@@ -163,18 +89,6 @@ class RetryEvent:
     attempt: int
     status_or_kind: int | str
     delay: float
-
-
-@dataclass
-class _Failure:
-    """A failed attempt, classified."""
-
-    error: ApiError
-    key: str  # stats key: the status, or "timeout" / "connection"
-    retryable: bool
-    maybe_applied: bool
-    retry_after: float | None = None
-    not_found: bool = False
 
 
 class Client:
@@ -348,8 +262,14 @@ class Client:
                 unknown += 1
             if failure.key == "429" and self._limiter is not None:
                 self._limiter.on_throttled(failure.retry_after)
-            delay = self._retry_delay(
-                failure, attempt, retry_unknown, not_found_seen, retry_not_found
+            delay = retry_delay(
+                self.settings,
+                failure,
+                attempt,
+                retry_unknown=retry_unknown,
+                not_found_seen=not_found_seen,
+                retry_not_found=retry_not_found,
+                jitter=self._jitter,
             )
             if failure.not_found:
                 not_found_seen += 1
@@ -373,32 +293,12 @@ class Client:
                 self._on_retry(RetryEvent(method, url, attempt, kind, delay))
             self._sleep(delay)
 
-    def _retry_delay(
-        self,
-        failure: _Failure,
-        attempt: int,
-        retry_unknown: bool,
-        not_found_seen: int,
-        retry_not_found: bool,
-    ) -> float | None:
-        """Seconds to wait before the next try, or None to give up now."""
-        if failure.not_found:
-            if retry_not_found and not_found_seen + 1 < self.settings.not_found_attempts:
-                return self.settings.not_found_delay
-            return None
-        if not failure.retryable:
-            return None
-        if failure.maybe_applied and not retry_unknown:
-            return None
-        if failure.retry_after is not None:
-            if failure.retry_after > self.settings.max_retry_after:
-                return None  # the server wants a long break: fail now, a later run resumes
-            return failure.retry_after
-        ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
+    def _jitter(self, ceiling: float) -> float:
+        """A random wait in [0, ceiling] from the RNG all worker threads share (hence the lock)."""
         with self._rng_lock:
-            return self._rng.uniform(0.0, ceiling)  # "full jitter": spreads out retrying workers
+            return self._rng.uniform(0.0, ceiling)
 
-    def _attempt(self, method: str, url: str, data: bytes) -> tuple[int, _Failure | None]:
+    def _attempt(self, method: str, url: str, data: bytes) -> tuple[int, Failure | None]:
         """Send once; return the status and None on 2xx, else the classified failure."""
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         try:
@@ -412,7 +312,10 @@ class Client:
         self._count(str(reply.status_code))
         if 200 <= reply.status_code < 300:
             return reply.status_code, None
-        return reply.status_code, _http_failure(reply, method, url)
+        failure = classify_answer(
+            reply.status_code, reply.reason, reply.headers, reply.content, method=method, url=url
+        )
+        return reply.status_code, failure
 
     def _count(self, key: str) -> None:
         with self._stats_lock:
@@ -462,60 +365,9 @@ def _encode(body: object) -> bytes:
         ) from None
 
 
-def _http_failure(reply: requests.Response, method: str, url: str) -> _Failure:
-    """Classify an HTTP error answer into the error class and retry policy."""
-    status = reply.status_code
-    message = readable_error(
-        status, reply.reason, reply.headers.get("Content-Type", ""), reply.content
-    )
-    common: dict[str, Any] = {"status": status, "method": method, "url": url}
-    key = str(status)
-    retry_after = (
-        parse_retry_after(reply.headers.get("Retry-After"))
-        if status in RETRY_AFTER_STATUSES
-        else None
-    )
-    if status == 429:
-        error: ApiError = RateLimitedError(message, retry_after=retry_after, **common)
-        return _Failure(error, key, retryable=True, maybe_applied=False, retry_after=retry_after)
-    if status >= 500:
-        retryable = status in contract.RETRY_STATUSES
-        return _Failure(
-            ServerError(message, **common),
-            key,
-            retryable=retryable,
-            maybe_applied=status in UNKNOWN_OUTCOME_STATUSES,
-            retry_after=retry_after,
-        )
-    if status == 404:
-        return _Failure(
-            NotFoundError(message, **common),
-            key,
-            retryable=False,
-            maybe_applied=False,
-            not_found=True,
-        )
-    if 400 <= status < 500:
-        cls: type[ClientError] = {
-            400: BadRequestError,
-            401: AuthError,
-            403: AuthError,
-            422: ValidationError,
-        }.get(status, ClientError)
-        return _Failure(cls(message, **common), key, retryable=False, maybe_applied=False)
-    # 1xx/3xx: redirects are not followed (they would turn a POST into a GET and
-    # may drop the auth header), so point the user at the right base URL.
-    location = reply.headers.get("Location", "")
-    where = f" to {location}" if location else ""
-    error = ApiError(
-        f"unexpected {status} redirect{where}: set the base URL to the final address", **common
-    )
-    return _Failure(error, key, retryable=False, maybe_applied=False)
-
-
 def _transport_failure(
     exc: requests.RequestException, method: str, url: str, read_timeout: float
-) -> _Failure:
+) -> Failure:
     """Classify an exchange that produced no HTTP answer."""
     common: dict[str, Any] = {"status": None, "method": method, "url": url}
     if isinstance(exc, requests.exceptions.SSLError):
@@ -524,13 +376,13 @@ def _transport_failure(
             f"TLS handshake failed: {_short(exc)}; check the base URL and the system CA store",
             **common,
         )
-        return _Failure(error, "connection", retryable=False, maybe_applied=False)
+        return Failure(error, "connection", retryable=False, maybe_applied=False)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         error = TransportError(f"connecting timed out: {_short(exc)}", **common)
-        return _Failure(error, "timeout", retryable=True, maybe_applied=False)
+        return Failure(error, "timeout", retryable=True, maybe_applied=False)
     if isinstance(exc, requests.exceptions.Timeout):
         error = TransportError(f"no answer within the {read_timeout:g} s read timeout", **common)
-        return _Failure(error, "timeout", retryable=True, maybe_applied=True)
+        return Failure(error, "timeout", retryable=True, maybe_applied=True)
     if (
         isinstance(exc, requests.exceptions.ConnectionError)
         and exc.args
@@ -539,10 +391,10 @@ def _transport_failure(
         # urllib3 reports a failure to *open* the connection this way (refused,
         # DNS, unreachable): the request never left, so resending is safe.
         error = TransportError(f"could not connect: {_short(exc)}", **common)
-        return _Failure(error, "connection", retryable=True, maybe_applied=False)
+        return Failure(error, "connection", retryable=True, maybe_applied=False)
     # Closed or reset after the request went out (or while reading the answer).
     error = TransportError(f"connection lost before the answer: {_short(exc)}", **common)
-    return _Failure(error, "connection", retryable=True, maybe_applied=True)
+    return Failure(error, "connection", retryable=True, maybe_applied=True)
 
 
 def _short(exc: BaseException) -> str:
@@ -562,98 +414,3 @@ def _short(exc: BaseException) -> str:
         break
     text = " ".join(str(reason).split()) or type(reason).__name__
     return text[:160]
-
-
-# -- reading error answers --------------------------------------------------------
-
-MAX_MESSAGE = 120
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
-
-    Returns None when the header is absent or unreadable, 0.0 for a date in the past.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # "-0000" dates parse as naive; HTTP dates are GMT
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(seconds, 0.0)
-
-
-def readable_error(status: int, reason: str | None, content_type: str, body: bytes) -> str:
-    """The server's reason for an error answer, as one short line.
-
-    A JSON body gives its ``error`` string; an HTML page (typically from a proxy)
-    is reduced to its visible text; anything else is cut to a readable length.
-    """
-    phrase = _status_line(status, reason)
-    text = body.decode("utf-8", errors="replace").strip()
-    if not text:
-        return phrase
-    if "json" in content_type.lower() or text[:1] in "{[":
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            for key in ("error", "message", "detail"):
-                if isinstance(parsed.get(key), str) and parsed[key].strip():
-                    return _cut(parsed[key])
-    if "html" in content_type.lower() or text[:1] == "<":
-        visible = _visible_text(text)
-        return f'{phrase} (HTML error page from a proxy: "{_cut(visible)}")' if visible else phrase
-    return f"{phrase}: {_cut(text)}"
-
-
-def _status_line(status: int, reason: str | None) -> str:
-    if not reason:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
-    return f"{status} {reason}".strip()
-
-
-def _cut(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1].rstrip() + "…"
-
-
-class _VisibleText(HTMLParser):
-    """Collects the text a browser would show; the title only as a fallback."""
-
-    HIDDEN = frozenset({"head", "title", "script", "style", "noscript", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.shown: list[str] = []
-        self.hidden: list[str] = []
-        self._depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._depth += tag in self.HIDDEN
-
-    def handle_endtag(self, tag: str) -> None:
-        self._depth -= bool(tag in self.HIDDEN and self._depth)
-
-    def handle_data(self, data: str) -> None:
-        (self.hidden if self._depth else self.shown).append(data)
-
-
-def _visible_text(page: str) -> str:
-    parser = _VisibleText()
-    parser.feed(page)
-    parser.close()
-    return " ".join(" ".join(parser.shown).split()) or " ".join(" ".join(parser.hidden).split())

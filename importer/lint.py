@@ -19,7 +19,8 @@ import yaml
 
 from importer import contract
 from importer.errors import ImporterError, MappingError
-from importer.mapfile import TRANSFORMS, Mapping, find_mapping, load_mapping
+from importer.mapfile import find_mapping, load_mapping
+from importer.mapping_spec import TRANSFORMS, Mapping
 from importer.read import ReadOptions, normalize_header, peek_headers
 
 _CONTAINERS = ("fields", "groups", "activities")

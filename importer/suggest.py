@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from importer.detect import Match, detect, load_catalog
-from importer.mapfile import Mapping
+from importer.mapping_spec import Mapping
 from importer.read import normalize_header
 
 if TYPE_CHECKING:

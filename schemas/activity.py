@@ -1,7 +1,12 @@
-"""The activity and property frames: one row per activity, long form."""
+"""The activity and property frames: one row per activity, long form.
+
+Columns are declared with ``pandera.typing.Series``; the checks are annotated with
+plain ``pd.Series``, which is what pandera passes them and what they return.
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -19,22 +24,22 @@ class ActivityFrame(pa.DataFrameModel):
 
     @pa.check("type", name="invalid_activity_type")
     @classmethod
-    def type_known(cls, s: Series[str]) -> Series[bool]:
+    def type_known(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return s.isin(contract.ACTIVITY_TYPES)
 
     @pa.check("source", name="missing_source")
     @classmethod
-    def source_present(cls, s: Series[str]) -> Series[bool]:
+    def source_present(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.non_empty(s)
 
     @pa.check("description", name="missing_description")
     @classmethod
-    def description_present(cls, s: Series[str]) -> Series[bool]:
+    def description_present(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.non_empty(s)
 
     @pa.check("created", name="invalid_date")
     @classmethod
-    def created_iso(cls, s: Series[str]) -> Series[bool]:
+    def created_iso(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_datetime(s)
 
     class Config:
@@ -68,7 +73,7 @@ class PropertyFrame(pa.DataFrameModel):
 
     @pa.check(*contract.PROPERTY_INT_FIELDS, name="invalid_number")
     @classmethod
-    def whole_numbers(cls, s: Series[str]) -> Series[bool]:
+    def whole_numbers(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.whole_number(s)
 
     class Config:

@@ -1,4 +1,8 @@
-"""The lead frame: one row per source row, one column per Real Geeks lead field."""
+"""The lead frame: one row per source row, one column per Real Geeks lead field.
+
+Columns are declared with ``pandera.typing.Series``; the checks are annotated with
+plain ``pd.Series``, which is what pandera passes them and what they return.
+"""
 
 from __future__ import annotations
 
@@ -37,42 +41,42 @@ class LeadFrame(pa.DataFrameModel):
 
     @pa.check("id", name="invalid_id")
     @classmethod
-    def id_is_uuid(cls, s: Series[str]) -> Series[bool]:
+    def id_is_uuid(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_uuid(s)
 
     @pa.check("source", name="missing_source")
     @classmethod
-    def source_present(cls, s: Series[str]) -> Series[bool]:
+    def source_present(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.non_empty(s)
 
     @pa.check("email", "second_email", name="invalid_email")
     @classmethod
-    def emails_valid(cls, s: Series[str]) -> Series[bool]:
+    def emails_valid(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_email(s)
 
     @pa.check("phone", "phone2", name="invalid_phone")
     @classmethod
-    def phones_have_digits(cls, s: Series[str]) -> Series[bool]:
+    def phones_have_digits(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.digits_at_least(s, 7)
 
     @pa.check("role", name="invalid_role")
     @classmethod
-    def role_known(cls, s: Series[str]) -> Series[bool]:
+    def role_known(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return s.isin(("", *contract.ROLES))
 
     @pa.check("created", name="invalid_date")
     @classmethod
-    def created_iso(cls, s: Series[str]) -> Series[bool]:
+    def created_iso(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_datetime(s)
 
     @pa.dataframe_check(name="missing_contact")
     @classmethod
-    def has_contact(cls, df: pd.DataFrame) -> Series[bool]:
+    def has_contact(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """At least one of the starred contact fields must be present."""
         present = [c for c in contract.CONTACT_FIELDS if c in df.columns]
         if not present:
-            return pd.Series(False, index=df.index)  # type: ignore[return-value]
-        return (df[present] != "").any(axis=1)  # type: ignore[return-value]
+            return pd.Series(False, index=df.index)
+        return (df[present] != "").any(axis=1)
 
     class Config:
         strict = True  # a field outside the documented set is never sent
@@ -87,12 +91,12 @@ class PotentialSellerFrame(pa.DataFrameModel):
 
     @pa.check("id", name="invalid_id")
     @classmethod
-    def id_is_uuid(cls, s: Series[str]) -> Series[bool]:
+    def id_is_uuid(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_uuid(s)
 
     @pa.check("created", name="invalid_date")
     @classmethod
-    def created_iso(cls, s: Series[str]) -> Series[bool]:
+    def created_iso(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_datetime(s)
 
     class Config:

@@ -118,8 +118,10 @@ def test_run_timed_reports_each_childs_own_peak_memory() -> None:
     big = run_timed([sys.executable, "-c", allocate, "200"])
     small = run_timed([sys.executable, "-c", allocate, "1"])
     assert big.peak_rss_mb >= 200
-    # RUSAGE_CHILDREN would still say 200+ here: the reading must be per child
-    assert small.peak_rss_mb < 100
+    # RUSAGE_CHILDREN would still say 200+ here: the reading must be per child. (A
+    # child's peak also counts the memory it shared with this process before exec,
+    # so compare with the big child rather than with a fixed number.)
+    assert small.peak_rss_mb < big.peak_rss_mb - 50
     assert big.returncode == small.returncode == 0
     assert big.wall_s > 0
 

@@ -1,0 +1,144 @@
+"""Turning what ``plan`` and ``run`` were given into the values the library takes.
+
+Flags and environment variables become ``ReadOptions``, a ``Mapping`` (named,
+or detected from the file's header), a checked site UUID, and for a run a
+``Destination``: the URL, credentials and ledger to use, with an embedded
+sandbox started when asked for. Nothing here prints; ``importer.cli`` does.
+Heavy modules (the readers, the sandbox) are imported only when needed, so
+``rg-import --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from importer.config import (
+    DEFAULT_LEDGER,
+    ENV_BASE_URL,
+    ENV_LEDGER,
+    ENV_SITE,
+    Credentials,
+    check_base_url,
+    check_site,
+    environment,
+    load_credentials,
+)
+from importer.contract import DEFAULT_BASE_URL
+from importer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from importer.mapping_spec import Mapping
+    from importer.read import ReadOptions
+    from importer.sandbox import Sandbox
+
+SANDBOX_SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"
+SANDBOX_DIR = Path("rg-import-sandbox")
+
+
+def read_options(
+    sheet: str | None, delimiter: str | None, encoding: str | None, mapping: Mapping | None = None
+) -> ReadOptions:
+    """Reading options: the mapping's read: section, overridden by flags.
+
+    ``delimiter`` may be spelt ``tab`` or ``\\t`` for a tab.
+    """
+    from importer.plan import _read_overrides
+    from importer.read import ReadOptions
+
+    opts = _read_overrides(mapping) if mapping is not None else {}
+    if sheet:
+        opts["sheet"] = sheet
+    if delimiter:
+        opts["delimiter"] = "\t" if delimiter in ("tab", "\\t") else delimiter
+    if encoding:
+        opts["encoding"] = encoding
+    return ReadOptions(**opts)
+
+
+def detect_mapping(input_path: Path, options: ReadOptions) -> Mapping:
+    """The mapping whose header fingerprint matches ``input_path``'s header.
+
+    Raises ConfigError when none or several match, InputError when the file
+    cannot be read, MappingError when the chosen mapping file is broken.
+    """
+    from importer.detect import choose
+    from importer.mapfile import load_mapping
+    from importer.read import peek_headers
+
+    chosen = choose(peek_headers(input_path, options))
+    return load_mapping(str(chosen.path)) if chosen.path else chosen
+
+
+def site_option(site: str | None, env: MappingABC[str, str] | None = None) -> str | None:
+    """``--site``, else RG_SITE, checked as a UUID; None when neither is set.
+
+    Raises ConfigError for a value that is not a UUID.
+    """
+    return check_site(site or environment(env).get(ENV_SITE))
+
+
+@dataclass
+class Destination:
+    """Where a run sends: the API's base URL, the login, the site and the ledger file.
+
+    ``sandbox`` is the embedded sandbox when one was started: stop it when the
+    run is over.
+    """
+
+    url: str
+    credentials: Credentials
+    site: str
+    ledger: Path
+    sandbox: Sandbox | None = None
+
+    def close(self) -> None:
+        """Stop the embedded sandbox, if any."""
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+def run_destination(
+    *,
+    site: str | None,
+    base_url: str | None,
+    ledger: Path | None,
+    sandbox: bool,
+    env: MappingABC[str, str],
+) -> Destination:
+    """Resolve ``run``'s target from its flags and the environment ``env``.
+
+    With ``sandbox``, starts an embedded sandbox keeping its state in
+    ./rg-import-sandbox/ (site and ledger default to that sandbox's).
+    Otherwise the site is required and the base URL (RG_BASE_URL, else the
+    Real Geeks service), credentials (RG_USERNAME/RG_PASSWORD) and ledger
+    (RG_LEDGER, else ./rg-import.ledger.sqlite) come from ``env``. Raises
+    ConfigError for a missing site, a bad URL or missing credentials.
+    """
+    if sandbox:
+        from importer.outputs import make_private_dir
+        from importer.sandbox import start_sandbox
+
+        make_private_dir(SANDBOX_DIR)
+        embedded = start_sandbox(port=0, store=str(SANDBOX_DIR / "store.sqlite"))
+        return Destination(
+            url=embedded.url,
+            credentials=Credentials(embedded.config.username, embedded.config.password),
+            site=site or SANDBOX_SITE,
+            ledger=ledger or SANDBOX_DIR / "ledger.sqlite",
+            sandbox=embedded,
+        )
+    if site is None:
+        raise ConfigError(
+            "--site is required: the Real Geeks site UUID to write to (or set RG_SITE)"
+        )
+    url = check_base_url(base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+    credentials = load_credentials(env)
+    return Destination(
+        url=url,
+        credentials=credentials,
+        site=site,
+        ledger=ledger or Path(env.get(ENV_LEDGER) or DEFAULT_LEDGER),
+    )

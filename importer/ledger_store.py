@@ -1,0 +1,337 @@
+"""The ledger's SQLite file: its format, opening, locking, schema and file modes.
+
+``LedgerStore`` opens (or creates) the file, checks that it is an rg-import
+ledger of the schema version this code reads, and gives its subclasses one
+short transaction per call. The rows and what they mean are
+``importer.ledger``; the write-ahead state transitions are
+``importer.ledger_transitions``.
+
+Concurrency: one connection shared by the sender's worker threads, guarded by
+a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.
+That survives a crash of the process; after a power loss the last few commits
+may be lost. A second *run* cannot share the file: the store takes an
+exclusive ``flock`` on ``<path>.lock`` unless opened ``readonly``.
+
+The file holds personal data, so it is created mode 0600 (SQLite gives the
+``-wal`` and ``-shm`` files the database's mode). It never holds credentials.
+
+Payloads are stored as canonical JSON (``canonical_json``) next to their
+SHA-256 (``payload_hash``), and lead ids as lower-case dashed UUID text
+(``normalize_lead_id``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from importer.errors import LedgerError
+
+LEAD_STATES = ("sending", "sent", "failed", "in_doubt")
+ACTIVITY_STATES = ("sending", "sent", "failed", "in_doubt")
+SCHEMA_VERSION = 1
+
+_PRIVATE = 0o600
+
+_SCHEMA = (
+    """CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE leads (
+        site TEXT NOT NULL,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        lead_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN {LEAD_STATES!r}),
+        payload TEXT,
+        payload_hash TEXT,
+        pending_payload TEXT,
+        pending_hash TEXT,
+        row_digest TEXT,
+        pending_digest TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (site, source, key)
+    )""",
+    "CREATE UNIQUE INDEX leads_lead_id ON leads (lead_id)",
+    "CREATE INDEX leads_digest ON leads (site, source, row_digest)",
+    "CREATE INDEX leads_state ON leads (state)",
+    # No foreign key to leads: an activity file may name leads this ledger never created.
+    f"""CREATE TABLE activities (
+        lead_id TEXT NOT NULL,
+        activity_hash TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN {ACTIVITY_STATES!r}),
+        payload TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (lead_id, activity_hash)
+    )""",
+    "CREATE INDEX activities_state ON activities (state)",
+)
+
+
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    """The one JSON text of ``payload`` that hashing and storage use.
+
+    Raises ValueError for NaN or infinity (they are not JSON, and a request
+    carrying them could not be sent) and TypeError for non-JSON values.
+    """
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON of ``payload`` (UTF-8).
+
+    Equal for equal mappings whatever their key order. The format is stored
+    in every ledger, so changing it would make every row look changed.
+    """
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def normalize_lead_id(lead_id: str) -> str:
+    """``lead_id`` as lower-case dashed UUID text; raises ValueError if it is no UUID."""
+    try:
+        return str(uuid.UUID(str(lead_id)))
+    except ValueError:
+        raise ValueError(f"lead id {lead_id!r} is not a UUID") from None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z``; naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _RunLock:
+    """An exclusive, non-blocking ``flock`` on ``<path>.lock`` naming its holder."""
+
+    def __init__(self, db_path: str, run_id: str):
+        self.path = db_path + ".lock"
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _PRIVATE)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the ledger lock file {self.path}: {exc.strerror}; "
+                "check that the directory exists and is writable"
+            ) from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = self._read_holder()
+            os.close(self._fd)
+            if not isinstance(exc, BlockingIOError):
+                raise LedgerError(f"cannot lock the ledger {db_path}: {exc.strerror}") from None
+            raise LedgerError(
+                f"ledger {db_path} is in use by another run (pid {holder.get('pid', '?')}, "
+                f"run {holder.get('run_id', '?')}); wait for it to finish, "
+                "or use --ledger to pick another file"
+            ) from None
+        with suppress(PermissionError):
+            os.fchmod(self._fd, _PRIVATE)
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "run_id": run_id}).encode(), 0)
+
+    def _read_holder(self) -> dict[str, Any]:
+        try:
+            holder = json.loads(os.pread(self._fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    def release(self) -> None:
+        """Forget the holder and unlock; the file stays so no other run's lock is orphaned."""
+        with suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # closing the only descriptor releases the flock
+
+
+class LedgerStore:
+    """The ledger file at ``path``, opened for the run ``run_id``.
+
+    Creates the file and its schema when missing. Raises LedgerError when
+    another run holds the file, when it is not an rg-import ledger, or when it
+    cannot be opened. ``readonly=True`` (for reports and plans) takes no lock,
+    creates nothing and refuses writes. ``clock`` returns the current time.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        run_id: str,
+        readonly: bool = False,
+        clock: Callable[[], datetime] = _utc_now,
+    ):
+        if sqlite3.sqlite_version_info < (3, 24, 0):
+            raise LedgerError(
+                f"SQLite {sqlite3.sqlite_version} is too old for the ledger (3.24 or newer "
+                "needed); use a Python built with a newer SQLite"
+            )
+        self.path = os.fspath(path)
+        self.run_id = run_id
+        self.readonly = readonly
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._file_lock: _RunLock | None = None
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        if self.readonly:
+            if not os.path.isfile(self.path):
+                raise LedgerError(
+                    f"no ledger at {self.path}: a run creates it; check the path or --ledger"
+                )
+            target, uri = Path(self.path).resolve().as_uri() + "?mode=ro", True
+        else:
+            self._file_lock = _RunLock(self.path, self.run_id)
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _PRIVATE))
+            except OSError as exc:
+                raise LedgerError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
+            target, uri = self.path, False
+        try:
+            self._conn = sqlite3.connect(
+                target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            tables = {
+                row[0]
+                for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if tables or self.readonly:
+                self._check_schema(tables)
+            if not self.readonly:
+                self._prepare(create=not tables)
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(
+                f"cannot open the ledger {self.path} ({exc}); check its permissions and free space"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._not_a_ledger(str(exc)) from None
+
+    def _prepare(self, *, create: bool) -> None:
+        """Make the files private, switch to WAL and create the schema if ``create``."""
+        conn = self._connection()
+        for suffix in ("", "-wal", "-shm"):  # tighten files an older or laxer tool left
+            with suppress(FileNotFoundError, PermissionError):
+                os.chmod(self.path + suffix, _PRIVATE)
+        journal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if journal != "wal":
+            raise LedgerError(
+                f"ledger {self.path} cannot use SQLite's WAL journal (got {journal!r}); "
+                "put it on a local disk with --ledger"
+            )
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if create:
+            with self._transaction() as tx:
+                for statement in _SCHEMA:
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self._now())
+                )
+
+    def _not_a_ledger(self, why: str) -> LedgerError:
+        return LedgerError(
+            f"{self.path} is not an rg-import ledger ({why}); move it away, "
+            "or use --ledger to pick another file"
+        )
+
+    def _check_schema(self, tables: set[str]) -> None:
+        if not {"schema_version", "leads", "activities"} <= tables:
+            found = "tables " + ", ".join(sorted(tables)) if tables else "no tables"
+            raise self._not_a_ledger(f"it has {found}")
+        version = (
+            self._connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        )
+        if version != SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, this rg-import reads "
+                f"version {SCHEMA_VERSION}; use the rg-import version that wrote it"
+            )
+
+    def close(self) -> None:
+        """Close the database and release the run lock; safe to call twice."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing for the subclasses ---------------------------------------------
+
+    def _now(self) -> str:
+        return _iso(self._clock())
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"ledger {self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the thread lock; committed before it returns."""
+        if self.readonly:
+            raise LedgerError(f"ledger {self.path} was opened read-only")
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise LedgerError(
+                        f"cannot write the ledger {self.path} ({exc}); check free disk space "
+                        "and permissions, then re-run to resume"
+                    ) from exc
+                raise
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()
