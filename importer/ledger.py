@@ -125,19 +125,18 @@ class Ledger(LedgerTransitions):
     def lookup_digests(
         self, site: str, source: str, digests: Sequence[str]
     ) -> dict[str, tuple[str, str, int]]:
-        """Rows confirmed sent with one of these digests: digest -> (key, lead_id, activity count).
+        """Rows confirmed sent with one of these digests: digest -> (key, lead_id, activities).
 
-        A re-run finds its unchanged rows with this before mapping them at all.
+        A re-run finds its unchanged rows with this before mapping them at all:
+        one query per call, answered from a covering index.
         """
         out: dict[str, tuple[str, str, int]] = {}
-        for batch in _chunks(sorted(set(digests)), _BATCH):
+        for batch in _chunks(sorted(set(digests)), 100_000):
             for digest, key, lead_id, count in self._query(
-                "SELECT row_digest, key, lead_id, coalesce(json_array_length(payload, '$._activities'), 0) "
-                # "+state": compare the state without letting it pick the state index,
-                # which would scan every sent row once per batch
-                "FROM leads WHERE site = ? AND source = ? AND +state = 'sent' "
-                f"AND row_digest IN ({','.join('?' * len(batch))})",
-                (site, source, *batch),
+                "SELECT row_digest, key, lead_id, row_activities FROM leads "
+                "WHERE site = ? AND source = ? AND state = 'sent' "
+                "AND row_digest IN (SELECT value FROM json_each(?))",
+                (site, source, json.dumps(list(batch))),
             ):
                 out[digest] = (key, lead_id, count)
         return out

@@ -61,6 +61,8 @@ _SCHEMA = (
         pending_hash TEXT,
         row_digest TEXT,
         pending_digest TEXT,
+        row_activities INTEGER NOT NULL DEFAULT 0,
+        pending_activities INTEGER NOT NULL DEFAULT 0,
         attempts INTEGER NOT NULL DEFAULT 0,
         last_status INTEGER,
         last_error TEXT,
@@ -70,7 +72,8 @@ _SCHEMA = (
         PRIMARY KEY (site, source, key)
     )""",
     "CREATE UNIQUE INDEX leads_lead_id ON leads (lead_id)",
-    "CREATE INDEX leads_digest ON leads (site, source, row_digest)",
+    # covering: a re-run answers "which rows are unchanged" from the index alone
+    "CREATE INDEX leads_digest ON leads (site, source, row_digest, state, key, lead_id, row_activities)",
     "CREATE INDEX leads_state ON leads (state)",
     # No foreign key to leads: an activity file may name leads this ledger never created.
     f"""CREATE TABLE activities (

@@ -58,12 +58,14 @@ class LedgerTransitions(LedgerStore):
         payload_hash: str,
         activity_hashes: Sequence[str] | Mapping[str, Mapping[str, Any]] = (),
         row_digest: str | None = None,
+        row_activities: int = 0,
     ) -> None:
         """Record that ``payload`` is about to be sent for this row; commit before the request.
 
         ``row_digest`` is the caller's quick fingerprint of the whole source row
-        as mapped; it is confirmed with the payload and returned by
-        ``lookup_hashes`` so that an unchanged row is recognised cheaply.
+        and ``row_activities`` how many activities the row has; both are
+        confirmed with the payload and returned by ``lookup_digests``, so that
+        an unchanged row is recognised without mapping it.
 
         The row becomes ``sending`` with one more attempt; its confirmed payload
         is kept until ``lead_sent``. ``activity_hashes`` names the activities
@@ -90,11 +92,12 @@ class LedgerTransitions(LedgerStore):
             try:
                 conn.execute(
                     "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
-                    "pending_hash, pending_digest, attempts, run_id, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, 1, ?, ?, ?) "
+                    "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
                     "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
                     "state = 'sending', pending_payload = excluded.pending_payload, "
                     "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
+                    "pending_activities = excluded.pending_activities, "
                     "attempts = leads.attempts + 1, "
                     "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
                     "updated_at = excluded.updated_at",
@@ -106,6 +109,7 @@ class LedgerTransitions(LedgerStore):
                         text,
                         payload_hash,
                         row_digest,
+                        row_activities,
                         self.run_id,
                         now,
                         now,
@@ -173,12 +177,13 @@ class LedgerTransitions(LedgerStore):
                 "payload = CASE WHEN ? THEN pending_payload ELSE payload END, "
                 "payload_hash = CASE WHEN ? THEN pending_hash ELSE payload_hash END, "
                 "row_digest = CASE WHEN ? THEN pending_digest ELSE row_digest END, "
+                "row_activities = CASE WHEN ? THEN pending_activities ELSE row_activities END, "
                 "pending_payload = CASE WHEN ? THEN pending_payload END, "
                 "pending_hash = CASE WHEN ? THEN pending_hash END, "
                 "pending_digest = CASE WHEN ? THEN pending_digest END, "
                 "last_status = ?, last_error = ?, updated_at = ? "
                 "WHERE site = ? AND source = ? AND key = ?",
-                (state, promote, promote, promote, keep_pending, keep_pending, keep_pending,
+                (state, promote, promote, promote, promote, keep_pending, keep_pending, keep_pending,
                  status, error, now, site, source, key),
             )  # fmt: skip
             self._finish_activities(conn, row[0], activity_hashes, state, status, error, now)

@@ -13,6 +13,7 @@ simply checked in the parent, so the outcome never depends on this module.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -26,6 +27,7 @@ from importer.plan import Checked, PlannedChunk, Planner
 
 # Below this many rows a chunk is checked in place: forking would cost more.
 MIN_PARALLEL_ROWS = 5_000
+WARM_UP_ROWS = 200
 
 
 def default_processes() -> int:
@@ -54,11 +56,21 @@ def planned_chunks(
         return
     context = multiprocessing.get_context("fork")
     pending: deque[tuple[pd.DataFrame, Any, Connection | None]] = deque()
+    warmed = False
     try:
         for frame in frames:
+            if pending and not warmed:
+                # First calls compile patterns and build schemas. The first child
+                # does that for itself; meanwhile this process does it once, so
+                # the later children inherit it instead of repeating it.
+                planner.check(frame.iloc[:WARM_UP_ROWS])
+                warmed = True
             if len(frame) < MIN_PARALLEL_ROWS:
                 pending.append((frame, None, None))
             else:
+                # objects alive now are never collected in a child: keep the
+                # collector off the shared pages (copy-on-write stays cheap)
+                gc.freeze()
                 receiver, sender = context.Pipe(duplex=False)
                 child = context.Process(
                     target=_check_in_child, args=(planner, frame, sender), daemon=True
@@ -73,6 +85,7 @@ def planned_chunks(
         while pending:
             yield _conclude(planner, *pending.popleft())
     finally:
+        gc.unfreeze()
         for _, child, leftover in pending:
             if leftover is not None:
                 leftover.close()
@@ -82,6 +95,9 @@ def planned_chunks(
 
 
 def _check_in_child(planner: Planner, frame: pd.DataFrame, sender: Connection) -> None:
+    # A short-lived child: collecting garbage would only walk (and so copy) the
+    # memory it shares with the parent.
+    gc.disable()
     try:
         sender.send(planner.check(frame))
     except BaseException:

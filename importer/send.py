@@ -156,11 +156,12 @@ class Sender:
         """
         assert plan.fields is not None
         stored = ledger_payload(plan.fields, confirmed)
-        complete = set(confirmed) >= set(plan.activities_done) | {h for h, _ in plan.activities}
+        everything = set(plan.activities_done) | {h for h, _ in plan.activities}
+        complete = set(confirmed) >= everything
         self.ledger.begin_lead(
             self.policy.site, self.policy.source, plan.key, plan.lead_id,
             payload=stored, payload_hash=payload_hash(stored), activity_hashes=activities or {},
-            row_digest=plan.digest if complete else None,
+            row_digest=plan.digest if complete else None, row_activities=len(everything),
         )  # fmt: skip
 
     def _held(self, plan: RowPlan) -> set[str]:
