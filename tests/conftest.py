@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,6 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data"
 MAPPINGS = ROOT / "mappings"
 SITE = "089df7bf-db46-4453-b29a-6b02700c4426"
+
+
+def load_sample_generator() -> ModuleType:
+    """``sample_data/generate.py`` loaded by path (it is not a package module)."""
+    spec = importlib.util.spec_from_file_location(
+        "rg_sample_generator", SAMPLE_DATA / "generate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -13,15 +13,12 @@ codes and file modes are right. Fault, crash and signal tests live in
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import stat
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -36,7 +33,7 @@ from importer.plan import Planner, PlanRequest, plan_file
 from importer.read import ReadOptions, open_table
 from importer.run import LEAD_RESULTS, RunRequest, run_file
 from importer.sandbox import Sandbox, start_sandbox
-from tests.conftest import SAMPLE_DATA, SITE
+from tests.conftest import SAMPLE_DATA, SITE, load_sample_generator
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
 PEOPLE_EXPECTED = SAMPLE_DATA / "followupboss_people.expected.csv"
@@ -55,21 +52,9 @@ CONTACT_FIELDS = (
 # --------------------------------------------------------------------------- helpers
 
 
-def load_generator() -> ModuleType:
-    """``sample_data/generate.py`` loaded by path (it is not a package module)."""
-    spec = importlib.util.spec_from_file_location(
-        "rg_run_sample_generator", SAMPLE_DATA / "generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
 def write_people(path: Path, rows: int, *, seed: int, dirty_share: float = 0.0) -> Path:
     """A generated Follow Up Boss people export of ``rows`` rows."""
-    load_generator().write_fub_people(path, rows, seed=seed, dirty_share=dirty_share)
+    load_sample_generator().write_fub_people(path, rows, seed=seed, dirty_share=dirty_share)
     return path
 
 
@@ -252,7 +237,7 @@ def test_first_run_creates_exactly_the_valid_rows(sandbox: Sandbox, tmp_path: Pa
     lead, cells = lead_of("zip_plus4_bare")
     assert lead["zip"] == f"{cells['Address 1 - Zip'][:5]}-{cells['Address 1 - Zip'][5:]}"
     lead, cells = lead_of("state_full_name")
-    names = {name: code for code, name in load_generator().STATE_NAMES.items()}
+    names = {name: code for code, name in load_sample_generator().STATE_NAMES.items()}
     assert lead["state"] == names[cells["Address 1 - State"]]
     lead, cells = lead_of("accented_name")
     assert (lead["first_name"], lead["last_name"]) == (cells["First Name"], cells["Last Name"])

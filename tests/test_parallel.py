@@ -1,0 +1,63 @@
+"""Checking chunks in forked processes gives exactly the outputs of checking them in place."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from importer.mapfile import load_mapping
+from importer.plan import PlanRequest, plan_file
+from importer.read import ReadOptions
+from tests.conftest import SITE, load_sample_generator
+
+pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("par") / "people.csv"
+    load_sample_generator().write_fub_people(path, 16_000, seed=11, dirty_share=0.05)
+    # the first person again at the end: a duplicate key three chunks later
+    rows = list(csv.reader(path.open(encoding="utf-8-sig", newline="")))
+    with path.open("a", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerow(rows[1])
+    return path
+
+
+def plan_with(path: Path, out: Path, processes: int) -> dict:  # type: ignore[type-arg]
+    return plan_file(
+        PlanRequest(
+            input=path,
+            mapping=load_mapping("followupboss"),
+            site=SITE,
+            out=out,
+            read_options=ReadOptions(chunk_rows=5_000),
+            processes=processes,
+        )
+    )
+
+
+def test_forked_checking_writes_the_same_plan_and_rejects(big_file: Path, tmp_path: Path) -> None:
+    one = plan_with(big_file, tmp_path / "one", processes=1)
+    two = plan_with(big_file, tmp_path / "two", processes=2)
+    assert (tmp_path / "one" / "plan.csv").read_bytes() == (
+        tmp_path / "two" / "plan.csv"
+    ).read_bytes()
+    assert (tmp_path / "one" / "rejects.csv").read_bytes() == (
+        tmp_path / "two" / "rejects.csv"
+    ).read_bytes()
+    assert one["leads"] == two["leads"]
+    assert one["warnings"]["by_code"] == two["warnings"]["by_code"]
+    assert one["leads"]["rejected"] > 0
+
+
+def test_a_duplicate_key_in_a_later_chunk_is_rejected(big_file: Path, tmp_path: Path) -> None:
+    plan_with(big_file, tmp_path / "two", processes=2)
+    with (tmp_path / "two" / "plan.csv").open(encoding="utf-8-sig", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert last["row"] == "16002"
+    assert last["action"] == "reject"
+    assert "duplicate_key" in last["codes"]
+    assert "as row 2;" in last["message"]
