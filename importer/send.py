@@ -280,24 +280,12 @@ class Sender:
     ) -> SendOutcome:
         p = self.policy
         outcome.http_status, outcome.attempts = exc.status, exc.attempts
-        if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
+        refused = isinstance(exc, ClientError) and not isinstance(exc, AuthError)
+        if refused:
             self.breaker.success()  # the server is up; this row is wrong
-            self.ledger.lead_failed(
-                p.site,
-                p.source,
-                plan.key,
-                status=exc.status,
-                error=exc.error,
-                activity_hashes=hashes,
-            )
-            outcome.result = "rejected"
-            outcome.activities_rejected += len(plan.activities)
-            outcome.problems = [_api_problem(exc)]
-            return outcome
-        self.breaker.failure(exc)
-        if isinstance(exc, AuthError) or (
-            isinstance(exc, TransientError) and not exc.maybe_applied
-        ):
+        else:
+            self.breaker.failure(exc)
+        if refused or isinstance(exc, AuthError) or not exc.maybe_applied:
             # certainly not applied: the next run sends it again
             self.ledger.lead_failed(
                 p.site,
