@@ -57,10 +57,15 @@ def run_summary(report: MappingABC[str, Any]) -> str:
     lines = [
         f"Sent {inp['path']} ({inp['rows']} rows, mapping {report['mapping']['name']}) to site {report['site_uuid']} on {where}:"
     ]
+    # rows of an activity file are activities: "created" means sent to their lead
+    activity_file = report["mapping"].get("kind") == "activity"
     for key in ("created", "updated", "unchanged", "rejected", "in_doubt", "skipped"):
         if key in ("in_doubt", "skipped") and not leads[key]:
             continue
-        lines.append(f"  {key.replace('_', ' '):<10}{leads[key]:>8}")
+        if key == "updated" and activity_file:
+            continue
+        label = "sent" if key == "created" and activity_file else key.replace("_", " ")
+        lines.append(f"  {label:<10}{leads[key]:>8}")
     lines.append(
         f"  activities: {acts['sent']} sent, {acts['unchanged']} unchanged, {acts['rejected']} rejected, "
         f"{acts['in_doubt']} in doubt, {acts['possible_duplicates']} possible duplicates"
