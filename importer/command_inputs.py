@@ -45,10 +45,10 @@ def read_options(
 
     ``delimiter`` may be spelt ``tab`` or ``\\t`` for a tab.
     """
-    from importer.plan import _read_overrides
+    from importer.plan import read_overrides
     from importer.read import ReadOptions
 
-    opts = _read_overrides(mapping) if mapping is not None else {}
+    opts = read_overrides(mapping) if mapping is not None else {}
     if sheet:
         opts["sheet"] = sheet
     if delimiter:

@@ -401,7 +401,7 @@ def plan_file(
 
     started = time.monotonic()
     run_id = outputs.new_run_id()
-    options = req.read_options or ReadOptions(**_read_overrides(req.mapping))
+    options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     # smaller chunks keep every core busy while the checking is spread over processes
     options = dataclasses.replace(options, chunk_rows=min(options.chunk_rows, PARALLEL_CHUNK_ROWS))
     ledger = None
@@ -491,7 +491,7 @@ def plan_file(
     return report
 
 
-def _read_overrides(mapping: Mapping) -> dict[str, Any]:
+def read_overrides(mapping: Mapping) -> dict[str, Any]:
     """Reading options a mapping file asks for (delimiter, encoding, footers)."""
     opts: dict[str, Any] = {}
     for key in ("delimiter", "encoding", "sheet"):

@@ -25,7 +25,7 @@ from importer import outputs
 from importer.errors import ConfigError, ExitCode
 from importer.mapfile import Mapping
 from importer.models import Action, RowIssue, Stage
-from importer.plan import PlannedChunk, Planner, _read_overrides
+from importer.plan import PlannedChunk, Planner, read_overrides
 from importer.progress import NullProgress, Progress
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy, Stopping
 
@@ -76,7 +76,7 @@ def run_file(
     make_bar = progress or (lambda *a, **k: NullProgress())
     started = time.monotonic()
     run_id = outputs.new_run_id()
-    options = req.read_options or ReadOptions(**_read_overrides(req.mapping))
+    options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     source = req.mapping.source
     with Ledger(req.ledger, run_id=run_id) as ledger:
         recovered = ledger.recover()

@@ -29,7 +29,7 @@ from importer.empty_values import blank_empty_values
 from importer.errors import MappingError
 from importer.mapfile import load_mapping, parse_mapping
 from importer.mapping import bind, map_chunk
-from importer.plan import PlanRequest, _read_overrides, plan_file
+from importer.plan import PlanRequest, plan_file, read_overrides
 from importer.read import ReadOptions, open_table, peek_headers
 from tests.conftest import MAPPINGS, SAMPLE_DATA
 
@@ -69,7 +69,7 @@ def expected_rows(name: str) -> list[dict[str, str]]:
 def mapped(mapping_name: str, file_name: str) -> tuple[Any, dict[int, str]]:
     """The mapped chunk of a sample, and each row's case."""
     mapping = load_mapping(mapping_name)
-    with open_table(CATALOG / file_name, ReadOptions(**_read_overrides(mapping))) as table:
+    with open_table(CATALOG / file_name, ReadOptions(**read_overrides(mapping))) as table:
         bound = bind(mapping, table.info.columns, table.info.headers)
         (frame,) = list(table.chunks())
         chunk = map_chunk(bound, frame, site="089df7bf-db46-4453-b29a-6b02700c4426")
