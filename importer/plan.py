@@ -26,7 +26,6 @@ from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
 from importer.progress import Progress
-from importer.validate import validate_chunk
 
 PARALLEL_CHUNK_ROWS = 20_000
 
@@ -161,7 +160,7 @@ class Planner:
             mapped = map_chunk(
                 self.bound, frame if len(rest) == n else frame.iloc[rest], site=self.site
             )
-            problems = validate_chunk(mapped, kind)
+            problems = _validate(mapped, kind)
             warnings = list(mapped.warnings)
             for i, key, lead_id in zip(
                 rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
@@ -200,7 +199,7 @@ class Planner:
         return Checked(
             keys=mapped.keys.tolist(),
             lead_ids=mapped.lead_ids.tolist(),
-            problems=validate_chunk(mapped, self.mapping.kind),
+            problems=_validate(mapped, self.mapping.kind),
             warnings=list(mapped.warnings),
             emails=mapped.emails,
         )
@@ -354,6 +353,14 @@ class Planner:
                 plan.action = planned.actions[i] = Action.UNCHANGED
                 planned.activities_unchanged += plan.activities_unchanged
                 del planned.plans[plan.row]
+
+
+def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
+    # pandera is imported on first use: a dry run on several cores then starts
+    # reading while its first checking process loads pandera for itself
+    from importer.validate import validate_chunk
+
+    return validate_chunk(mapped, kind)
 
 
 def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:
