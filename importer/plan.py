@@ -27,7 +27,10 @@ from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
 from importer.progress import Progress
 
-PARALLEL_CHUNK_ROWS = 20_000
+# Chunk size while planning: small enough that several checking processes
+# overlap with reading, big enough that pandera's fixed cost per chunk stays
+# small (measured best between 30,000 and 50,000 rows on 2 cores).
+PARALLEL_CHUNK_ROWS = 33_000
 
 
 @dataclass
