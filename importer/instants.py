@@ -45,15 +45,18 @@ def _code_points(texts: np.ndarray, width: int) -> np.ndarray:
 
 @cache
 def _clock_table() -> np.ndarray:
-    """ "THH:MM:SS" for every second of a day, as (86400, 9) code points."""
+    """ "THH:MM:SS" for every second of a day, as (86400, 9) code points.
+
+    Put together from a table of two-digit numbers by indexing: formatting
+    86,400 strings would cost more than a small chunk's whole mapping.
+    """
+    pairs = _code_points(np.array([f"{n:02d}" for n in range(60)]), 2)
     clock = np.arange(86400)
     hours, minutes, seconds = clock // 3600, clock // 60 % 60, clock % 60
-    text = np.strings.add(
-        np.strings.add(np.strings.add("T", np.strings.zfill(hours.astype("U2"), 2)), ":"),
-        np.strings.add(np.strings.zfill(minutes.astype("U2"), 2), ":"),
+    t, colon = np.full((86400, 1), ord("T"), np.uint32), np.full((86400, 1), ord(":"), np.uint32)
+    return np.ascontiguousarray(
+        np.concatenate([t, pairs[hours], colon, pairs[minutes], colon, pairs[seconds]], axis=1)
     )
-    text = np.strings.add(text, np.strings.zfill(seconds.astype("U2"), 2))
-    return _code_points(text, 9)
 
 
 def format_instants(micros: np.ndarray, tz: ZoneInfo) -> list[str]:

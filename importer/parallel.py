@@ -59,15 +59,15 @@ def planned_chunks(
     warmed = False
     try:
         for frame in frames:
-            if pending and not warmed:
-                # First calls compile patterns and build schemas. The first child
-                # does that for itself; meanwhile this process does it once, so
-                # the later children inherit it instead of repeating it.
-                planner.check(frame.iloc[:WARM_UP_ROWS])
-                warmed = True
             if len(frame) < MIN_PARALLEL_ROWS:
                 pending.append((frame, None, None))
             else:
+                if not warmed:
+                    # First calls import pandera, build the schemas and compile
+                    # patterns (a quarter of a second): done once here, before
+                    # the first fork, every child inherits them ready.
+                    planner.check(frame.iloc[:WARM_UP_ROWS])
+                    warmed = True
                 # objects alive now are never collected in a child: keep the
                 # collector off the shared pages (copy-on-write stays cheap)
                 gc.freeze()

@@ -413,7 +413,9 @@ def plan_file(
     run_id = outputs.new_run_id()
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     # smaller chunks keep every core busy while the checking is spread over processes
-    options = dataclasses.replace(options, chunk_rows=min(options.chunk_rows, PARALLEL_CHUNK_ROWS))
+    options = dataclasses.replace(
+        options, chunk_rows=min(options.chunk_rows, PARALLEL_CHUNK_ROWS), even_chunks=True
+    )
     ledger = None
     if req.ledger is not None:
         if not req.ledger.exists():

@@ -7,6 +7,7 @@ stays flat whatever the file size.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from importer.read import ReadOptions
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Bytes the pandas C parser reads from a file at a time (its read-ahead).
+_PARSER_BUFFER = 262_144
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
 
@@ -95,10 +98,10 @@ class CsvSource:
         )
         self._first = self._next_chunk()
 
-    def _next_chunk(self) -> pd.DataFrame | None:
+    def _next_chunk(self, rows: int | None = None) -> pd.DataFrame | None:
         assert self._reader is not None
         try:
-            chunk = next(self._reader)
+            chunk = self._reader.get_chunk(rows) if rows else next(self._reader)  # type: ignore[attr-defined]
         except StopIteration:
             return None
         except pd.errors.ParserError as exc:
@@ -140,10 +143,26 @@ class CsvSource:
         if self._reader is None:
             self.start()
         chunk, self._first = self._first, None
+        rows = None
         while chunk is not None:
             yield chunk
-            chunk = self._next_chunk()
+            if rows is None and self.options.even_chunks:
+                rows = self._even_rows(len(chunk))
+            chunk = self._next_chunk(rows)
         self._final_bytes = self.size
+
+    def _even_rows(self, first_rows: int) -> int:
+        """Rows per chunk that split the rest of the file evenly, judged by the first chunk."""
+        consumed = self.bytes_read
+        wanted = self.options.chunk_rows
+        if not first_rows or not consumed or consumed >= self.size:
+            return wanted  # all of it is buffered already: nothing to balance
+        # the parser reads ahead by up to one buffer: assume half of it is unparsed
+        parsed = max(consumed - _PARSER_BUFFER // 2, consumed / 2)
+        rest = (self.size - consumed) / (parsed / first_rows)
+        parts = max(1, round(rest / wanted))
+        # some slack, so that an underestimate does not leave a tail of a few rows
+        return max(wanted // 2, math.ceil(rest * 1.1 / parts))
 
     @property
     def bytes_read(self) -> int:

@@ -430,6 +430,27 @@ def test_chunks_have_at_most_chunk_rows_and_continuous_row_numbers(tmp_path: Pat
         next(table.chunks())
 
 
+def test_even_chunks_split_the_rest_of_a_file_without_a_small_tail(tmp_path: Path) -> None:
+    # 20,000 rows: far more than the parser buffers at once, so the first chunk
+    # tells how long rows are. Plain chunks of 7,000 leave a tail of 6,000;
+    # even chunks split the 13,000 after the first chunk in two.
+    path = write(tmp_path, "e.csv", "N,Text\n" + "".join(f"{i},row {i:06d} {'x' * 200}\n" for i in range(20_000)))
+    plain = [len(f) for f in open_table(path, ReadOptions(chunk_rows=7_000)).chunks()]
+    assert plain == [7_000, 7_000, 6_000]
+    table = open_table(path, ReadOptions(chunk_rows=7_000, even_chunks=True))
+    frames = list(table.chunks())
+    sizes = [len(f) for f in frames]
+    assert len(sizes) == 3 and sizes[0] == 7_000 and sum(sizes) == 20_000
+    assert min(sizes) >= 3_500  # no chunk of a few rows
+    assert [n for f in frames for n in f.index] == list(range(2, 20_002))
+
+
+def test_even_chunks_of_a_file_read_in_one_go_are_plain_chunks(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.csv", "N\n" + "".join(f"{i}\n" for i in range(10)))
+    frames = list(open_table(path, ReadOptions(chunk_rows=3, even_chunks=True)).chunks())
+    assert [len(f) for f in frames] == [3, 3, 3, 1]
+
+
 def test_salesforce_report_footer_is_dropped(tmp_path: Path) -> None:
     text = (
         '"Lead Owner","First Name","Email"\n"Kim","Ana","a@x.com"\n"Kim","Bo","b@x.com"\n'
