@@ -19,7 +19,7 @@ import dataclasses
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -30,6 +30,13 @@ import pandas as pd
 from importer.errors import ConfigError, InputError
 from importer.read_delimited import CsvSource
 from importer.read_detect import read_head, sniff_kind
+from importer.read_records import (
+    BLOCK_BYTES,
+    RecordBlock,
+    Unsplittable,
+    record_blocks,
+    splittable_encoding,
+)
 
 __all__ = [
     "REJECT_COLUMNS",
@@ -268,6 +275,7 @@ class Table:
             self._lookup.setdefault(normalize_header(column), column)
         self._started = False
         self._dropped = 0
+        self._block_bytes = 0
 
     def column(self, name: str) -> str | None:
         """The frame column for a header name (case- and whitespace-insensitive), or None."""
@@ -293,12 +301,75 @@ class Table:
         (about that many, with ``even_chunks``).
 
         Columns are ``info.columns``; every cell is a ``str``; the index is the
-        spreadsheet row number. May be called once. Raises InputError for a
-        problem found part-way (a ragged row, a quote never closed).
+        spreadsheet row number. May be called once (or ``pieces`` instead).
+        Raises InputError for a problem found part-way (a ragged row, a quote
+        never closed).
         """
+        self._claim()
+        return self._frames()
+
+    def pieces(self, block_bytes: int = BLOCK_BYTES) -> Iterator[RecordBlock | pd.DataFrame]:
+        """The data rows as blocks of raw records while the file allows, else as chunks.
+
+        A CSV quoted the standard way comes entirely as ``RecordBlock`` objects
+        (parse the records wanted with ``parse``), unparsed, so a caller can
+        skip rows it recognises by their bytes. An XLSX, a UTF-16 file, or a
+        CSV from its first record quoted another way on, comes as DataFrame
+        chunks, exactly as ``chunks`` yields them. May be called once.
+        """
+        self._claim()
+        source = self._source
+        if not isinstance(source, CsvSource) or not splittable_encoding(source.encoding):
+            yield from self._frames()
+            return
+        last: RecordBlock | None = None
+        blocks = record_blocks(
+            source.path,
+            encoding=source.encoding,
+            delimiter=source.delimiter or ",",
+            skip_records=source.header_row,
+            block_bytes=block_bytes,
+        )
+        try:
+            for last in blocks:
+                self.info.rows += len(last)
+                self._block_bytes = last.next_offset
+                yield last
+        except Unsplittable:
+            # From here on the parser decides where rows end: read the rest the ordinary way.
+            if last is not None:
+                source.start(last.next_offset, last.first_row + len(last))
+            yield from self._frames()
+        else:
+            self._source.close()
+
+    def parse(self, block: RecordBlock, positions: Sequence[int] | None = None) -> pd.DataFrame:
+        """The records of ``block`` at ``positions`` (all by default), as a chunk.
+
+        The frame is what ``chunks`` would hold for those rows: blank rows and
+        footers are left out (and counted as dropped in ``info``).
+        """
+        source = self._source
+        assert isinstance(source, CsvSource)
+        wanted = range(len(block)) if positions is None else positions
+        rows = block.rows[list(wanted)].tolist() if positions is not None else block.rows.tolist()
+        if not rows:
+            return pd.DataFrame(columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object)
+        data = block.data if positions is None else block.select(wanted)
+        raw = source.parse_records(data, rows)
+        frame = self._clean(raw)
+        dropped = len(raw) - len(frame)
+        if dropped:
+            self.info.rows -= dropped
+            self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
+        return frame
+
+    def _claim(self) -> None:
         if self._started:
-            raise RuntimeError("Table.chunks() can be called only once")
+            raise RuntimeError("Table.chunks() or Table.pieces() can be called only once")
         self._started = True
+
+    def _frames(self) -> Iterator[pd.DataFrame]:
         try:
             for raw in self._source.frames():
                 frame = self._clean(raw)
@@ -334,7 +405,7 @@ class Table:
     @property
     def bytes_read(self) -> int:
         """Bytes of the file consumed so far (for a progress bar)."""
-        return self._source.bytes_read
+        return max(self._source.bytes_read, self._block_bytes)
 
     def close(self) -> None:
         """Release the file; safe to call more than once."""
@@ -349,7 +420,9 @@ class Table:
         self.close()
 
 
-def _open(path: str | os.PathLike[str], options: ReadOptions, *, peek: bool) -> Table:
+def _open(
+    path: str | os.PathLike[str], options: ReadOptions, *, peek: bool, lazy: bool = False
+) -> Table:
     checked, patterns = _check_options(options)
     location = os.fspath(path)
     head = read_head(location)
@@ -361,7 +434,7 @@ def _open(path: str | os.PathLike[str], options: ReadOptions, *, peek: bool) -> 
         source = XlsxSource(location, checked, peek=peek)
     else:
         source = CsvSource(location, checked, head, utf16_hint, peek=peek)
-    if not peek:
+    if not peek and not lazy:
         try:
             source.start()
         except BaseException:
@@ -370,15 +443,19 @@ def _open(path: str | os.PathLike[str], options: ReadOptions, *, peek: bool) -> 
     return Table(source, checked, patterns)
 
 
-def open_table(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> Table:
+def open_table(
+    path: str | os.PathLike[str], options: ReadOptions = ReadOptions(), *, lazy: bool = False
+) -> Table:
     """Open a CSV/TSV/TXT or XLSX export for reading.
 
     Returns a Table whose ``info`` is complete except for the row counts.
     Raises InputError for a file that cannot be used (missing, empty, not a
     spreadsheet, legacy .xls, unknown sheet, bad encoding, no header, ragged or
     badly quoted rows within the first chunk), and ConfigError for bad options.
+    ``lazy`` leaves the first chunk unread (for ``Table.pieces``, which may
+    not need the parser at all): its problems then surface while reading.
     """
-    return _open(path, options, peek=False)
+    return _open(path, options, peek=False, lazy=lazy)
 
 
 def peek_headers(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> list[str]:

@@ -7,11 +7,12 @@ stays flat whatever the file size.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
@@ -72,19 +73,38 @@ class CsvSource:
         self._reader: Iterator[pd.DataFrame] | None = None
         self._first: pd.DataFrame | None = None
         self._final_bytes = 0
+        self._first_row = self.header_row + 1
 
-    def start(self) -> None:
-        """Open the file and read the first chunk, so early problems surface now."""
+    def start(self, offset: int = 0, first_row: int | None = None) -> None:
+        """Open the file and read the first chunk, so early problems surface now.
+
+        With ``offset`` (a record boundary, as ``importer.read_records`` finds
+        them), reading starts there, at spreadsheet row ``first_row``.
+        """
         self._handle = open_binary(self.path)
+        if offset:
+            self._handle.seek(offset)
+        self._first_row = self.header_row + 1 if first_row is None else first_row
+        try:
+            self._reader = self._read_csv(
+                self._handle,
+                skiprows=0 if offset else self.header_row,
+                chunksize=self.options.chunk_rows,
+            )
+        except pd.errors.ParserError as exc:  # the first line can already be unreadable
+            raise self._parser_error(exc) from None
+        self._first = self._next_chunk()
+
+    def _read_csv(self, source: Any, *, skiprows: int, chunksize: int | None) -> Any:
         codec = (self.encoding or "utf-8").lower().replace("_", "-")
         # The BOM sits in the header row, which pandas skips: utf-8 keeps its fast byte path.
         pandas_encoding = "utf-8" if codec in ("utf-8", "utf8", "utf-8-sig") else self.encoding
-        self._reader = pd.read_csv(
-            self._handle,
+        return pd.read_csv(
+            source,
             sep=self.delimiter,
             header=None,
             names=list(range(len(self.raw_headers))),
-            skiprows=self.header_row,
+            skiprows=skiprows,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -94,9 +114,28 @@ class CsvSource:
             engine="c",
             encoding=pandas_encoding,
             encoding_errors="strict",
-            chunksize=self.options.chunk_rows,
+            chunksize=chunksize,
         )
-        self._first = self._next_chunk()
+
+    def parse_records(self, data: bytes, rows: Sequence[int]) -> pd.DataFrame:
+        """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is."""
+        try:
+            frame = self._read_csv(io.BytesIO(data), skiprows=0, chunksize=None)
+        except pd.errors.ParserError as exc:
+            raise self._parser_error(exc, rows=rows) from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"does not decode as {self.encoding} ({exc.reason}); pass the right one with --encoding",
+                path=self.path,
+            ) from None
+        if len(frame) != len(rows):  # cannot happen for records cut by read_records
+            raise InputError(
+                f"rows {rows[0]}-{rows[-1]} read as {len(frame)} rows instead of {len(rows)}; "
+                "please report this with the file's quoting",
+                path=self.path,
+            )
+        frame.index = pd.Index(rows, dtype="int64")
+        return frame
 
     def _next_chunk(self, rows: int | None = None) -> pd.DataFrame | None:
         assert self._reader is not None
@@ -113,15 +152,20 @@ class CsvSource:
             ) from None
         except OSError as exc:
             raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
-        # pandas numbers the rows after the header from 0; turn that into sheet rows.
-        chunk.index = chunk.index + (self.header_row + 1)
+        # pandas numbers the rows from 0; turn that into sheet rows.
+        chunk.index = chunk.index + self._first_row
         return chunk
 
-    def _parser_error(self, exc: Exception) -> InputError:
+    def _parser_error(self, exc: Exception, *, rows: Sequence[int] | None = None) -> InputError:
         text = str(exc)
         ragged = _RAGGED.search(text)
         if ragged:
             expected, row, saw = ragged.groups()
+            if rows is not None:  # parsed from records, one per row of ``rows``
+                # pandas numbers records ("lines") from 1
+                row = str(rows[min(int(row), len(rows)) - 1])
+            elif self._first_row != self.header_row + 1:  # read from an offset
+                row = str(int(row) + self._first_row - 1)
             name = _DELIMITER_NAMES.get(self.delimiter or ",", repr(self.delimiter))
             return InputError(
                 f"row {row} has {saw} fields but the header row has {expected}; "
@@ -131,7 +175,11 @@ class CsvSource:
             )
         unclosed = _UNCLOSED.search(text)
         if unclosed:
-            row = int(unclosed.group(1)) + 1  # pandas counts these rows from 0
+            # pandas counts these rows from 0, from where it started reading
+            start = self._first_row if self._first_row != self.header_row + 1 else 1
+            row = int(unclosed.group(1)) + start
+            if rows is not None:
+                row = rows[min(int(unclosed.group(1)), len(rows) - 1)]
             return InputError(
                 f'has a quote that is never closed, starting in row {row}; fix the quoting of that row (a stray " character)',
                 path=self.path,
@@ -140,6 +188,7 @@ class CsvSource:
         return InputError(f"cannot be parsed as CSV ({detail}); check the delimiter and quoting", path=self.path)
 
     def frames(self) -> Iterator[pd.DataFrame]:
+        """Chunks of rows, from the start or from where ``start`` was told to begin."""
         if self._reader is None:
             self.start()
         chunk, self._first = self._first, None
@@ -177,3 +226,4 @@ class CsvSource:
             if not self._handle.closed:
                 self._final_bytes = max(self._final_bytes, self._handle.tell())
             self._handle.close()
+

@@ -1,0 +1,166 @@
+"""Raw records: cut where the parser cuts, or refused; blocks parse to what chunks read."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from importer.errors import InputError
+from importer.read import ReadOptions, open_table
+from importer.read_records import RecordBlock, Unsplittable, record_blocks, record_ends
+
+
+def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def via_chunks(path: Path) -> tuple[pd.DataFrame, int, int]:
+    with open_table(path, ReadOptions(chunk_rows=7)) as table:
+        frames = list(table.chunks())
+        return _concat(frames, table.info.columns), table.info.rows, table.info.dropped_rows
+
+
+def via_pieces(path: Path, block_bytes: int = 64) -> tuple[pd.DataFrame, int, int, int]:
+    """Every row through ``pieces``; also how many came as raw blocks."""
+    frames = []
+    blocks = 0
+    with open_table(path, ReadOptions(chunk_rows=7), lazy=True) as table:
+        for piece in table.pieces(block_bytes=block_bytes):
+            if isinstance(piece, RecordBlock):
+                blocks += 1
+                # half the rows one call, the rest another: selections must parse alike
+                half = list(range(0, len(piece), 2))
+                rest = list(range(1, len(piece), 2))
+                frames += [table.parse(piece, half), table.parse(piece, rest)]
+            else:
+                frames.append(piece)
+        frame = _concat(frames, table.info.columns).sort_index()
+        return frame, table.info.rows, table.info.dropped_rows, blocks
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns, dtype=object)
+    return pd.concat(frames).astype(object)
+
+
+def assert_same_rows(path: Path, block_bytes: int = 64) -> int:
+    expected, rows, dropped = via_chunks(path)
+    got, got_rows, got_dropped, blocks = via_pieces(path, block_bytes)
+    assert got.index.tolist() == expected.index.tolist()
+    assert got.to_numpy().tolist() == expected.to_numpy().tolist()
+    assert (got_rows, got_dropped) == (rows, dropped)
+    return blocks
+
+
+CELL = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00\r"),
+    max_size=8,
+) | st.sampled_from(['"', '""', "a\nb", "a\r\nb", ",", " x ", "=1+2", "'007", ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.lists(CELL, min_size=3, max_size=3), max_size=25),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+    terminator=st.sampled_from(["\n", "\r\n"]),
+    trailing=st.booleans(),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    block_bytes=st.integers(16, 400),
+)
+def test_standard_csv_splits_exactly_where_the_parser_does(
+    tmp_path: Path,
+    rows: list[list[str]],
+    quoting: int,
+    terminator: str,
+    trailing: bool,
+    delimiter: str,
+    block_bytes: int,
+) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=quoting, lineterminator=terminator, delimiter=delimiter)
+    writer.writerow(["First", "Notes", "Zip"])
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    if not trailing and rows:
+        text = text.removesuffix(terminator)
+    path = write(tmp_path, "t.csv", text)
+    assert_same_rows(path, block_bytes)
+
+
+def test_blank_lines_title_rows_and_footers_match_chunks(tmp_path: Path) -> None:
+    text = (
+        'Leads export,,\n"generated ""today""",,\n\nName,Email,Note\n'
+        'Ana,a@x.com,"two\nlines"\n\n,,\nBo,b@x.com,plain\n"Grand Totals (2 records)",,\n'
+    )
+    path = write(tmp_path, "r.csv", text)
+    assert assert_same_rows(path, block_bytes=20) > 0
+    frame = via_pieces(path)[0]
+    assert frame.index.tolist() == [5, 8, 9]  # rows 6 and 7 are blank; their numbers stay used
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'Ana,5\'10" tall,x\nBo,"ok",y\n',  # a quote inside an unquoted cell
+        'Ana,"closed"then more,x\nBo,b,y\n',  # text after a closing quote
+        "Ana,a,x\rBo,b,y\r",  # old Mac line ends
+        'Ana,a,x\nBo,b,"never closed\n',  # a quote never closed
+    ],
+)
+def test_other_quoting_is_refused_and_read_the_ordinary_way(tmp_path: Path, body: str) -> None:
+    path = write(tmp_path, "o.csv", "Name,Note,Tag\n" + body)
+    with pytest.raises(Unsplittable):
+        list(record_blocks(str(path), encoding="utf-8", delimiter=",", skip_records=1))
+    try:
+        expected = via_chunks(path)
+    except InputError as exc:  # the ordinary reader's own error, from pieces too
+        with pytest.raises(InputError) as again:
+            via_pieces(path)
+        assert str(again.value) == str(exc)
+        return
+    got = via_pieces(path)
+    assert got[0].to_numpy().tolist() == expected[0].to_numpy().tolist()
+    assert got[3] == 0  # no raw blocks: the first block was refused
+
+
+def test_a_late_stray_quote_switches_to_the_parser_for_the_rest(tmp_path: Path) -> None:
+    good = "".join(f"n{i},plain {i},\"q, {i}\"\n" for i in range(200))
+    path = write(tmp_path, "late.csv", "Name,Note,Tag\n" + good + 'odd,5\'10",x\n' + good)
+    blocks = assert_same_rows(path, block_bytes=1024)
+    assert blocks >= 2  # the start came as raw blocks, the rest was parsed
+
+
+def test_latin1_and_utf16(tmp_path: Path) -> None:
+    latin = write(tmp_path, "l.csv", "Name,City\nJos\xe9,M\xfcnchen\n".encode("cp1252"))
+    assert assert_same_rows(latin) == 1
+    utf16 = write(tmp_path, "u.csv", "\ufeffName\tCity\nZoë\tKona\n".encode("utf-16-le"))
+    assert assert_same_rows(utf16) == 0  # "\n" is two bytes there: parsed the ordinary way
+
+
+def test_block_records_drop_line_ends_and_select_adds_them(tmp_path: Path) -> None:
+    path = write(tmp_path, "e.csv", 'A,B\r\n1,"x\r\ny"\r\n2,z')
+    blocks = list(record_blocks(str(path), encoding="utf-8", delimiter=",", skip_records=1))
+    assert [r for b in blocks for r in b.records()] == [b'1,"x\r\ny"', b"2,z"]
+    assert [r for b in blocks for r in b.rows.tolist()] == [2, 3]
+    assert blocks[0].offset == 5 and blocks[-1].next_offset == path.stat().st_size
+    both = RecordBlock(b'1,"x\r\ny"\r\n2,z', record_ends(b'1,"x\r\ny"\r\n2,z'), 2, 5)
+    assert both.ends.tolist() == [10, 13]
+    assert both.select([1, 0]) == b'2,z\n1,"x\r\ny"\r\n'
+
+
+def test_a_ragged_row_in_a_block_names_its_row(tmp_path: Path) -> None:
+    path = write(tmp_path, "g.csv", 'A,B\n1,"multi\nline"\n2,x\n3,y,extra\n')
+    with pytest.raises(InputError) as err:
+        via_pieces(path, block_bytes=1 << 20)
+    # row 4 of the sheet (its 5th line: row 2 holds a line break)
+    assert "row 4 has 3 fields but the header row has 2" in str(err.value)
