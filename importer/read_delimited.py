@@ -134,7 +134,7 @@ class CsvSource:
                 "please report this with the file's quoting",
                 path=self.path,
             )
-        frame.index = pd.Index(rows, dtype="int64")
+        frame.index = pd.Index(list(rows), dtype="int64")
         return frame
 
     def _next_chunk(self, rows: int | None = None) -> pd.DataFrame | None:
