@@ -29,11 +29,13 @@ from importer.ledger_store import (
     payload_hash,
 )
 from importer.ledger_transitions import LeadIdConflict, LedgerTransitions
+from importer.models import Problem
 
 # Callers import these from here although some are defined in the layers below.
 __all__ = [
     "ACTIVITY_STATES",
     "LEAD_STATES",
+    "CachedReject",
     "LeadIdConflict",
     "LeadRecord",
     "Ledger",
@@ -53,6 +55,35 @@ _ACTIVITY_COLUMNS = (
     "lead_id", "activity_hash", "state", "payload", "attempts",
     "last_status", "last_error", "run_id", "created_at", "updated_at",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CachedReject:
+    """A row that failed validation, as the ledger remembers it by its digest."""
+
+    digest: str
+    key: str
+    problems: tuple[Problem, ...]
+    warnings: tuple[tuple[str, str], ...] = ()  # (code, message)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "problems": [[p.code, p.message, p.column] for p in self.problems],
+                "warnings": [list(w) for w in self.warnings],
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, digest: str, key: str, text: str) -> CachedReject:
+        data = json.loads(text)
+        return cls(
+            digest,
+            key,
+            tuple(Problem(code, message, column) for code, message, column in data["problems"]),
+            tuple((code, message) for code, message in data.get("warnings", [])),
+        )
 
 
 @dataclass(frozen=True)
@@ -108,6 +139,8 @@ class Ledger(LedgerTransitions):
     creates nothing and refuses writes. ``clock`` returns the current time.
     """
 
+    _rejected_table: bool | None = None  # whether rejected_rows exists (asked once)
+
     # -- lookups ----------------------------------------------------------------
 
     def lookup(self, site: str, source: str, keys: Sequence[str]) -> dict[str, LeadRecord]:
@@ -140,6 +173,41 @@ class Ledger(LedgerTransitions):
             ):
                 out[digest] = (key, lead_id, count)
         return out
+
+    def lookup_rejected(
+        self, site: str, source: str, digests: Sequence[str]
+    ) -> dict[str, CachedReject]:
+        """Rows rejected before with one of these digests: digest -> what was wrong."""
+        if not digests or not self._has_rejected_rows():
+            return {}
+        out: dict[str, CachedReject] = {}
+        for batch in _chunks(sorted(set(digests)), 100_000):
+            for digest, key, text in self._query(
+                "SELECT row_digest, key, problems FROM rejected_rows "
+                "WHERE site = ? AND source = ? AND row_digest IN (SELECT value FROM json_each(?))",
+                (site, source, json.dumps(list(batch))),
+            ):
+                out[digest] = CachedReject.from_json(digest, key, text)
+        return out
+
+    def remember_rejected(self, site: str, source: str, rejects: Sequence[CachedReject]) -> None:
+        """Keep rows that failed validation (see ``lookup_rejected``); one transaction."""
+        if not rejects:
+            return
+        now = self._now()
+        with self._transaction() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (site, source, r.digest, r.key, r.to_json(), self.run_id, now)
+                    for r in rejects
+                ],
+            )
+
+    def _has_rejected_rows(self) -> bool:
+        if self._rejected_table is None:
+            self._rejected_table = self.has_table("rejected_rows")
+        return self._rejected_table
 
     def find_lead_ids(
         self, site: str, keys: Sequence[tuple[str, str]]

@@ -92,6 +92,23 @@ _SCHEMA = (
     "CREATE INDEX activities_state ON activities (state)",
 )
 
+# Tables added after version 1 without changing what older ones hold: created
+# when missing, so a ledger written by an earlier rg-import gains them on open.
+_ADDITIONS = (
+    # rows that failed validation, by the digest of their raw bytes (which is
+    # salted with the mapping): a re-run reports them again without checking them
+    """CREATE TABLE IF NOT EXISTS rejected_rows (
+        site TEXT NOT NULL,
+        source TEXT NOT NULL,
+        row_digest TEXT NOT NULL,
+        key TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (site, source, row_digest)
+    ) WITHOUT ROWID""",
+)
+
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
     """The one JSON text of ``payload`` that hashing and storage use.
@@ -256,13 +273,15 @@ class LedgerStore:
                 "put it on a local disk with --ledger"
             )
         conn.execute("PRAGMA synchronous=NORMAL")
-        if create:
-            with self._transaction() as tx:
+        with self._transaction() as tx:
+            if create:
                 for statement in _SCHEMA:
                     tx.execute(statement)
                 tx.execute(
                     "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self._now())
                 )
+            for statement in _ADDITIONS:
+                tx.execute(statement)
 
     def _not_a_ledger(self, why: str) -> LedgerError:
         return LedgerError(
@@ -334,6 +353,12 @@ class LedgerStore:
                         "and permissions, then re-run to resume"
                     ) from exc
                 raise
+
+    def has_table(self, name: str) -> bool:
+        """Whether the file has table ``name`` (a read-only ledger may predate it)."""
+        return bool(
+            self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

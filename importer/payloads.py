@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from importer import contract
@@ -89,6 +90,19 @@ def raw_digests(frame: pd.DataFrame, key: str) -> list[str]:
     """
     hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=key, categorize=False)
     return [f"{h:016x}" for h in hashed.tolist()]
+
+
+def record_digests(records: list[bytes], key: str) -> list[str]:
+    """A 64-bit fingerprint (16 hex characters) of each raw record's bytes.
+
+    What ``raw_digests`` is for parsed cells, for rows not parsed at all
+    (``importer.read_records``); the two never match each other.
+    """
+    if not records:
+        return []
+    hashed = pd.util.hash_array(np.array(records, dtype=object), hash_key=key, categorize=False)
+    text = hashed.astype(">u8").tobytes().hex()
+    return [text[i : i + 16] for i in range(0, len(text), 16)]
 
 
 def changed_fields(

@@ -15,17 +15,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from importer import payloads
 from importer.errors import ConfigError, ExitCode
-from importer.ledger import Ledger, payload_hash
+from importer.ledger import CachedReject, Ledger, payload_hash
 from importer.mapfile import Mapping
-from importer.mapping import BoundMapping, MappedChunk, bind, map_chunk
+from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
 from importer.progress import Progress
+
+if TYPE_CHECKING:
+    from importer.read import Table
+    from importer.read_records import RecordBlock
 
 # Chunk size while planning: small enough that several checking processes
 # overlap with reading, big enough that pandera's fixed cost per chunk stays
@@ -68,7 +72,7 @@ class PlannedChunk:
     have something to send.
     """
 
-    frame: pd.DataFrame  # the raw cells, for reject files
+    frame: pd.DataFrame  # raw cells of the rows read (index: row numbers), for reject files
     rows: list[int]
     keys: list[str]
     lead_ids: list[str]
@@ -77,22 +81,27 @@ class PlannedChunk:
     warnings: list[RowWarning]
     plans: dict[int, RowPlan] = field(default_factory=dict)
     activities_unchanged: int = 0  # activities of unchanged rows, already sent
+    # reads the cells of rows missing from ``frame`` (recognised without reading them)
+    read_rows: Callable[[list[int]], pd.DataFrame] | None = None
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
         return RowIssue(row, stage, list(self.problems.get(row, [])))
 
     def cells(self, position: int) -> list[str]:
         """The raw cells of the row at ``position`` in the chunk."""
-        return [str(v) for v in self.frame.iloc[position].tolist()]
+        return self.cells_at([position])[0]
 
     def cells_at(self, positions: list[int]) -> list[list[str]]:
         """The raw cells of many rows at once (much faster than ``cells`` one by one)."""
         if not positions:
             return []
-        return [
-            [str(v) for v in row]
-            for row in self.frame.iloc[positions].to_numpy(dtype=object).tolist()
-        ]
+        wanted = [self.rows[i] for i in positions]
+        frame = self.frame
+        missing = [r for r in wanted if r not in frame.index]
+        if missing:
+            assert self.read_rows is not None, "rows outside the frame need read_rows"
+            frame = pd.concat([frame, self.read_rows(missing)])
+        return [[str(v) for v in row] for row in frame.loc[wanted].to_numpy(dtype=object).tolist()]
 
     def reject(self, position: int, problem: Problem) -> None:
         row = self.rows[position]
@@ -135,6 +144,10 @@ class Planner:
         self.seen = SeenKeys()
         # raw-row digests depend on the mapping, the file's columns and this version
         self.digest_key = payloads.digest_key(mapping, columns)
+        # the source lead ids are made with (an activity file: its leads' source)
+        self._id_source = (
+            mapping.link.source if mapping.kind == "activity" and mapping.link else mapping.source
+        )
 
     # ----------------------------------------------------------------- one chunk
 
@@ -142,47 +155,111 @@ class Planner:
         """Plan one chunk of rows (index = spreadsheet row numbers)."""
         if self.ledger is None and not self.payloads_needed:
             return self.conclude(frame, self.check(frame))
-        kind = self.mapping.kind
-        rows = [int(r) for r in frame.index.tolist()]
-        n = len(rows)
         digests = payloads.raw_digests(frame, self.digest_key)
-        # rows confirmed sent exactly as they are now: position -> (key, lead id, activities)
-        known: dict[int, tuple[str, str, int]] = {}
-        if self.ledger is not None and self.site and kind != "activity":
-            hits = self.ledger.lookup_digests(self.site, self.mapping.source, digests)
-            known = {i: hits[d] for i, d in enumerate(digests) if d in hits}
+        rows = [int(r) for r in frame.index.tolist()]
+        known, cached = self._recognise(rows, digests)
+        return self._plan(frame, rows, digests, known, cached, None)
 
+    def plan_piece(self, table: Table, piece: RecordBlock | pd.DataFrame) -> PlannedChunk:
+        """``plan_chunk`` or ``plan_block``, for what ``Table.pieces`` yields."""
+        if isinstance(piece, pd.DataFrame):
+            return self.plan_chunk(piece)
+        return self.plan_block(table, piece)
+
+    def plan_block(self, table: Table, block: RecordBlock) -> PlannedChunk:
+        """Plan a block of raw records: rows recognised by their bytes are never parsed."""
+        digests = payloads.record_digests(block.records(), self.digest_key)
+        all_rows = block.rows.tolist()
+        known, cached = self._recognise(all_rows, digests)
+        if known:
+            wanted = [i for i, row in enumerate(all_rows) if row not in known]
+            frame = table.parse(block, wanted)
+        else:
+            frame = table.parse(block)
+        # blank rows and footers are gone from the frame: they are no rows at all
+        read = set(frame.index.tolist())
+        keep = [i for i, row in enumerate(all_rows) if row in known or row in read]
+        rows = [all_rows[i] for i in keep]
+        position = {row: i for i, row in enumerate(all_rows)}
+
+        def read_rows(wanted_rows: list[int]) -> pd.DataFrame:
+            return table.parse(block, [position[r] for r in wanted_rows])
+
+        return self._plan(frame, rows, [digests[i] for i in keep], known, cached, read_rows)
+
+    def _recognise(
+        self, rows: list[int], digests: list[str]
+    ) -> tuple[dict[int, tuple[str, str, int]], dict[int, CachedReject]]:
+        """Rows confirmed sent exactly as they are, and rows rejected before exactly as they are."""
+        ledger, site = self.ledger, self.site
+        if ledger is None or not site:
+            return {}, {}
+        known: dict[int, tuple[str, str, int]] = {}
+        if self.mapping.kind != "activity":
+            hits = ledger.lookup_digests(site, self.mapping.source, digests)
+            known = {row: hits[d] for row, d in zip(rows, digests, strict=True) if d in hits}
+        rest = [(row, d) for row, d in zip(rows, digests, strict=True) if row not in known]
+        found = ledger.lookup_rejected(site, self.mapping.source, [d for _, d in rest])
+        cached = {row: found[d] for row, d in rest if d in found}
+        return known, cached
+
+    def _plan(
+        self,
+        frame: pd.DataFrame,
+        rows: list[int],
+        digests: list[str],
+        known: dict[int, tuple[str, str, int]],
+        cached: dict[int, CachedReject],
+        read_rows: Callable[[list[int]], pd.DataFrame] | None,
+    ) -> PlannedChunk:
+        """Plan ``rows`` (in file order; ``frame`` holds at least those not in ``known``).
+
+        ``known`` rows are unchanged since they were confirmed sent, ``cached``
+        ones are rejected for the same problems as last time: neither is mapped.
+        """
+        kind = self.mapping.kind
+        n = len(rows)
         keys, lead_ids = [""] * n, [""] * n
         actions = [Action.CREATE] * n
         problems: dict[int, list[Problem]] = {}
         warnings: list[RowWarning] = []
         mapped: MappedChunk | None = None
-        rest = [i for i in range(n) if i not in known]
+        rest = [i for i, row in enumerate(rows) if row not in known and row not in cached]
         if rest:
             # only rows that are new or changed since the last run are mapped and checked
-            mapped = map_chunk(
-                self.bound, frame if len(rest) == n else frame.iloc[rest], site=self.site
-            )
+            todo = frame if len(rest) == len(frame) else frame.loc[[rows[i] for i in rest]]
+            mapped = map_chunk(self.bound, todo, site=self.site)
             problems = _validate(mapped, kind)
             warnings = list(mapped.warnings)
             for i, key, lead_id in zip(
                 rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
             ):
                 keys[i], lead_ids[i] = key, lead_id
+            self._remember_rejects(rows, rest, digests, keys, problems, warnings)
         unchanged_activities = 0
-        for i, (key, lead_id, count) in known.items():
-            keys[i], lead_ids[i], actions[i] = key, lead_id, Action.UNCHANGED
-            unchanged_activities += count
+        for i, row in enumerate(rows):
+            if row in known:
+                keys[i], lead_ids[i], count = known[row]
+                actions[i] = Action.UNCHANGED
+                unchanged_activities += count
+            elif row in cached:
+                reject = cached[row]
+                keys[i] = reject.key
+                if reject.key:
+                    lead_ids[i] = lead_ids_for(self.site or "", self._id_source, [reject.key])[0]
+                problems[row] = list(reject.problems)
+                warnings.extend(RowWarning(row, code, message) for code, message in reject.warnings)
         emails = mapped.emails if mapped is not None else None
-        self._duplicates(
-            pd.Series(keys, index=frame.index, dtype=object), emails, problems, warnings
-        )
+        index = pd.Index(rows, dtype="int64")
+        self._duplicates(pd.Series(keys, index=index, dtype=object), emails, problems, warnings)
         for i, row in enumerate(rows):
             if row in problems:
-                if i in known:
-                    unchanged_activities -= known[i][2]
+                if row in known:
+                    unchanged_activities -= known[row][2]
                 actions[i] = Action.REJECT
-        planned = PlannedChunk(frame, rows, keys, lead_ids, actions, problems, warnings)
+        planned = PlannedChunk(
+            frame, rows, keys, lead_ids, actions, problems, warnings, read_rows=read_rows
+        )
         planned.activities_unchanged = unchanged_activities
         if mapped is None:
             return planned
@@ -195,6 +272,41 @@ class Planner:
         else:
             self._attach_payloads(planned, mapped, live, digests)
         return planned
+
+    def _remember_rejects(
+        self,
+        rows: list[int],
+        positions: list[int],
+        digests: list[str],
+        keys: list[str],
+        problems: dict[int, list[Problem]],
+        warnings: list[RowWarning],
+    ) -> None:
+        """Keep the rows that failed validation, by digest: the next run skips checking them.
+
+        Only what the row alone decides is kept (duplicate keys and unknown
+        leads depend on other rows and the ledger, and are judged every run).
+        """
+        ledger = self.ledger
+        if ledger is None or ledger.readonly or not self.site:
+            return
+        failed = [i for i in positions if rows[i] in problems]
+        if not failed:
+            return
+        by_row: dict[int, list[tuple[str, str]]] = {}
+        for w in warnings:
+            if w.row is not None:
+                by_row.setdefault(w.row, []).append((w.code, w.message))
+        ledger.remember_rejected(
+            self.site,
+            self.mapping.source,
+            [
+                CachedReject(
+                    digests[i], keys[i], tuple(problems[rows[i]]), tuple(by_row.get(rows[i], ()))
+                )
+                for i in failed
+            ],
+        )
 
     def check(self, frame: pd.DataFrame) -> Checked:
         """Map and validate a chunk for a dry run; safe to run in another process."""

@@ -308,11 +308,12 @@ class Table:
         self._claim()
         return self._frames()
 
-    def pieces(self, block_bytes: int = BLOCK_BYTES) -> Iterator[RecordBlock | pd.DataFrame]:
+    def pieces(self, block_bytes: int | None = None) -> Iterator[RecordBlock | pd.DataFrame]:
         """The data rows as blocks of raw records while the file allows, else as chunks.
 
         A CSV quoted the standard way comes entirely as ``RecordBlock`` objects
-        (parse the records wanted with ``parse``), unparsed, so a caller can
+        of about ``chunk_rows`` rows or ``block_bytes`` bytes (parse the
+        records wanted with ``parse``), unparsed, so a caller can
         skip rows it recognises by their bytes. An XLSX, a UTF-16 file, or a
         CSV from its first record quoted another way on, comes as DataFrame
         chunks, exactly as ``chunks`` yields them. May be called once.
@@ -322,6 +323,8 @@ class Table:
         if not isinstance(source, CsvSource) or not splittable_encoding(source.encoding):
             yield from self._frames()
             return
+        if block_bytes is None:  # about chunk_rows rows, at most BLOCK_BYTES
+            block_bytes = min(BLOCK_BYTES, max(4096, self._options.chunk_rows * source.bytes_per_row))
         last: RecordBlock | None = None
         blocks = record_blocks(
             source.path,

@@ -69,6 +69,8 @@ class CsvSource:
             )
         self.raw_headers = records[index]
         self.header_row = index + 1
+        # a rough size of a row, to size blocks of raw records like chunks of rows
+        self.bytes_per_row = max(1, len(head) // max(1, len(records)))
         self._handle: BinaryIO | None = None
         self._reader: Iterator[pd.DataFrame] | None = None
         self._first: pd.DataFrame | None = None

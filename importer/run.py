@@ -9,6 +9,7 @@ in doubt, or skipped (only when the run stopped early); the report proves it.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 import time
@@ -99,7 +100,8 @@ def run_file(
         tally = _Tally()
         interrupted = False
         read_to_end = False
-        with open_table(req.input, options) as table, client:
+        # lazy: a re-run may not need to parse a single row (see Table.pieces)
+        with open_table(req.input, options, lazy=True) as table, client:
             headers = table.info.headers
             planner = Planner(
                 req.mapping,
@@ -109,6 +111,9 @@ def run_file(
                 ledger=ledger,
                 payloads_needed=True,
             )
+            planned_pieces = (planner.plan_piece(table, piece) for piece in table.pieces())
+            # the first rows are read and planned now: a file that fails there sends nothing
+            first = next(planned_pieces, None)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
             rejects = outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True)
@@ -130,8 +135,7 @@ def run_file(
             try:
                 with _interrupt_stops(breaker):
                     read_so_far = 0
-                    for frame in table.chunks():
-                        planned = planner.plan_chunk(frame)
+                    for planned in itertools.chain([first] if first else [], planned_pieces):
                         reading.advance(table.bytes_read - read_so_far)
                         read_so_far = table.bytes_read
                         tally.warnings.update(w.code for w in planned.warnings)

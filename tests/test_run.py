@@ -293,6 +293,54 @@ def test_second_run_of_the_same_file_sends_nothing(sandbox: Sandbox, tmp_path: P
     assert ledger_records(ledger) == before
 
 
+def test_rerun_reads_no_row_it_recognises_and_reports_the_same_rejects(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = run(sandbox, PEOPLE, ledger, new_out(tmp_path))
+    with Ledger(ledger, run_id="t", readonly=True) as book:
+        remembered = book._query("SELECT count(*) FROM rejected_rows")[0][0]
+    _, first_rejects = read_csv(Path(first["rejects_file"]))
+    duplicates = sum(r["_code"] == "duplicate_key" for r in first_rejects)
+    assert remembered == first["leads"]["rejected"] - duplicates > 0
+
+    # sent rows are known by their bytes, invalid rows too: only the duplicates
+    # (judged against the other rows every time) are mapped again
+    import importer.plan
+
+    mapped_rows: list[int] = []
+    map_chunk = importer.plan.map_chunk
+
+    def counting(bound: Any, frame: Any, **kwargs: Any) -> Any:
+        mapped_rows.extend(frame.index.tolist())
+        return map_chunk(bound, frame, **kwargs)
+
+    monkeypatch.setattr(importer.plan, "map_chunk", counting)
+    second = run(sandbox, PEOPLE, ledger, new_out(tmp_path))
+    assert 0 < len(mapped_rows) <= 2 * duplicates
+    assert second["requests"]["total"] == 0
+    assert second["leads"]["rejected"] == first["leads"]["rejected"]
+    assert read_csv(Path(second["rejects_file"]))[1] == first_rejects
+    assert_invariant(second)
+
+
+def test_a_copy_of_a_sent_row_is_a_duplicate_with_its_cells(sandbox: Sandbox, tmp_path: Path) -> None:
+    path = write_people(tmp_path / "people.csv", 30, seed=5)
+    ledger = tmp_path / "ledger.sqlite"
+    first = run(sandbox, path, ledger, new_out(tmp_path))
+    assert first["leads"]["created"] == 30
+    lines = path.read_bytes().splitlines(keepends=True)
+    (tmp_path / "again.csv").write_bytes(b"".join(lines) + lines[3])  # row 4, once more
+    second = run(sandbox, tmp_path / "again.csv", ledger, new_out(tmp_path))
+    assert second["requests"]["total"] == 0
+    assert (second["leads"]["unchanged"], second["leads"]["rejected"]) == (30, 1)
+    _, rejects = read_csv(Path(second["rejects_file"]))
+    original = read_csv(path)[1][2]  # row 4 of the sheet
+    assert rejects[0]["_row"] == "32" and rejects[0]["_code"] == "duplicate_key"
+    assert {h: rejects[0][h] for h in original} == original
+    assert_invariant(second)
+
+
 # --------------------------------------------------------------------------- 3. edits
 
 
