@@ -17,6 +17,11 @@ def _hashes(values: pd.Series) -> np.ndarray:
     return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
 
 
+def key_hashes(values: pd.Series) -> np.ndarray:
+    """The hashes ``SeenKeys`` compares, for computing them in another process."""
+    return _hashes(values)
+
+
 class _Runs:
     """Sorted runs of (hash, payload...) arrays; looks a hash up in all of them."""
 
@@ -51,17 +56,20 @@ class SeenKeys:
         self._keys = _Runs()  # key hash -> first row
         self._emails = _Runs()  # email hash -> (key hash, first row)
 
-    def first_rows(self, keys: pd.Series, usable: pd.Series) -> pd.Series:
+    def first_rows(
+        self, keys: pd.Series, usable: pd.Series, hashes: np.ndarray | None = None
+    ) -> pd.Series:
         """For each row: 0 if its key is new, else the row number that had it first.
 
         Only rows where ``usable`` is True (and the key is not empty) count.
+        ``hashes`` are ``key_hashes(keys)`` if already known (made where the chunk was checked).
         """
         result = np.zeros(len(keys), dtype=np.int64)
         pos = np.flatnonzero(usable.to_numpy() & (keys != "").to_numpy())
         if not len(pos):
             return pd.Series(result, index=keys.index)
         rows = keys.index.to_numpy()[pos].astype(np.int32)
-        h = _hashes(keys.iloc[pos])
+        h = _hashes(keys.iloc[pos]) if hashes is None else hashes[pos]
         found, (earlier,) = self._keys.find(h) if self._keys.runs else (np.zeros(len(h), bool), [rows])
         result[pos[found]] = earlier[found]
         # within this chunk the first occurrence wins
@@ -73,15 +81,26 @@ class SeenKeys:
         self._keys.add(h[new], rows[new])
         return pd.Series(result, index=keys.index)
 
-    def shared_emails(self, emails: pd.Series, keys: pd.Series, usable: pd.Series) -> dict[int, int]:
-        """Rows whose email was first seen on a row with a different key: row -> that row."""
+    def shared_emails(
+        self,
+        emails: pd.Series,
+        keys: pd.Series,
+        usable: pd.Series,
+        hashes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> dict[int, int]:
+        """Rows whose email was first seen on a row with a different key: row -> that row.
+
+        ``hashes`` are (email hashes, key hashes) of the same rows, if already known.
+        """
         mask = usable.to_numpy() & (emails != "").to_numpy() & (keys != "").to_numpy()
         pos = np.flatnonzero(mask)
         if not len(pos):
             return {}
         rows = emails.index.to_numpy()[pos].astype(np.int32)
-        eh = _hashes(emails.iloc[pos])
-        kh = _hashes(keys.iloc[pos])
+        if hashes is None:
+            eh, kh = _hashes(emails.iloc[pos]), _hashes(keys.iloc[pos])
+        else:
+            eh, kh = hashes[0][pos], hashes[1][pos]
         out: dict[int, int] = {}
         seen = np.zeros(len(eh), dtype=bool)
         if self._emails.runs:

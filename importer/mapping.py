@@ -44,26 +44,45 @@ def lead_id_for(site: str, source: str, key: str) -> str:
 
 
 def lead_ids_for(site: str, source: str, keys: Sequence[str]) -> list[str]:
-    """``lead_id_for`` of many keys ("" for an empty key), about 3x faster.
+    """``lead_id_for`` of many keys ("" for an empty key), several times faster.
 
-    The same RFC 4122 version-5 UUIDs, computed with one pre-seeded SHA-1.
+    The same RFC 4122 version-5 UUIDs: one pre-seeded SHA-1 copied per key,
+    then the version bits and the dashed hex text set for all keys at once.
     """
     seeded = hashlib.sha1(
         LEAD_ID_NAMESPACE.bytes + f"{site}|{source}|".encode(), usedforsecurity=False
     )
-    out = []
-    for key in keys:
-        if not key:
-            out.append("")
-            continue
-        h = seeded.copy()
+    copy = seeded.copy
+
+    def digest(key: str) -> bytes:
+        h = copy()
         h.update(key.encode())
-        d = bytearray(h.digest()[:16])
-        d[6] = (d[6] & 0x0F) | 0x50  # version 5
-        d[8] = (d[8] & 0x3F) | 0x80  # RFC 4122 variant
-        x = d.hex()
-        out.append(f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}")
+        return h.digest()[:16]
+
+    present = [i for i, key in enumerate(keys) if key]
+    if not present:
+        return [""] * len(keys)
+    raw = np.frombuffer(b"".join([digest(keys[i]) for i in present]), dtype=np.uint8)
+    octets = raw.reshape(-1, 16).copy()
+    octets[:, 6] = (octets[:, 6] & 0x0F) | 0x50  # version 5
+    octets[:, 8] = (octets[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = np.full((len(octets), 36), ord("-"), dtype=np.uint8)
+    text[:, _HEX_HIGH] = _HEX_DIGITS[octets >> 4]
+    text[:, _HEX_LOW] = _HEX_DIGITS[octets & 0x0F]
+    joined = text.tobytes().decode("ascii")
+    ids = [joined[i : i + 36] for i in range(0, len(joined), 36)]
+    if len(present) == len(keys):
+        return ids
+    out = [""] * len(keys)
+    for i, lead_id in zip(present, ids, strict=True):
+        out[i] = lead_id
     return out
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# where the two hex digits of each of the 16 octets go in "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+_HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
+_HEX_HIGH, _HEX_LOW = _HEX_POSITIONS[0::2], _HEX_POSITIONS[1::2]
 
 
 # --------------------------------------------------------------------------- binding

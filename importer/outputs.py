@@ -68,6 +68,25 @@ def open_private(path: Path, *, encoding: str = "utf-8") -> IO[str]:
     return os.fdopen(fd, "w", encoding=encoding, newline="")
 
 
+def csv_lines(*columns: Sequence[str]) -> list[str]:
+    """Rows given column by column as CSV text, one string per row (cells neutralised).
+
+    For pieces formatted in one process and written by another (``CsvOut.write_lines``).
+    """
+    if not columns or not len(columns[0]):
+        return []
+    safe = [[neutralise(v) for v in c] if _may_need_quote(c) else c for c in columns]
+    lines: list[str] = []
+    # csv.writer calls write() once per row: a list's append collects the rows apart
+    csv.writer(_Sink(lines.append), lineterminator="\r\n").writerows(zip(*safe, strict=True))
+    return lines
+
+
+class _Sink:
+    def __init__(self, write: Any):
+        self.write = write
+
+
 class CsvOut:
     """A CSV file created on the first row, so a clean run leaves no empty file."""
 
@@ -78,14 +97,26 @@ class CsvOut:
         self._file: IO[str] | None = None
         self._writer: Any = None
 
-    def write(self, cells: Iterable[str]) -> None:
+    def _start(self) -> None:
         if self._writer is None:
             self._file = open_private(self.path)
             self._file.write("\ufeff")  # the BOM, once: utf-8-sig would re-check it on every write
             self._writer = csv.writer(self._file, lineterminator="\r\n")
             self._writer.writerow([neutralise(h) for h in self.header])
+
+    def write(self, cells: Iterable[str]) -> None:
+        self._start()
         self._writer.writerow([neutralise(c) for c in cells])
         self.rows += 1
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write rows formatted by ``csv_lines``."""
+        if not lines:
+            return
+        self._start()
+        assert self._file is not None
+        self._file.write("".join(lines))
+        self.rows += len(lines)
 
     def write_columns(self, *columns: Sequence[str]) -> None:
         """Write many rows given column by column (faster than ``write`` per row)."""
@@ -117,13 +148,18 @@ class RejectWriter(CsvOut):
         self.send_columns = send_columns
 
     def reject(self, cells: Sequence[str], issue: RowIssue) -> None:
-        extra = [str(issue.row), issue.stage.value, issue.codes, issue.message]
-        if self.send_columns:
-            extra += [
-                "" if issue.http_status is None else str(issue.http_status),
-                "" if issue.attempts is None else str(issue.attempts),
-            ]
-        self.write([*cells, *extra])
+        self.write(reject_cells(cells, issue, send_columns=self.send_columns))
+
+
+def reject_cells(cells: Sequence[str], issue: RowIssue, *, send_columns: bool = False) -> list[str]:
+    """A row of rejects.csv: the cells as read, then the diagnostics."""
+    extra = [str(issue.row), issue.stage.value, issue.codes, issue.message]
+    if send_columns:
+        extra += [
+            "" if issue.http_status is None else str(issue.http_status),
+            "" if issue.attempts is None else str(issue.attempts),
+        ]
+    return [*cells, *extra]
 
 
 PLAN_COLUMNS = ("row", "key", "lead_id", "action", "codes", "message")

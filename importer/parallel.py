@@ -1,14 +1,18 @@
 """Checking big files on several cores during a dry run.
 
-Mapping and validating a chunk is pure Python work that one core cannot
-share, so ``rg-import plan`` checks each chunk in a forked child process. A
-forked child sees the chunk the parent just read without copying or pickling
-it; only the small result (keys, lead ids, problems) comes back through a
-pipe. The parent keeps reading the next chunk meanwhile, and concludes the
-chunks in file order, since duplicate keys are judged across the whole file.
+Parsing, mapping and validating rows is Python work that one core cannot
+share, so ``rg-import plan`` checks each piece of the file in a forked child
+process. A forked child sees what the parent holds without copying or
+pickling it: a block of raw records (``Table.pieces``), which the child
+parses itself, or a chunk the parent parsed (files the parser must read as a
+whole). Only the small result (rows, keys, lead ids, problems) comes back
+through a pipe. The parent concludes the pieces in file order, since
+duplicate keys are judged across the whole file, and reads the cells of
+rejected rows again from the block it kept.
 
-Where ``fork`` is not available, or a child fails in any way, the chunk is
-simply checked in the parent, so the outcome never depends on this module.
+Where ``fork`` is not available, or a child fails in any way, the piece is
+simply checked in the parent, so the outcome never depends on this module
+(and a file that cannot be read fails with the parent's own error).
 """
 
 from __future__ import annotations
@@ -17,17 +21,21 @@ import gc
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
 import pandas as pd
 
-from importer.plan import Checked, PlannedChunk, Planner
+from importer.plan import Checked, Formatted, PlannedChunk, Planner, format_chunk
+from importer.read import Table
+from importer.read_records import RecordBlock
 
-# Below this many rows a chunk is checked in place: forking would cost more.
+# Below this many rows a piece is checked in place: forking would cost more.
 MIN_PARALLEL_ROWS = 5_000
 WARM_UP_ROWS = 200
+
+Piece = RecordBlock | pd.DataFrame
 
 
 def default_processes() -> int:
@@ -36,9 +44,9 @@ def default_processes() -> int:
 
 
 def planned_chunks(
-    planner: Planner, frames: Iterable[pd.DataFrame], *, processes: int | None = None
+    planner: Planner, table: Table, *, processes: int | None = None
 ) -> Iterator[PlannedChunk]:
-    """``planner.plan_chunk`` over ``frames``, with the checking spread over processes.
+    """``planner.plan_piece`` over ``table.pieces()``, with the checking spread over processes.
 
     Only dry runs without a ledger are spread (the ledger's SQLite connection
     must not cross a fork); others are planned in this process.
@@ -50,40 +58,42 @@ def planned_chunks(
         and planner.ledger is None
         and not planner.payloads_needed
     )
+    # pieces the size of chunks, the file split evenly between them
+    pieces = table.pieces(even=parallel)
     if not parallel:
-        for frame in frames:
-            yield planner.plan_chunk(frame)
+        for piece in pieces:
+            yield planner.plan_piece(table, piece)
         return
     context = multiprocessing.get_context("fork")
-    pending: deque[tuple[pd.DataFrame, Any, Connection | None]] = deque()
+    pending: deque[tuple[Piece, Any, Connection | None]] = deque()
     warmed = False
     try:
-        for frame in frames:
-            if len(frame) < MIN_PARALLEL_ROWS:
-                pending.append((frame, None, None))
+        for piece in pieces:
+            if len(piece) < MIN_PARALLEL_ROWS:
+                pending.append((piece, None, None))
             else:
                 if not warmed:
                     # First calls import pandera, build the schemas and compile
                     # patterns (a quarter of a second): done once here, before
                     # the first fork, every child inherits them ready.
-                    planner.check(frame.iloc[:WARM_UP_ROWS])
+                    planner.check(_head(table, piece))
                     warmed = True
                 # objects alive now are never collected in a child: keep the
                 # collector off the shared pages (copy-on-write stays cheap)
                 gc.freeze()
                 receiver, sender = context.Pipe(duplex=False)
                 child = context.Process(
-                    target=_check_in_child, args=(planner, frame, sender), daemon=True
+                    target=_check_in_child, args=(planner, table, piece, sender), daemon=True
                 )
                 child.start()
                 sender.close()
-                pending.append((frame, child, receiver))
-            # one chunk more than there are workers: this process reads the next
-            # chunk while the children check theirs
+                pending.append((piece, child, receiver))
+            # one piece more than there are workers: this process splits the next
+            # piece while the children check theirs
             while len(pending) > workers:
-                yield _conclude(planner, *pending.popleft())
+                yield _conclude(planner, table, *pending.popleft())
         while pending:
-            yield _conclude(planner, *pending.popleft())
+            yield _conclude(planner, table, *pending.popleft())
     finally:
         gc.unfreeze()
         for _, child, leftover in pending:
@@ -94,12 +104,23 @@ def planned_chunks(
                 child.join()
 
 
-def _check_in_child(planner: Planner, frame: pd.DataFrame, sender: Connection) -> None:
+def _head(table: Table, piece: Piece) -> pd.DataFrame:
+    """A few rows of ``piece`` to warm up on (not counted as read)."""
+    if isinstance(piece, pd.DataFrame):
+        return piece.iloc[:WARM_UP_ROWS]
+    return table.parse(piece, range(min(WARM_UP_ROWS, len(piece))), count=False)
+
+
+def _check_in_child(planner: Planner, table: Table, piece: Piece, sender: Connection) -> None:
     # A short-lived child: collecting garbage would only walk (and so copy) the
     # memory it shares with the parent.
     gc.disable()
     try:
-        sender.send(planner.check(frame))
+        frame = piece if isinstance(piece, pd.DataFrame) else table.parse(piece, count=False)
+        checked = planner.check(frame)
+        # the output lines too: the parent only redoes those of rows it finds duplicated
+        formatted = format_chunk(planner.unconcluded(frame, checked))
+        sender.send(([int(r) for r in frame.index.tolist()], checked, formatted))
     except BaseException:
         sender.send(None)
     finally:
@@ -107,17 +128,33 @@ def _check_in_child(planner: Planner, frame: pd.DataFrame, sender: Connection) -
 
 
 def _conclude(
-    planner: Planner, frame: pd.DataFrame, child: Any, receiver: Connection | None
+    planner: Planner, table: Table, piece: Piece, child: Any, receiver: Connection | None
 ) -> PlannedChunk:
-    checked: Checked | None = None
+    result: tuple[list[int], Checked, Formatted] | None = None
     if receiver is not None:
         try:
-            checked = receiver.recv()
+            result = receiver.recv()
         except (EOFError, OSError):
-            checked = None  # the child died; fall back to checking here
+            result = None  # the child died; fall back to checking here
         finally:
             receiver.close()
             child.join()
-    if checked is None:
-        checked = planner.check(frame)
-    return planner.conclude(frame, checked)
+    if result is None:  # checked here: errors in the rows surface as the parent's own
+        return planner.plan_piece(table, piece)
+    rows, checked, formatted = result
+    if isinstance(piece, pd.DataFrame):
+        planned = planner.conclude(piece, checked)
+    else:
+        table.count_dropped(len(piece) - len(rows))
+        position = {row: i for i, row in enumerate(piece.rows.tolist())}
+        planned = planner.conclude(
+            _EMPTY,
+            checked,
+            rows=rows,
+            read_rows=lambda wanted: table.parse(piece, [position[r] for r in wanted], count=False),
+        )
+    planned.formatted = formatted
+    return planned
+
+
+_EMPTY = pd.DataFrame(index=pd.Index([], dtype="int64"))

@@ -10,6 +10,7 @@ rejects.csv and report.json, and returns the report.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from importer import payloads
@@ -83,6 +85,7 @@ class PlannedChunk:
     activities_unchanged: int = 0  # activities of unchanged rows, already sent
     # reads the cells of rows missing from ``frame`` (recognised without reading them)
     read_rows: Callable[[list[int]], pd.DataFrame] | None = None
+    formatted: Formatted | None = None  # output lines made by a checking process
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
         return RowIssue(row, stage, list(self.problems.get(row, [])))
@@ -100,7 +103,8 @@ class PlannedChunk:
         missing = [r for r in wanted if r not in frame.index]
         if missing:
             assert self.read_rows is not None, "rows outside the frame need read_rows"
-            frame = pd.concat([frame, self.read_rows(missing)])
+            extra = self.read_rows(missing)
+            frame = extra if frame.empty else pd.concat([frame, extra])
         return [[str(v) for v in row] for row in frame.loc[wanted].to_numpy(dtype=object).tolist()]
 
     def reject(self, position: int, problem: Problem) -> None:
@@ -119,6 +123,9 @@ class Checked:
     problems: dict[int, list[Problem]]
     warnings: list[RowWarning]
     emails: pd.Series | None
+    # hashes of the keys and emails, for judging duplicates (see importer.dedupe)
+    key_hashes: np.ndarray | None = None
+    email_hashes: np.ndarray | None = None
 
 
 class Planner:
@@ -168,6 +175,9 @@ class Planner:
 
     def plan_block(self, table: Table, block: RecordBlock) -> PlannedChunk:
         """Plan a block of raw records: rows recognised by their bytes are never parsed."""
+        if self.ledger is None and not self.payloads_needed:
+            frame = table.parse(block)
+            return self.conclude(frame, self.check(frame))
         digests = payloads.record_digests(block.records(), self.digest_key)
         all_rows = block.rows.tolist()
         known, cached = self._recognise(all_rows, digests)
@@ -310,25 +320,60 @@ class Planner:
 
     def check(self, frame: pd.DataFrame) -> Checked:
         """Map and validate a chunk for a dry run; safe to run in another process."""
+        from importer.dedupe import key_hashes
+
         mapped = map_chunk(self.bound, frame, site=self.site, full=False)
+        emails = mapped.emails
         return Checked(
             keys=mapped.keys.tolist(),
             lead_ids=mapped.lead_ids.tolist(),
             problems=_validate(mapped, self.mapping.kind),
             warnings=list(mapped.warnings),
-            emails=mapped.emails,
+            emails=emails,
+            key_hashes=key_hashes(mapped.keys),
+            email_hashes=key_hashes(emails) if emails is not None else None,
         )
 
-    def conclude(self, frame: pd.DataFrame, checked: Checked) -> PlannedChunk:
-        """Finish a checked chunk in file order: duplicates across the whole file."""
+    def conclude(
+        self,
+        frame: pd.DataFrame,
+        checked: Checked,
+        *,
+        rows: list[int] | None = None,
+        read_rows: Callable[[list[int]], pd.DataFrame] | None = None,
+    ) -> PlannedChunk:
+        """Finish a checked chunk in file order: duplicates across the whole file.
+
+        ``frame`` holds the rows checked, or (with ``rows`` and ``read_rows``)
+        none of them: their cells are then read only for the rows rejected.
+        """
         problems = checked.problems
         warnings = checked.warnings
-        keys = pd.Series(checked.keys, index=frame.index, dtype=object)
-        self._duplicates(keys, checked.emails, problems, warnings)
-        rows = [int(r) for r in frame.index.tolist()]
+        if rows is None:
+            rows = [int(r) for r in frame.index.tolist()]
+        keys = pd.Series(checked.keys, index=pd.Index(rows, dtype="int64"), dtype=object)
+        self._duplicates(
+            keys, checked.emails, problems, warnings, checked.key_hashes, checked.email_hashes
+        )
         actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
         return PlannedChunk(
-            frame, rows, checked.keys, checked.lead_ids, actions, problems, warnings
+            frame,
+            rows,
+            checked.keys,
+            checked.lead_ids,
+            actions,
+            problems,
+            warnings,
+            read_rows=read_rows,
+        )
+
+    def unconcluded(self, frame: pd.DataFrame, checked: Checked) -> PlannedChunk:
+        """A checked chunk as it stands before duplicates across the file are judged."""
+        rows = [int(r) for r in frame.index.tolist()]
+        problems = checked.problems
+        actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
+        return PlannedChunk(
+            frame, rows, checked.keys, checked.lead_ids, actions, problems, checked.warnings
         )
 
     def _duplicates(
@@ -337,11 +382,16 @@ class Planner:
         emails: pd.Series | None,
         problems: dict[int, list[Problem]],
         warnings: list[RowWarning],
+        key_hashes: np.ndarray | None = None,
+        email_hashes: np.ndarray | None = None,
     ) -> None:
-        """Reject later rows with an earlier row's key; warn about emails shared across keys."""
+        """Reject later rows with an earlier row's key; warn about emails shared across keys.
+
+        The hashes, when given, are those of ``keys`` and ``emails`` (same rows, same order).
+        """
         if self.mapping.kind == "activity":
             return  # many activity rows per lead is the point of an activity file
-        first = self.seen.first_rows(keys, pd.Series(True, index=keys.index))
+        first = self.seen.first_rows(keys, pd.Series(True, index=keys.index), key_hashes)
         hit = first.to_numpy() > 0
         for row, key, earlier in zip(
             keys.index[hit].tolist(), keys[hit].tolist(), first[hit].tolist(), strict=True
@@ -354,9 +404,16 @@ class Planner:
             )
         if emails is None:
             return
-        mapped_keys = keys.loc[emails.index]
-        valid = pd.Series([int(r) not in problems for r in emails.index], index=emails.index)
-        for row, earlier in self.seen.shared_emails(emails, mapped_keys, valid).items():
+        same_rows = len(emails) == len(keys) and emails.index.equals(keys.index)
+        mapped_keys = keys if same_rows else keys.loc[emails.index]
+        rejected = np.fromiter(problems, dtype=np.int64, count=len(problems))
+        valid = pd.Series(~np.isin(emails.index.to_numpy(), rejected), index=emails.index)
+        hashes = (
+            (email_hashes, key_hashes)
+            if same_rows and email_hashes is not None and key_hashes is not None
+            else None
+        )
+        for row, earlier in self.seen.shared_emails(emails, mapped_keys, valid, hashes).items():
             warnings.append(
                 RowWarning(
                     row,
@@ -538,15 +595,23 @@ def plan_file(
             raise ConfigError("--ledger needs --site: the ledger keeps leads per site")
         ledger = Ledger(req.ledger, run_id=run_id, readonly=True)
     try:
-        with open_table(req.input, options) as table:
+        # lazy: the rows are parsed where they are checked (see importer.parallel)
+        with open_table(req.input, options, lazy=True) as table:
             planner = Planner(
                 req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
             )
-            # made once the input opened and fits the mapping: a bad input leaves no run dir
-            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
             bar = (progress or (lambda *a, **k: NullProgress()))(
                 "Planning", total=table.info.size, unit="B"
             )
+            chunks = planned_chunks(planner, table, processes=req.processes)
+            try:
+                # the first rows are read and checked before anything is written:
+                # a file that fails there (a ragged row) leaves no run directory
+                first = next(chunks, None)
+            except BaseException:
+                bar.close()
+                raise
+            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
             plan_out = outputs.CsvOut(out_dir / "plan.csv", outputs.PLAN_COLUMNS)
             rejects = outputs.RejectWriter(out_dir / "rejects.csv", table.info.headers)
             counts: Counter[str] = Counter()
@@ -554,7 +619,7 @@ def plan_file(
             warning_examples: list[dict[str, Any]] = []
             try:
                 done = 0
-                for planned in planned_chunks(planner, table.chunks(), processes=req.processes):
+                for planned in itertools.chain([first] if first else [], chunks):
                     _write_chunk(planned, plan_out, rejects, counts)
                     for w in planned.warnings:
                         warnings[w.code] += 1
@@ -626,21 +691,71 @@ def read_overrides(mapping: Mapping) -> dict[str, Any]:
     return opts
 
 
-def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
-    # Action is a StrEnum: its members count and write as their text
-    counts.update(planned.actions)
-    codes = [""] * len(planned.rows)
-    messages = [""] * len(planned.rows)
-    rejected = [i for i, a in enumerate(planned.actions) if a is Action.REJECT]
-    for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
-        issue = planned.issue(planned.rows[i])
-        codes[i], messages[i] = issue.codes, issue.message
-        rejects.reject(cells, issue)
-    plan_out.write_columns(
-        [str(r) for r in planned.rows],
-        planned.keys,
-        planned.lead_ids,
-        planned.actions,
+@dataclass
+class Formatted:
+    """The plan.csv and rejects.csv lines of a chunk, made where it was checked."""
+
+    plan: list[str]  # one line per row, in order
+    rejects: dict[int, str]  # row -> line, for the rows rejected then
+    problems: dict[int, int]  # row -> how many problems it had then
+
+
+def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
+    """The output lines of the rows at ``positions`` (all by default)."""
+    from importer.outputs import csv_lines, reject_cells
+
+    rows = planned.rows
+    wanted = range(len(rows)) if positions is None else positions
+    codes: list[str] = []
+    messages: list[str] = []
+    rejected: list[int] = []
+    for i in wanted:
+        if planned.actions[i] is Action.REJECT:
+            issue = planned.issue(rows[i])
+            codes.append(issue.codes)
+            messages.append(issue.message)
+            rejected.append(i)
+        else:
+            codes.append("")
+            messages.append("")
+    # Action is a StrEnum: its members write as their text
+    plan = csv_lines(
+        [str(rows[i]) for i in wanted],
+        [planned.keys[i] for i in wanted],
+        [planned.lead_ids[i] for i in wanted],
+        [planned.actions[i] for i in wanted],
         codes,
         messages,
     )
+    cells = [
+        reject_cells(c, planned.issue(rows[i]))
+        for i, c in zip(rejected, planned.cells_at(rejected), strict=True)
+    ]
+    lines = csv_lines(*zip(*cells, strict=True)) if cells else []
+    return Formatted(
+        plan,
+        {rows[i]: line for i, line in zip(rejected, lines, strict=True)},
+        {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected},
+    )
+
+
+def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
+    counts.update(planned.actions)
+    formatted = planned.formatted
+    if formatted is None:
+        formatted = format_chunk(planned)
+    else:
+        # formatted before the duplicates across the file were known: redo the rows they changed
+        changed = [
+            row for row, found in planned.problems.items() if len(found) != formatted.problems.get(row, 0)
+        ]
+        if changed:
+            where = {row: i for i, row in enumerate(planned.rows)}
+            positions = [where[row] for row in changed]
+            redone = format_chunk(planned, positions)
+            for i, line in zip(positions, redone.plan, strict=True):
+                formatted.plan[i] = line
+            formatted.rejects.update(redone.rejects)
+            formatted.rejects = dict(sorted(formatted.rejects.items()))
+    plan_out.write_lines(formatted.plan)
+    rejects.write_lines(list(formatted.rejects.values()))

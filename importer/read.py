@@ -308,7 +308,9 @@ class Table:
         self._claim()
         return self._frames()
 
-    def pieces(self, block_bytes: int | None = None) -> Iterator[RecordBlock | pd.DataFrame]:
+    def pieces(
+        self, block_bytes: int | None = None, *, even: bool = False
+    ) -> Iterator[RecordBlock | pd.DataFrame]:
         """The data rows as blocks of raw records while the file allows, else as chunks.
 
         A CSV quoted the standard way comes entirely as ``RecordBlock`` objects
@@ -317,6 +319,7 @@ class Table:
         skip rows it recognises by their bytes. An XLSX, a UTF-16 file, or a
         CSV from its first record quoted another way on, comes as DataFrame
         chunks, exactly as ``chunks`` yields them. May be called once.
+        ``even`` sizes the blocks so that the file splits into equal ones.
         """
         self._claim()
         source = self._source
@@ -325,6 +328,10 @@ class Table:
             return
         if block_bytes is None:  # about chunk_rows rows, at most BLOCK_BYTES
             block_bytes = min(BLOCK_BYTES, max(4096, self._options.chunk_rows * source.bytes_per_row))
+        if even:
+            parts = max(1, round(self.info.size / block_bytes))
+            # some slack: the last block takes the rest instead of leaving a sliver
+            block_bytes = -(-self.info.size // parts) + (64 << 10)
         last: RecordBlock | None = None
         blocks = record_blocks(
             source.path,
@@ -346,11 +353,14 @@ class Table:
         else:
             self._source.close()
 
-    def parse(self, block: RecordBlock, positions: Sequence[int] | None = None) -> pd.DataFrame:
+    def parse(
+        self, block: RecordBlock, positions: Sequence[int] | None = None, *, count: bool = True
+    ) -> pd.DataFrame:
         """The records of ``block`` at ``positions`` (all by default), as a chunk.
 
         The frame is what ``chunks`` would hold for those rows: blank rows and
-        footers are left out (and counted as dropped in ``info``).
+        footers are left out, and counted as dropped in ``info`` unless
+        ``count`` is False (rows read a second time, or read by another process).
         """
         source = self._source
         assert isinstance(source, CsvSource)
@@ -360,12 +370,19 @@ class Table:
             return pd.DataFrame(columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object)
         data = block.data if positions is None else block.select(wanted)
         raw = source.parse_records(data, rows)
+        dropped_before = self._dropped
         frame = self._clean(raw)
-        dropped = len(raw) - len(frame)
-        if dropped:
-            self.info.rows -= dropped
-            self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
+        self._dropped = dropped_before  # counted below, if at all
+        if count:
+            self.count_dropped(len(raw) - len(frame))
         return frame
+
+    def count_dropped(self, rows: int) -> None:
+        """Count ``rows`` of the blocks yielded as dropped (blank or footers), not as rows."""
+        if rows:
+            self.info.rows -= rows
+            self._dropped += rows
+            self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
 
     def _claim(self) -> None:
         if self._started:

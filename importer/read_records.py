@@ -119,7 +119,9 @@ def record_blocks(
     with open(path, "rb") as handle:
         while True:
             fresh = handle.read(block_bytes)
-            final = not fresh
+            if 0 < len(fresh) < block_bytes:
+                fresh += handle.read()  # a short read: take the rest, so it is the last block
+            final = len(fresh) < block_bytes
             data = carry + fresh if carry else fresh
             if not data:
                 return
