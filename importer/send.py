@@ -99,6 +99,11 @@ class CircuitBreaker:
         with self._lock:
             self._open(reason)
 
+    def refuse(self, reason: str) -> None:
+        """Open at once: the API refuses every request of this run alike (a wrong site)."""
+        with self._lock:
+            self._open(reason)
+
     def _open(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
@@ -220,7 +225,7 @@ class Sender:
             outcome.activities_in_doubt += len(hashes)
             return self._interrupted(outcome)
         except ApiError as exc:
-            return self._lead_failed(plan, exc, hashes, outcome)
+            return self._lead_failed(plan, exc, hashes, outcome, creating=True)
         self.breaker.success()
         self.ledger.lead_sent(
             p.site, p.source, plan.key, status=response.status, activity_hashes=hashes
@@ -276,10 +281,28 @@ class Sender:
         self.ledger.lead_sent(self.policy.site, self.policy.source, plan.key, status=200)
 
     def _lead_failed(
-        self, plan: RowPlan, exc: ApiError, hashes: list[str], outcome: SendOutcome
+        self,
+        plan: RowPlan,
+        exc: ApiError,
+        hashes: list[str],
+        outcome: SendOutcome,
+        *,
+        creating: bool = False,
     ) -> SendOutcome:
         p = self.policy
         outcome.http_status, outcome.attempts = exc.status, exc.attempts
+        if creating and isinstance(exc, NotFoundError):
+            # every new lead of the run would get the same answer: stop, like a 401
+            self.breaker.refuse(
+                f"the API answered 404 to a new lead ({exc.error}): it does not know site "
+                f"{p.site} at this address; check --site and --base-url"
+            )
+            self.ledger.lead_failed(
+                p.site, p.source, plan.key, status=exc.status, error=exc.error, activity_hashes=hashes
+            )
+            outcome.result = "skipped"
+            outcome.problems = [_api_problem(exc)]
+            return outcome
         refused = isinstance(exc, ClientError) and not isinstance(exc, AuthError)
         if refused:
             self.breaker.success()  # the server is up; this row is wrong

@@ -94,13 +94,14 @@ def run(
 ) -> dict[str, Any]:
     """One ``run_file`` against ``sandbox``; ``settings`` are ClientSettings fields."""
     settings.setdefault("read_timeout", 5.0)
+    settings.setdefault("base_url", sandbox.url)
     read_options = ReadOptions(chunk_rows=chunk_rows) if chunk_rows else None
     request = RunRequest(
-        input=input_path, mapping=load_mapping(mapping), site=SITE, base_url=sandbox.url,
+        input=input_path, mapping=load_mapping(mapping), site=SITE, base_url=settings["base_url"],
         credentials=credentials, ledger=ledger, out=out, workers=workers,
         activities_at_most_once=activities_at_most_once,
         max_consecutive_failures=max_consecutive_failures, read_options=read_options,
-        client_settings=ClientSettings(base_url=sandbox.url, pool_size=max(workers, 4), **settings),
+        client_settings=ClientSettings(pool_size=max(workers, 4), **settings),
     )  # fmt: skip
     return run_file(request)
 

@@ -345,3 +345,19 @@ def test_potential_sellers_at_most_once_are_never_sent_without_their_property(
     assert again["leads"]["unchanged"] == first["leads"]["created"]
     for report in (first, again):
         assert_invariant(report)
+
+
+def test_a_wrong_address_stops_at_the_first_404_on_a_new_lead(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Every create would get the same 404: stop at once, like a 401, and resume later."""
+    path = write_people(tmp_path / "people.csv", 200, seed=41)
+    ledger = tmp_path / "ledger.sqlite"
+    wrong = run(sandbox, path, ledger, new_out(tmp_path), base_url=sandbox.root_url)
+    assert wrong["exit_code"] == 4
+    assert "404" in wrong["stopped"] and "--base-url" in wrong["stopped"]
+    assert wrong["requests"]["total"] <= 4  # one per worker at most, no retries
+    assert wrong["leads"]["created"] == 0
+    assert_invariant(wrong)
+    right = run(sandbox, path, ledger, new_out(tmp_path))
+    assert right["exit_code"] == 0 and right["leads"]["created"] == 200
