@@ -68,17 +68,22 @@ def open_private(path: Path, *, encoding: str = "utf-8") -> IO[str]:
     return os.fdopen(fd, "w", encoding=encoding, newline="")
 
 
-def csv_lines(*columns: Sequence[str]) -> list[str]:
+def csv_lines(*columns: Sequence[str], safe: Sequence[int] = ()) -> list[str]:
     """Rows given column by column as CSV text, one string per row (cells neutralised).
 
-    For pieces formatted in one process and written by another (``CsvOut.write_lines``).
+    For pieces formatted in one process and written by another
+    (``CsvOut.write_lines``). Columns whose positions are in ``safe`` hold
+    nothing a spreadsheet could run (row numbers, ids) and are not checked.
     """
     if not columns or not len(columns[0]):
         return []
-    safe = [[neutralise(v) for v in c] if _may_need_quote(c) else c for c in columns]
+    checked = [
+        c if n in safe or not _may_need_quote(c) else [neutralise(v) for v in c]
+        for n, c in enumerate(columns)
+    ]
     lines: list[str] = []
     # csv.writer calls write() once per row: a list's append collects the rows apart
-    csv.writer(_Sink(lines.append), lineterminator="\r\n").writerows(zip(*safe, strict=True))
+    csv.writer(_Sink(lines.append), lineterminator="\r\n").writerows(zip(*checked, strict=True))
     return lines
 
 

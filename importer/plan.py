@@ -704,32 +704,32 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     """The output lines of the rows at ``positions`` (all by default)."""
     from importer.outputs import csv_lines, reject_cells
 
-    rows = planned.rows
-    wanted = range(len(rows)) if positions is None else positions
-    codes: list[str] = []
-    messages: list[str] = []
-    rejected: list[int] = []
-    for i in wanted:
-        if planned.actions[i] is Action.REJECT:
-            issue = planned.issue(rows[i])
-            codes.append(issue.codes)
-            messages.append(issue.message)
-            rejected.append(i)
-        else:
-            codes.append("")
-            messages.append("")
-    # Action is a StrEnum: its members write as their text
+    rows, actions = planned.rows, planned.actions
+    if positions is None:
+        keys, lead_ids = planned.keys, planned.lead_ids
+        rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]
+    else:
+        keys = [planned.keys[i] for i in positions]
+        lead_ids = [planned.lead_ids[i] for i in positions]
+        rows = [rows[i] for i in positions]
+        actions = [actions[i] for i in positions]
+        rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]
+    codes = [""] * len(rows)
+    messages = [""] * len(rows)
+    issues = {}
+    for i in rejected:
+        issue = issues[i] = planned.issue(rows[i])
+        codes[i], messages[i] = issue.codes, issue.message
+    # row numbers, lead ids, actions and codes can never look like formulas
     plan = csv_lines(
-        [str(rows[i]) for i in wanted],
-        [planned.keys[i] for i in wanted],
-        [planned.lead_ids[i] for i in wanted],
-        [planned.actions[i] for i in wanted],
-        codes,
-        messages,
+        list(map(str, rows)), keys, lead_ids, actions, codes, messages, safe=(0, 2, 3, 4)
     )
+    where = (
+        rejected if positions is None else [positions[i] for i in rejected]
+    )  # positions in the chunk
     cells = [
-        reject_cells(c, planned.issue(rows[i]))
-        for i, c in zip(rejected, planned.cells_at(rejected), strict=True)
+        reject_cells(c, issues[i])
+        for i, c in zip(rejected, planned.cells_at(where), strict=True)
     ]
     lines = csv_lines(*zip(*cells, strict=True)) if cells else []
     return Formatted(

@@ -34,6 +34,7 @@ from importer.read_records import (
     BLOCK_BYTES,
     RecordBlock,
     Unsplittable,
+    artefact_records,
     record_blocks,
     splittable_encoding,
 )
@@ -371,7 +372,9 @@ class Table:
         data = block.data if positions is None else block.select(wanted)
         raw = source.parse_records(data, rows)
         dropped_before = self._dropped
-        frame = self._clean(raw)
+        # the raw bytes show which few rows may hold Excel artefacts: only those are unwrapped
+        suspects = artefact_records(data, source.delimiter or ",") if source.maybe_artefacts else None
+        frame = self._clean(raw, suspects)
         self._dropped = dropped_before  # counted below, if at all
         if count:
             self.count_dropped(len(raw) - len(frame))
@@ -401,10 +404,24 @@ class Table:
         finally:
             self._source.close()
 
-    def _clean(self, raw: pd.DataFrame) -> pd.DataFrame:
+    def _clean(self, raw: pd.DataFrame, suspects: np.ndarray | None = None) -> pd.DataFrame:
+        """Named columns, Excel artefacts undone, blank rows and footers dropped.
+
+        ``suspects``: positions of the only rows that may hold artefacts (None: any row).
+        """
         frame = raw if self._keep_all else raw.iloc[:, self._kept]
         frame.columns = pd.Index(self.info.columns, dtype=object)
-        if self._source.maybe_artefacts:
+        if suspects is not None:
+            if len(suspects):
+                some = frame.iloc[suspects]
+                for position in range(frame.shape[1]):
+                    column = some.iloc[:, position]
+                    unwrapped = unwrap_excel(column)
+                    if unwrapped is not column:
+                        values = frame.iloc[:, position].to_numpy(dtype=object, copy=True)
+                        values[suspects] = unwrapped.to_numpy(dtype=object)
+                        frame.isetitem(position, pd.array(values, dtype=frame.dtypes.iloc[position]))
+        elif self._source.maybe_artefacts:
             for position in range(frame.shape[1]):
                 column = frame.iloc[:, position]
                 unwrapped = unwrap_excel(column)

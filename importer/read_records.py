@@ -28,6 +28,7 @@ __all__ = [
     "BLOCK_BYTES",
     "RecordBlock",
     "Unsplittable",
+    "artefact_records",
     "record_blocks",
     "record_ends",
     "splittable_encoding",
@@ -213,3 +214,27 @@ def _check_quoting(text: np.ndarray, quotes: np.ndarray, separator: int) -> None
             raise Unsplittable("a line ends with a bare carriage return")
     if 0 in text:
         raise Unsplittable("the text holds NUL bytes")
+
+
+def artefact_records(data: bytes, delimiter: str) -> np.ndarray:
+    """Indices of the records in ``data`` where a cell may start with ' or = (Excel artefacts).
+
+    A superset, found with byte comparisons: a ' or = right after a delimiter
+    or a line feed (or the start), or after a quote that follows one. Only
+    these records need ``importer.read.unwrap_excel`` looked at.
+    """
+    text = np.frombuffer(data, dtype=np.uint8)
+    triggers = np.flatnonzero((text == ord("'")) | (text == ord("=")))
+    if not len(triggers):
+        return triggers
+    separator = delimiter.encode("latin-1")[0]
+
+    def starts_cell(at: np.ndarray) -> np.ndarray:
+        before = text[np.maximum(at - 1, 0)]
+        return (at == 0) | (before == separator) | (before == _LF)
+
+    quoted = (triggers > 0) & (text[np.maximum(triggers - 1, 0)] == _QUOTE)
+    hits = triggers[starts_cell(triggers) | (quoted & starts_cell(triggers - 1))]
+    if not len(hits):
+        return hits
+    return np.unique(np.searchsorted(record_ends(data), hits, side="right"))
