@@ -22,7 +22,8 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import pandas as pd
@@ -65,12 +66,12 @@ def planned_chunks(
             yield planner.plan_piece(table, piece)
         return
     context = multiprocessing.get_context("fork")
-    pending: deque[tuple[Piece, Any, Connection | None]] = deque()
+    pending: deque[_Job] = deque()
     warmed = False
     try:
         for piece in pieces:
             if len(piece) < MIN_PARALLEL_ROWS:
-                pending.append((piece, None, None))
+                pending.append(_Job(piece))
             else:
                 if not warmed:
                     # First calls import pandera, build the schemas and compile
@@ -87,21 +88,64 @@ def planned_chunks(
                 )
                 child.start()
                 sender.close()
-                pending.append((piece, child, receiver))
+                pending.append(_Job(piece, child, receiver))
             # one piece more than there are workers: this process splits the next
             # piece while the children check theirs
             while len(pending) > workers:
-                yield _conclude(planner, table, *pending.popleft())
+                yield _conclude(planner, table, _next_done(pending))
         while pending:
-            yield _conclude(planner, table, *pending.popleft())
+            yield _conclude(planner, table, _next_done(pending))
     finally:
         gc.unfreeze()
-        for _, child, leftover in pending:
-            if leftover is not None:
-                leftover.close()
-            if child is not None:
-                child.terminate()
-                child.join()
+        for job in pending:
+            job.abandon()
+
+
+@dataclass
+class _Job:
+    """A piece and the child checking it; ``result`` once received (None: check here)."""
+
+    piece: Piece
+    child: Any = None
+    receiver: Connection | None = None
+    result: tuple[list[int], Checked, Formatted] | None = None
+    received: bool = False
+
+    def receive(self) -> None:
+        if self.received:
+            return
+        self.received = True
+        if self.receiver is None:
+            return
+        try:
+            self.result = self.receiver.recv()
+        except (EOFError, OSError):
+            self.result = None  # the child died; the piece is checked here instead
+        finally:
+            self.receiver.close()
+            self.child.join()
+
+    def abandon(self) -> None:
+        if self.receiver is not None and not self.received:
+            self.receiver.close()
+        if self.child is not None and not self.received:
+            self.child.terminate()
+            self.child.join()
+
+
+def _next_done(pending: deque[_Job]) -> _Job:
+    """The first pending job, once its result is in; results of later jobs are
+    taken in as they arrive meanwhile, so a child that finished early can exit
+    and its result is not left to unpack at the very end."""
+    head = pending[0]
+    while not head.received and head.receiver is not None:
+        waiting = {job.receiver: job for job in pending if not job.received and job.receiver}
+        if not waiting:
+            break
+        for ready in wait(list(waiting)):
+            waiting[ready].receive()  # type: ignore[index]
+    head.receive()
+    return pending.popleft()
 
 
 def _head(table: Table, piece: Piece) -> pd.DataFrame:
@@ -127,18 +171,8 @@ def _check_in_child(planner: Planner, table: Table, piece: Piece, sender: Connec
         sender.close()
 
 
-def _conclude(
-    planner: Planner, table: Table, piece: Piece, child: Any, receiver: Connection | None
-) -> PlannedChunk:
-    result: tuple[list[int], Checked, Formatted] | None = None
-    if receiver is not None:
-        try:
-            result = receiver.recv()
-        except (EOFError, OSError):
-            result = None  # the child died; fall back to checking here
-        finally:
-            receiver.close()
-            child.join()
+def _conclude(planner: Planner, table: Table, job: _Job) -> PlannedChunk:
+    piece, result = job.piece, job.result
     if result is None:  # checked here: errors in the rows surface as the parent's own
         return planner.plan_piece(table, piece)
     rows, checked, formatted = result
