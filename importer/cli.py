@@ -141,7 +141,7 @@ def plan(
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
     from importer.command_inputs import read_options, site_option
-    from importer.plan import PlanRequest, plan_file
+    from importer.dry_run import PlanRequest, plan_file
     from importer.progress import make_progress
     from importer.summary import plan_summary
 

@@ -45,7 +45,7 @@ def read_options(
 
     ``delimiter`` may be spelt ``tab`` or ``\\t`` for a tab.
     """
-    from importer.plan import read_overrides
+    from importer.mapfile import read_overrides
     from importer.read import ReadOptions
 
     opts = read_overrides(mapping) if mapping is not None else {}

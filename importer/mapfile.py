@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,6 +47,7 @@ __all__ = [
     "load_mapping",
     "mapping_dirs",
     "parse_mapping",
+    "read_overrides",
 ]
 
 
@@ -104,3 +106,14 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     return dataclasses.replace(
         mapping, fingerprint=hashlib.sha256(text.encode("utf-8")).hexdigest()
     )
+
+
+def read_overrides(mapping: Mapping) -> dict[str, Any]:
+    """Reading options a mapping file asks for (delimiter, encoding, footers)."""
+    opts: dict[str, Any] = {}
+    for key in ("delimiter", "encoding", "sheet"):
+        if key in mapping.read:
+            opts[key] = mapping.read[key]
+    if "drop_rows_matching" in mapping.read:
+        opts["drop_rows_matching"] = tuple(mapping.read["drop_rows_matching"])
+    return opts

@@ -28,7 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from importer.plan import Checked, Formatted, PlannedChunk, Planner, format_chunk
+from importer.dry_run import Formatted, format_chunk
+from importer.plan import Checked, PlannedChunk, Planner
 from importer.read import Table
 from importer.read_records import RecordBlock
 

@@ -1,43 +1,32 @@
 """Planning: decide, for every input row, what a run does with it.
 
-``Planner.plan_chunk`` is shared by ``rg-import plan`` (a dry run with no
-network) and ``rg-import run``: map the chunk, validate it, reject duplicate
-keys, and compare each valid row with the ledger to choose create, update,
-unchanged or reject. ``plan_file`` is the dry run itself: it writes plan.csv,
-rejects.csv and report.json, and returns the report.
+``Planner`` is shared by ``rg-import plan`` (the dry run, ``importer.dry_run``)
+and ``rg-import run``: map a chunk, validate it, reject duplicate keys, and
+compare each valid row with the ledger to choose create, update, unchanged or
+reject. ``plan_block`` takes a block of raw records instead of parsed rows:
+rows the ledger recognises by the digest of their bytes (unchanged since
+sent, or rejected before) are then neither parsed nor mapped.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from importer import payloads
-from importer.errors import ConfigError, ExitCode
 from importer.ledger import CachedReject, Ledger, payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
-from importer.progress import Progress
 
 if TYPE_CHECKING:
+    from importer.dry_run import Formatted
     from importer.read import Table
     from importer.read_records import RecordBlock
-
-# Chunk size while planning: small enough that several checking processes
-# overlap with reading, big enough that pandera's fixed cost per chunk stays
-# small (measured best between 30,000 and 50,000 rows on 2 cores).
-PARALLEL_CHUNK_ROWS = 33_000
-
 
 @dataclass
 class RowPlan:
@@ -549,213 +538,3 @@ def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:
         else:
             todo.append((digest, activity))
     plan.activities = todo
-
-
-# --------------------------------------------------------------------------- plan command
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    """Everything ``rg-import plan`` needs, resolved by the CLI."""
-
-    input: Path
-    mapping: Mapping
-    site: str | None = None
-    ledger: Path | None = None
-    out: Path | None = None
-    read_options: Any = None  # importer.read.ReadOptions
-    command: str = "plan"
-    processes: int | None = None  # checking processes; None: one per core
-
-
-def plan_file(
-    req: PlanRequest, *, progress: Callable[..., Progress] | None = None
-) -> dict[str, Any]:
-    """Plan every row of ``req.input`` and write the run directory; returns report.json's data."""
-    from importer import outputs
-    from importer.ledger import Ledger
-    from importer.parallel import planned_chunks
-    from importer.progress import NullProgress
-    from importer.read import ReadOptions, open_table
-
-    started = time.monotonic()
-    run_id = outputs.new_run_id()
-    options = req.read_options or ReadOptions(**read_overrides(req.mapping))
-    # smaller chunks keep every core busy while the checking is spread over processes
-    options = dataclasses.replace(
-        options, chunk_rows=min(options.chunk_rows, PARALLEL_CHUNK_ROWS), even_chunks=True
-    )
-    ledger = None
-    if req.ledger is not None:
-        if not req.ledger.exists():
-            raise ConfigError(
-                f"ledger {req.ledger} does not exist; leave out --ledger to plan without history"
-            )
-        if not req.site:
-            raise ConfigError("--ledger needs --site: the ledger keeps leads per site")
-        ledger = Ledger(req.ledger, run_id=run_id, readonly=True)
-    try:
-        # lazy: the rows are parsed where they are checked (see importer.parallel)
-        with open_table(req.input, options, lazy=True) as table:
-            planner = Planner(
-                req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
-            )
-            bar = (progress or (lambda *a, **k: NullProgress()))(
-                "Planning", total=table.info.size, unit="B"
-            )
-            chunks = planned_chunks(planner, table, processes=req.processes)
-            try:
-                # the first rows are read and checked before anything is written:
-                # a file that fails there (a ragged row) leaves no run directory
-                first = next(chunks, None)
-            except BaseException:
-                bar.close()
-                raise
-            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
-            plan_out = outputs.CsvOut(out_dir / "plan.csv", outputs.PLAN_COLUMNS)
-            rejects = outputs.RejectWriter(out_dir / "rejects.csv", table.info.headers)
-            counts: Counter[str] = Counter()
-            warnings: Counter[str] = Counter()
-            warning_examples: list[dict[str, Any]] = []
-            try:
-                done = 0
-                for planned in itertools.chain([first] if first else [], chunks):
-                    _write_chunk(planned, plan_out, rejects, counts)
-                    for w in planned.warnings:
-                        warnings[w.code] += 1
-                        if len(warning_examples) < 20:
-                            warning_examples.append(
-                                {"row": w.row, "code": w.code, "message": w.message}
-                            )
-                    bar.advance(table.bytes_read - done)
-                    done = table.bytes_read
-                    bar.counts(
-                        **{k: counts[k] for k in ("create", "update", "unchanged", "reject")}
-                    )
-            finally:
-                bar.close()
-                plan_out.close()
-                rejects.close()
-            info = table.info
-    finally:
-        if ledger is not None:
-            ledger.close()
-
-    rejected = counts["reject"]
-    report: dict[str, Any] = {
-        "run_id": run_id,
-        "command": req.command,
-        "input": {
-            "path": str(req.input),
-            "sha256": info.sha256,
-            "rows": info.rows,
-            "encoding": info.encoding,
-            "delimiter": info.delimiter,
-            "sheet": info.sheet,
-        },
-        "mapping": {
-            "name": req.mapping.name,
-            "path": str(req.mapping.path or ""),
-            "kind": req.mapping.kind,
-        },
-        "site_uuid": req.site,
-        "leads": {
-            "create": counts["create"],
-            "update": counts["update"],
-            "unchanged": counts["unchanged"],
-            "rejected": rejected,
-        },
-        "warnings": {
-            "total": sum(warnings.values()),
-            "by_code": dict(warnings),
-            "examples": warning_examples,
-        },
-        "plan_file": str(out_dir / "plan.csv"),
-        "rejects_file": str(rejects.path) if rejects.written else None,
-        "duration_s": round(time.monotonic() - started, 3),
-        "exit_code": int(ExitCode.REJECTS if rejected else ExitCode.OK),
-    }
-    outputs.write_json(out_dir / "report.json", report)
-    report["out_dir"] = str(out_dir)
-    return report
-
-
-def read_overrides(mapping: Mapping) -> dict[str, Any]:
-    """Reading options a mapping file asks for (delimiter, encoding, footers)."""
-    opts: dict[str, Any] = {}
-    for key in ("delimiter", "encoding", "sheet"):
-        if key in mapping.read:
-            opts[key] = mapping.read[key]
-    if "drop_rows_matching" in mapping.read:
-        opts["drop_rows_matching"] = tuple(mapping.read["drop_rows_matching"])
-    return opts
-
-
-@dataclass
-class Formatted:
-    """The plan.csv and rejects.csv lines of a chunk, made where it was checked."""
-
-    plan: list[str]  # one line per row, in order
-    rejects: dict[int, str]  # row -> line, for the rows rejected then
-    problems: dict[int, int]  # row -> how many problems it had then
-
-
-def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
-    """The output lines of the rows at ``positions`` (all by default)."""
-    from importer.outputs import csv_lines, reject_cells
-
-    rows, actions = planned.rows, planned.actions
-    if positions is None:
-        keys, lead_ids = planned.keys, planned.lead_ids
-        rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]
-    else:
-        keys = [planned.keys[i] for i in positions]
-        lead_ids = [planned.lead_ids[i] for i in positions]
-        rows = [rows[i] for i in positions]
-        actions = [actions[i] for i in positions]
-        rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]
-    codes = [""] * len(rows)
-    messages = [""] * len(rows)
-    issues = {}
-    for i in rejected:
-        issue = issues[i] = planned.issue(rows[i])
-        codes[i], messages[i] = issue.codes, issue.message
-    # row numbers, lead ids, actions and codes can never look like formulas
-    plan = csv_lines(
-        list(map(str, rows)), keys, lead_ids, actions, codes, messages, safe=(0, 2, 3, 4)
-    )
-    where = (
-        rejected if positions is None else [positions[i] for i in rejected]
-    )  # positions in the chunk
-    cells = [
-        reject_cells(c, issues[i])
-        for i, c in zip(rejected, planned.cells_at(where), strict=True)
-    ]
-    lines = csv_lines(*zip(*cells, strict=True)) if cells else []
-    return Formatted(
-        plan,
-        {rows[i]: line for i, line in zip(rejected, lines, strict=True)},
-        {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected},
-    )
-
-
-def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
-    counts.update(planned.actions)
-    formatted = planned.formatted
-    if formatted is None:
-        formatted = format_chunk(planned)
-    else:
-        # formatted before the duplicates across the file were known: redo the rows they changed
-        changed = [
-            row for row, found in planned.problems.items() if len(found) != formatted.problems.get(row, 0)
-        ]
-        if changed:
-            where = {row: i for i, row in enumerate(planned.rows)}
-            positions = [where[row] for row in changed]
-            redone = format_chunk(planned, positions)
-            for i, line in zip(positions, redone.plan, strict=True):
-                formatted.plan[i] = line
-            formatted.rejects.update(redone.rejects)
-            formatted.rejects = dict(sorted(formatted.rejects.items()))
-    plan_out.write_lines(formatted.plan)
-    rejects.write_lines(list(formatted.rejects.values()))

@@ -24,9 +24,9 @@ from typing import Any
 
 from importer import outputs
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile import Mapping
+from importer.mapfile import Mapping, read_overrides
 from importer.models import Action, RowIssue, Stage
-from importer.plan import PlannedChunk, Planner, read_overrides
+from importer.plan import PlannedChunk, Planner
 from importer.progress import NullProgress, Progress
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy, Stopping
 

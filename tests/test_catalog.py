@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 
 from importer.cli import main
 from importer.detect import check, choose, detect, has_fingerprint, load_catalog
+from importer.dry_run import PlanRequest, plan_file
 from importer.empty_values import blank_empty_values
 from importer.errors import MappingError
-from importer.mapfile import load_mapping, parse_mapping
+from importer.mapfile import load_mapping, parse_mapping, read_overrides
 from importer.mapping import bind, map_chunk
-from importer.plan import PlanRequest, plan_file, read_overrides
 from importer.read import ReadOptions, open_table, peek_headers
 from tests.conftest import MAPPINGS, SAMPLE_DATA
 

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from importer.cli import main
 from importer.detect import check, choose, detect, fingerprint_summary, load_catalog, suggest
+from importer.dry_run import PlanRequest, plan_file
 from importer.errors import ConfigError, ExitCode
 from importer.mapfile import Mapping, parse_mapping
-from importer.plan import PlanRequest, plan_file
 from importer.read import normalize_header, peek_headers
 from tests.conftest import MAPPINGS, ROOT, SAMPLE_DATA
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from importer.dry_run import PlanRequest, plan_file
 from importer.mapfile import load_mapping
-from importer.plan import PlanRequest, plan_file
 from importer.read import ReadOptions
 from tests.conftest import SITE, load_sample_generator
 

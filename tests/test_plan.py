@@ -20,10 +20,11 @@ import pytest
 
 from importer.cli import main
 from importer.config import Credentials
+from importer.dry_run import PlanRequest, plan_file
 from importer.mapfile import load_mapping
 from importer.mapping import lead_id_for
 from importer.outputs import neutralise
-from importer.plan import Planner, PlanRequest, plan_file
+from importer.plan import Planner
 from importer.read import open_table
 from importer.run import RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE

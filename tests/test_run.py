@@ -26,10 +26,11 @@ import pytest
 from importer.cli import main
 from importer.client import ClientSettings
 from importer.config import Credentials
+from importer.dry_run import PlanRequest, plan_file
 from importer.ledger import Ledger
 from importer.mapfile import load_mapping
 from importer.mapping import lead_id_for
-from importer.plan import Planner, PlanRequest, plan_file
+from importer.plan import Planner
 from importer.read import ReadOptions, open_table
 from importer.run import LEAD_RESULTS, RunRequest, run_file
 from importer.sandbox import Sandbox, start_sandbox
