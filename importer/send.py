@@ -96,11 +96,7 @@ class CircuitBreaker:
                 )
 
     def interrupt(self, reason: str) -> None:
-        with self._lock:
-            self._open(reason)
-
-    def refuse(self, reason: str) -> None:
-        """Open at once: the API refuses every request of this run alike (a wrong site)."""
+        """Open at once: Ctrl-C, or an answer every request of the run would get."""
         with self._lock:
             self._open(reason)
 
@@ -291,24 +287,19 @@ class Sender:
     ) -> SendOutcome:
         p = self.policy
         outcome.http_status, outcome.attempts = exc.status, exc.attempts
-        if creating and isinstance(exc, NotFoundError):
-            # every new lead of the run would get the same answer: stop, like a 401
-            self.breaker.refuse(
+        # answers every request of the run would get: the run stops, the row is skipped
+        stops_run = isinstance(exc, AuthError) or (creating and isinstance(exc, NotFoundError))
+        refused = isinstance(exc, ClientError) and not stops_run
+        if refused:
+            self.breaker.success()  # the server is up; this row is wrong
+        elif isinstance(exc, NotFoundError):
+            self.breaker.interrupt(
                 f"the API answered 404 to a new lead ({exc.error}): it does not know site "
                 f"{p.site} at this address; check --site and --base-url"
             )
-            self.ledger.lead_failed(
-                p.site, p.source, plan.key, status=exc.status, error=exc.error, activity_hashes=hashes
-            )
-            outcome.result = "skipped"
-            outcome.problems = [_api_problem(exc)]
-            return outcome
-        refused = isinstance(exc, ClientError) and not isinstance(exc, AuthError)
-        if refused:
-            self.breaker.success()  # the server is up; this row is wrong
         else:
             self.breaker.failure(exc)
-        if refused or isinstance(exc, AuthError) or not exc.maybe_applied:
+        if refused or stops_run or not exc.maybe_applied:
             # certainly not applied: the next run sends it again
             self.ledger.lead_failed(
                 p.site,
@@ -318,7 +309,7 @@ class Sender:
                 error=exc.error,
                 activity_hashes=hashes,
             )
-            outcome.result = "skipped" if isinstance(exc, AuthError) else "rejected"
+            outcome.result = "skipped" if stops_run else "rejected"
             outcome.problems = [_api_problem(exc)]
             if outcome.result == "rejected":
                 outcome.activities_rejected += len(plan.activities)
