@@ -13,13 +13,9 @@ import numpy as np
 import pandas as pd
 
 
-def _hashes(values: pd.Series) -> np.ndarray:
-    return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
-
-
 def key_hashes(values: pd.Series) -> np.ndarray:
-    """The hashes ``SeenKeys`` compares, for computing them in another process."""
-    return _hashes(values)
+    """The hashes ``SeenKeys`` compares (public: a checking process computes them)."""
+    return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
 
 
 class _Runs:
@@ -69,7 +65,7 @@ class SeenKeys:
         if not len(pos):
             return pd.Series(result, index=keys.index)
         rows = keys.index.to_numpy()[pos].astype(np.int32)
-        h = _hashes(keys.iloc[pos]) if hashes is None else hashes[pos]
+        h = key_hashes(keys.iloc[pos]) if hashes is None else hashes[pos]
         found, (earlier,) = self._keys.find(h) if self._keys.runs else (np.zeros(len(h), bool), [rows])
         result[pos[found]] = earlier[found]
         # within this chunk the first occurrence wins
@@ -98,7 +94,7 @@ class SeenKeys:
             return {}
         rows = emails.index.to_numpy()[pos].astype(np.int32)
         if hashes is None:
-            eh, kh = _hashes(emails.iloc[pos]), _hashes(keys.iloc[pos])
+            eh, kh = key_hashes(emails.iloc[pos]), key_hashes(keys.iloc[pos])
         else:
             eh, kh = hashes[0][pos], hashes[1][pos]
         out: dict[int, int] = {}

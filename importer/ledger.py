@@ -139,8 +139,6 @@ class Ledger(LedgerTransitions):
     creates nothing and refuses writes. ``clock`` returns the current time.
     """
 
-    _rejected_table: bool | None = None  # whether rejected_rows exists (asked once)
-
     # -- lookups ----------------------------------------------------------------
 
     def lookup(self, site: str, source: str, keys: Sequence[str]) -> dict[str, LeadRecord]:
@@ -178,7 +176,7 @@ class Ledger(LedgerTransitions):
         self, site: str, source: str, digests: Sequence[str]
     ) -> dict[str, CachedReject]:
         """Rows rejected before with one of these digests: digest -> what was wrong."""
-        if not digests or not self._has_rejected_rows():
+        if not digests or "rejected_rows" not in self.tables:
             return {}
         out: dict[str, CachedReject] = {}
         for batch in _chunks(sorted(set(digests)), 100_000):
@@ -203,11 +201,6 @@ class Ledger(LedgerTransitions):
                     for r in rejects
                 ],
             )
-
-    def _has_rejected_rows(self) -> bool:
-        if self._rejected_table is None:
-            self._rejected_table = self.has_table("rejected_rows")
-        return self._rejected_table
 
     def find_lead_ids(
         self, site: str, keys: Sequence[tuple[str, str]]

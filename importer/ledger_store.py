@@ -108,6 +108,8 @@ _ADDITIONS = (
         PRIMARY KEY (site, source, row_digest)
     ) WITHOUT ROWID""",
 )
+_BASE_TABLES = frozenset({"schema_version", "leads", "activities"})
+_ADDED_TABLES = frozenset({"rejected_rows"})
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -221,6 +223,7 @@ class LedgerStore:
         self._lock = threading.Lock()
         self._file_lock: _RunLock | None = None
         self._conn: sqlite3.Connection | None = None
+        self.tables: frozenset[str] = frozenset()  # the file's tables, known once open
         try:
             self._open()
         except BaseException:
@@ -253,6 +256,9 @@ class LedgerStore:
                 self._check_schema(tables)
             if not self.readonly:
                 self._prepare(create=not tables)
+                tables |= _BASE_TABLES | _ADDED_TABLES
+            # a read-only ledger written by an earlier rg-import may lack the added tables
+            self.tables = frozenset(tables)
         except sqlite3.OperationalError as exc:
             raise LedgerError(
                 f"cannot open the ledger {self.path} ({exc}); check its permissions and free space"
@@ -290,7 +296,7 @@ class LedgerStore:
         )
 
     def _check_schema(self, tables: set[str]) -> None:
-        if not {"schema_version", "leads", "activities"} <= tables:
+        if not tables >= _BASE_TABLES:
             found = "tables " + ", ".join(sorted(tables)) if tables else "no tables"
             raise self._not_a_ledger(f"it has {found}")
         version = (
@@ -353,12 +359,6 @@ class LedgerStore:
                         "and permissions, then re-run to resume"
                     ) from exc
                 raise
-
-    def has_table(self, name: str) -> bool:
-        """Whether the file has table ``name`` (a read-only ledger may predate it)."""
-        return bool(
-            self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-        )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
