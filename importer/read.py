@@ -204,8 +204,9 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
     delimiter = options.delimiter
     if delimiter is not None:
         delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1 or delimiter in "\"\r\n":
-            raise ConfigError(f"delimiter {options.delimiter!r} must be one character such as , ; | or tab")
+        # the C parser splits on one byte: a non-ASCII character is several in UTF-8
+        if len(delimiter) != 1 or not delimiter.isascii() or delimiter in "\"\r\n":
+            raise ConfigError(f"delimiter {options.delimiter!r} must be one character such as , ; | or tab (plain ASCII)")
     if options.chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, got {options.chunk_rows}")
     patterns = []
@@ -371,11 +372,9 @@ class Table:
             return pd.DataFrame(columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object)
         data = block.data if positions is None else block.select(wanted)
         raw = source.parse_records(data, rows)
-        dropped_before = self._dropped
         # the raw bytes show which few rows may hold Excel artefacts: only those are unwrapped
         suspects = artefact_records(data, source.delimiter or ",") if source.maybe_artefacts else None
         frame = self._clean(raw, suspects)
-        self._dropped = dropped_before  # counted below, if at all
         if count:
             self.count_dropped(len(raw) - len(frame))
         return frame
@@ -396,6 +395,7 @@ class Table:
         try:
             for raw in self._source.frames():
                 frame = self._clean(raw)
+                self._dropped += len(raw) - len(frame)
                 self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
                 if len(frame):
                     self.info.rows += len(frame)
@@ -405,7 +405,8 @@ class Table:
             self._source.close()
 
     def _clean(self, raw: pd.DataFrame, suspects: np.ndarray | None = None) -> pd.DataFrame:
-        """Named columns, Excel artefacts undone, blank rows and footers dropped.
+        """Named columns, Excel artefacts undone, blank rows and footers dropped
+        (the caller counts them).
 
         ``suspects``: positions of the only rows that may hold artefacts (None: any row).
         """
@@ -435,7 +436,6 @@ class Table:
             first = _first_filled(frame)
             drop |= np.fromiter((matches(v) is not None for v in first), dtype=bool, count=len(first))
         if drop.any():
-            self._dropped += int(drop.sum())
             frame = frame.loc[~drop]
         return frame
 

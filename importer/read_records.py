@@ -72,6 +72,10 @@ class RecordBlock:
         """The spreadsheet row number of every record."""
         return np.arange(self.first_row, self.first_row + len(self.ends), dtype=np.int64)
 
+    def positions(self, rows: Sequence[int]) -> list[int]:
+        """Where the records of spreadsheet ``rows`` stand in the block."""
+        return [row - self.first_row for row in rows]
+
     def _bounds(self) -> tuple[list[int], list[int]]:
         ends = self.ends.tolist()
         return [0, *ends[:-1]], ends
@@ -108,11 +112,12 @@ def record_blocks(
     Unsplittable as soon as a record shows that the file is not quoted the
     standard way; blocks already yielded are right regardless.
     """
-    if not splittable_encoding(encoding) or len(delimiter.encode("latin-1", "replace")) != 1:
+    if not splittable_encoding(encoding):
         raise Unsplittable(f"records cannot be cut in {encoding} text")
-    if delimiter in '"\r\n\x00':
-        raise Unsplittable("the delimiter is a quote or line break")
-    separator = delimiter.encode("latin-1")[0]
+    # one byte in every splittable encoding; a quote or line break would confuse the cut
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n\x00':
+        raise Unsplittable(f"the delimiter {delimiter!r} is not one plain ASCII character")
+    separator = ord(delimiter)
     next_row = 1
     to_skip = skip_records
     carry = b""
@@ -227,7 +232,7 @@ def artefact_records(data: bytes, delimiter: str) -> np.ndarray:
     triggers = np.flatnonzero((text == ord("'")) | (text == ord("=")))
     if not len(triggers):
         return triggers
-    separator = delimiter.encode("latin-1")[0]
+    separator = ord(delimiter)
 
     def starts_cell(at: np.ndarray) -> np.ndarray:
         before = text[np.maximum(at - 1, 0)]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer.errors import InputError
+from importer.errors import ConfigError, InputError
 from importer.read import ReadOptions, open_table
 from importer.read_records import RecordBlock, Unsplittable, record_blocks, record_ends
 
@@ -164,3 +164,12 @@ def test_a_ragged_row_in_a_block_names_its_row(tmp_path: Path) -> None:
         via_pieces(path, block_bytes=1 << 20)
     # row 4 of the sheet (its 5th line: row 2 holds a line break)
     assert "row 4 has 3 fields but the header row has 2" in str(err.value)
+
+
+def test_a_non_ascii_delimiter_is_refused_up_front(tmp_path: Path) -> None:
+    # "§" is two bytes in UTF-8: neither the byte scan nor pandas' parser can split on it
+    path = write(tmp_path, "s.csv", "Name§Note\nAna§a,b\n")
+    with pytest.raises(Unsplittable):
+        list(record_blocks(str(path), encoding="utf-8", delimiter="§", skip_records=1))
+    with pytest.raises(ConfigError, match="plain ASCII"):
+        open_table(path, ReadOptions(delimiter="§"))
