@@ -170,16 +170,13 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     """The output lines of the rows at ``positions`` (all by default)."""
     from importer.outputs import csv_lines, reject_cells
 
-    rows, actions = planned.rows, planned.actions
-    if positions is None:
-        keys, lead_ids = planned.keys, planned.lead_ids
-        rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]
-    else:
-        keys = [planned.keys[i] for i in positions]
-        lead_ids = [planned.lead_ids[i] for i in positions]
+    rows, keys, lead_ids, actions = planned.rows, planned.keys, planned.lead_ids, planned.actions
+    if positions is not None:
         rows = [rows[i] for i in positions]
+        keys = [keys[i] for i in positions]
+        lead_ids = [lead_ids[i] for i in positions]
         actions = [actions[i] for i in positions]
-        rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]
+    rejected = [i for i, a in enumerate(actions) if a is Action.REJECT]  # among those rows
     codes = [""] * len(rows)
     messages = [""] * len(rows)
     issues = {}
@@ -190,12 +187,10 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     plan = csv_lines(
         list(map(str, rows)), keys, lead_ids, actions, codes, messages, safe=(0, 2, 3, 4)
     )
-    where = (
-        rejected if positions is None else [positions[i] for i in rejected]
-    )  # positions in the chunk
+    in_chunk = rejected if positions is None else [positions[i] for i in rejected]
     cells = [
         reject_cells(c, issues[i])
-        for i, c in zip(rejected, planned.cells_at(where), strict=True)
+        for i, c in zip(rejected, planned.cells_at(in_chunk), strict=True)
     ]
     lines = csv_lines(*zip(*cells, strict=True)) if cells else []
     return Formatted(

@@ -149,17 +149,6 @@ class CsvOut:
         self._file.write("".join(lines))
         self.rows += len(lines)
 
-    def write_columns(self, *columns: Sequence[str]) -> None:
-        """Write many rows given column by column (faster than ``write`` per row)."""
-        if not columns or not len(columns[0]):
-            return
-        if self._writer is None:
-            self.write(tuple(c[0] for c in columns))
-            columns = tuple(c[1:] for c in columns)
-        safe = [[neutralise(v) for v in c] if _may_need_quote(c) else c for c in columns]
-        self._writer.writerows(zip(*safe, strict=True))
-        self.rows += len(columns[0])
-
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

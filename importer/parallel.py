@@ -181,12 +181,11 @@ def _conclude(planner: Planner, table: Table, job: _Job) -> PlannedChunk:
         planned = planner.conclude(piece, checked)
     else:
         table.count_dropped(len(piece) - len(rows))
-        position = {row: i for i, row in enumerate(piece.rows.tolist())}
         planned = planner.conclude(
             _EMPTY,
             checked,
             rows=rows,
-            read_rows=lambda wanted: table.parse(piece, [position[r] for r in wanted], count=False),
+            read_rows=lambda wanted: table.parse(piece, piece.positions(wanted), count=False),
         )
     planned.formatted = formatted
     return planned

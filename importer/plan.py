@@ -179,10 +179,9 @@ class Planner:
         read = set(frame.index.tolist())
         keep = [i for i, row in enumerate(all_rows) if row in known or row in read]
         rows = [all_rows[i] for i in keep]
-        position = {row: i for i, row in enumerate(all_rows)}
 
         def read_rows(wanted_rows: list[int]) -> pd.DataFrame:
-            return table.parse(block, [position[r] for r in wanted_rows])
+            return table.parse(block, block.positions(wanted_rows))
 
         return self._plan(frame, rows, [digests[i] for i in keep], known, cached, read_rows)
 
@@ -241,13 +240,15 @@ class Planner:
                 keys[i], lead_ids[i], count = known[row]
                 actions[i] = Action.UNCHANGED
                 unchanged_activities += count
-            elif row in cached:
-                reject = cached[row]
-                keys[i] = reject.key
-                if reject.key:
-                    lead_ids[i] = lead_ids_for(self.site or "", self._id_source, [reject.key])[0]
-                problems[row] = list(reject.problems)
-                warnings.extend(RowWarning(row, code, message) for code, message in reject.warnings)
+        remembered = [i for i, row in enumerate(rows) if row in cached]
+        remembered_ids = lead_ids_for(
+            self.site or "", self._id_source, [cached[rows[i]].key for i in remembered]
+        )
+        for i, lead_id in zip(remembered, remembered_ids, strict=True):
+            row, reject = rows[i], cached[rows[i]]
+            keys[i], lead_ids[i] = reject.key, lead_id
+            problems[row] = list(reject.problems)
+            warnings.extend(RowWarning(row, code, message) for code, message in reject.warnings)
         emails = mapped.emails if mapped is not None else None
         index = pd.Index(rows, dtype="int64")
         self._duplicates(pd.Series(keys, index=index, dtype=object), emails, problems, warnings)
@@ -336,14 +337,32 @@ class Planner:
         ``frame`` holds the rows checked, or (with ``rows`` and ``read_rows``)
         none of them: their cells are then read only for the rows rejected.
         """
-        problems = checked.problems
-        warnings = checked.warnings
         if rows is None:
             rows = [int(r) for r in frame.index.tolist()]
         keys = pd.Series(checked.keys, index=pd.Index(rows, dtype="int64"), dtype=object)
         self._duplicates(
-            keys, checked.emails, problems, warnings, checked.key_hashes, checked.email_hashes
+            keys,
+            checked.emails,
+            checked.problems,
+            checked.warnings,
+            checked.key_hashes,
+            checked.email_hashes,
         )
+        return self.unconcluded(frame, checked, rows=rows, read_rows=read_rows)
+
+    def unconcluded(
+        self,
+        frame: pd.DataFrame,
+        checked: Checked,
+        *,
+        rows: list[int] | None = None,
+        read_rows: Callable[[list[int]], pd.DataFrame] | None = None,
+    ) -> PlannedChunk:
+        """A checked chunk as it stands, before (or, from ``conclude``, after)
+        duplicates across the file are judged."""
+        if rows is None:
+            rows = [int(r) for r in frame.index.tolist()]
+        problems = checked.problems
         actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
         return PlannedChunk(
             frame,
@@ -352,17 +371,8 @@ class Planner:
             checked.lead_ids,
             actions,
             problems,
-            warnings,
+            checked.warnings,
             read_rows=read_rows,
-        )
-
-    def unconcluded(self, frame: pd.DataFrame, checked: Checked) -> PlannedChunk:
-        """A checked chunk as it stands before duplicates across the file are judged."""
-        rows = [int(r) for r in frame.index.tolist()]
-        problems = checked.problems
-        actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
-        return PlannedChunk(
-            frame, rows, checked.keys, checked.lead_ids, actions, problems, checked.warnings
         )
 
     def _duplicates(

@@ -112,7 +112,7 @@ def test_csv_files_start_with_a_utf8_bom_and_use_crlf(tmp_path: Path) -> None:
 
 def test_a_csv_without_rows_is_never_created(tmp_path: Path) -> None:
     rejects = RejectWriter(tmp_path / "rejects.csv", ["Email", "Name"])
-    rejects.write_columns([], [])
+    rejects.write_lines(csv_lines([], []))
     rejects.close()
     assert not rejects.written and rejects.rows == 0
     assert not (tmp_path / "rejects.csv").exists()
@@ -159,7 +159,7 @@ def test_writing_by_columns_is_the_same_as_writing_by_rows(rows: list[tuple[str,
             by_rows.write(row)
         by_rows.close()
         by_columns = CsvOut(Path(tmp) / "b.csv", ["A", "=B"])
-        by_columns.write_columns([r[0] for r in rows], [r[1] for r in rows])
+        by_columns.write_lines(csv_lines([r[0] for r in rows], [r[1] for r in rows]))
         by_columns.close()
         assert (Path(tmp) / "a.csv").read_bytes() == (Path(tmp) / "b.csv").read_bytes()
         assert by_columns.rows == len(rows)
