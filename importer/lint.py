@@ -19,7 +19,7 @@ import yaml
 
 from importer import contract
 from importer.errors import ImporterError, MappingError
-from importer.mapfile import find_mapping, load_mapping
+from importer.mapfile import find_mapping, load_mapping, read_yaml
 from importer.mapping_spec import TRANSFORMS, Mapping
 from importer.read import ReadOptions, normalize_header, peek_headers
 
@@ -192,7 +192,7 @@ def check(
     except (OSError, UnicodeDecodeError) as exc:
         return [_line(mapping_path, "(file)", f"cannot read the file ({exc})")]
     try:
-        data = yaml.safe_load(text)
+        data = read_yaml(text)
     except yaml.YAMLError:
         data = None  # load_mapping below words the YAML error
     problems = _raw_problems(path, data)

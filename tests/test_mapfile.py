@@ -25,6 +25,7 @@ from importer.mapfile import (
     iter_mapping_files,
     load_mapping,
     parse_mapping,
+    read_yaml,
 )
 from tests.conftest import MAPPINGS, ROOT
 
@@ -408,3 +409,16 @@ def test_a_parsed_mapping_is_immutable_and_its_specs_hashable() -> None:
     # the mapper caches evaluated specs by the spec itself, value maps included
     cache = {spec: name for name, spec in m.fields.items()}
     assert cache[m.fields["role"]] == "role"
+
+
+@pytest.mark.parametrize("path", sorted(MAPPINGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_fast_yaml_reader_reads_shipped_mappings_like_safe_load(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert read_yaml(text) == yaml.safe_load(text)
+
+
+def test_fast_yaml_reader_refuses_what_safe_load_refuses() -> None:
+    with pytest.raises(yaml.YAMLError):
+        read_yaml("source: !!python/object:os.system x\n")
+    with pytest.raises(yaml.YAMLError):
+        read_yaml("fields:\n  email: [Email\n")
