@@ -25,6 +25,7 @@ from importer.columns import (
     SEP,
     cells_at,
     distinct,
+    find_all,
     flags,
     like,
     map_unique,
@@ -142,24 +143,57 @@ _ODD_CHAR = re.compile(
 )
 
 
-def _needing_clean(values: list[str]) -> list[int]:
-    """Indices of the cells that ``_clean_one`` would change (and a few it would not)."""
-    joined = "".join(values)
-    if SEP in joined:  # would break the cell boundaries below
+def _needing_clean(values: list[str], text: str | None) -> list[int]:
+    """Indices of the cells that ``_clean_one`` would change (and a few it would not).
+
+    ``text`` is ``_joined(values)``: the cells between SEPs, or None when a
+    cell holds SEP itself (then every cell is tried).
+    """
+    if text is None:  # SEP inside a cell would break the cell boundaries below
         return [i for i, v in enumerate(values) if _clean_one(v) != v]
-    text = SEP + SEP.join(values) + SEP
-    patterns = [_AFTER_SEP, _SPACE_PAIR] + ([] if joined.isprintable() else [_ODD_CHAR])
+    printable = "".join(values).isprintable()  # text itself never is: SEP is a control character
+    patterns = [_AFTER_SEP, _SPACE_PAIR] + ([] if printable else [_ODD_CHAR])
     hits = sorted({match.start() for pattern in patterns for match in pattern.finditer(text)})
     # A hit on a separator belongs to the cell after it (see cells_at).
     return sorted(set(cells_at(text, hits)) - {len(values)}) if hits else []
 
 
+def _joined(values: list[str]) -> str | None:
+    """SEP + the cells joined with SEP + SEP, or None when a cell holds SEP."""
+    text = SEP + SEP.join(values) + SEP
+    return text if text.count(SEP) == len(values) + 1 else None
+
+
 def clean_values(values: list[str], placeholders: Iterable[str] = PLACEHOLDERS) -> list[str]:
     """``clean_text`` on a list of str, as a new list."""
+    text = _joined(values)
     out = list(values)
-    for i in _needing_clean(values):
+    needing = _needing_clean(values, text)
+    for i in needing:
         out[i] = _clean_one(values[i])
-    return blank_placeholders(out, placeholders)
+    folded = _casefolded(placeholders)
+    table = _spellings(folded)
+    if text is None or not _table_decides(folded):
+        return blank_placeholders(out, placeholders)
+    # A cell left as it was is a placeholder when its raw text is one: the
+    # spellings present are found with a set (C speed), then their cells with
+    # str.find, instead of a lookup per cell.
+    cleaned = set(needing)
+    for spelling in table.keys() & set(values):
+        for i in cells_at(text, find_all(text, SEP + spelling + SEP)):
+            if i not in cleaned:
+                out[i] = ""
+    for i in cleaned:  # their raw text is not what is compared
+        if out[i] in table:
+            out[i] = ""
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _table_decides(folded: frozenset[str]) -> bool:
+    """Whether ``_spellings`` alone says which cells are placeholders (see ``blank_placeholders``)."""
+    table = _spellings(folded)
+    return all(p.isascii() and p in table for p in folded)
 
 
 def clean_text(s: pd.Series, placeholders: Iterable[str] = PLACEHOLDERS) -> pd.Series:
