@@ -46,11 +46,7 @@ lint: $(STAMP)  ## ruff and mypy
 fmt: $(STAMP)  ## format the code with ruff
 	$(BIN)/ruff format importer schemas tests bench
 
-# Compiled first, as installing a wheel does: an editable install where
-# PYTHONDONTWRITEBYTECODE is set would otherwise compile every module on every
-# command, a tenth of a second of each start-up that no installed copy pays.
 bench: $(STAMP)  ## measure plan and send throughput; writes bench/results.json
-	$(BIN)/python -m compileall -q importer schemas
 	$(BIN)/python bench/run.py
 
 clean:  ## remove the virtualenv, caches and run outputs

@@ -20,7 +20,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import load_average, machine_info, now_iso, scratch_dir
+from bench.harness import compile_package, load_average, machine_info, now_iso, scratch_dir
 from bench.measures import FULL, MEASUREMENTS, QUICK, Bench, Sizes
 from bench.results import judge, merge_previous, render_table, write_results
 
@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the table, write the results; returns the exit status."""
     args = parse_args(argv)
     names = args.only or list(MEASUREMENTS)
+    if not compile_package():
+        print("warning: some modules did not compile; timings include compiling them", flush=True)
     mode = "quick" if args.quick else "full"
     results = run_benchmark(
         names, sizes_for(args.quick, args.repeat), data_dir=args.data_dir, mode=mode,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -29,6 +30,7 @@ from bench.harness import (  # noqa: E402
     Window,
     child_env,
     cli_command,
+    compile_package,
     run_timed,
     send_window,
 )
@@ -134,6 +136,21 @@ def test_run_timed_keeps_output_and_refuses_unexpected_exit_codes() -> None:
     assert done.json() == [1, 2]
     with pytest.raises(RuntimeError, match="exited with 5"):
         run_timed([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(5)"])
+
+
+def test_compile_package_writes_bytecode_the_interpreter_then_uses(tmp_path: Path) -> None:
+    for name in ("importer", "schemas"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("VALUE = 41 + 1\n", encoding="utf-8")
+    assert compile_package(tmp_path)
+    compiled = sorted(p.name for p in (tmp_path / "importer" / "__pycache__").iterdir())
+    assert compiled == [f"__init__.{sys.implementation.cache_tag}.pyc"]
+    broken = tmp_path / "schemas" / "__init__.py"
+    broken.write_text("VALUE = (\n", encoding="utf-8")
+    os.utime(
+        broken, (broken.stat().st_atime, broken.stat().st_mtime + 5)
+    )  # compileall compares seconds
+    assert not compile_package(tmp_path)  # a syntax error is reported, not raised
 
 
 def test_child_env_drops_the_callers_rg_settings() -> None:
