@@ -9,6 +9,8 @@ unlikely at these sizes (about 1 in 10^7 for a million keys).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -18,16 +20,44 @@ def key_hashes(values: pd.Series) -> np.ndarray:
     return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
 
 
+@functools.cache
+def _empty_hash() -> np.uint64:
+    return key_hashes(pd.Series([""], dtype=object))[0]
+
+
+def _filled(values: pd.Series, hashes: np.ndarray | None) -> np.ndarray:
+    """True where a value is not "": from its hash when known, sparing a string comparison per row."""
+    if hashes is not None:
+        return hashes != _empty_hash()
+    return (values != "").to_numpy()
+
+
+def _first_in_chunk(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, first): a stable sort order of ``hashes``, and for each position
+    the position of the first one with the same hash (one sort, where
+    ``np.unique`` would take two)."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1
+    first = np.empty_like(order)
+    first[order] = order[starts][group]  # stable: a group's first member is its earliest
+    return order, first
+
+
 class _Runs:
     """Sorted runs of (hash, payload...) arrays; looks a hash up in all of them."""
 
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, hashes: np.ndarray, *payload: np.ndarray) -> None:
-        if len(hashes):
-            order = np.argsort(hashes, kind="stable")
-            self.runs.append((hashes[order], *(p[order] for p in payload)))
+    def add(self, order: np.ndarray, keep: np.ndarray, hashes: np.ndarray, *payload: np.ndarray) -> None:
+        """Add the kept positions; ``order`` sorts ``hashes`` (see ``_first_in_chunk``)."""
+        chosen = order[keep[order]]  # still sorted by hash
+        if len(chosen):
+            self.runs.append((hashes[chosen], *(p[chosen] for p in payload)))
 
     def find(self, hashes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """(found mask, payload arrays at the found positions; zeros elsewhere)."""
@@ -61,7 +91,7 @@ class SeenKeys:
         ``hashes`` are ``key_hashes(keys)`` if already known (made where the chunk was checked).
         """
         result = np.zeros(len(keys), dtype=np.int64)
-        pos = np.flatnonzero(usable.to_numpy() & (keys != "").to_numpy())
+        pos = np.flatnonzero(usable.to_numpy() & _filled(keys, hashes))
         if not len(pos):
             return pd.Series(result, index=keys.index)
         rows = keys.index.to_numpy()[pos].astype(np.int32)
@@ -69,12 +99,11 @@ class SeenKeys:
         found, (earlier,) = self._keys.find(h) if self._keys.runs else (np.zeros(len(h), bool), [rows])
         result[pos[found]] = earlier[found]
         # within this chunk the first occurrence wins
-        _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
-        first_row = rows[first_idx][inverse]
+        order, first = _first_in_chunk(h)
+        first_row = rows[first]
         inside = ~found & (first_row != rows)
         result[pos[inside]] = first_row[inside]
-        new = ~found & ~inside
-        self._keys.add(h[new], rows[new])
+        self._keys.add(order, ~found & ~inside, h, rows)
         return pd.Series(result, index=keys.index)
 
     def shared_emails(
@@ -88,7 +117,8 @@ class SeenKeys:
 
         ``hashes`` are (email hashes, key hashes) of the same rows, if already known.
         """
-        mask = usable.to_numpy() & (emails != "").to_numpy() & (keys != "").to_numpy()
+        email_hashes, key_hashes_ = hashes if hashes is not None else (None, None)
+        mask = usable.to_numpy() & _filled(emails, email_hashes) & _filled(keys, key_hashes_)
         pos = np.flatnonzero(mask)
         if not len(pos):
             return {}
@@ -104,11 +134,9 @@ class SeenKeys:
             for i in np.flatnonzero(seen & (seen_keys != kh)):
                 out[int(rows[i])] = int(seen_rows[i])
         # within this chunk
-        _, first_idx, inverse = np.unique(eh, return_index=True, return_inverse=True)
-        first = first_idx[inverse]
+        order, first = _first_in_chunk(eh)
         later = ~seen & (first != np.arange(len(eh)))
         for i in np.flatnonzero(later & (kh[first] != kh)):
             out[int(rows[i])] = int(rows[first[i]])
-        new = ~seen & ~later
-        self._emails.add(eh[new], kh[new], rows[new])
+        self._emails.add(order, ~seen & ~later, eh, kh, rows)
         return out

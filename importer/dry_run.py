@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from importer.errors import ConfigError, ExitCode
 from importer.mapfile import Mapping, read_overrides
 from importer.models import Action
@@ -159,11 +161,37 @@ def plan_file(
 
 @dataclass
 class Formatted:
-    """The plan.csv and rejects.csv lines of a chunk, made where it was checked."""
+    """The plan.csv and rejects.csv lines of a chunk, made where it was checked.
 
-    plan: list[str]  # one line per row, in order
+    The plan lines travel as one string (one object to pass between
+    processes instead of one per row), with where each line ends.
+    """
+
+    plan: str  # one line per row, in order, joined
+    plan_ends: np.ndarray  # offset in ``plan`` where each row's line ends
     rejects: dict[int, str]  # row -> line, for the rows rejected then
     problems: dict[int, int]  # row -> how many problems it had then
+
+    @classmethod
+    def of(cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int]) -> Formatted:
+        ends = np.cumsum(np.fromiter(map(len, plan), dtype=np.int64, count=len(plan)))
+        return cls("".join(plan), ends, rejects, problems)
+
+    @property
+    def plan_lines(self) -> list[str]:
+        ends = self.plan_ends.tolist()
+        starts = [0, *ends[:-1]] if ends else []
+        return [self.plan[a:b] for a, b in zip(starts, ends, strict=True)]
+
+    def replace_plan_lines(self, lines: dict[int, str]) -> None:
+        """Put ``lines`` (position -> line) in place of the rows' lines."""
+        if not lines:
+            return
+        current = self.plan_lines
+        for position, line in lines.items():
+            current[position] = line
+        replaced = Formatted.of(current, self.rejects, self.problems)
+        self.plan, self.plan_ends = replaced.plan, replaced.plan_ends
 
 
 def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
@@ -193,7 +221,7 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
         for i, c in zip(rejected, planned.cells_at(in_chunk), strict=True)
     ]
     lines = csv_lines(*zip(*cells, strict=True)) if cells else []
-    return Formatted(
+    return Formatted.of(
         plan,
         {rows[i]: line for i, line in zip(rejected, lines, strict=True)},
         {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected},
@@ -214,9 +242,8 @@ def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Cou
             where = {row: i for i, row in enumerate(planned.rows)}
             positions = [where[row] for row in changed]
             redone = format_chunk(planned, positions)
-            for i, line in zip(positions, redone.plan, strict=True):
-                formatted.plan[i] = line
+            formatted.replace_plan_lines(dict(zip(positions, redone.plan_lines, strict=True)))
             formatted.rejects.update(redone.rejects)
             formatted.rejects = dict(sorted(formatted.rejects.items()))
-    plan_out.write_lines(formatted.plan)
+    plan_out.write_text(formatted.plan, len(formatted.plan_ends))
     rejects.write_lines(list(formatted.rejects.values()))

@@ -142,12 +142,16 @@ class CsvOut:
 
     def write_lines(self, lines: Sequence[str]) -> None:
         """Write rows formatted by ``csv_lines``."""
-        if not lines:
+        self.write_text("".join(lines), len(lines))
+
+    def write_text(self, text: str, rows: int) -> None:
+        """Write ``rows`` rows formatted by ``csv_lines`` and joined into ``text``."""
+        if not rows:
             return
         self._start()
         assert self._file is not None
-        self._file.write("".join(lines))
-        self.rows += len(lines)
+        self._file.write(text)
+        self.rows += rows
 
     def close(self) -> None:
         if self._file is not None:

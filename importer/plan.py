@@ -10,6 +10,7 @@ sent, or rejected before) are then neither parsed nor mapped.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -363,7 +364,12 @@ class Planner:
         if rows is None:
             rows = [int(r) for r in frame.index.tolist()]
         problems = checked.problems
-        actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
+        actions = [Action.CREATE] * len(rows)
+        # rows ascend within a chunk: each rejected row is found by bisection, not by a test per row
+        for row in problems:
+            at = bisect.bisect_left(rows, row)
+            if at < len(rows) and rows[at] == row:
+                actions[at] = Action.REJECT
         return PlannedChunk(
             frame,
             rows,
