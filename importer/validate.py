@@ -34,6 +34,13 @@ _MESSAGES = {
 }
 
 
+def prepare() -> None:
+    """Build the models' schemas now (pandera builds them on first use), e.g.
+    before forking processes that will all validate."""
+    for model in (LeadFrame, PotentialSellerFrame, ActivityFrame, PropertyFrame):
+        model.to_schema()
+
+
 def validate_chunk(chunk: MappedChunk, kind: str) -> dict[int, list[Problem]]:
     """Every problem of every row of the chunk: mapping problems plus schema failures."""
     problems: dict[int, list[Problem]] = defaultdict(list)
