@@ -191,7 +191,9 @@ def plan_columns(raw_headers: list[str]) -> tuple[list[str], list[str], list[str
         base = cell or f"Column {position + 1}"
         name, n = base, 2
         # A generated name must not take a name that a later header really has.
-        while normalize_header(name) in taken or (name != base and normalize_header(name) in wanted):
+        while normalize_header(name) in taken or (
+            name != base and normalize_header(name) in wanted
+        ):
             name, n = f"{base} ({n})", n + 1
         taken.add(normalize_header(name))
         headers.append(cell)
@@ -205,8 +207,10 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
     if delimiter is not None:
         delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
         # the C parser splits on one byte: a non-ASCII character is several in UTF-8
-        if len(delimiter) != 1 or not delimiter.isascii() or delimiter in "\"\r\n":
-            raise ConfigError(f"delimiter {options.delimiter!r} must be one character such as , ; | or tab (plain ASCII)")
+        if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
+            raise ConfigError(
+                f"delimiter {options.delimiter!r} must be one character such as , ; | or tab (plain ASCII)"
+            )
     if options.chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, got {options.chunk_rows}")
     patterns = []
@@ -214,7 +218,9 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
         try:
             patterns.append(re.compile(pattern))
         except re.error as exc:
-            raise ConfigError(f"drop-rows pattern {pattern!r} is not a valid regular expression: {exc}") from None
+            raise ConfigError(
+                f"drop-rows pattern {pattern!r} is not a valid regular expression: {exc}"
+            ) from None
     if delimiter != options.delimiter:
         options = dataclasses.replace(options, delimiter=delimiter)
     return options, patterns
@@ -253,7 +259,9 @@ class Table:
     def __init__(self, source: _Source, options: ReadOptions, patterns: list[re.Pattern[str]]):
         self._source = source
         self._options = options
-        self._footer = re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
+        self._footer = (
+            re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
+        )
         headers, columns, ignored, kept = plan_columns(source.raw_headers)
         self._kept = kept
         self._keep_all = len(kept) == len(source.raw_headers)
@@ -329,7 +337,9 @@ class Table:
             yield from self._frames()
             return
         if block_bytes is None:  # about chunk_rows rows, at most BLOCK_BYTES
-            block_bytes = min(BLOCK_BYTES, max(4096, self._options.chunk_rows * source.bytes_per_row))
+            block_bytes = min(
+                BLOCK_BYTES, max(4096, self._options.chunk_rows * source.bytes_per_row)
+            )
         if even:
             parts = max(1, round(self.info.size / block_bytes))
             # some slack: the last block takes the rest instead of leaving a sliver
@@ -369,11 +379,19 @@ class Table:
         wanted = range(len(block)) if positions is None else positions
         rows = block.rows[list(wanted)].tolist() if positions is not None else block.rows.tolist()
         if not rows:
-            return pd.DataFrame(columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object)
+            return pd.DataFrame(
+                columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object
+            )
         data = block.data if positions is None else block.select(wanted)
         raw = source.parse_records(data, rows)
         # the raw bytes show which few rows may hold Excel artefacts: only those are unwrapped
-        suspects = artefact_records(data, source.delimiter or ",") if source.maybe_artefacts else None
+        suspects = (
+            artefact_records(
+                data, source.delimiter or ",", block.ends if positions is None else None
+            )
+            if source.maybe_artefacts
+            else None
+        )
         frame = self._clean(raw, suspects)
         if count:
             self.count_dropped(len(raw) - len(frame))
@@ -421,7 +439,9 @@ class Table:
                     if unwrapped is not column:
                         values = frame.iloc[:, position].to_numpy(dtype=object, copy=True)
                         values[suspects] = unwrapped.to_numpy(dtype=object)
-                        frame.isetitem(position, pd.array(values, dtype=frame.dtypes.iloc[position]))
+                        frame.isetitem(
+                            position, pd.array(values, dtype=frame.dtypes.iloc[position])
+                        )
         elif self._source.maybe_artefacts:
             for position in range(frame.shape[1]):
                 column = frame.iloc[:, position]
@@ -434,7 +454,9 @@ class Table:
         if self._footer is not None:
             matches = self._footer.fullmatch
             first = _first_filled(frame)
-            drop |= np.fromiter((matches(v) is not None for v in first), dtype=bool, count=len(first))
+            drop |= np.fromiter(
+                (matches(v) is not None for v in first), dtype=bool, count=len(first)
+            )
         if drop.any():
             frame = frame.loc[~drop]
         return frame
@@ -452,7 +474,10 @@ class Table:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -505,4 +530,3 @@ def peek_headers(path: str | os.PathLike[str], options: ReadOptions = ReadOption
         return list(table.info.headers)
     finally:
         table.close()
-

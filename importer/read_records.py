@@ -40,7 +40,20 @@ BLOCK_BYTES = 8 << 20
 
 # Encodings in which every ASCII character is the same single byte, and no
 # byte of a multi-byte character is '"', "\r" or "\n".
-_SPLITTABLE = frozenset({"utf-8", "utf8", "utf-8-sig", "cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "ascii"})
+_SPLITTABLE = frozenset(
+    {
+        "utf-8",
+        "utf8",
+        "utf-8-sig",
+        "cp1252",
+        "windows-1252",
+        "latin-1",
+        "latin1",
+        "iso-8859-1",
+        "ascii",
+    }
+)
+
 
 class Unsplittable(Exception):
     """The file cannot be cut into records without the full parser (see the module docstring)."""
@@ -209,7 +222,9 @@ def _check_quoting(text: np.ndarray, quotes: np.ndarray, separator: int) -> None
         closes_well = (after == separator) | (after == _LF) | (after == _CR) | adjacent_after
         bad = np.flatnonzero(np.where(opening, ~opens_well, ~closes_well))
         if len(bad):
-            raise Unsplittable(f"a quote at byte {int(quotes[bad[0]])} of a block is not standard CSV quoting")
+            raise Unsplittable(
+                f"a quote at byte {int(quotes[bad[0]])} of a block is not standard CSV quoting"
+            )
     carriage = np.flatnonzero(text == _CR)
     if len(carriage):
         following = text[np.minimum(carriage + 1, n - 1)]
@@ -221,12 +236,13 @@ def _check_quoting(text: np.ndarray, quotes: np.ndarray, separator: int) -> None
         raise Unsplittable("the text holds NUL bytes")
 
 
-def artefact_records(data: bytes, delimiter: str) -> np.ndarray:
+def artefact_records(data: bytes, delimiter: str, ends: np.ndarray | None = None) -> np.ndarray:
     """Indices of the records in ``data`` where a cell may start with ' or = (Excel artefacts).
 
     A superset, found with byte comparisons: a ' or = right after a delimiter
     or a line feed (or the start), or after a quote that follows one. Only
-    these records need ``importer.read.unwrap_excel`` looked at.
+    these records need ``importer.read.unwrap_excel`` looked at. ``ends``:
+    the records' end offsets when known (``RecordBlock.ends``).
     """
     text = np.frombuffer(data, dtype=np.uint8)
     triggers = np.flatnonzero((text == ord("'")) | (text == ord("=")))
@@ -242,4 +258,6 @@ def artefact_records(data: bytes, delimiter: str) -> np.ndarray:
     hits = triggers[starts_cell(triggers) | (quoted & starts_cell(triggers - 1))]
     if not len(hits):
         return hits
-    return np.unique(np.searchsorted(record_ends(data), hits, side="right"))
+    if ends is None:
+        ends = record_ends(data)
+    return np.unique(np.searchsorted(ends, hits, side="right"))

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from importer.errors import ConfigError, InputError
 from importer.read import ReadOptions, open_table
-from importer.read_records import RecordBlock, Unsplittable, record_blocks, record_ends
+from importer.read_records import (
+    RecordBlock,
+    Unsplittable,
+    artefact_records,
+    record_blocks,
+    record_ends,
+)
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -173,3 +179,14 @@ def test_a_non_ascii_delimiter_is_refused_up_front(tmp_path: Path) -> None:
         list(record_blocks(str(path), encoding="utf-8", delimiter="§", skip_records=1))
     with pytest.raises(ConfigError, match="plain ASCII"):
         open_table(path, ReadOptions(delimiter="§"))
+
+
+@given(st.lists(st.sampled_from(["a", "'+1", '="0"', '"=x"', "b'c", "", '"q,\n"']), max_size=30))
+def test_artefact_records_with_known_ends_finds_the_same_records(cells: list[str]) -> None:
+    data = "".join(",".join(cells[i : i + 3]) + "\n" for i in range(0, len(cells), 3)).encode()
+    ends = record_ends(data)
+    found = artefact_records(data, ",", ends)
+    assert found.tolist() == artefact_records(data, ",").tolist()
+    # every record found holds a ' or = (a superset of those starting a cell with one)
+    starts = [0, *ends[:-1].tolist()]
+    assert all(b"'" in data[starts[i] : ends[i]] or b"=" in data[starts[i] : ends[i]] for i in found)
