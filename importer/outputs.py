@@ -70,20 +70,26 @@ def open_private(path: Path, *, encoding: str = "utf-8") -> IO[str]:
     return os.fdopen(fd, "w", encoding=encoding, newline="")
 
 
-def csv_lines(*columns: Sequence[str], safe: Sequence[int] = ()) -> list[str]:
+def csv_lines(
+    *columns: Sequence[str], safe: Sequence[int] = (), plain: Sequence[int] = ()
+) -> list[str]:
     """Rows given column by column as CSV text, one string per row (cells neutralised).
 
     For pieces formatted in one process and written by another
     (``CsvOut.write_lines``). Columns whose positions are in ``safe`` hold
-    nothing a spreadsheet could run (row numbers, ids) and are not checked.
+    nothing a spreadsheet could run (row numbers, ids) and are not checked;
+    those in ``plain`` hold plain tokens (digits, ids, codes: no formula start,
+    comma, quote or line break) and are not checked at all.
     """
     if not columns or not len(columns[0]):
         return []
     checked = [
-        c if n in safe or not _may_need_quote(c) else [neutralise(v) for v in c]
+        c if n in safe or n in plain or not _may_need_quote(c) else [neutralise(v) for v in c]
         for n, c in enumerate(columns)
     ]
-    quoted = sorted({i for c in checked for i in _cells_to_quote(c)})
+    quoted = sorted(
+        {i for n, c in enumerate(checked) if n not in plain for i in _cells_to_quote(c)}
+    )
     if len(quoted) * 4 > len(checked[0]):
         return _written(zip(*checked, strict=True))
     # Most rows need no quoting at all: joined directly, several times faster

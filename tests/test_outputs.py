@@ -245,3 +245,12 @@ def test_csv_lines_are_the_rows_a_csv_reader_reads_back(rows: list[tuple[str, st
     parsed = list(csv.reader(io.StringIO("".join(lines), newline="")))
     # column 0 is declared safe: written as it is; the others are neutralised
     assert parsed == [[a, neutralise(b), neutralise(c)] for a, b, c in rows]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**9), CELLS), max_size=30))
+def test_csv_lines_write_plain_token_columns_as_they_are(rows: list[tuple[int, str]]) -> None:
+    numbers = [str(n) for n, _ in rows]
+    lines = csv_lines(numbers, [c for _, c in rows], plain=(0,))
+    parsed = list(csv.reader(io.StringIO("".join(lines), newline="")))
+    assert parsed == [[str(n), neutralise(c)] for n, c in rows]
