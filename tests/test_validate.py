@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from importer import contract
 from importer.errors import ImporterError
@@ -19,7 +21,7 @@ from importer.mapfile import parse_mapping
 from importer.mapping import MappedChunk, bind, map_chunk
 from importer.models import Problem, RowIssue, Stage
 from importer.validate import validate_chunk
-from schemas import ActivityFrame, LeadFrame, PotentialSellerFrame, PropertyFrame
+from schemas import ActivityFrame, LeadFrame, PotentialSellerFrame, PropertyFrame, checks
 from tests.conftest import SITE
 
 AS_WRITTEN = {"transform": "text"}
@@ -370,3 +372,9 @@ def test_activity_frame_requires_what_the_contract_requires() -> None:
     schema = ActivityFrame.to_schema()
     assert set(schema.columns) <= set(contract.ACTIVITY_FIELDS)
     assert {n for n, c in schema.columns.items() if c.required} == set(contract.ACTIVITY_REQUIRED)
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from([" ", "\t", "\u00a0", "\u2003", "\n", "a", "é"]))))
+def test_non_empty_is_what_stripping_leaves(values: list[str]) -> None:
+    s = pd.Series(values, dtype="str")
+    assert checks.non_empty(s).tolist() == [v.strip() != "" for v in values]
