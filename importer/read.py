@@ -286,6 +286,8 @@ class Table:
         self._started = False
         self._dropped = 0
         self._block_bytes = 0
+        # how many blocks ``pieces(even=True)`` means to cut (None: not known)
+        self.even_pieces: int | None = None
 
     def column(self, name: str) -> str | None:
         """The frame column for a header name (case- and whitespace-insensitive), or None."""
@@ -342,8 +344,12 @@ class Table:
             )
         if even:
             parts = max(1, round(self.info.size / block_bytes))
-            # some slack: the last block takes the rest instead of leaving a sliver
-            block_bytes = -(-self.info.size // parts) + (64 << 10)
+            self.even_pieces = parts
+            # One byte over the even share: the last read is then always short,
+            # so it takes the rest of the file instead of a sliver of it being
+            # left for a block of its own. (More slack would pile up in the
+            # early blocks and leave the last one short.)
+            block_bytes = -(-self.info.size // parts) + 1
         last: RecordBlock | None = None
         blocks = record_blocks(
             source.path,

@@ -27,6 +27,7 @@ from importer.read_detect import (
     scan_file,
     sniff_delimiter,
 )
+from importer.read_records import record_ends
 
 if TYPE_CHECKING:
     from importer.read import ReadOptions
@@ -69,8 +70,10 @@ class CsvSource:
             )
         self.raw_headers = records[index]
         self.header_row = index + 1
-        # a rough size of a row, to size blocks of raw records like chunks of rows
-        self.bytes_per_row = max(1, len(head) // max(1, len(records)))
+        # a rough size of a row, to size blocks of raw records like chunks of rows:
+        # the sample's bytes over the line ends outside quotes in it (``records``
+        # stops at a few dozen, so it cannot tell)
+        self.bytes_per_row = max(1, len(head) // max(1, len(record_ends(head, final=complete))))
         self._handle: BinaryIO | None = None
         self._reader: Iterator[pd.DataFrame] | None = None
         self._first: pd.DataFrame | None = None
