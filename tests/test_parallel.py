@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -26,22 +27,27 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def plan_with(path: Path, out: Path, processes: int) -> dict:  # type: ignore[type-arg]
+def plan_with(path: Path, out: Path, processes: int, chunk_rows: int = 5_000) -> dict:  # type: ignore[type-arg]
     return plan_file(
         PlanRequest(
             input=path,
             mapping=load_mapping("followupboss"),
             site=SITE,
             out=out,
-            read_options=ReadOptions(chunk_rows=5_000),
+            read_options=ReadOptions(chunk_rows=chunk_rows),
             processes=processes,
         )
     )
 
 
-def test_forked_checking_writes_the_same_plan_and_rejects(big_file: Path, tmp_path: Path) -> None:
-    one = plan_with(big_file, tmp_path / "one", processes=1)
-    two = plan_with(big_file, tmp_path / "two", processes=2)
+# 5,000-row chunks: three pieces, two checked in children and the last by the
+# parent; 2,000-row chunks: eight pieces, all checked in children
+@pytest.mark.parametrize("chunk_rows", [5_000, 2_000])
+def test_forked_checking_writes_the_same_plan_and_rejects(
+    big_file: Path, tmp_path: Path, chunk_rows: int
+) -> None:
+    one = plan_with(big_file, tmp_path / "one", processes=1, chunk_rows=chunk_rows)
+    two = plan_with(big_file, tmp_path / "two", processes=2, chunk_rows=chunk_rows)
     assert (tmp_path / "one" / "plan.csv").read_bytes() == (
         tmp_path / "two" / "plan.csv"
     ).read_bytes()
@@ -61,3 +67,31 @@ def test_a_duplicate_key_in_a_later_chunk_is_rejected(big_file: Path, tmp_path: 
     assert last["action"] == "reject"
     assert "duplicate_key" in last["codes"]
     assert "as row 2;" in last["message"]
+
+
+def test_a_small_file_has_its_last_piece_checked_by_the_parent(
+    big_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importer.parallel
+
+    here: list[int] = []
+    checked_here = importer.parallel._checked_here
+
+    def spy(planner, table, piece):  # type: ignore[no-untyped-def]
+        rows, checked, formatted = checked_here(planner, table, piece)
+        here.append(len(rows))
+        return rows, checked, formatted
+
+    monkeypatch.setattr(importer.parallel, "_checked_here", spy)
+    # three pieces for two workers: two children, and the parent checks the third
+    options = ReadOptions(chunk_rows=5_400)
+    request = PlanRequest(
+        input=big_file, mapping=load_mapping("followupboss"), site=SITE, read_options=options
+    )
+    one = plan_file(dataclasses.replace(request, out=tmp_path / "one", processes=1))
+    assert here == []
+    two = plan_file(dataclasses.replace(request, out=tmp_path / "two", processes=2))
+    assert len(here) == 1 and 4_000 < here[0] < 6_000
+    for name in ("plan.csv", "rejects.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert one["leads"] == two["leads"] and one["input"]["rows"] == two["input"]["rows"]
