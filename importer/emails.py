@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from email_validator import EmailNotValidError, validate_email
 
 from importer.cleaning import Cleaned, clean_values
 from importer.columns import SEP, cells_at, find_all, flags, like, map_unique, texts
@@ -40,6 +39,10 @@ _UNWRAP_EDGES = ' "<>;,'  # not "'": it is a valid address character
 
 def library_email(address: str) -> str | None:
     """email-validator's normalised form of ``address``, or None if it refuses it."""
+    # Imported on first use: its import compiles large patterns (0.03 s of
+    # every start-up), and most files hold no address the fast checks leave open.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError:
