@@ -5,10 +5,12 @@ share, so ``rg-import plan`` checks each piece of the file in a forked child
 process. A forked child sees what the parent holds without copying or
 pickling it: a block of raw records (``Table.pieces``), which the child
 parses itself, or a chunk the parent parsed (files the parser must read as a
-whole). Only the small result (rows, keys, lead ids, problems) comes back
-through a pipe. The parent concludes the pieces in file order, since
-duplicate keys are judged across the whole file, and reads the cells of
-rejected rows again from the block it kept.
+whole). Only the small result (rows, keys, lead ids, problems, output lines)
+comes back through a pipe. The parent concludes the pieces in file order,
+since duplicate keys are judged across the whole file, and reads the cells of
+rejected rows again from the block it kept. In a small file (a piece per
+worker and one more) the parent checks the last piece itself while the
+children check theirs.
 
 Where ``fork`` is not available, or a child fails in any way, the piece is
 simply checked in the parent, so the outcome never depends on this module
