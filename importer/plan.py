@@ -365,11 +365,17 @@ class Planner:
             rows = [int(r) for r in frame.index.tolist()]
         problems = checked.problems
         actions = [Action.CREATE] * len(rows)
-        # rows ascend within a chunk: each rejected row is found by bisection, not by a test per row
+        # Rows ascend within a chunk: each rejected row is found by bisection
+        # instead of a test per row. Should some row not be found that way, the
+        # test per row decides.
+        found = 0
         for row in problems:
             at = bisect.bisect_left(rows, row)
             if at < len(rows) and rows[at] == row:
                 actions[at] = Action.REJECT
+                found += 1
+        if found != len(problems):
+            actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
         return PlannedChunk(
             frame,
             rows,
