@@ -308,7 +308,7 @@ def test_refused_run_leaves_the_rest_of_a_big_file_unread(tmp_path: Path) -> Non
         assert refusing.stats()["total"] <= 4
     assert report["exit_code"] == 4
     assert report["input"]["read_to_end"] is False
-    assert 25 <= report["input"]["rows"] < 500
+    assert 0 < report["input"]["rows"] < 500  # a block or a few, of about 25 rows each
     assert_invariant(report)
     assert report["leads"]["skipped"] == report["input"]["rows"]  # the refused ones included
     assert ledger_counts(ledger)["leads"]["failed"] == report["requests"]["total"]
