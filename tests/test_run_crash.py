@@ -51,8 +51,16 @@ def start_run(command: list[str], cwd: Path) -> subprocess.Popen[str]:
     for name in ("RG_SITE", "RG_BASE_URL", "RG_LEDGER"):
         env.pop(name, None)
     return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
+    )  # fmt: skip
+
+
+def _sigint_as_at_a_terminal() -> None:
+    # A test session started in the background (`make test &`, nohup) ignores
+    # SIGINT, and its children would inherit that: the run must get Ctrl-C as
+    # from a terminal, where Python turns it into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(
