@@ -125,6 +125,7 @@ plan_options = [
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger of earlier runs, to plan updates and unchanged rows."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
+    click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
 ]  # fmt: skip
@@ -136,8 +137,8 @@ plan_options = [
 @_apply(plan_options)
 def plan(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    site: str | None, ledger: Path | None, out: Path | None, processes: int | None, as_json: bool,
-    quiet: bool,
+    site: str | None, ledger: Path | None, out: Path | None, processes: int | None, update_api: str,
+    as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
     from importer.command_inputs import read_options, site_option
@@ -149,7 +150,7 @@ def plan(
     request = PlanRequest(
         input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
-        command=_command_line(),
+        update_api=update_api, command=_command_line(),
     )  # fmt: skip
     report = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
     if as_json:

@@ -46,6 +46,7 @@ class PlanRequest:
     read_options: Any = None  # importer.read.ReadOptions
     command: str = "plan"
     processes: int | None = None  # checking processes; None: one per core
+    update_api: str = "v1"  # the one the run would use: v2 can clear fields, v1 cannot
 
 
 def plan_file(
@@ -78,7 +79,12 @@ def plan_file(
         # lazy: the rows are parsed where they are checked (see importer.parallel)
         with open_table(req.input, options, lazy=True) as table:
             planner = Planner(
-                req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
+                req.mapping,
+                table.info.columns,
+                table.info.headers,
+                site=req.site,
+                ledger=ledger,
+                clears_fields=req.update_api == "v2",
             )
             bar = (progress or (lambda *a, **k: NullProgress()))(
                 "Planning", total=table.info.size, unit="B"

@@ -130,6 +130,7 @@ class Planner:
         site: str | None,
         ledger: Ledger | None = None,  # None: a plan without history
         payloads_needed: bool = False,
+        clears_fields: bool = False,  # the update API can clear a field (v2); v1 cannot
     ):
         from importer.dedupe import SeenKeys
 
@@ -138,6 +139,7 @@ class Planner:
         self.site = site
         self.ledger = ledger if site else None
         self.payloads_needed = payloads_needed
+        self.clears_fields = clears_fields
         self.seen = SeenKeys()
         # raw-row digests depend on the mapping, the file's columns and this version
         self.digest_key = payloads.digest_key(mapping, columns)
@@ -495,12 +497,16 @@ class Planner:
                 plan.resend = True
                 plan.changed = dict(plan.fields)
                 plan.cleared = payloads.changed_fields(confirmed, plan.fields)[1]
-            if plan.changed or plan.activities or plan.cleared or plan.resend:
+            kept = plan.cleared and not self.clears_fields
+            if kept:
+                planned.warnings.append(_not_cleared(plan))
+            if plan.changed or plan.activities or plan.resend or (plan.cleared and not kept):
                 plan.action = Action.UPDATE
             else:
-                # the row is as sent; only its digest in the ledger is stale
                 plan.action = Action.UNCHANGED
-                plan.refresh = True
+                # the row is as sent, only its digest in the ledger is stale; but a
+                # field v1 could not clear stays in the ledger, as it stays on the lead
+                plan.refresh = not kept
         for i in live:
             plan = planned.plans[planned.rows[i]]
             planned.actions[i] = plan.action
@@ -544,6 +550,16 @@ def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
     from importer.validate import validate_chunk
 
     return validate_chunk(mapped, kind)
+
+
+def _not_cleared(plan: RowPlan) -> RowWarning:
+    names = ", ".join(plan.cleared)
+    return RowWarning(
+        plan.row,
+        "not_cleared",
+        f"{names} became empty in the file, but the v1 update API cannot clear a field: "
+        "the lead keeps its earlier value (use --update-api v2 to clear it)",
+    )
 
 
 def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:

@@ -81,12 +81,13 @@ def run_file(
     source = req.mapping.source
     with Ledger(req.ledger, run_id=run_id) as ledger:
         recovered = ledger.recover()
+        settings = req.client_settings or ClientSettings(base_url=req.base_url)
+        clears_fields = settings.update_api == "v2"
         if confirm is not None and not _site_known(ledger, req.site):
-            preview = _preview_counts(req, options, ledger)
+            preview = _preview_counts(req, options, ledger, clears_fields=clears_fields)
             if not confirm({"site": req.site, **preview}):
                 raise ConfigError("stopped before sending: nothing was sent")
         breaker = CircuitBreaker(req.max_consecutive_failures)
-        settings = req.client_settings or ClientSettings(base_url=req.base_url)
         limiter = RateLimiter(req.rps)
         client = Client(
             req.credentials, settings, rate_limiter=limiter, sleep=_stoppable_sleep(breaker.stop)
@@ -110,6 +111,7 @@ def run_file(
                 site=req.site,
                 ledger=ledger,
                 payloads_needed=True,
+                clears_fields=clears_fields,
             )
             planned_pieces = (planner.plan_piece(table, piece) for piece in table.pieces())
             # the first rows are read and planned now: a file that fails there sends nothing
@@ -280,14 +282,21 @@ def _site_known(ledger: Any, site: str) -> bool:
     return next(iter(ledger.iter_leads(site=site)), None) is not None
 
 
-def _preview_counts(req: RunRequest, options: Any, ledger: Any) -> dict[str, int]:
+def _preview_counts(
+    req: RunRequest, options: Any, ledger: Any, *, clears_fields: bool
+) -> dict[str, int]:
     """Plan the whole file once (no network) to show what a run would send."""
     from importer.read import open_table
 
     counts: Counter[str] = Counter()
     with open_table(req.input, options) as table:
         planner = Planner(
-            req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger
+            req.mapping,
+            table.info.columns,
+            table.info.headers,
+            site=req.site,
+            ledger=ledger,
+            clears_fields=clears_fields,
         )
         for frame in table.chunks():
             counts.update(a.value for a in planner.plan_chunk(frame).actions)

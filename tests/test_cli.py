@@ -291,11 +291,15 @@ def test_a_bad_site_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str
             ["run", str(PEOPLE), "-m", "followupboss", "--update-api", "v3"],
             ["'--update-api'", "'v3'"],
         ),
+        (
+            ["plan", str(PEOPLE), "-m", "followupboss", "--update-api", "v0"],
+            ["'--update-api'", "'v0'"],
+        ),
         (["plan", "-m", "followupboss"], ["Missing argument 'INPUT'"]),
         (["plan", str(PEOPLE), "-m", "followupboss", "--bogus"], ["--bogus"]),
         (["frobnicate"], ["frobnicate"]),
     ],
-    ids=["workers-0", "update-api", "no-input", "unknown-flag", "unknown-command"],
+    ids=["workers-0", "update-api", "plan-update-api", "no-input", "unknown-flag", "unknown-command"],
 )
 def test_a_bad_flag_is_one_line_pointing_at_the_help(
     clean_env: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: list[str]

@@ -396,6 +396,47 @@ def test_edited_rows_send_only_the_changed_fields(sandbox: Sandbox, tmp_path: Pa
     assert sandbox.stats()["total"] == mark and fourth["leads"]["unchanged"] == 80
 
 
+def test_a_field_emptied_in_the_file_is_kept_by_v1_and_cleared_by_v2(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = write_people(tmp_path / "people.csv", 30, seed=13)
+    ledger = tmp_path / "ledger.sqlite"
+    run(sandbox, path, ledger, new_out(tmp_path))
+    header, rows = read_csv(path)
+    emptied = [r for r in rows if r["Address 1 - City"]][:3]
+    for row in emptied:
+        row["Address 1 - City"] = ""
+    write_csv(path, header, rows)
+    ids = {lead_id_for(SITE, FUB_SOURCE, r["ID"]) for r in emptied}
+
+    def planned(update_api: str) -> dict[str, Any]:
+        request = PlanRequest(input=path, mapping=load_mapping("followupboss"), site=SITE,
+                              ledger=ledger, out=new_out(tmp_path), update_api=update_api)  # fmt: skip
+        return plan_file(request)
+
+    # v1 cannot clear: plan and run agree that nothing is sent, and say why
+    v1_plan = planned("v1")
+    assert v1_plan["leads"]["update"] == 0 and v1_plan["leads"]["unchanged"] == 30
+    assert v1_plan["warnings"]["by_code"].get("not_cleared") == 3
+    mark = sandbox.stats()["total"]
+    v1 = run(sandbox, path, ledger, new_out(tmp_path))
+    assert sandbox.stats()["total"] == mark
+    assert v1["leads"]["unchanged"] == 30 and v1["warnings"]["by_code"].get("not_cleared") == 3
+    assert all(leads_by_id(sandbox)[i]["city"] for i in ids)
+
+    # v2 clears them: the plan says so, the run sends "" and the leads lose the city
+    assert planned("v2")["leads"]["update"] == 3
+    v2 = run(sandbox, path, ledger, new_out(tmp_path), update_api="v2")
+    log = log_since(sandbox, mark)
+    assert sorted(r["route"] for r in log) == ["update_lead_v2"] * 3
+    assert all(r["body"] == {"city": ""} for r in log)
+    assert v2["leads"]["updated"] == 3 and "not_cleared" not in v2["warnings"]["by_code"]
+    assert not any(leads_by_id(sandbox)[i].get("city") for i in ids)
+    mark = sandbox.stats()["total"]
+    again = run(sandbox, path, ledger, new_out(tmp_path), update_api="v2")
+    assert sandbox.stats()["total"] == mark and again["leads"]["unchanged"] == 30
+
+
 # --------------------------------------------------------------------------- 4. fixed rejects
 
 
