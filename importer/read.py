@@ -1,6 +1,6 @@
 """The reading stage: CSV/TSV/TXT and XLSX exports in, text-only DataFrame chunks out.
 
-This is the only module (with ``read_xlsx``) that calls pandas or openpyxl readers.
+This is the only module (with ``read_xlsx``) that calls pandas, python-calamine or openpyxl readers.
 Every cell comes out as a Python ``str`` ("" when empty), indexed by its
 spreadsheet row number, so the later stages can name the row in the reject file::
 

@@ -1,4 +1,10 @@
-"""XLSX workbooks for the reading stage, streamed with openpyxl in read-only mode.
+"""XLSX workbooks for the reading stage.
+
+A workbook up to ``STREAM_ABOVE_BYTES`` is read with python-calamine, which
+parses a sheet in Rust about twelve times faster than openpyxl's read-only
+mode (some 14 µs of Python per cell) but holds the sheet's values in memory
+(about 3 MB per 1,000 rows of 40 columns). A bigger one is streamed with
+openpyxl at constant memory: slower, but never out of memory.
 
 Cells become the text a person would type: 2134 (not 2134.0), 0.25, 2024-03-15
 or 2024-03-15T09:30:00, TRUE/FALSE, and a formula's cached value.
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import openpyxl
 import pandas as pd
+from python_calamine import CalamineWorkbook, SheetTypeEnum
 
 from importer.errors import InputError
 from importer.read_detect import (
@@ -28,9 +35,12 @@ from importer.read_detect import (
 if TYPE_CHECKING:
     from importer.read import ReadOptions
 
+# Workbooks bigger than this (about 200,000 rows of 40 columns) are streamed.
+STREAM_ABOVE_BYTES = 40 << 20
+
 
 def cell_text(value: Any) -> str:
-    """The text of one cell value as openpyxl returns it ("" for an empty cell)."""
+    """The text of one cell value as the reader returns it ("" for an empty cell)."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -91,7 +101,7 @@ class XlsxSource:
             self.sha256, self.size = "", os.path.getsize(path)
         else:
             self.sha256, self.size = _file_digest(path)
-        # openpyxl judges a path by its extension; a handle lets content decide.
+        # a handle, so that content decides, not the file's extension
         self._handle = open_binary(path)
         self._workbook = self._load()
         try:
@@ -101,30 +111,58 @@ class XlsxSource:
             raise
 
     def _load(self) -> Any:
+        self._streamed = self.size > STREAM_ABOVE_BYTES
         try:
-            return openpyxl.load_workbook(self._handle, read_only=True, data_only=True, keep_links=False)
-        except Exception as exc:  # openpyxl raises many kinds for a damaged package
+            if self._streamed:
+                return openpyxl.load_workbook(self._handle, read_only=True, data_only=True, keep_links=False)
+            return CalamineWorkbook.from_filelike(self._handle)
+        except Exception as exc:  # both libraries raise many kinds for a damaged package
             self._handle.close()
             raise InputError(f"cannot be read as an .xlsx workbook ({type(exc).__name__}); {SAVE_AS}", path=self.path) from None
 
+    def _sheets(self) -> tuple[list[str], list[str]]:
+        """(every sheet's name, the names of those holding cells: not charts)."""
+        if self._streamed:
+            return list(self._workbook.sheetnames), [ws.title for ws in self._workbook.worksheets]
+        metadata = list(self._workbook.sheets_metadata)
+        return [m.name for m in metadata], [m.name for m in metadata if m.typ == SheetTypeEnum.WorkSheet]
+
+    def _open_rows(self, name: str) -> None:
+        """Start ``self._rows``: (row number, cell values) from row 1 and column A."""
+        if self._streamed:
+            sheet = self._workbook[name]
+            self._max_row = sheet.max_row if isinstance(sheet.max_row, int) else None
+            self._rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+            return
+        try:
+            sheet = self._workbook.get_sheet_by_name(name)
+        except Exception as exc:  # a damaged sheet XML part
+            raise InputError(f"sheet {name!r} cannot be read ({type(exc).__name__}); {SAVE_AS}", path=self.path) from None
+        # calamine's rows start at row 1 (empty rows above the used range come
+        # as empty rows) but at the used range's first column: the columns
+        # before it are put back, so cells keep their column as in the sheet
+        (top, left), height = sheet.start or (0, 0), sheet.height
+        self._max_row = top + height if height else None
+        pad = ("",) * left
+        self._rows = enumerate((pad + tuple(r) for r in sheet.iter_rows()), start=1)
+
     def _prepare(self) -> None:
-        names = list(self._workbook.sheetnames)
+        names, tables = self._sheets()
         wanted = self.options.sheet
         listing = ", ".join(repr(n) for n in names)
         if wanted is None:
-            if not self._workbook.worksheets:
+            if not tables:
                 raise InputError(f"has no worksheet (only {listing}); {SAVE_AS}", path=self.path)
-            sheet = self._workbook.worksheets[0]
+            name = tables[0]
         else:
             exact = [n for n in names if n == wanted] or [n for n in names if n.casefold() == wanted.casefold()]
             if not exact:
                 raise InputError(f"has no sheet named {wanted!r}; its sheets are {listing}; pick one with --sheet", path=self.path)
-            sheet = self._workbook[exact[0]]
-            if not hasattr(sheet, "iter_rows"):
-                raise InputError(f"sheet {exact[0]!r} is a chart, not a table; its sheets are {listing}", path=self.path)
-        self.sheet: str | None = sheet.title
-        self._max_row = sheet.max_row if isinstance(sheet.max_row, int) else None
-        self._rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+            name = exact[0]
+            if name not in tables:
+                raise InputError(f"sheet {name!r} is a chart, not a table; its sheets are {listing}", path=self.path)
+        self.sheet: str | None = name
+        self._open_rows(name)
         self._row_number = 0
         # Read ahead to the header and a few data rows: enough to skip report
         # titles and to learn the width of the table.
@@ -204,5 +242,6 @@ class XlsxSource:
     def close(self) -> None:
         workbook = getattr(self, "_workbook", None)
         if workbook is not None:
+            self._workbook = None  # calamine refuses a second close; this one can be called again
             workbook.close()
         self._handle.close()

@@ -617,6 +617,16 @@ def test_content_wins_over_the_extension(tmp_path: Path) -> None:
 # --- XLSX --------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["calamine", "openpyxl"])
+def xlsx_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each workbook test runs with both readers: calamine, and openpyxl as for big workbooks."""
+    import importer.read_xlsx
+
+    limit = 10**12 if request.param == "calamine" else -1
+    monkeypatch.setattr(importer.read_xlsx, "STREAM_ABOVE_BYTES", limit)
+    return str(request.param)
+
+
 @pytest.fixture
 def workbook_path(tmp_path: Path) -> Path:
     workbook = openpyxl.Workbook()
@@ -637,7 +647,7 @@ def workbook_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_xlsx_cells_become_text(workbook_path: Path) -> None:
+def test_xlsx_cells_become_text(workbook_path: Path, xlsx_reader: str) -> None:
     table, frame = read_all(workbook_path)
     info = table.info
     assert (info.format, info.sheet, info.encoding, info.delimiter) == ("xlsx", "Leads", None, None)
@@ -650,18 +660,18 @@ def test_xlsx_cells_become_text(workbook_path: Path) -> None:
     assert table.bytes_read == info.size
 
 
-def test_xlsx_second_sheet_with_a_title_row(workbook_path: Path) -> None:
+def test_xlsx_second_sheet_with_a_title_row(workbook_path: Path, xlsx_reader: str) -> None:
     table, frame = read_all(workbook_path, sheet="contacts")
     assert (table.info.sheet, table.info.header_row, table.info.headers) == ("Contacts", 3, ["Name", "Email"])
     assert list(frame.loc[4]) == ["Ana", "a@x.com"]
 
 
-def test_xlsx_unknown_sheet_lists_the_sheets(workbook_path: Path) -> None:
+def test_xlsx_unknown_sheet_lists_the_sheets(workbook_path: Path, xlsx_reader: str) -> None:
     message = error_for(workbook_path, sheet="Deals")
     assert "no sheet named 'Deals'" in message and "'Leads', 'Contacts'" in message
 
 
-def test_xlsx_chunks_and_peek(tmp_path: Path) -> None:
+def test_xlsx_chunks_and_peek(tmp_path: Path, xlsx_reader: str) -> None:
     workbook = openpyxl.Workbook()
     workbook.active.append(["N", "Square"])
     for i in range(7):
@@ -674,7 +684,7 @@ def test_xlsx_chunks_and_peek(tmp_path: Path) -> None:
     assert [n for f in frames for n in f.index] == list(range(2, 9))
 
 
-def test_xlsx_value_without_a_header(tmp_path: Path) -> None:
+def test_xlsx_value_without_a_header(tmp_path: Path, xlsx_reader: str) -> None:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.append(["Name"])
@@ -686,7 +696,44 @@ def test_xlsx_value_without_a_header(tmp_path: Path) -> None:
     assert "row 62 has a value in column C, which has no header" in error_for(path)
 
 
-def test_damaged_xlsx(tmp_path: Path) -> None:
+def test_xlsx_table_away_from_the_corner_keeps_its_row_numbers_and_columns(tmp_path: Path, xlsx_reader: str) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["C4"], sheet["D4"] = "Name", "Email"  # rows 1-3 and columns A-B are empty
+    sheet["C5"], sheet["D5"] = "Ana", "a@x.com"
+    sheet["D7"] = "b@x.com"
+    path = tmp_path / "corner.xlsx"
+    workbook.save(path)
+    table, frame = read_all(path)
+    assert table.info.header_row == 4
+    assert table.info.headers[-2:] == ["Name", "Email"] and len(table.info.headers) == 4
+    assert frame.index.tolist() == [5, 7]
+    assert frame.iloc[:, -2:].values.tolist() == [["Ana", "a@x.com"], ["", "b@x.com"]]
+
+
+def test_xlsx_chart_sheets_are_not_tables(tmp_path: Path, xlsx_reader: str) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.create_chartsheet("Chart", 0)  # the first sheet is a chart
+    workbook["Sheet"].append(["Name"])
+    workbook["Sheet"].append(["Ana"])
+    path = tmp_path / "chart.xlsx"
+    workbook.save(path)
+    if xlsx_reader == "openpyxl":  # its read-only mode cannot open such a workbook at all
+        assert "cannot be read as an .xlsx workbook" in error_for(path)
+        return
+    table, frame = read_all(path)
+    assert table.info.sheet == "Sheet" and frame["Name"].tolist() == ["Ana"]
+    assert "'Chart' is a chart, not a table" in error_for(path, sheet="chart")
+
+
+def test_xlsx_table_closes_more_than_once(workbook_path: Path, xlsx_reader: str) -> None:
+    table = open_table(workbook_path, ReadOptions())
+    assert sum(len(f) for f in table.chunks()) == 2
+    table.close()
+    table.close()  # as a with-block does after the rows were all read
+
+
+def test_damaged_xlsx(tmp_path: Path, xlsx_reader: str) -> None:
     path = tmp_path / "broken.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("xl/workbook.xml", "<not-really")
