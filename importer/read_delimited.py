@@ -72,8 +72,9 @@ class CsvSource:
         self.header_row = index + 1
         # a rough size of a row, to size blocks of raw records like chunks of rows:
         # the sample's bytes over the line ends outside quotes in it (``records``
-        # stops at a few dozen, so it cannot tell)
-        self.bytes_per_row = max(1, len(head) // max(1, len(record_ends(head, final=complete))))
+        # stops at a few dozen, so it cannot tell). Complete records only: an
+        # unclosed quote at the end is for the parser to report, not this estimate.
+        self.bytes_per_row = max(1, len(head) // max(1, len(record_ends(head, final=False))))
         self._handle: BinaryIO | None = None
         self._reader: Iterator[pd.DataFrame] | None = None
         self._first: pd.DataFrame | None = None

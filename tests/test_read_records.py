@@ -146,6 +146,13 @@ def test_a_late_stray_quote_switches_to_the_parser_for_the_rest(tmp_path: Path) 
     assert blocks >= 2  # the start came as raw blocks, the rest was parsed
 
 
+def test_a_small_file_ending_in_an_unclosed_quote_still_opens(tmp_path: Path) -> None:
+    # the whole file is the sample: estimating the row size must not trip on the quote
+    path = write(tmp_path, "short.csv", 'Name,Note\nAna,5\'10"')
+    table = open_table(path, ReadOptions())
+    assert [f.to_dict("records") for f in table.chunks()] == [[{"Name": "Ana", "Note": "5'10\""}]]
+
+
 def test_latin1_and_utf16(tmp_path: Path) -> None:
     latin = write(tmp_path, "l.csv", "Name,City\nJos\xe9,M\xfcnchen\n".encode("cp1252"))
     assert assert_same_rows(latin) == 1
