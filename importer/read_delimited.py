@@ -7,6 +7,7 @@ stays flat whatever the file size.
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import os
@@ -93,7 +94,7 @@ class CsvSource:
         self._first_row = self.header_row + 1 if first_row is None else first_row
         try:
             self._reader = self._read_csv(
-                self._handle,
+                self._from_a_record(self._handle) if offset else self._handle,
                 skiprows=0 if offset else self.header_row,
                 chunksize=self.options.chunk_rows,
             )
@@ -101,10 +102,29 @@ class CsvSource:
             raise self._parser_error(exc) from None
         self._first = self._next_chunk()
 
-    def _read_csv(self, source: Any, *, skiprows: int, chunksize: int | None) -> Any:
+    @property
+    def _pandas_encoding(self) -> str | None:
         codec = (self.encoding or "utf-8").lower().replace("_", "-")
         # The BOM sits in the header row, which pandas skips: utf-8 keeps its fast byte path.
-        pandas_encoding = "utf-8" if codec in ("utf-8", "utf8", "utf-8-sig") else self.encoding
+        return "utf-8" if codec in ("utf-8", "utf8", "utf-8-sig") else self.encoding
+
+    def _from_a_record(self, stream: BinaryIO) -> BinaryIO:
+        """``stream`` (at a record past the header) as pandas must read it.
+
+        Reading UTF-8, pandas drops a BOM at the start of what it reads: right
+        at the start of the file, but part-way it is the first character of a
+        cell. Such a BOM gets one more in front, for pandas to drop instead.
+        """
+        if self._pandas_encoding != "utf-8":
+            return stream
+        at = stream.tell()
+        head = stream.read(len(codecs.BOM_UTF8))
+        stream.seek(at)
+        if head != codecs.BOM_UTF8:
+            return stream
+        return io.BufferedReader(_Prefixed(codecs.BOM_UTF8, stream))
+
+    def _read_csv(self, source: Any, *, skiprows: int, chunksize: int | None) -> Any:
         return pd.read_csv(
             source,
             sep=self.delimiter,
@@ -118,7 +138,7 @@ class CsvSource:
             index_col=False,
             quotechar='"',
             engine="c",
-            encoding=pandas_encoding,
+            encoding=self._pandas_encoding,
             encoding_errors="strict",
             chunksize=chunksize,
         )
@@ -126,7 +146,9 @@ class CsvSource:
     def parse_records(self, data: bytes, rows: Sequence[int]) -> pd.DataFrame:
         """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is."""
         try:
-            frame = self._read_csv(io.BytesIO(data), skiprows=0, chunksize=None)
+            frame = self._read_csv(
+                self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None
+            )
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc, rows=rows) from None
         except UnicodeDecodeError as exc:
@@ -233,3 +255,23 @@ class CsvSource:
                 self._final_bytes = max(self._final_bytes, self._handle.tell())
             self._handle.close()
 
+
+class _Prefixed(io.RawIOBase):
+    """``prefix``, then the rest of ``stream``."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO):
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -146,6 +146,17 @@ def test_a_late_stray_quote_switches_to_the_parser_for_the_rest(tmp_path: Path) 
     assert blocks >= 2  # the start came as raw blocks, the rest was parsed
 
 
+def test_a_cell_starting_with_a_bom_keeps_it_where_a_block_starts(tmp_path: Path) -> None:
+    # pandas drops a UTF-8 BOM at the start of what it reads: a block (or the
+    # rest of a file read from part-way) may start with a cell that holds one
+    rows = "".join(f"\ufeffn{i},{'' if i % 3 else chr(0xfeff)},{i}\n" for i in range(60))
+    assert_same_rows(write(tmp_path, "bom.csv", "A,B,C\n" + rows), block_bytes=16)
+    good = "".join(f'\ufeffn{i},plain {i},"q, {i}"\n' for i in range(200))
+    # the rest of the file is read from the odd row on, and it starts with a BOM too
+    late = write(tmp_path, "late.csv", "A,B,C\n" + good + "\ufeffodd,5'10\",x\n" + good)
+    assert assert_same_rows(late, block_bytes=1024) >= 2  # raw blocks, then parsed from part-way
+
+
 def test_a_small_file_ending_in_an_unclosed_quote_still_opens(tmp_path: Path) -> None:
     # the whole file is the sample: estimating the row size must not trip on the quote
     path = write(tmp_path, "short.csv", 'Name,Note\nAna,5\'10"')
