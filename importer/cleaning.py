@@ -124,8 +124,7 @@ def blank_placeholders(values: list[str], placeholders: Iterable[str] = PLACEHOL
     table = _spellings(folded)
     get = table.get
     out = [get(v, v) for v in values]
-    leftovers = [p for p in folded if p not in table]
-    if leftovers or not all(p.isascii() for p in folded):
+    if not _table_decides(folded):
         # rare: placeholders too long for the table, or non-ASCII case rules
         longest = max(map(len, folded), default=-1)
         out = [("" if len(v) <= longest and v.casefold() in folded else v) for v in out]

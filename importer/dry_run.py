@@ -181,8 +181,7 @@ class Formatted:
 
     @classmethod
     def of(cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int]) -> Formatted:
-        ends = np.cumsum(np.fromiter(map(len, plan), dtype=np.int64, count=len(plan)))
-        return cls("".join(plan), ends, rejects, problems)
+        return cls(*_joined_lines(plan), rejects, problems)
 
     @property
     def plan_lines(self) -> list[str]:
@@ -197,8 +196,12 @@ class Formatted:
         current = self.plan_lines
         for position, line in lines.items():
             current[position] = line
-        replaced = Formatted.of(current, self.rejects, self.problems)
-        self.plan, self.plan_ends = replaced.plan, replaced.plan_ends
+        self.plan, self.plan_ends = _joined_lines(current)
+
+
+def _joined_lines(lines: list[str]) -> tuple[str, np.ndarray]:
+    """The lines joined, and the offset where each one ends."""
+    return "".join(lines), np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
 
 
 def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
