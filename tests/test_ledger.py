@@ -371,7 +371,9 @@ def test_iteration_pages_filters_and_keeps_recording_order(
         list(ledger.iter_leads(state="done"))
 
 
-def test_batched_lookup_beyond_the_variable_limit_is_fast(ledger: Ledger, path: Path) -> None:
+def test_batched_lookup_beyond_the_variable_limit_finds_every_key(
+    ledger: Ledger, path: Path
+) -> None:
     total, present = 120_000, 100_000
     ledger.close()
     fill_sent_leads(path, present)
@@ -385,12 +387,9 @@ def test_batched_lookup_beyond_the_variable_limit_is_fast(ledger: Ledger, path: 
         assert found["person-99999"].payload == {"email": "person-99999@example.com"}
         assert "person-100000" not in found
 
-        started = time.perf_counter()
+        # Speed is measured by `make bench`, never here: CI machines are shared and busy.
         found = reopened.lookup(SITE, SOURCE, keys[:present])
-        elapsed = time.perf_counter() - started
-    print(f"\nlookup of {present:,} present keys: {elapsed:.3f} s")
     assert len(found) == present
-    assert elapsed < 5.0  # generous: shared CI machines are slow; see the printed time
 
 
 def fill_sent_leads(path: Path, count: int) -> None:
@@ -425,13 +424,10 @@ def test_sixteen_threads_record_every_pair(ledger: Ledger) -> None:
             errors.append(exc)
 
     pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
-    started = time.perf_counter()
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
-    elapsed = time.perf_counter() - started
-    print(f"\n{threads} threads: {threads * per_thread / elapsed:,.0f} begin+sent pairs/s")
 
     assert errors == []
     counts = ledger.counts()

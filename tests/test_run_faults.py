@@ -10,7 +10,6 @@ the credentials.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -226,13 +225,11 @@ def test_refused_credentials_stop_at_once(
     args = ["run", str(PEOPLE), "-m", "followupboss", "--site", SITE, "--ledger", str(ledger),
             "--yes", "-q", "--workers", str(workers)]  # fmt: skip
     with refusing:
-        started = time.monotonic()
         code = cli_exit([*args, "--base-url", refusing.url, "--out", str(out)])
-        elapsed = time.monotonic() - started
         seen = refusing.stats()
 
     assert code == 4
-    assert elapsed < 10  # no retries, no back-off: only the time to plan the file
+    # No retries and no back-off: a refusal of the credentials is final.
     assert 1 <= seen["total"] <= workers and set(seen["requests"]["create_lead"]) == {"401"}
     report = json.loads((out / "report.json").read_text())
     assert report["exit_code"] == 4 and "credentials" in report["stopped"]

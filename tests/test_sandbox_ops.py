@@ -77,9 +77,8 @@ def test_fault_timeout_outlasts_the_client_then_answers_503(faulty: Callable[...
     sb = faulty("timeout", fault_delay_s=0.4)
     with pytest.raises(requests.ReadTimeout):
         requests.post(leads_url(sb), json=lead(), auth=AUTH, timeout=(2, 0.1))
-    started = time.monotonic()
-    patient = requests.post(leads_url(sb), json=lead(), auth=AUTH, timeout=5)
-    assert time.monotonic() - started >= 0.35
+    # A patient client outlasts the fault's delay and gets the 503 it ends with.
+    patient = requests.post(leads_url(sb), json=lead(), auth=AUTH, timeout=30)
     assert patient.status_code == 503
     error_of(patient)
     assert sb.leads(SITE) == []
@@ -118,13 +117,15 @@ def test_a_session_recovers_after_a_reset() -> None:
 
 
 def test_inspection_is_never_faulted_delayed_or_limited(faulty: Callable[..., Sandbox]) -> None:
-    sb = faulty("500", "503-html", "429", "timeout", "reset", latency_ms=300, rate_limit=0.1)
+    # An hour of latency: a delayed inspection call would run into the read timeout
+    # (a hang guard, not a measure of speed), a faulted one would not answer 200.
+    sb = faulty("500", "503-html", "429", "timeout", "reset", latency_ms=3_600_000, rate_limit=0.1)
     with session() as http:
-        started = time.monotonic()
         for _ in range(10):
-            assert http.get(f"{sb.root_url}/_sandbox/stats").status_code == 200
-            assert http.get(f"{sb.root_url}/_sandbox/sites/{SITE}/leads").status_code == 200
-        assert time.monotonic() - started < 1.5
+            stats = http.get(f"{sb.root_url}/_sandbox/stats", timeout=(5, 60))
+            assert stats.status_code == 200
+            leads = http.get(f"{sb.root_url}/_sandbox/sites/{SITE}/leads", timeout=(5, 60))
+            assert leads.status_code == 200
     assert sb.stats()["total"] == 0
 
 
@@ -159,18 +160,16 @@ def test_fault_rate_is_roughly_honoured() -> None:
 
 
 def test_latency_is_per_request_not_a_global_lock() -> None:
+    # Whether delayed requests overlap is a matter of speed, so `make bench` measures it
+    # (send scaling against the ideal of workers / latency); here: each one is answered.
     with start_sandbox(latency_ms=200) as sb:
 
-        def post(_: int) -> float:
-            started = time.monotonic()
-            assert requests.post(leads_url(sb), json=lead(), auth=AUTH).status_code == 201
-            return time.monotonic() - started
+        def post(_: int) -> int:
+            return requests.post(leads_url(sb), json=lead(), auth=AUTH, timeout=60).status_code
 
-        started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
-            durations = list(pool.map(post, range(8)))
-        assert min(durations) >= 0.19
-        assert time.monotonic() - started < 0.9  # 8 x 0.2 s if they were serialised
+            assert list(pool.map(post, range(8))) == [201] * 8
+        assert sb.stats()["requests"] == {"create_lead": {"201": 8}}
 
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
@@ -506,29 +505,3 @@ def test_concurrent_clients_each_lead_stored_exactly_once(sandbox: Sandbox) -> N
     saved = sandbox.leads(SITE)
     assert len(saved) == 400 and sorted(s["id"] for s in saved) == sorted(sent)
     assert sandbox.stats()["requests"] == {"create_lead": {"201": 400}}
-
-
-def _throughput(latency_ms: float, seconds: float = 2.0, clients: int = 16) -> float:
-    with start_sandbox(latency_ms=latency_ms) as sb:
-        deadline = time.monotonic() + seconds
-
-        def worker(_: int) -> int:
-            done = 0
-            with session() as http:
-                while time.monotonic() < deadline:
-                    assert http.post(leads_url(sb), json=lead()).status_code == 201
-                    done += 1
-            return done
-
-        started = time.monotonic()
-        with ThreadPoolExecutor(clients) as pool:
-            total = sum(pool.map(worker, range(clients)))
-        return total / (time.monotonic() - started)
-
-
-@pytest.mark.slow
-def test_throughput_with_16_keep_alive_clients() -> None:
-    # 16 clients waiting 50 ms each can send at most 320 requests/s; the server
-    # must add little to that, and without latency it must exceed 400/s.
-    assert _throughput(50) >= 240
-    assert _throughput(0) >= 400
