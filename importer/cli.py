@@ -319,6 +319,7 @@ def mappings_suggest(
     encoding: str | None,
 ) -> int:
     """Name the mapping that reads INPUT, or propose a starter mapping for it."""
+    from importer.detect import clear_winner
     from importer.read import ReadOptions
     from importer.suggest import read_sample, suggest
 
@@ -332,11 +333,12 @@ def mappings_suggest(
             f"Recognised: {m.crm or m.name} ({m.description}; {m.confidence}) — mapping {m.name}, "
             f"reads {match.score:.0%} of the columns"
         )
-    if len(found.matches) == 1:
-        click.echo(f"Use: rg-import plan {input_path} --mapping {found.matches[0].name}")
+    winner = clear_winner(found.matches)
+    if winner is not None:
+        click.echo(f"Use: rg-import plan {input_path} --mapping {winner.name}")
         return int(ExitCode.OK)
     if found.matches:
-        click.echo("Several mappings fit: pass --mapping with the right one.")
+        click.echo("Several mappings fit equally well: pass --mapping with the right one.")
         return int(ExitCode.OK)
     summary = (
         f"No mapping recognises {input_path}: {len(found.guesses)} of {len(headers)} columns "
