@@ -91,11 +91,11 @@ def _resolve_mapping(
     encoding: str | None,
 ) -> Mapping:  # fmt: skip
     """The --mapping given, or the one whose fingerprint matches the file's header (announced)."""
-    from importer.mapfile import load_mapping
+    from importer.command_inputs import detect_mapping, given_mapping, read_options
 
     if mapping_name:
-        return load_mapping(mapping_name)
-    from importer.command_inputs import detect_mapping, read_options
+        # a mapping that finds none of its key or contact columns stops here (exit 2)
+        return given_mapping(mapping_name, input_path, sheet, delimiter, encoding)
     from importer.summary import detected_mapping
 
     mapping = detect_mapping(input_path, read_options(sheet, delimiter, encoding))
