@@ -350,7 +350,11 @@ def mappings_suggest(
         return int(ExitCode.OK)
     if out.exists():
         raise ConfigError(f"{out} exists; choose another --out or delete it first")
-    out.write_text(found.yaml, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # --out may name a new folder
+        out.write_text(found.yaml, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from exc
     click.echo(f"{summary}: rg-import mappings check {out} --sample {input_path}")
     click.echo(f"Wrote {out}")
     return int(ExitCode.OK)
