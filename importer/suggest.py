@@ -263,10 +263,12 @@ def suggest(
         values = _values(sample_rows, position)
         guess = _with_values(_person_name(index.lookup(header), header), header,
                              _value_kind(values))  # fmt: skip
-        if guess is not None and guess.fuzzy and guess.target in IDENTITY:
-            if guess.confidence < IDENTITY_MIN:
-                questions.append(guess)  # asked in the YAML, never used as it is
-                guess = None
+        if (
+            guess is not None and guess.fuzzy and guess.target in IDENTITY
+            and guess.confidence < IDENTITY_MIN
+        ):  # fmt: skip
+            questions.append(guess)  # asked in the YAML, never used as it is
+            guess = None
         found.append(guess)
     if not any(g is not None and g.target == KEY for g in found):
         _propose_key(headers, sample_rows, found)

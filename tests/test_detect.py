@@ -128,7 +128,10 @@ def test_choose_returns_the_only_match() -> None:
     "headers, words",
     [
         (["Email", "Phone"], ["no mapping recognises", "--mapping", "mappings suggest"]),
-        (["Record ID", "Contact owner", "Person - ID"], ["equally well", "crm_a", "crm_b", "--mapping"]),
+        (
+            ["Record ID", "Contact owner", "Person - ID"],
+            ["equally well", "crm_a", "crm_b", "--mapping"],
+        ),
     ],
 )
 def test_choose_refuses_none_or_a_tie_in_one_line(headers: list[str], words: list[str]) -> None:

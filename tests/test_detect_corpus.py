@@ -127,6 +127,6 @@ def test_plan_of_a_real_hubspot_header_needs_no_mapping(
         writer.writerow(row)
     with pytest.raises(SystemExit) as exit_info:
         main(["plan", str(export), "--out", str(tmp_path / "run")])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert exit_info.value.code == ExitCode.OK, err
     assert "hubspot" in err

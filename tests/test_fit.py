@@ -54,7 +54,7 @@ def test_the_message_names_the_layout_detection_picks(
     header = (CORPUS / "hubspot__3.csv").read_text("utf-8").splitlines()[1].split(",")
     export = write(tmp_path / "hubspot.csv", header, ["1", "Ana", "Prado", "ana@example.com"]
                    + [""] * (len(header) - 4))  # fmt: skip
-    code, out, err = invoke(
+    code, _, err = invoke(
         capsys, "run", str(export), "--mapping", "pipedrive_persons", "--site", SITE, "--yes",
         "--ledger", str(tmp_path / "ledger.sqlite"), "--out", str(tmp_path / "run"),
     )  # fmt: skip

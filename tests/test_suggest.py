@@ -63,7 +63,9 @@ def test_a_loose_name_match_never_fills_an_identity_field_and_is_asked() -> None
     assert mapping.fields["last_name"].columns == ("full_name",)  # the real surname
 
 
-def test_facebook_leads_plan_with_the_surname_and_the_adset_left_to_the_note(tmp_path: Path) -> None:
+def test_facebook_leads_plan_with_the_surname_and_the_adset_left_to_the_note(
+    tmp_path: Path,
+) -> None:
     export = tmp_path / "leads.csv"
     with open(export, "w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows([FACEBOOK, *FACEBOOK_ROWS])
