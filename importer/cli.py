@@ -113,7 +113,9 @@ def _command_line() -> str:
 input_options = [
     click.option("--mapping", "-m", "mapping_name", metavar="NAME|PATH",
                  help="Mapping to use: a name from `rg-import mappings list` or a YAML file "
-                      "(default: detected from the file's header)."),
+                      "(default: detected from the file's header; needed when two mappings fit "
+                      "it equally well). Exit 2 when none of its key or contact columns is in "
+                      "the file."),
     click.option("--sheet", help="Excel sheet to read (default: the first)."),
     click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
     click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
@@ -307,7 +309,11 @@ def mappings_show(name: str) -> None:
 
 @mappings_group.command("suggest")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Write the starter mapping here.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write the starter mapping here (missing folders are created).",
+)
 @click.option("--sheet", help="Excel sheet to read (default: the first).")
 @click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |).")
 @click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252).")
@@ -318,7 +324,13 @@ def mappings_suggest(
     delimiter: str | None,
     encoding: str | None,
 ) -> int:
-    """Name the mapping that reads INPUT, or propose a starter mapping for it."""
+    """Name the mapping that reads INPUT, or propose a starter mapping for it.
+
+    The starter splits a person-name column (Name, Client Name) into first and
+    last name, proposes a unique id-like column as the key when there is no ID
+    column, and lists loose guesses for key, name, email or phone as questions
+    in its comments instead of using them. --out creates missing folders.
+    """
     from importer.detect import clear_winner
     from importer.read import ReadOptions
     from importer.suggest import read_sample, suggest
