@@ -91,11 +91,11 @@ def _resolve_mapping(
     encoding: str | None,
 ) -> Mapping:  # fmt: skip
     """The --mapping given, or the one whose fingerprint matches the file's header (announced)."""
-    from importer.mapfile import load_mapping
+    from importer.command_inputs import detect_mapping, given_mapping, read_options
 
     if mapping_name:
-        return load_mapping(mapping_name)
-    from importer.command_inputs import detect_mapping, read_options
+        # a mapping that finds none of its key or contact columns stops here (exit 2)
+        return given_mapping(mapping_name, input_path, sheet, delimiter, encoding)
     from importer.summary import detected_mapping
 
     mapping = detect_mapping(input_path, read_options(sheet, delimiter, encoding))
@@ -113,7 +113,9 @@ def _command_line() -> str:
 input_options = [
     click.option("--mapping", "-m", "mapping_name", metavar="NAME|PATH",
                  help="Mapping to use: a name from `rg-import mappings list` or a YAML file "
-                      "(default: detected from the file's header)."),
+                      "(default: detected from the file's header; needed when two mappings fit "
+                      "it equally well). Exit 2 when none of its key or contact columns is in "
+                      "the file."),
     click.option("--sheet", help="Excel sheet to read (default: the first)."),
     click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
     click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
@@ -307,7 +309,11 @@ def mappings_show(name: str) -> None:
 
 @mappings_group.command("suggest")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Write the starter mapping here.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write the starter mapping here (missing folders are created).",
+)
 @click.option("--sheet", help="Excel sheet to read (default: the first).")
 @click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |).")
 @click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252).")
@@ -318,7 +324,14 @@ def mappings_suggest(
     delimiter: str | None,
     encoding: str | None,
 ) -> int:
-    """Name the mapping that reads INPUT, or propose a starter mapping for it."""
+    """Name the mapping that reads INPUT, or propose a starter mapping for it.
+
+    The starter splits a person-name column (Name, Client Name) into first and
+    last name, proposes a unique id-like column as the key when there is no ID
+    column, and lists loose guesses for key, name, email or phone as questions
+    in its comments instead of using them. --out creates missing folders.
+    """
+    from importer.detect import clear_winner
     from importer.read import ReadOptions
     from importer.suggest import read_sample, suggest
 
@@ -332,11 +345,12 @@ def mappings_suggest(
             f"Recognised: {m.crm or m.name} ({m.description}; {m.confidence}) — mapping {m.name}, "
             f"reads {match.score:.0%} of the columns"
         )
-    if len(found.matches) == 1:
-        click.echo(f"Use: rg-import plan {input_path} --mapping {found.matches[0].name}")
+    winner = clear_winner(found.matches)
+    if winner is not None:
+        click.echo(f"Use: rg-import plan {input_path} --mapping {winner.name}")
         return int(ExitCode.OK)
     if found.matches:
-        click.echo("Several mappings fit: pass --mapping with the right one.")
+        click.echo("Several mappings fit equally well: pass --mapping with the right one.")
         return int(ExitCode.OK)
     summary = (
         f"No mapping recognises {input_path}: {len(found.guesses)} of {len(headers)} columns "
@@ -348,7 +362,11 @@ def mappings_suggest(
         return int(ExitCode.OK)
     if out.exists():
         raise ConfigError(f"{out} exists; choose another --out or delete it first")
-    out.write_text(found.yaml, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # --out may name a new folder
+        out.write_text(found.yaml, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from exc
     click.echo(f"{summary}: rg-import mappings check {out} --sample {input_path}")
     click.echo(f"Wrote {out}")
     return int(ExitCode.OK)

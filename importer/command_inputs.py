@@ -72,6 +72,24 @@ def detect_mapping(input_path: Path, options: ReadOptions) -> Mapping:
     return load_mapping(str(chosen.path)) if chosen.path else chosen
 
 
+def given_mapping(
+    name: str, input_path: Path, sheet: str | None, delimiter: str | None, encoding: str | None
+) -> Mapping:
+    """The mapping named by --mapping, checked against ``input_path``'s header
+    (read with the mapping's ``read:`` section under the flags). Raises ConfigError when none of the mapping's key or
+    contact columns is in the file (``importer.fit``), InputError when the file
+    cannot be read, MappingError when the mapping file is broken.
+    """
+    from importer.fit import check_fit
+    from importer.mapfile import load_mapping
+    from importer.read import peek_headers
+
+    mapping = load_mapping(name)
+    options = read_options(sheet, delimiter, encoding, mapping)
+    check_fit(mapping, peek_headers(input_path, options), input_path)
+    return mapping
+
+
 def site_option(site: str | None, env: MappingABC[str, str] | None = None) -> str | None:
     """``--site``, else RG_SITE, checked as a UUID; None when neither is set.
 

@@ -6,8 +6,16 @@ and prefixes one header must start with (``prefix_any``, e.g. Pipedrive's
 ``Person - ``). Headers are compared as ``importer.read.normalize_header``
 does: without regard to case, spacing or a BOM.
 
-    detect(headers)   every mapping whose fingerprint matches, best fit first
-    choose(headers)   the one mapping that matches, or ConfigError
+Several fingerprints may match one header row (every CRM has "First Name").
+Each match is scored by how specific its evidence is: a fingerprint header
+counts 1/k when k fingerprints of the catalog name it, so "First Name" (named
+by many) weighs little and "Lifecycle Stage" (HubSpot only) a whole point; a
+matched prefix counts once, the same way. The best match wins when it is at
+least ``CLEAR_LEAD`` ahead of the next; closer than that is a tie, and a tie is
+never settled by guessing.
+
+    detect(headers)   every mapping whose fingerprint matches, most specific first
+    choose(headers)   the one mapping clearly ahead, or ConfigError
     suggest(headers)  a starter mapping for a file nothing recognises (importer.suggest)
     check(path)       lint a mapping file, optionally against a sample (importer.lint)
 """
@@ -15,6 +23,7 @@ does: without regard to case, spacing or a BOM.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +42,7 @@ __all__ = [
     "Match",
     "check",
     "choose",
+    "clear_winner",
     "column_matcher",
     "detect",
     "fingerprint_summary",
@@ -43,11 +53,18 @@ __all__ = [
 
 _NUMBER_MARK = "qxnumberxq"  # stands for {n} while a name is normalised
 
+# How far (in whole distinctive headers) the best match must lead the next one
+# to be chosen without --mapping: half a header, so two layouts that differ only
+# by headers shared with other layouts stay a tie.
+CLEAR_LEAD = 0.5
+
 
 @dataclass(frozen=True)
 class Match:
     """A mapping whose fingerprint fits a header row.
 
+    ``specificity`` weighs the evidence: each fingerprint header found counts
+    1/k when k fingerprints of the catalog name it (see the module docstring).
     ``score`` is the share (0..1) of the file's columns that the mapping reads
     or ignores on purpose: how well it fits beyond its fingerprint.
     ``evidence`` holds the headers that satisfied the fingerprint.
@@ -56,6 +73,7 @@ class Match:
     mapping: Mapping
     score: float
     evidence: tuple[str, ...]
+    specificity: float = 0.0
 
     @property
     def name(self) -> str:
@@ -164,41 +182,90 @@ def _load_cached(path: Path) -> Mapping:
     return mapping
 
 
+def _named_by(pool: Sequence[Mapping]) -> tuple[Counter[str], Counter[str]]:
+    """How many fingerprints name each header, and each prefix (normalised)."""
+    headers: Counter[str] = Counter()
+    prefixes: Counter[str] = Counter()
+    for mapping in pool:
+        d = mapping.detect
+        headers.update({_norm(h) for h in (*d.require_all, *d.require_any)})
+        prefixes.update({_norm(p) for p in d.prefix_any})
+    return headers, prefixes
+
+
+def _specificity(
+    detect: Detect, evidence: Sequence[str], named: tuple[Counter[str], Counter[str]]
+) -> float:
+    headers, prefixes = named
+    total = 0.0
+    for hit in {_norm(h) for h in evidence}:
+        if headers[hit]:
+            total += 1 / headers[hit]
+    for prefix in {_norm(p) for p in detect.prefix_any}:
+        if any(_norm(h).startswith(prefix) for h in evidence):
+            total += 1 / max(prefixes[prefix], 1)
+    return round(total, 3)
+
+
 def detect(headers: Sequence[str], mappings: Iterable[Mapping] | None = None) -> list[Match]:
-    """Every mapping whose fingerprint matches ``headers``, best fit first.
+    """Every mapping whose fingerprint matches ``headers``, most specific first
+    (then by the share of columns read, then by name).
 
     ``mappings`` defaults to every mapping on the search path (files that do
-    not load are skipped; ``rg-import mappings list`` shows them).
+    not load are skipped; ``rg-import mappings list`` shows them); the weights
+    of the evidence are counted over the same pool.
     """
     pool = list(mappings) if mappings is not None else load_catalog()[0]
+    named = _named_by(pool)
     matches = []
     for mapping in pool:
         evidence = fingerprint_evidence(mapping.detect, headers)
         if evidence is not None:
-            matches.append(Match(mapping, _coverage(mapping, headers), evidence))
-    return sorted(matches, key=lambda m: (-m.score, m.name))
+            matches.append(
+                Match(
+                    mapping, _coverage(mapping, headers), evidence,
+                    _specificity(mapping.detect, evidence, named),
+                )
+            )  # fmt: skip
+    return sorted(matches, key=lambda m: (-m.specificity, -m.score, m.name))
+
+
+def clear_winner(matches: Sequence[Match]) -> Match | None:
+    """The first of ``detect``'s matches when it leads the next by ``CLEAR_LEAD``
+    or more (or is alone); None when there is none or a tie."""
+    if not matches:
+        return None
+    if len(matches) == 1 or matches[0].specificity - matches[1].specificity >= CLEAR_LEAD:
+        return matches[0]
+    return None
 
 
 def choose(headers: Sequence[str], mappings: Iterable[Mapping] | None = None) -> Mapping:
-    """The one mapping whose fingerprint matches ``headers``.
+    """The one mapping whose fingerprint matches ``headers`` best, clearly.
 
     Raises ConfigError (one line: the candidates, and to pass --mapping) when
-    no mapping or more than one matches.
+    no mapping matches, or when the best ones tie.
     """
     matches = detect(headers, mappings)
-    if len(matches) == 1:
-        return matches[0].mapping
+    winner = clear_winner(matches)
+    if winner is not None:
+        return winner.mapping
     if not matches:
         shown = ", ".join(repr(h) for h in headers[:6]) + (" ..." if len(headers) > 6 else "")
         raise ConfigError(
             f"no mapping recognises this header ({shown or 'empty'}); pass --mapping NAME "
             "(see rg-import mappings list) or start one with rg-import mappings suggest INPUT"
         )
-    names = ", ".join(
-        f"{m.name} ({m.mapping.crm or 'no CRM'}, {m.mapping.confidence})" for m in matches
+    tied = [m for m in matches if matches[0].specificity - m.specificity < CLEAR_LEAD]
+    names = "; ".join(
+        f"{m.name} ({m.mapping.crm or 'no CRM'}, {m.mapping.confidence}; "
+        f"found {', '.join(repr(e) for e in m.evidence[:4])})"
+        for m in tied
     )
     raise ConfigError(
-        f"this header fits several mappings: {names}; pass --mapping with the right one"
+        f"this header fits {len(tied)} mappings equally well: {names}; nothing in the header "
+        f"tells them apart, so pass --mapping {tied[0].name} (or --mapping {tied[1].name}, "
+        "...) with the one your file came from"
     )
 
 

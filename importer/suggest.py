@@ -9,6 +9,15 @@ when given, confirm or correct a guess by what the values look like (emails,
 phones, zips, dates). The result renders as YAML with a comment per line
 saying how sure the guess is; columns nothing matched go to the note
 (``unmapped: note``) and are listed, so nothing is lost while you edit.
+
+Identity fields (key, names, email, phone) decide who a lead is, so a guess
+for one must be more than a loose resemblance: a ``difflib`` match below
+``IDENTITY_MIN`` (Facebook's ``adset_name`` is 0.70 "similar to" last name) is
+not used; the column goes to the note and the guess is asked as a question in
+the YAML's comments. A header naming a person ("Name", "Client Name", "Contact
+Name") is a full name, split into first and last when no such columns exist.
+With no ID column, a column whose sample values are all different and look
+like ids (a digit, or a URL, and no spaces) is proposed as the key.
 """
 
 from __future__ import annotations
@@ -37,6 +46,19 @@ _GROUP_OF = {"second_email": "email", "phone2": "phone"}
 
 EXACT, SQUASHED, FUZZY_MAX, WORD, VALUES = 0.95, 0.9, 0.85, 0.6, 0.7
 FUZZY_CUTOFF = 0.8
+PERSON_NAME, ID_VALUES = 0.8, 0.8
+# Below this, a name-similarity guess never fills an identity field (0.8 is a
+# difflib ratio of 0.94: a typo or spacing apart, not a different word).
+IDENTITY_MIN = 0.8
+IDENTITY = (KEY, FULL_NAME, "first_name", "last_name", "email", "second_email", "phone", "phone2")
+
+# Headers naming a person as a whole, once squashed: "Client Name", "full_name".
+_PERSON_NAME = re.compile(
+    r"(full|client|contact|customer|lead|person|buyer|seller|member|subscriber|prospect|"
+    r"your|display|guest|tenant|applicant)?name"
+)
+_ID_HINT = re.compile(r"(id|uuid|url|link|ref|reference|key|number|no)$")
+_ID_VALUE = re.compile(r"\S*\d\S*|https?://\S+")
 
 # A telling word in a header, when nothing else matched it (checked in order).
 _WORDS: tuple[tuple[str, str], ...] = (
@@ -71,6 +93,7 @@ class Guess:
     confidence: float  # 0..1
     reason: str
     label: str = ""  # for source_details: the word shown before the value
+    fuzzy: bool = False  # matched by name similarity only (difflib)
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,7 @@ class Suggestion:
     unmatched: tuple[str, ...]  # columns left to the note
     yaml: str
     by_target: dict[str, list[Guess]] = field(default_factory=dict)
+    questions: tuple[Guess, ...] = ()  # loose identity guesses left out, to confirm
 
     def best(self, target: str) -> Guess | None:
         """The surest guess for a target, e.g. ``best("email")``."""
@@ -164,9 +188,11 @@ class AliasIndex:
         close = difflib.get_close_matches(flat, list(self.squashed), n=1, cutoff=FUZZY_CUTOFF)
         if flat and close:
             ratio = difflib.SequenceMatcher(None, flat, close[0]).ratio()
-            return self._guess(
+            guess = self._guess(
                 header, self.squashed[close[0]], round(ratio * FUZZY_MAX, 2), "similar to"
             )
+            return Guess(guess.column, guess.target, guess.confidence, guess.reason, guess.label,
+                         fuzzy=True)  # fmt: skip
         for word, target in _WORDS:
             if word in flat:
                 return Guess(header, target, WORD, f"the word {word!r}")
@@ -231,11 +257,24 @@ def suggest(
     """
     pool = list(mappings) if mappings is not None else load_catalog()[0]
     index = AliasIndex(pool)
+    found: list[Guess | None] = []
+    questions: list[Guess] = []
+    for position, header in enumerate(headers):
+        values = _values(sample_rows, position)
+        guess = _with_values(_person_name(index.lookup(header), header), header,
+                             _value_kind(values))  # fmt: skip
+        if (
+            guess is not None and guess.fuzzy and guess.target in IDENTITY
+            and guess.confidence < IDENTITY_MIN
+        ):  # fmt: skip
+            questions.append(guess)  # asked in the YAML, never used as it is
+            guess = None
+        found.append(guess)
+    if not any(g is not None and g.target == KEY for g in found):
+        _propose_key(headers, sample_rows, found)
     guesses: list[Guess] = []
     unmatched: list[str] = []
-    for position, header in enumerate(headers):
-        values = [row[position] for row in sample_rows or () if position < len(row)]
-        guess = _with_values(index.lookup(header), header, _value_kind(values))
+    for header, guess in zip(headers, found, strict=True):
         if guess is None or (guess.target == IGNORE and guess.confidence < EXACT):
             unmatched.append(header)
         else:
@@ -245,11 +284,57 @@ def suggest(
         by_target[_GROUP_OF.get(guess.target, guess.target)].append(guess)
     from importer.suggest_yaml import render
 
-    text = render(name, headers, by_target, unmatched)
+    text = render(name, headers, by_target, unmatched, questions)
     return Suggestion(
         tuple(headers), tuple(detect(headers, pool)), tuple(guesses), tuple(unmatched), text,
-        dict(by_target),
+        dict(by_target), tuple(questions),
     )  # fmt: skip
+
+
+def _values(rows: Sequence[Sequence[str]] | None, position: int) -> list[str]:
+    return [row[position] for row in rows or () if position < len(row)]
+
+
+def _person_name(guess: Guess | None, header: str) -> Guess | None:
+    """A header naming a person as a whole ("Client Name") is a full name, unless
+    a known spelling already says what it is."""
+    if guess is not None and guess.confidence >= SQUASHED:
+        return guess
+    if _PERSON_NAME.fullmatch(squash(header)):
+        return Guess(header, FULL_NAME, PERSON_NAME, "names a person: split into first and last")
+    return guess
+
+
+def _propose_key(
+    headers: Sequence[str], rows: Sequence[Sequence[str]] | None, found: list[Guess | None]
+) -> None:
+    """With no ID column guessed, make the best id-like column the key (in place).
+
+    With sample rows: every value present, all different, without spaces, each
+    with a digit or a URL; a header like "... ID" or "URL" is preferred. Without
+    rows, only such a header is taken, less surely. A column already surely
+    something else (an email, a date) is left alone.
+    """
+    candidates: list[tuple[bool, int]] = []
+    for position, header in enumerate(headers):
+        guess = found[position]
+        if guess is not None and (guess.confidence >= VALUES and guess.target != KEY):
+            continue
+        hinted = bool(_ID_HINT.search(squash(header)))
+        values = [v.strip() for v in _values(rows, position)]
+        if rows:
+            idlike = len(values) >= 2 and all(values) and len(set(values)) == len(values)
+            if not (idlike and all(_ID_VALUE.fullmatch(v) for v in values)):
+                continue
+        elif not hinted:
+            continue
+        candidates.append((hinted, position))
+    if not candidates:
+        return
+    _, position = max(candidates, key=lambda c: (c[0], -c[1]))
+    why = ("values are all different and look like ids" if rows
+           else "the name says it is an id; check its values are unique")  # fmt: skip
+    found[position] = Guess(headers[position], KEY, ID_VALUES if rows else WORD, why)
 
 
 def quote(text: str) -> str:

@@ -66,6 +66,7 @@ def render(
     headers: Sequence[str],
     by_target: dict[str, list[Guess]],
     unmatched: list[str],
+    questions: Sequence[Guess] = (),
 ) -> str:
     """The starter mapping as YAML text (see the module docstring)."""
     from importer.suggest import comment_text
@@ -116,6 +117,17 @@ def render(
     if unmatched:
         lines += ["", '# Not matched to any field; they go into the note as "Header: value":']
         lines += [f"#   {comment_text(h)}" for h in unmatched]
+    if questions:
+        lines += [
+            "",
+            "# Questions: these columns only look a little like who-the-lead-is fields, so",
+            "# they were left to the note. If one is right, add it under fields: above:",
+        ]
+        lines += [
+            f"#   {comment_text(q.column)} -> {q.target}? ({q.confidence:.2f}, "
+            f"{comment_text(q.reason)})"
+            for q in questions
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -128,12 +128,16 @@ def test_choose_returns_the_only_match() -> None:
     "headers, words",
     [
         (["Email", "Phone"], ["no mapping recognises", "--mapping", "mappings suggest"]),
-        (["Record ID", "Contact owner", "Person - ID"], ["several", "crm_a", "crm_p", "--mapping"]),
+        (
+            ["Record ID", "Contact owner", "Person - ID"],
+            ["equally well", "crm_a", "crm_b", "--mapping"],
+        ),
     ],
 )
-def test_choose_refuses_none_or_several_in_one_line(headers: list[str], words: list[str]) -> None:
+def test_choose_refuses_none_or_a_tie_in_one_line(headers: list[str], words: list[str]) -> None:
+    twin = {**HUBSPOT_LIKE, "name": "crm_b"}  # the same fingerprint: a true tie
     with pytest.raises(ConfigError) as error:
-        choose(headers, mappings(HUBSPOT_LIKE, PREFIXED))
+        choose(headers, mappings(HUBSPOT_LIKE, twin, PREFIXED))
     message = str(error.value)
     assert "\n" not in message and all(w in message for w in words)
     assert error.value.exit_code == ExitCode.USAGE
