@@ -34,8 +34,15 @@ def expected_columns(mapping: Mapping) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cols))
 
 
+def _readable(name: str) -> str:
+    # A numbered pattern reads better as its first instance: 'Email 1' (2, 3, ...).
+    if "{n}" in name:
+        return f"{name.replace('{n}', '1')!r} (2, 3, ...)"
+    return repr(name)
+
+
 def _shown(names: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+    shown = ", ".join(_readable(n) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 

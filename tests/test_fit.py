@@ -41,7 +41,7 @@ def test_plan_with_a_mapping_none_of_whose_columns_is_in_the_file_exits_2(
     assert code == ExitCode.USAGE and out == ""
     (line,) = err.splitlines()
     assert str(MAPPINGS / "followupboss.yaml") in line and str(export) in line
-    assert "'ID'" in line and "'Email {n}'" in line  # what it expects
+    assert "'ID'" in line and "'Email 1' (2, 3, ...)" in line  # what it expects
     assert "'foo', 'bar'" in line  # what the file has
     assert "no mapping recognises" in line and "mappings suggest" in line
     assert not (tmp_path / "run").exists()
