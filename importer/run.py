@@ -207,9 +207,13 @@ def run_file(
         code = ExitCode.INTERRUPTED
     elif breaker.reason is not None:
         code = ExitCode.ABORTED
-    elif tally.leads["rejected"] or tally.leads["in_doubt"] or tally.activities["held"]:
-        # held activities may be missing from their leads: someone has to look (exit 3,
-        # like rows in doubt), although the run itself finished
+    elif (
+        any(tally.leads[k] for k in ("rejected", "in_doubt", "not_sent"))
+        or tally.activities["held"]
+    ):
+        # the run finished, but rows or activities are not (surely) there: exit 3, so a
+        # nightly job notices. Held activities may be missing from their leads and
+        # someone has to look; rows not sent are sent by the next run.
         code = ExitCode.REJECTS
     else:
         code = ExitCode.OK
@@ -296,14 +300,15 @@ class _Tally:
             )
             (rejects if outcome.result == "rejected" else doubts).reject(cells(), issue)
 
-
     def _held(self, outcome: SendOutcome) -> None:
         plan = outcome.plan
         activities = dict(plan.activities)
         assert self.held_file is not None
         for digest in outcome.in_doubt_hashes:
             self.activities["held"] += 1
-            self.held_file.held(plan.row, plan.key, plan.lead_id, digest, activities.get(digest, {}))
+            self.held_file.held(
+                plan.row, plan.key, plan.lead_id, digest, activities.get(digest, {})
+            )
 
 
 def _site_known(ledger: Any, site: str) -> bool:

@@ -519,7 +519,9 @@ def _breaker_reason(failures: int, error: ApiError) -> str:
             f"{failures} requests in a row could not reach {_base(error.url)} ({error.error}); "
             "nothing of them was applied: check the network and --base-url, then run again"
         )
-    return f"{failures} requests in a row failed ({error}); the API looks unavailable, try again later"
+    return (
+        f"{failures} requests in a row failed ({error}); the API looks unavailable, try again later"
+    )
 
 
 def _api_problem(exc: ApiError) -> Problem:
