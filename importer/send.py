@@ -411,7 +411,7 @@ class Sender:
     def _post_activities(self, plan: RowPlan, outcome: SendOutcome) -> list[str]:
         """Post the row's new activities in one request; returns the hashes confirmed sent.
 
-        Sets ``outcome.result`` to rejected or in_doubt when the post fails.
+        Sets ``outcome.result`` to rejected, in_doubt or not_sent when the post fails.
         """
         p = self.policy
         held = self._held(plan)
