@@ -170,7 +170,7 @@ run_options = [
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
-    click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt."),
+    click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt and list it in held_activities.csv."),
     click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="v2 can clear fields that became empty."),
     click.option("--max-attempts", default=6, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
     click.option("--timeout", "read_timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for an answer."),

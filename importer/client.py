@@ -26,6 +26,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -36,9 +37,9 @@ from urllib3.exceptions import MaxRetryError
 from importer import __version__
 from importer.client_settings import ClientSettings
 from importer.config import Credentials, is_loopback
-from importer.errors import TransportError
+from importer.errors import Stopping, TransportError
 from importer.http_errors import parse_retry_after, readable_error
-from importer.retry_policy import Failure, classify_answer, retry_delay
+from importer.retry_policy import Failure, classify_answer, classify_success, retry_delay
 from importer.throttle import RateLimiter
 
 # The settings and the error readers are re-exported: callers import them from here.
@@ -251,7 +252,7 @@ class Client:
         while True:
             attempt += 1
             if self._limiter is not None:
-                self._limiter.acquire()
+                self._wait(self._limiter.acquire, unknown)
             status, failure = self._attempt(method, url, data)
             if failure is None:
                 if self._limiter is not None:
@@ -291,7 +292,20 @@ class Client:
             if self._on_retry is not None:
                 kind: int | str = int(failure.key) if failure.key.isdigit() else failure.key
                 self._on_retry(RetryEvent(method, url, attempt, kind, delay))
-            self._sleep(delay)
+            self._wait(partial(self._sleep, delay), unknown)
+
+    @staticmethod
+    def _wait(wait: Callable[[], object], unknown: int) -> None:
+        """Wait; when the run stops meanwhile, say whether an earlier try may have been applied.
+
+        ``unknown`` counts this request's tries with an unknown outcome: with
+        none, the request never reached the server and counts as not sent.
+        """
+        try:
+            wait()
+        except Stopping as stop:
+            stop.maybe_applied = unknown > 0
+            raise
 
     def _jitter(self, ceiling: float) -> float:
         """A random wait in [0, ceiling] from the RNG all worker threads share (hence the lock)."""
@@ -299,7 +313,10 @@ class Client:
             return self._rng.uniform(0.0, ceiling)
 
     def _attempt(self, method: str, url: str, data: bytes) -> tuple[int, Failure | None]:
-        """Send once; return the status and None on 2xx, else the classified failure."""
+        """Send once; return the status, and None on success or else the classified failure.
+
+        Success is a 2xx carrying the API's JSON object; another 2xx body is a failure.
+        """
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         try:
             reply = self._session().request(
@@ -311,7 +328,11 @@ class Client:
             return 0, failure
         self._count(str(reply.status_code))
         if 200 <= reply.status_code < 300:
-            return reply.status_code, None
+            # a captive portal or SSO proxy answers 200 with its own page
+            foreign = classify_success(
+                reply.status_code, reply.headers, reply.content, method=method, url=url
+            )
+            return reply.status_code, foreign
         failure = classify_answer(
             reply.status_code, reply.reason, reply.headers, reply.content, method=method, url=url
         )

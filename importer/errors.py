@@ -10,6 +10,7 @@ conditions that stop the whole command::
     ├── InputError                     exit 2: the input file cannot be used as it is
     ├── LedgerError                    exit 2: the ledger is locked, corrupt or unwritable
     ├── ApiError                       an HTTP exchange failed (raised by importer.client)
+    │   ├── UnexpectedAnswerError      a 2xx whose body is not the API's JSON: in doubt
     │   ├── ClientError                4xx: the request itself is wrong; never retried
     │   │   ├── BadRequestError        400
     │   │   ├── AuthError              401 / 403: stops a run (exit 4)
@@ -20,6 +21,8 @@ conditions that stop the whole command::
     │       ├── ServerError            5xx
     │       └── TransportError         connection refused or reset, timeout
     └── RunAborted                     exit 4: the run stopped early; the ledger is consistent
+
+    Stopping (not an ImporterError)    raised inside a worker when the run is stopping
 
 Every message says what went wrong and what to do next, in one line.
 """
@@ -117,6 +120,16 @@ class ApiError(ImporterError):
         self.maybe_applied = maybe_applied
 
 
+class UnexpectedAnswerError(ApiError):
+    """A 2xx whose body is not the JSON object the API answers (``{}``).
+
+    Something else answered in the API's place (a captive portal, a single
+    sign-on or filtering proxy) or the answer was cut short, so whether the
+    request reached the API is unknown: ``maybe_applied`` is True and it is not
+    retried (a resend could add an activity twice). ``error`` names what came back.
+    """
+
+
 class ClientError(ApiError):
     """A 4xx answer: the request is wrong as sent, so it is never retried."""
 
@@ -157,3 +170,14 @@ class ServerError(TransientError):
 
 class TransportError(TransientError):
     """No usable response: connection refused or reset, or a timeout."""
+
+
+class Stopping(Exception):
+    """Raised inside a worker when the run is stopping (Ctrl-C, circuit breaker).
+
+    The client sets ``maybe_applied`` when it raises this out of a retry wait:
+    False when no earlier try of that request can have been applied (every
+    one failed before reaching the server), so the request counts as not sent.
+    """
+
+    maybe_applied: bool = True

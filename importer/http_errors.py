@@ -1,10 +1,11 @@
-"""Reading the server's error answers: ``Retry-After`` and a one-line reason.
+"""Reading the server's answers: ``Retry-After``, a one-line reason, success bodies.
 
 Error bodies come in every shape: the API's JSON, a proxy's HTML page, plain
 text or nothing at all. ``readable_error`` turns any of them into one short
 line for messages and reports; ``parse_retry_after`` reads the wait a 429 or
-503 asks for. Pure functions of the answer's parts, so no HTTP library is
-needed here.
+503 asks for; ``unexpected_body`` says what a 2xx carried when it is not the
+JSON object the API answers. Pure functions of the answer's parts, so no HTTP
+library is needed here.
 """
 
 from __future__ import annotations
@@ -64,6 +65,34 @@ def readable_error(status: int, reason: str | None, content_type: str, body: byt
         visible = _visible_text(text)
         return f'{phrase} (HTML error page from a proxy: "{_cut(visible)}")' if visible else phrase
     return f"{phrase}: {_cut(text)}"
+
+
+def unexpected_body(content_type: str, body: bytes) -> str | None:
+    """None for a JSON object (the API answers ``{}``); else what came back, in a few words.
+
+    A captive portal or single sign-on proxy answers 200 with its login page,
+    so a 2xx alone does not prove the API got the request. The content type is
+    not required to say JSON: the body decides.
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return "an empty body"
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = _NOT_JSON
+    if isinstance(parsed, dict):
+        return None
+    if "html" in content_type.lower() or text[:1] == "<":
+        visible = _visible_text(text)
+        return f'an HTML page ("{_cut(visible)}")' if visible else "an HTML page"
+    if parsed is not _NOT_JSON:
+        return f"JSON that is not an object ({_cut(text)})"
+    printable = "".join(c if c.isprintable() else " " for c in text[: MAX_MESSAGE * 2])
+    return f'a body that is not JSON ("{_cut(printable)}")'
+
+
+_NOT_JSON = object()
 
 
 def _status_line(status: int, reason: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Files a command writes for people: the run directory, rejects.csv, plan.csv, report.json.
+"""Files a command writes for people: the run directory, rejects.csv, plan.csv, report.json,
+held_activities.csv.
 
 Everything here may hold personal data, so files are created readable by their
 owner only (0600, directories 0700). Every CSV cell that a spreadsheet would
@@ -190,6 +191,26 @@ def reject_cells(cells: Sequence[str], issue: RowIssue, *, send_columns: bool = 
             "" if issue.attempts is None else str(issue.attempts),
         ]
     return [*cells, *extra]
+
+
+HELD_COLUMNS = ("row", "key", "lead_id", "type", "created", "description", "activity_hash")
+
+
+class HeldWriter(CsvOut):
+    """``held_activities.csv``: one line per activity an at-most-once run did not send.
+
+    Their earlier send is unknown, so they may or may not be on the lead; the
+    file names the lead and the activity, so someone can look and decide.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__(path, HELD_COLUMNS)
+
+    def held(self, row: int, key: str, lead_id: str, digest: str, activity: dict[str, Any]) -> None:
+        self.write(
+            [str(row), key, lead_id, str(activity.get("type", "")),
+             str(activity.get("created", "")), str(activity.get("description", "")), digest]
+        )  # fmt: skip
 
 
 PLAN_COLUMNS = ("row", "key", "lead_id", "action", "codes", "message")

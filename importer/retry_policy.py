@@ -24,9 +24,10 @@ from importer.errors import (
     NotFoundError,
     RateLimitedError,
     ServerError,
+    UnexpectedAnswerError,
     ValidationError,
 )
-from importer.http_errors import parse_retry_after, readable_error
+from importer.http_errors import parse_retry_after, readable_error, unexpected_body
 
 # Statuses after which the server may already have done the work (it got the body).
 UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 503, 504})
@@ -101,6 +102,25 @@ def classify_answer(
         f"unexpected {status} redirect{where}: set the base URL to the final address", **common
     )
     return Failure(error, key, retryable=False, maybe_applied=False)
+
+
+def classify_success(
+    status: int, headers: Mapping[str, str], body: bytes, *, method: str, url: str
+) -> Failure | None:
+    """None when a 2xx carries the API's JSON object; otherwise an in-doubt failure.
+
+    Not retried: whatever answered may have passed the request on, and a
+    resend could add activities twice; the row is left in doubt for the run
+    (and the circuit breaker) to judge.
+    """
+    what = unexpected_body(headers.get("Content-Type", ""), body)
+    if what is None:
+        return None
+    error = UnexpectedAnswerError(
+        f"{what} instead of the API's JSON",
+        status=status, method=method, url=url, maybe_applied=True,
+    )  # fmt: skip
+    return Failure(error, str(status), retryable=False, maybe_applied=True)
 
 
 def retry_delay(

@@ -8,15 +8,24 @@ activities can be duplicated by a resend, and the policy for that is explicit:
 at least once (the default; counted as possible duplicates) or at most once
 (held as in doubt).
 
+A request that never reached the server (connection refused, DNS failure)
+applied nothing: its row ends ``not_sent`` and stays pending in the ledger, so
+the next run sends it. A 2xx whose body is not the API's JSON ends the row in
+doubt: something else answered (a captive portal, an SSO proxy), and whether
+the API got the request is unknown.
+
 The circuit breaker stops the whole run after a 401/403, or after a run of
-consecutive requests that failed for transport or server reasons.
+consecutive requests that failed for transport or server reasons, or that got
+such a foreign 2xx; its message says which.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from importer.errors import (
     ApiError,
@@ -24,38 +33,58 @@ from importer.errors import (
     ClientError,
     NotFoundError,
     RateLimitedError,
+    Stopping,
     TransientError,
     TransportError,
+    UnexpectedAnswerError,
 )
 from importer.ledger import payload_hash
 from importer.models import Action, Problem
 from importer.payloads import ledger_payload
 from importer.plan import RowPlan
 
-
-class Stopping(Exception):
-    """Raised inside a worker when the run is stopping (Ctrl-C, circuit breaker)."""
+# ``Stopping`` lives in importer.errors (the client sets its ``maybe_applied``);
+# callers import it from here too.
+__all__ = ["CircuitBreaker", "SendOutcome", "SendPolicy", "Sender", "Stopping"]
 
 
 _HELD = "an earlier send of this activity is unknown; not resent (--activities-at-most-once)"
 _STOPPED = (
     "the run stopped while this request waited to be retried; an earlier try may have been applied"
 )
+_STOPPED_UNSENT = (
+    "the run stopped before this request reached the server; nothing was applied, "
+    "the next run sends it"
+)
 
 
 @dataclass
 class SendOutcome:
-    """How one row ended: exactly one of created, updated, unchanged, rejected, in_doubt, skipped."""
+    """How one row ended: exactly one of created, updated, unchanged, rejected, in_doubt, not_sent.
+
+    ``not_sent``: nothing of the row reached the server in this run (it could
+    not be reached, or the run stopped first); the row stays pending.
+    """
 
     plan: RowPlan
-    result: str  # "created" | "updated" | "unchanged" | "rejected" | "in_doubt" | "skipped"
+    result: str  # "created" | "updated" | "unchanged" | "rejected" | "in_doubt" | "not_sent"
     problems: list[Problem] = field(default_factory=list)
     http_status: int | None = None
     attempts: int | None = None
     activities_sent: int = 0
-    activities_in_doubt: int = 0
     activities_rejected: int = 0
+    activities_not_sent: int = 0
     possible_duplicates: int = 0  # extra copies of activities the server may now hold
+    # hashes of the activities this run left in doubt (held, or sent with an unknown outcome)
+    in_doubt_hashes: list[str] = field(default_factory=list)
+
+    @property
+    def activities_in_doubt(self) -> int:
+        return len(self.in_doubt_hashes)
+
+    def doubt(self, hashes: Iterable[str]) -> None:
+        """Count these activities in doubt (once each)."""
+        self.in_doubt_hashes.extend(h for h in hashes if h not in self.in_doubt_hashes)
 
 
 @dataclass(frozen=True)
@@ -69,7 +98,12 @@ class SendPolicy:
 
 
 class CircuitBreaker:
-    """Opens on any auth failure, or after N consecutive transport/server failures."""
+    """Opens on any auth failure, or after N consecutive transport/server failures.
+
+    The message follows the failure that opened it: an address that cannot be
+    reached is named, and a run of 2xx answers that are not the API's JSON
+    points at whatever answers in the API's place (a proxy, captive portal, SSO).
+    """
 
     def __init__(self, threshold: int):
         self.threshold = threshold
@@ -91,9 +125,7 @@ class CircuitBreaker:
                 return
             self._failures += 1
             if self._failures >= self.threshold:
-                self._open(
-                    f"{self._failures} requests in a row failed ({error}); the API looks unavailable, try again later"
-                )
+                self._open(_breaker_reason(self._failures, error))
 
     def interrupt(self, reason: str) -> None:
         """Open at once: Ctrl-C, or an answer every request of the run would get."""
@@ -121,11 +153,12 @@ class Sender:
         """Carry out one row's plan; never raises for the row's own failures.
 
         When the run stops while a request waits to be retried, what that
-        request carried is recorded in doubt (an earlier try may have been
-        applied) and the row ends ``in_doubt``; the next run settles it.
+        request carried is recorded in doubt when an earlier try may have been
+        applied (the row ends ``in_doubt``; the next run settles it), and as not
+        sent when no try reached the server (the row ends ``not_sent``).
         """
         if self.breaker.stop.is_set():
-            return SendOutcome(plan, "skipped")
+            return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
         if self.policy.kind == "activity":
             return self._send_activities_only(plan)
         if plan.action is Action.CREATE:
@@ -137,6 +170,37 @@ class Sender:
         outcome.result = "in_doubt"
         outcome.problems = [Problem("interrupted", _STOPPED)]
         return outcome
+
+    @staticmethod
+    def _not_sent(outcome: SendOutcome, problem: Problem) -> SendOutcome:
+        """The row ends not sent; its activities not sent, sent or in doubt are counted once."""
+        plan = outcome.plan
+        outcome.result, outcome.problems = "not_sent", [problem]
+        outcome.activities_not_sent = max(
+            0, len(plan.activities) - outcome.activities_in_doubt - outcome.activities_sent
+        )
+        return outcome
+
+    def _unsent_activities(self, plan: RowPlan, hashes: list[str], error: str) -> None:
+        """Record activities whose request never reached the server.
+
+        They become ``failed`` (sent again by the next run), except those whose
+        send in an earlier run is unknown: they stay in doubt, so an at-most-once
+        run still holds them and an at-least-once one still counts their copies.
+        """
+        earlier = set(plan.activities_in_doubt)
+        fresh = [h for h in hashes if h not in earlier]
+        again = [h for h in hashes if h in earlier]
+        if fresh:
+            self.ledger.activities_done(plan.lead_id, fresh, "failed", status=None, error=error)
+        if again:
+            self.ledger.activities_done(plan.lead_id, again, "in_doubt", status=None, error=error)
+
+    def _lead_not_sent(self, plan: RowPlan, hashes: list[str], error: str) -> None:
+        """Record a lead request that never reached the server: pending for the next run."""
+        p = self.policy
+        self.ledger.lead_failed(p.site, p.source, plan.key, status=None, error=error)
+        self._unsent_activities(plan, hashes, error)
 
     # ----------------------------------------------------------------- leads
 
@@ -175,13 +239,15 @@ class Sender:
         if held and p.kind == "potential_seller":
             # An anonymous lead is its property_viewed activity: it cannot be sent
             # without it, and at most once forbids sending it again.
-            return SendOutcome(
-                plan, "in_doubt", [Problem("in_doubt", _HELD)], activities_in_doubt=len(held)
-            )
+            outcome = SendOutcome(plan, "in_doubt", [Problem("in_doubt", _HELD)])
+            outcome.doubt(h for h, _ in plan.activities if h in held)
+            return outcome
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         hashes = [h for h, _ in to_send]
         self._begin(plan, plan.activities_done + hashes, dict(to_send))
-        outcome = SendOutcome(plan, "created", activities_in_doubt=len(held))
+        outcome = SendOutcome(plan, "created")
+        outcome.doubt(h for h, _ in plan.activities if h in held)
+        lead_unknown = False  # an earlier try of this lead may have been applied
         create = (
             self.client.create_potential_seller_lead
             if p.kind == "potential_seller"
@@ -201,8 +267,8 @@ class Sender:
                     self.ledger.activities_done(
                         plan.lead_id, hashes, "in_doubt", status=exc.status, error=exc.error
                     )
-                    outcome.activities_in_doubt += len(hashes)
-                    hashes, to_send = [], []
+                    outcome.doubt(hashes)
+                    hashes, to_send, lead_unknown = [], [], True
                     if p.kind == "potential_seller":
                         self.ledger.lead_in_doubt(
                             p.site, p.source, plan.key, status=exc.status, error=exc.error
@@ -213,14 +279,19 @@ class Sender:
                     response = create(p.site, self._lead_body(plan, []))
             else:
                 response = create(p.site, self._lead_body(plan, [a for _, a in to_send]))
-        except Stopping:
+        except Stopping as stop:
             # ``hashes`` names what the interrupted request carried
+            if not (stop.maybe_applied or lead_unknown):
+                self._lead_not_sent(plan, hashes, _STOPPED_UNSENT)
+                return self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
             self.ledger.lead_in_doubt(
                 p.site, p.source, plan.key, status=None, error=_STOPPED, activity_hashes=hashes
             )
-            outcome.activities_in_doubt += len(hashes)
+            outcome.doubt(hashes)
             return self._interrupted(outcome)
         except ApiError as exc:
+            if lead_unknown:
+                exc.maybe_applied = True  # the first try carried the lead too
             return self._lead_failed(plan, exc, hashes, outcome, creating=True)
         self.breaker.success()
         self.ledger.lead_sent(
@@ -253,7 +324,10 @@ class Sender:
                 if changed:
                     response = self.client.update_lead(p.site, plan.lead_id, changed)
                     outcome.http_status, outcome.attempts = response.status, response.attempts
-            except Stopping:
+            except Stopping as stop:
+                if not stop.maybe_applied:
+                    self._lead_not_sent(plan, [], _STOPPED_UNSENT)
+                    return self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
                 self.ledger.lead_in_doubt(p.site, p.source, plan.key, status=None, error=_STOPPED)
                 return self._interrupted(outcome)
             except ApiError as exc:
@@ -287,7 +361,11 @@ class Sender:
     ) -> SendOutcome:
         p = self.policy
         outcome.http_status, outcome.attempts = exc.status, exc.attempts
-        # answers every request of the run would get: the run stops, the row is skipped
+        if _never_reached(exc):
+            self.breaker.failure(exc)
+            self._lead_not_sent(plan, hashes, exc.error)
+            return self._not_sent(outcome, _api_problem(exc))
+        # answers every request of the run would get: the run stops, the row is not sent
         stops_run = isinstance(exc, AuthError) or (creating and isinstance(exc, NotFoundError))
         refused = isinstance(exc, ClientError) and not stops_run
         if refused:
@@ -309,19 +387,18 @@ class Sender:
                 error=exc.error,
                 activity_hashes=hashes,
             )
-            outcome.result = "skipped" if stops_run else "rejected"
+            if stops_run:
+                return self._not_sent(outcome, _api_problem(exc))
+            outcome.result = "rejected"
             outcome.problems = [_api_problem(exc)]
-            if outcome.result == "rejected":
-                outcome.activities_rejected += len(plan.activities)
+            outcome.activities_rejected += len(plan.activities)
             return outcome
         self.ledger.lead_in_doubt(
             p.site, p.source, plan.key, status=exc.status, error=exc.error, activity_hashes=hashes
         )
         outcome.result = "in_doubt"
-        outcome.activities_in_doubt += len(hashes)
-        outcome.problems = [
-            Problem("in_doubt", f"no answer to be sure of ({exc}); the next run sends it again")
-        ]
+        outcome.doubt(hashes)
+        outcome.problems = [_doubt_problem(exc, "the next run sends it again")]
         return outcome
 
     # ----------------------------------------------------------------- activities
@@ -334,12 +411,12 @@ class Sender:
     def _post_activities(self, plan: RowPlan, outcome: SendOutcome) -> list[str]:
         """Post the row's new activities in one request; returns the hashes confirmed sent.
 
-        Sets ``outcome.result`` to rejected or in_doubt when the post fails.
+        Sets ``outcome.result`` to rejected, in_doubt or not_sent when the post fails.
         """
         p = self.policy
         held = self._held(plan)
         to_send = [(h, a) for h, a in plan.activities if h not in held]
-        outcome.activities_in_doubt += len(held)
+        outcome.doubt(h for h, _ in plan.activities if h in held)
         if not to_send:
             if held and p.kind == "activity":
                 outcome.result = "in_doubt"
@@ -354,11 +431,15 @@ class Sender:
                 [a for _, a in to_send],
                 retry_unknown=not p.activities_at_most_once,
             )
-        except Stopping:
+        except Stopping as stop:
+            if not stop.maybe_applied:
+                self._unsent_activities(plan, hashes, _STOPPED_UNSENT)
+                self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
+                return []
             self.ledger.activities_done(
                 plan.lead_id, hashes, "in_doubt", status=None, error=_STOPPED
             )
-            outcome.activities_in_doubt += len(hashes)
+            outcome.doubt(hashes)
             self._interrupted(outcome)
             return []
         except ApiError as exc:
@@ -373,18 +454,20 @@ class Sender:
                 outcome.problems = [_api_problem(exc)]
                 return []
             self.breaker.failure(exc)
+            if _never_reached(exc) or isinstance(exc, AuthError):
+                self._unsent_activities(plan, hashes, exc.error)
+                self._not_sent(outcome, _api_problem(exc))
+                return []
             state = "in_doubt" if exc.maybe_applied else "failed"
             self.ledger.activities_done(
                 plan.lead_id, hashes, state, status=exc.status, error=exc.error
             )
             if state == "in_doubt":
-                outcome.activities_in_doubt += len(hashes)
+                outcome.doubt(hashes)
                 outcome.result = "in_doubt"
-                outcome.problems = [
-                    Problem("in_doubt", f"activities not confirmed ({exc}); the next run decides")
-                ]
+                outcome.problems = [_doubt_problem(exc, "the next run decides")]
             else:
-                outcome.result = "skipped" if isinstance(exc, AuthError) else "rejected"
+                outcome.result = "rejected"
                 outcome.activities_rejected += len(hashes)
                 outcome.problems = [_api_problem(exc)]
             return []
@@ -397,6 +480,48 @@ class Sender:
         if outcome.http_status is None:
             outcome.http_status, outcome.attempts = response.status, response.attempts
         return hashes
+
+
+def _never_reached(exc: ApiError) -> bool:
+    """No try of the request reached the server (refused, DNS, connect timeout, TLS)."""
+    return isinstance(exc, TransportError) and not exc.maybe_applied
+
+
+def _doubt_problem(exc: ApiError, then: str) -> Problem:
+    """Why a request's outcome is unknown, naming a foreign 2xx answer for what it is."""
+    if isinstance(exc, UnexpectedAnswerError):
+        return Problem(
+            "unexpected_answer",
+            f"the answer was {exc}; the request may or may not have reached the API, {then}",
+        )
+    return Problem("in_doubt", f"no answer to be sure of ({exc}); {then}")
+
+
+def _base(url: str) -> str:
+    """The API address of a request's URL (what precedes ``/sites/``; else its origin)."""
+    if "/sites/" in url:
+        return url.split("/sites/", 1)[0]
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _breaker_reason(failures: int, error: ApiError) -> str:
+    """Why the circuit breaker opened, after ``failures`` failures ending in ``error``."""
+    if isinstance(error, UnexpectedAnswerError):
+        return (
+            f"{failures} requests in a row got a success status without the API's answer "
+            f"(last: {error}); something other than Real Geeks is answering at {_base(error.url)}, "
+            "such as a proxy, a captive portal (hotel or guest Wi-Fi) or a single sign-on page: "
+            "check the network or proxy settings and --base-url, then run again"
+        )
+    if _never_reached(error):
+        return (
+            f"{failures} requests in a row could not reach {_base(error.url)} ({error.error}); "
+            "nothing of them was applied: check the network and --base-url, then run again"
+        )
+    return (
+        f"{failures} requests in a row failed ({error}); the API looks unavailable, try again later"
+    )
 
 
 def _api_problem(exc: ApiError) -> Problem:

@@ -59,26 +59,37 @@ def run_summary(report: MappingABC[str, Any]) -> str:
     ]
     # rows of an activity file are activities: "created" means sent to their lead
     activity_file = report["mapping"].get("kind") == "activity"
-    for key in ("created", "updated", "unchanged", "rejected", "in_doubt", "skipped"):
-        if key in ("in_doubt", "skipped") and not leads[key]:
+    for key in ("created", "updated", "unchanged", "rejected", "in_doubt", "not_sent"):
+        if key in ("in_doubt", "not_sent") and not leads[key]:
             continue
         if key == "updated" and activity_file:
             continue
         label = "sent" if key == "created" and activity_file else key.replace("_", " ")
         lines.append(f"  {label:<10}{leads[key]:>8}")
+    held = f" ({acts['held']} held)" if acts.get("held") else ""
+    unsent = f"{acts['not_sent']} not sent, " if acts.get("not_sent") else ""
     lines.append(
         f"  activities: {acts['sent']} sent, {acts['unchanged']} unchanged, {acts['rejected']} rejected, "
-        f"{acts['in_doubt']} in doubt, {acts['possible_duplicates']} possible duplicates"
+        f"{acts['in_doubt']} in doubt{held}, {unsent}{acts['possible_duplicates']} possible duplicates"
     )
     lines.append(
         f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {report['duration_s']:.1f} s"
     )
     if report["stopped"]:
         lines.append(f"Stopped early: {report['stopped']}. Run the same command again to resume.")
+    elif leads["not_sent"]:
+        lines.append(
+            f"Not sent: {leads['not_sent']} rows did not reach the API; run the same command again to send them."
+        )
     if report["rejects_file"]:
         lines.append(f"Rejects:  {report['rejects_file']}  (fix them and run the file again)")
     if report["in_doubt_file"]:
         lines.append(f"In doubt: {report['in_doubt_file']}  (the next run sends them again)")
+    if report.get("held_file"):
+        lines.append(
+            f"Held:     {report['held_file']}  (activities not resent, as their first send is "
+            "unknown: check these leads in Real Geeks)"
+        )
     lines.append(f"Report:   {report['out_dir']}/report.json")
     return "\n".join(lines)
 

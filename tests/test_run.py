@@ -259,7 +259,7 @@ def test_first_run_creates_exactly_the_valid_rows(sandbox: Sandbox, tmp_path: Pa
     stored_activities = sum(len(lead["activities"]) for lead in stored.values())
     assert report["activities"]["sent"] == stored_activities > len(stored)
     assert report["leads"] == {"created": len(creates), "updated": 0, "unchanged": 0,
-                               "rejected": len(plan) - len(creates), "in_doubt": 0, "skipped": 0}  # fmt: skip
+                               "rejected": len(plan) - len(creates), "in_doubt": 0, "not_sent": 0}  # fmt: skip
     assert report["requests"]["total"] == len(creates) and report["exit_code"] == 3
     assert_invariant(report)
 
@@ -374,7 +374,7 @@ def test_edited_rows_send_only_the_changed_fields(sandbox: Sandbox, tmp_path: Pa
     assert {r["path"].rsplit("/", 1)[1]: r["body"] for r in log} == wanted
     assert all(r["status"] == "200" for r in log)
     assert second["leads"] == {"created": 0, "updated": 10, "unchanged": 70, "rejected": 0,
-                               "in_doubt": 0, "skipped": 0}  # fmt: skip
+                               "in_doubt": 0, "not_sent": 0}  # fmt: skip
     assert_invariant(second)
 
     # a row whose only change is a new note: one activities POST, no PATCH

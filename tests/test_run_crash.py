@@ -139,7 +139,7 @@ def test_killed_runs_resume_to_every_lead_exactly_once(tmp_path: Path) -> None:
     assert_invariant(report)
     leads = report["leads"]
     assert leads["created"] + leads["updated"] + leads["unchanged"] == len(wanted)
-    assert leads["in_doubt"] == leads["skipped"] == 0
+    assert leads["in_doubt"] == leads["not_sent"] == 0
     # write-ahead: a kill leaves at most one row per worker (and the main thread) open
     assert report["recovered_in_doubt"]["leads"] <= 3
     assert ledger_counts(ledger)["leads"] == {"sending": 0, "sent": len(wanted), "failed": 0,
@@ -169,7 +169,7 @@ def test_interrupted_run_reports_and_resumes(tmp_path: Path, stop_signal: signal
         report = json.loads((out / "report.json").read_text())
         assert report["exit_code"] == 130 and report["stopped"].startswith("interrupted")
         assert_invariant(report)
-        assert report["leads"]["skipped"] > 0
+        assert report["leads"]["not_sent"] > 0
         assert report["leads"]["created"] == stored < len(wanted)
         assert "Stopped early" in stdout
         counts = ledger_counts(ledger)

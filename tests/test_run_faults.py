@@ -235,7 +235,7 @@ def test_refused_credentials_stop_at_once(
     assert report["exit_code"] == 4 and "credentials" in report["stopped"]
     assert report["requests"]["retries"] == 0
     assert report["leads"]["created"] == report["leads"]["updated"] == 0
-    assert report["leads"]["skipped"] >= 40
+    assert report["leads"]["not_sent"] >= 40
     assert_invariant(report)
     counts = ledger_counts(ledger)["leads"]
     assert counts["sending"] == counts["sent"] == counts["in_doubt"] == 0
@@ -307,7 +307,7 @@ def test_refused_run_leaves_the_rest_of_a_big_file_unread(tmp_path: Path) -> Non
     assert report["input"]["read_to_end"] is False
     assert 0 < report["input"]["rows"] < 500  # a block or a few, of about 25 rows each
     assert_invariant(report)
-    assert report["leads"]["skipped"] == report["input"]["rows"]  # the refused ones included
+    assert report["leads"]["not_sent"] == report["input"]["rows"]  # the refused ones included
     assert ledger_counts(ledger)["leads"]["failed"] == report["requests"]["total"]
 
     with start_sandbox(port=0) as sandbox:

@@ -17,6 +17,11 @@ FAULT_KINDS: tuple[str, ...] = (
     "timeout",  # waits fault_delay_s, then 503, not applied
     "reset",  # connection reset before the request is applied
     "reset-after-commit",  # request applied, then the connection is reset
+    # a success status without the API's JSON, as a captive portal or single
+    # sign-on proxy answers in the API's place; not applied
+    "2xx-html",  # the route's success status (201 or 200) with an HTML login page
+    "2xx-empty",  # 204 with no body
+    "2xx-garbage",  # the route's success status with a body that is not JSON
 )
 DEFAULT_FAULTS: tuple[str, ...] = ("500", "503-html", "429", "timeout", "reset")
 UNKNOWN_FIELD_POLICIES: tuple[str, ...] = ("reject", "ignore")

@@ -124,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if fault in _CANNED_FAULTS:
             return self._answer(entry, _CANNED_FAULTS[fault](app.config), fault)
+        if fault in _FOREIGN_SUCCESS:
+            status = 201 if match.route.startswith("create") else 200
+            return self._answer(entry, _FOREIGN_SUCCESS[fault](status), fault)
         reply = app.handle(self.command, match, self.headers.get("Authorization"), body)
         if fault == "reset-after-commit":
             app.recorder.finish(entry, "reset", fault)
@@ -182,9 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
             f"HTTP/1.1 {reply.status} {phrase}",
             f"Server: {self.server_version}",
             f"Date: {self.date_time_string()}",
-            f"Content-Type: {reply.content_type}",
-            f"Content-Length: {len(reply.body)}",
         ]
+        if reply.status != 204:  # a 204 has no body, and says nothing about one (RFC 9110)
+            lines += [f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
         lines.extend(f"{name}: {value}" for name, value in reply.headers)
         if self.close_connection:
             lines.append("Connection: close")
@@ -212,6 +215,20 @@ _CANNED_FAULTS: dict[str, Callable[[SandboxConfig], Reply]] = {
         "Too many requests (injected by the sandbox); retry later.",
         (("Retry-After", str(config.retry_after_s)),),
     ),
+}
+
+
+# What a captive portal or single sign-on proxy answers in the API's place.
+_LOGIN_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
+    b"<h1>Sign in to continue</h1><form method=post action=/login>"
+    b"<input name=user><input name=password type=password><button>Sign in</button>"
+    b"</form></body></html>"
+)
+_FOREIGN_SUCCESS: dict[str, Callable[[int], Reply]] = {
+    "2xx-html": lambda status: Reply(status, _LOGIN_PAGE, "text/html; charset=utf-8"),
+    "2xx-empty": lambda status: Reply(204, b""),
+    "2xx-garbage": lambda status: Reply(status, b"OK\x00\xff<<garbage>>", "text/plain"),
 }
 
 
