@@ -387,7 +387,9 @@ class Sender:
                 error=exc.error,
                 activity_hashes=hashes,
             )
-            if stops_run:
+            if not refused:
+                # Turned away unapplied (401, 404 on create, 429 or 5xx after every
+                # retry): the row's data was not refused, so it is not a reject.
                 return self._not_sent(outcome, _api_problem(exc))
             outcome.result = "rejected"
             outcome.problems = [_api_problem(exc)]
@@ -467,9 +469,8 @@ class Sender:
                 outcome.result = "in_doubt"
                 outcome.problems = [_doubt_problem(exc, "the next run decides")]
             else:
-                outcome.result = "rejected"
-                outcome.activities_rejected += len(hashes)
-                outcome.problems = [_api_problem(exc)]
+                # 429 or 5xx after every retry, certainly unapplied: sent again next run.
+                self._not_sent(outcome, _api_problem(exc))
             return []
         self.breaker.success()
         self.ledger.activities_done(plan.lead_id, hashes, "sent", status=response.status)
