@@ -74,12 +74,19 @@ def run_summary(report: MappingABC[str, Any]) -> str:
         f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {report['duration_s']:.1f} s"
     )
     if report["stopped"]:
-        lines.append(f"Stopped early: {report['stopped']}. Run the same command again to resume.")
+        # a run stopped by a file it could not write says itself how to go on
+        advice = (
+            ""
+            if "again to resume" in report["stopped"]
+            else " Run the same command again to resume."
+        )
+        lines.append(f"Stopped early: {report['stopped']}.{advice}")
     if report["rejects_file"]:
         lines.append(f"Rejects:  {report['rejects_file']}  (fix them and run the file again)")
     if report["in_doubt_file"]:
         lines.append(f"In doubt: {report['in_doubt_file']}  (the next run sends them again)")
-    lines.append(f"Report:   {report['out_dir']}/report.json")
+    if report.get("report_file", True):
+        lines.append(f"Report:   {report['out_dir']}/report.json")
     return "\n".join(lines)
 
 
