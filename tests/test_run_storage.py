@@ -56,11 +56,12 @@ def login(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 def test_two_runs_through_a_symlinked_ledger_path_one_is_refused(tmp_path: Path) -> None:
-    path = write_people(tmp_path / "people.csv", 200, seed=31)
+    path = write_people(tmp_path / "people.csv", 400, seed=31)
     ledger = tmp_path / "ledger.sqlite"
     alias = tmp_path / "alias.sqlite"
     alias.symlink_to(ledger.name)  # a relative link, as `ln -s ledger.sqlite alias.sqlite` makes
-    with start_sandbox(port=0, latency_ms=30) as sandbox:
+    # slow answers keep the first run busy while the second starts (no timing is asserted)
+    with start_sandbox(port=0, latency_ms=50) as sandbox:
         first = start_run(run_command(sandbox, path, ledger, tmp_path / "first"), tmp_path)
         wait_for(lambda: sandbox.stats()["total"] >= 5, first)
         second = subprocess.run(
@@ -90,11 +91,20 @@ def first_env() -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def slow_sandbox() -> Iterator[Sandbox]:
+    """Answers slow enough that the main thread acts long before the last row is sent."""
+    with start_sandbox(port=0, latency_ms=20) as server:
+        yield server
+
+
 @pytest.mark.parametrize("what", ["deleted", "replaced"])
 def test_a_ledger_deleted_or_replaced_mid_run_stops_the_run(
-    sandbox: Sandbox, tmp_path: Path, what: str
+    slow_sandbox: Sandbox, tmp_path: Path, what: str
 ) -> None:
     from importer.run import RunRequest, run_file
+
+    sandbox = slow_sandbox
 
     path = write_people(tmp_path / "people.csv", 60, seed=37)
     ledger = tmp_path / "ledger.sqlite"
@@ -287,3 +297,42 @@ def test_a_report_that_cannot_be_written_goes_to_stderr(
     assert error_line == (
         f"Error: disk full at {out / 'report.json'}; 30 rows were sent, run again to resume"
     )
+
+
+@pytest.mark.usefixtures("login")
+@pytest.mark.parametrize("command", ["run", "plan"])
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [("/dev/null", "a character device"), ("dir", "a directory"), ("fifo", "a FIFO (named pipe)")],
+)
+def test_a_ledger_that_is_not_a_regular_file_stops_the_command_with_one_line(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    kind: str,
+    what: str,
+) -> None:
+    path = write_people(tmp_path / "people.csv", 5, seed=53)
+    ledger = Path(kind) if kind.startswith("/") else tmp_path / kind
+    if kind == "dir":
+        ledger.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(ledger)
+    null_mode = os.stat(os.devnull).st_mode
+    args = run_args(sandbox, path, ledger, tmp_path / "out")
+    if command == "plan":
+        args = ["plan", str(path), "-m", "followupboss", "--site", SITE, "--ledger", str(ledger),
+                "--out", str(tmp_path / "out")]  # fmt: skip
+    code = invoke(*args)
+    _, err = capsys.readouterr()
+
+    assert code == 2
+    assert err.splitlines() == [
+        f"Error: ledger {ledger} is {what}, not a regular file; "
+        "give --ledger the path of a file (a run creates it if missing)"
+    ]
+    assert sandbox.stats()["total"] == 0
+    assert not (tmp_path / "out").exists()
+    assert os.stat(os.devnull).st_mode == null_mode
+    assert not os.path.exists(os.devnull + ".lock")
