@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from importer import __version__
-from importer.errors import ConfigError, ExitCode, ImporterError
+from importer.errors import ConfigError, ExitCode, ImporterError, RunWriteFailed
 
 if TYPE_CHECKING:
     from importer.mapping_spec import Mapping
@@ -230,6 +230,12 @@ def run(
             # with --yes (or the sandbox) nothing is asked, so nothing is previewed
             confirm=None if yes or sandbox else confirm,
         )
+    except RunWriteFailed as exc:
+        # a full disk may hold stdout and report.json too: the report goes to stderr,
+        # then main() prints the one line saying what stopped the run (exit 4)
+        shown = json.dumps(exc.report, indent=2, ensure_ascii=False) if as_json else None
+        click.echo(shown or run_summary(exc.report), err=True)
+        raise
     finally:
         target.close()
     if as_json:

@@ -9,6 +9,8 @@ conditions that stop the whole command::
     │   └── MappingError               exit 2: a mapping file is missing or malformed
     ├── InputError                     exit 2: the input file cannot be used as it is
     ├── LedgerError                    exit 2: the ledger is locked, corrupt or unwritable
+    │   └── LedgerWriteError           a write failed (full disk...): a run stops, exit 4
+    │       └── LedgerGone             the file was deleted or replaced while open: exit 4
     ├── ApiError                       an HTTP exchange failed (raised by importer.client)
     │   ├── UnexpectedAnswerError      a 2xx whose body is not the API's JSON: in doubt
     │   ├── ClientError                4xx: the request itself is wrong; never retried
@@ -21,6 +23,7 @@ conditions that stop the whole command::
     │       ├── ServerError            5xx
     │       └── TransportError         connection refused or reset, timeout
     └── RunAborted                     exit 4: the run stopped early; the ledger is consistent
+        └── RunWriteFailed             a file the run writes failed (full disk); has the report
 
     Stopping (not an ImporterError)    raised inside a worker when the run is stopping
 
@@ -83,10 +86,40 @@ class LedgerError(ImporterError):
     exit_code = ExitCode.USAGE
 
 
+class LedgerWriteError(LedgerError):
+    """A write to the open ledger failed; ``disk_full`` when the disk (or quota) is full.
+
+    Opening stays exit 2 (nothing was sent); a run that meets this after it
+    started sending stops with exit 4 instead (see ``RunWriteFailed``).
+    """
+
+    def __init__(self, message: str, *, path: str, disk_full: bool = False):
+        super().__init__(message)
+        self.path = path
+        self.disk_full = disk_full
+
+
+class LedgerGone(LedgerWriteError):
+    """The ledger file was deleted or replaced by another file while a run had it open."""
+
+    exit_code = ExitCode.ABORTED
+
+
 class RunAborted(ImporterError):
     """The run stopped before the end; what was done is in the ledger."""
 
     exit_code = ExitCode.ABORTED
+
+
+class RunWriteFailed(RunAborted):
+    """The run stopped because a file it writes failed (full disk, ledger gone).
+
+    ``report`` is the run's report as far as it got (report.json may be missing).
+    """
+
+    def __init__(self, message: str, report: dict[str, object]):
+        super().__init__(message)
+        self.report = report
 
 
 class ApiError(ImporterError):

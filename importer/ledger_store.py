@@ -9,8 +9,14 @@ short transaction per call. The rows and what they mean are
 Concurrency: one connection shared by the sender's worker threads, guarded by
 a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.
 That survives a crash of the process; after a power loss the last few commits
-may be lost. A second *run* cannot share the file: the store takes an
-exclusive ``flock`` on ``<path>.lock`` unless opened ``readonly``.
+may be lost. A second *run* cannot share the file, whatever name it uses for
+it (a symlink, a relative path, a hard link): unless opened ``readonly`` the
+store takes an exclusive ``flock`` on ``<real path>.lock`` (symlinks resolved),
+which names the holder, and on Linux also locks the database file itself (an
+open-file-description lock on one byte SQLite never locks), which every hard
+link meets. Before each write it checks that its path still names the file it
+opened: a ledger deleted or replaced during a run raises ``LedgerGone``
+instead of writing into a file nobody will read again.
 
 The file holds personal data, so it is created mode 0600 (SQLite gives the
 ``-wal`` and ``-shm`` files the database's mode). It never holds credentials.
@@ -22,11 +28,14 @@ SHA-256 (``payload_hash``), and lead ids as lower-case dashed UUID text
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import sqlite3
+import stat
+import struct
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from importer.errors import LedgerError
+from importer.errors import LedgerError, LedgerGone, LedgerWriteError
 
 LEAD_STATES = ("sending", "sent", "failed", "in_doubt")
 ACTIVITY_STATES = ("sending", "sent", "failed", "in_doubt")
@@ -140,6 +149,12 @@ def normalize_lead_id(lead_id: str) -> str:
         raise ValueError(f"lead id {lead_id!r} is not a UUID") from None
 
 
+def _disk_full(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the disk (or the file's size limit) is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -151,13 +166,64 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _RunLock:
-    """An exclusive, non-blocking ``flock`` on ``<path>.lock`` naming its holder."""
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
-    def __init__(self, db_path: str, run_id: str):
+
+def _refuse_not_regular(path: str, resolved: str, mode: int) -> None:
+    """Raise LedgerError unless ``mode`` is a regular file's (a ledger must be one)."""
+    if stat.S_ISREG(mode):
+        return
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+    shown = path if resolved == os.path.abspath(path) else f"{path} (which is {resolved})"
+    raise LedgerError(
+        f"ledger {shown} is {what}, not a regular file; "
+        "give --ledger the path of a file (a run creates it if missing)"
+    )
+
+
+# One byte locked in the database file itself. SQLite locks bytes from 1 GiB
+# on (PENDING_BYTE, RESERVED_BYTE and 510 SHARED bytes); locks are advisory, so
+# a byte far beyond those never meets SQLite's own locks or its data.
+_INODE_LOCK_BYTE = 1 << 40
+
+
+def _lock_inode(fd: int) -> bool:
+    """Lock the open file itself, whatever its name; False if another run holds it.
+
+    An open-file-description lock (Linux) belongs to this descriptor, not to
+    the process: SQLite closing its own descriptors of the file cannot drop it,
+    and a second open in the same process is refused like another process.
+    Elsewhere, or where the file system cannot lock, the lock file alone holds.
+    """
+    if not hasattr(fcntl, "F_OFD_SETLK"):
+        return True
+    # struct flock: l_type, l_whence, l_start, l_len, l_pid (must be 0), padding
+    spec = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _INODE_LOCK_BYTE, 1, 0)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, spec)
+    except OSError as exc:
+        return not isinstance(exc, BlockingIOError) and exc.errno != errno.EACCES
+    return True
+
+
+class _RunLock:
+    """An exclusive, non-blocking ``flock`` on ``<db_path>.lock`` naming its holder.
+
+    ``db_path`` is the resolved path, so every name of one file meets one lock.
+    """
+
+    def __init__(self, db_path: str, run_id: str, *, name: str):
         self.path = db_path + ".lock"
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _PRIVATE)
+            # O_NOFOLLOW: a symlink planted as the lock file must not get its target truncated
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+            self._fd = os.open(self.path, flags, _PRIVATE)
         except OSError as exc:
             raise LedgerError(
                 f"cannot create the ledger lock file {self.path}: {exc.strerror}; "
@@ -169,9 +235,9 @@ class _RunLock:
             holder = self._read_holder()
             os.close(self._fd)
             if not isinstance(exc, BlockingIOError):
-                raise LedgerError(f"cannot lock the ledger {db_path}: {exc.strerror}") from None
+                raise LedgerError(f"cannot lock the ledger {name}: {exc.strerror}") from None
             raise LedgerError(
-                f"ledger {db_path} is in use by another run (pid {holder.get('pid', '?')}, "
+                f"ledger {name} is in use by another run (pid {holder.get('pid', '?')}, "
                 f"run {holder.get('run_id', '?')}); wait for it to finish, "
                 "or use --ledger to pick another file"
             ) from None
@@ -223,6 +289,9 @@ class LedgerStore:
         self._lock = threading.Lock()
         self._file_lock: _RunLock | None = None
         self._conn: sqlite3.Connection | None = None
+        self._fd: int | None = None  # the database file, held open for its inode lock
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
+        self.real_path = self.path
         self.tables: frozenset[str] = frozenset()  # the file's tables, known once open
         try:
             self._open()
@@ -231,19 +300,23 @@ class LedgerStore:
             raise
 
     def _open(self) -> None:
-        if self.readonly:
-            if not os.path.isfile(self.path):
+        # The lock and the files SQLite writes belong to the file, not to the name given.
+        self.real_path = os.path.realpath(self.path)
+        try:
+            _refuse_not_regular(self.path, self.real_path, os.stat(self.real_path).st_mode)
+        except FileNotFoundError:
+            if self.readonly:
                 raise LedgerError(
                     f"no ledger at {self.path}: a run creates it; check the path or --ledger"
-                )
-            target, uri = Path(self.path).resolve().as_uri() + "?mode=ro", True
+                ) from None
+        except OSError as exc:
+            raise LedgerError(f"cannot open the ledger {self.path}: {exc.strerror}") from None
+        if self.readonly:
+            target, uri = Path(self.real_path).as_uri() + "?mode=ro", True
         else:
-            self._file_lock = _RunLock(self.path, self.run_id)
-            try:
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _PRIVATE))
-            except OSError as exc:
-                raise LedgerError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
-            target, uri = self.path, False
+            self._file_lock = _RunLock(self.real_path, self.run_id, name=self.path)
+            self._hold_file()
+            target, uri = self.real_path, False
         try:
             self._conn = sqlite3.connect(
                 target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30
@@ -266,12 +339,49 @@ class LedgerStore:
         except sqlite3.DatabaseError as exc:
             raise self._not_a_ledger(str(exc)) from None
 
+    def _hold_file(self) -> None:
+        """Create the database file if missing, lock it and remember which file it is.
+
+        O_NOFOLLOW: the path is resolved, so a symlink here was planted after
+        resolving; the descriptor is checked again because the path was only
+        looked at before opening.
+        """
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            self._fd = os.open(self.real_path, flags, _PRIVATE)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
+        found = os.fstat(self._fd)
+        _refuse_not_regular(self.path, self.real_path, found.st_mode)
+        if not _lock_inode(self._fd):
+            raise LedgerError(
+                f"ledger {self.path} is in use by another run under another name (a hard link "
+                "to the same file); wait for it to finish, or use --ledger to pick another file"
+            )
+        self._identity = (found.st_dev, found.st_ino)
+
+    def _check_still_there(self) -> None:
+        """Raise LedgerGone if the ledger's path no longer names the file this run opened."""
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            raise LedgerGone(
+                f"the ledger {self.path} was deleted during the run", path=self.path
+            ) from None
+        except OSError:
+            return  # cannot look (a permission changed): SQLite reports real write errors
+        if (now.st_dev, now.st_ino) != self._identity:
+            raise LedgerGone(
+                f"the ledger {self.path} was replaced by another file during the run",
+                path=self.path,
+            )
+
     def _prepare(self, *, create: bool) -> None:
         """Make the files private, switch to WAL and create the schema if ``create``."""
         conn = self._connection()
         for suffix in ("", "-wal", "-shm"):  # tighten files an older or laxer tool left
             with suppress(FileNotFoundError, PermissionError):
-                os.chmod(self.path + suffix, _PRIVATE)
+                os.chmod(self.real_path + suffix, _PRIVATE)
         journal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if journal != "wal":
             raise LedgerError(
@@ -314,6 +424,9 @@ class LedgerStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock on the file itself
+            self._fd = None
         if self._file_lock is not None:
             self._file_lock.release()
             self._file_lock = None
@@ -341,22 +454,30 @@ class LedgerStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction under the thread lock; committed before it returns."""
+        """One write transaction under the thread lock; committed before it returns.
+
+        Raises LedgerGone before writing if the file was deleted or replaced,
+        and LedgerWriteError when SQLite cannot write (``disk_full`` for SQLITE_FULL).
+        """
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
         with self._lock:
             conn = self._connection()
+            self._check_still_there()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    with suppress(sqlite3.Error):  # SQLite may have rolled back already
+                        conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError):
-                    raise LedgerError(
+                    raise LedgerWriteError(
                         f"cannot write the ledger {self.path} ({exc}); check free disk space "
-                        "and permissions, then re-run to resume"
+                        "and permissions, then re-run to resume",
+                        path=self.path,
+                        disk_full=_disk_full(exc),
                     ) from exc
                 raise
 

@@ -10,6 +10,7 @@ stopped first; such rows stay pending for the next run); the report proves it.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import signal
 import threading
@@ -24,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from importer import outputs
-from importer.errors import ConfigError, ExitCode
+from importer.errors import (
+    ConfigError,
+    ExitCode,
+    LedgerGone,
+    LedgerWriteError,
+    RunWriteFailed,
+)
 from importer.mapfile import Mapping, read_overrides
 from importer.models import Action, RowIssue, Stage
 from importer.plan import PlannedChunk, Planner
@@ -120,8 +127,12 @@ def run_file(
             first = next(planned_pieces, None)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
-            rejects = outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True)
-            doubts = outputs.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True)
+            rejects = _Guarded(
+                outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True), breaker
+            )
+            doubts = _Guarded(
+                outputs.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True), breaker
+            )
             held = tally.held_file = outputs.HeldWriter(out_dir / "held_activities.csv")
             reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
             sending = make_bar("Sending", total=None, unit="rows", position=1)
@@ -184,9 +195,14 @@ def run_file(
                         read_to_end = True
                     while inflight:
                         settle(wait(inflight, return_when=FIRST_COMPLETED).done)
-            except KeyboardInterrupt:
-                interrupted = True
-                breaker.interrupt("interrupted (Ctrl-C)")
+            except (KeyboardInterrupt, LedgerWriteError) as exc:
+                # a ledger write of this thread failed (refresh, remembered rejects):
+                # the run stops as when a worker's does
+                if isinstance(exc, LedgerWriteError):
+                    breaker.halt(exc)
+                else:
+                    interrupted = True
+                    breaker.interrupt("interrupted (Ctrl-C)")
                 while inflight:
                     settle(wait(inflight, return_when=FIRST_COMPLETED).done)
             finally:
@@ -243,9 +259,84 @@ def run_file(
         "exit_code": int(code),
     }  # fmt: skip
     report["invariant_holds"] = rows == sum(tally.leads[k] for k in LEAD_RESULTS)
-    outputs.write_json(out_dir / "report.json", report)
+    failed = breaker.write_error
+    if failed is not None:
+        report["stopped"] = _write_failure(failed, tally.leads["created"] + tally.leads["updated"])
+    try:
+        outputs.write_json(out_dir / "report.json", report)
+        report["report_file"] = str(out_dir / "report.json")
+    except OSError as exc:
+        # the run's outcome matters more than its report file: the caller shows it
+        failed = failed or _FileWriteError(out_dir / "report.json", exc)
+        report["stopped"] = report["stopped"] or _write_failure(
+            failed, tally.leads["created"] + tally.leads["updated"]
+        )
+        report["exit_code"] = int(ExitCode.ABORTED)
+        report["report_file"] = None
     report["out_dir"] = str(out_dir)
+    if failed is not None:
+        raise RunWriteFailed(report["stopped"], report)
     return report
+
+
+class _FileWriteError(Exception):
+    """Writing one of the run's output files failed (``path``, the OSError)."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(f"cannot write {path} ({error.strerror})")
+        self.path = path
+        self.reason = error.strerror
+        self.disk_full = error.errno in _DISK_FULL
+
+
+# ENOSPC: no space left; EDQUOT: over the user's quota; EFBIG: over the file size limit
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _write_failure(error: Exception, sent: int) -> str:
+    """The one line that ends a run stopped by a file it could not write."""
+    if isinstance(error, LedgerGone):
+        return (
+            f"{error}; {sent} rows were sent. Put that ledger file back, then run again to "
+            "resume: a run with a new ledger sends every row again and repeats its notes"
+        )
+    path = getattr(error, "path", "")
+    if getattr(error, "disk_full", False):
+        return f"disk full at {path}; {sent} rows were sent, run again to resume"
+    reason = getattr(error, "reason", None) or error.__cause__ or error
+    return f"cannot write {path} ({reason}); {sent} rows were sent, fix it and run again to resume"
+
+
+class _Guarded:
+    """A run output file whose write errors stop the run instead of crashing it.
+
+    After the first failure the file takes no more rows: the ledger still
+    knows every row, and the report counts them.
+    """
+
+    def __init__(self, writer: outputs.RejectWriter, breaker: CircuitBreaker):
+        self.writer = writer
+        self.path = writer.path
+        self._breaker = breaker
+        self._failed = False
+
+    @property
+    def written(self) -> bool:
+        return self.writer.written
+
+    def reject(self, cells: list[str], issue: RowIssue) -> None:
+        if not self._failed:
+            self._do(self.writer.reject, cells, issue)
+
+    def close(self) -> None:
+        self._do(self.writer.close)
+
+    def _do(self, action: Callable[..., None], *args: Any) -> None:
+        try:
+            action(*args)
+        except OSError as exc:
+            self._failed = True
+            self._breaker.halt(_FileWriteError(self.path, exc))
 
 
 class _Tally:
@@ -278,8 +369,8 @@ class _Tally:
         self,
         outcome: SendOutcome,
         cells: Callable[[], list[str]],
-        rejects: outputs.RejectWriter,
-        doubts: outputs.RejectWriter,
+        rejects: _Guarded,
+        doubts: _Guarded,
     ) -> None:
         self.leads[outcome.result] += 1
         self.activities["sent"] += outcome.activities_sent

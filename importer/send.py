@@ -16,7 +16,9 @@ the API got the request is unknown.
 
 The circuit breaker stops the whole run after a 401/403, or after a run of
 consecutive requests that failed for transport or server reasons, or that got
-such a foreign 2xx; its message says which.
+such a foreign 2xx; its message says which. It also stops the run when the
+ledger cannot be written (full disk, file deleted): the row at hand then ends
+not sent if none of its requests went out, in doubt if one did.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from importer.errors import (
     ApiError,
     AuthError,
     ClientError,
+    LedgerWriteError,
     NotFoundError,
     RateLimitedError,
     Stopping,
@@ -110,6 +113,7 @@ class CircuitBreaker:
         self._failures = 0
         self._lock = threading.Lock()
         self.reason: str | None = None
+        self.write_error: Exception | None = None  # set by halt()
         self.stop = threading.Event()
 
     def success(self) -> None:
@@ -132,17 +136,55 @@ class CircuitBreaker:
         with self._lock:
             self._open(reason)
 
+    def halt(self, error: Exception) -> None:
+        """Open at once because a file the run writes failed; the first such error is kept."""
+        with self._lock:
+            if self.write_error is None:
+                self.write_error = error
+            self._open(str(error))
+
     def _open(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
         self.stop.set()
 
 
+class _Watched:
+    """The client as a worker sees it: ``requested`` says whether this thread made a request.
+
+    Set before each call through it and cleared per row by ``Sender.send``, so
+    a row whose ledger write fails is known to be not sent or in doubt.
+    """
+
+    def __init__(self, client: Any):
+        self._client = client
+        self._local = threading.local()
+
+    @property
+    def requested(self) -> bool:
+        return bool(getattr(self._local, "requested", False))
+
+    @requested.setter
+    def requested(self, value: bool) -> None:
+        self._local.requested = value
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._local.requested = True
+            return found(*args, **kwargs)
+
+        return call
+
+
 class Sender:
     """Sends planned rows through a Client, recording each step in the Ledger."""
 
     def __init__(self, client: Any, ledger: Any, policy: SendPolicy, breaker: CircuitBreaker):
-        self.client = client
+        self.client = _Watched(client)
         self.ledger = ledger
         self.policy = policy
         self.breaker = breaker
@@ -159,11 +201,20 @@ class Sender:
         """
         if self.breaker.stop.is_set():
             return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
-        if self.policy.kind == "activity":
-            return self._send_activities_only(plan)
-        if plan.action is Action.CREATE:
-            return self._create(plan)
-        return self._update(plan)
+        self.client.requested = False
+        try:
+            if self.policy.kind == "activity":
+                return self._send_activities_only(plan)
+            if plan.action is Action.CREATE:
+                return self._create(plan)
+            return self._update(plan)
+        except LedgerWriteError as exc:
+            self.breaker.halt(exc)
+            if not self.client.requested:
+                # writes are ahead of requests: nothing of this row left
+                return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
+            unrecorded = f"sent, but the ledger could not record the answer ({exc})"
+            return SendOutcome(plan, "in_doubt", [Problem("in_doubt", unrecorded)])
 
     @staticmethod
     def _interrupted(outcome: SendOutcome) -> SendOutcome:

@@ -76,10 +76,15 @@ def run_summary(report: MappingABC[str, Any]) -> str:
         f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {report['duration_s']:.1f} s"
     )
     if report["stopped"]:
-        lines.append(f"Stopped early: {report['stopped']}. Run the same command again to resume.")
+        # a run stopped by a file it could not write says itself how to go on
+        advice = (
+            "" if "again to resume" in report["stopped"] else " Run the same command again to resume."
+        )
+        lines.append(f"Stopped early: {report['stopped']}.{advice}")
     elif leads["not_sent"]:
         lines.append(
-            f"Not sent: {leads['not_sent']} rows did not reach the API; run the same command again to send them."
+            f"Not sent: {leads['not_sent']} rows did not reach the API; "
+            "run the same command again to send them."
         )
     if report["rejects_file"]:
         lines.append(f"Rejects:  {report['rejects_file']}  (fix them and run the file again)")
@@ -90,7 +95,8 @@ def run_summary(report: MappingABC[str, Any]) -> str:
             f"Held:     {report['held_file']}  (activities not resent, as their first send is "
             "unknown: check these leads in Real Geeks)"
         )
-    lines.append(f"Report:   {report['out_dir']}/report.json")
+    if report.get("report_file", True):
+        lines.append(f"Report:   {report['out_dir']}/report.json")
     return "\n".join(lines)
 
 

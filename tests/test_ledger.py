@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import importer.ledger as ledger_module
-from importer.errors import LedgerError
+from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
 from importer.ledger import (
     LeadIdConflict,
     Ledger,
@@ -502,7 +502,7 @@ def test_the_lock_holds_across_processes_until_the_holder_is_killed(path: Path) 
 
 TRY = """
 import sys
-from importer.errors import LedgerError
+from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
 from importer.ledger import Ledger
 try:
     Ledger(sys.argv[1], run_id="intruder")
@@ -520,6 +520,103 @@ def test_another_process_is_refused_while_this_one_holds_the_ledger(
     )
     assert child.returncode == 2
     assert f"in use by another run (pid {os.getpid()}, run run-1)" in child.stdout
+
+
+def test_every_name_of_one_ledger_meets_one_lock(
+    ledger: Ledger, path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "alias.sqlite").symlink_to(path)
+    os.link(path, tmp_path / "sub" / "hard.sqlite")
+    monkeypatch.chdir(tmp_path / "sub")
+    names = ["../alias.sqlite", "../ledger.sqlite", f"./../sub/../{path.name}", "hard.sqlite"]
+    for name in names:
+        with pytest.raises(LedgerError, match="is in use by another run") as refused:
+            Ledger(name, run_id="run-2")
+        assert str(refused.value).startswith(f"ledger {name} is in use"), name
+    assert "hard link" in str(refused.value)  # the file itself is locked, not only its name
+
+
+def test_a_symlinked_ledger_path_meets_the_lock_of_another_process(
+    path: Path, tmp_path: Path
+) -> None:
+    Ledger(path, run_id="setup").close()
+    alias = tmp_path / "alias.sqlite"
+    alias.symlink_to(path)
+    child = run_python(HOLD, str(alias))
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        with pytest.raises(LedgerError, match=f"pid {child.pid}, run holder-run"):
+            Ledger(path, run_id="run-2")
+    finally:
+        kill(child)
+    assert not Path(f"{alias}.lock").exists()  # the lock lives beside the real file
+
+
+def _fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "fifo")
+    return tmp_path / "fifo"
+
+
+def _dev_null(tmp_path: Path) -> Path:
+    (tmp_path / "null.sqlite").symlink_to(os.devnull)
+    return tmp_path / "null.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda tmp: tmp, "a directory"),
+        (_fifo, "a FIFO (named pipe)"),
+        (_dev_null, "a character device"),
+    ],
+)
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_ledger_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, make: Any, what: str, readonly: bool
+) -> None:
+    target = make(tmp_path)
+    null_mode = os.stat(os.devnull).st_mode
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(LedgerError) as refused:
+        Ledger(target, run_id="run-1", readonly=readonly)
+    message = str(refused.value)
+    assert f"is {what}, not a regular file; give --ledger the path of a file" in message
+    assert "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no lock file, nothing
+    assert os.stat(os.devnull).st_mode == null_mode
+    assert not os.path.exists(os.devnull + ".lock")
+
+
+def test_a_planted_lock_symlink_is_not_followed(path: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    Path(f"{path}.lock").symlink_to(victim)
+    with pytest.raises(LedgerError, match="cannot create the ledger lock file"):
+        Ledger(path, run_id="run-1")
+    assert victim.read_text() == "keep me"
+
+
+def test_a_deleted_ledger_stops_before_the_next_write(ledger: Ledger, path: Path) -> None:
+    begin(ledger, "p1", {"a": 1})
+    path.unlink()
+    with pytest.raises(LedgerGone) as gone:
+        begin(ledger, "p2", {"a": 2})
+    assert str(gone.value) == f"the ledger {path} was deleted during the run"
+    assert gone.value.exit_code == ExitCode.ABORTED
+    assert ledger.lookup(SITE, SOURCE, ["p2"]) == {}
+
+
+def test_a_replaced_ledger_stops_before_the_next_write(
+    ledger: Ledger, path: Path, tmp_path: Path
+) -> None:
+    begin(ledger, "p1", {"a": 1})
+    Ledger(tmp_path / "other.sqlite", run_id="other").close()
+    os.replace(tmp_path / "other.sqlite", path)
+    with pytest.raises(LedgerGone, match="was replaced by another file during the run"):
+        ledger.lead_sent(SITE, SOURCE, "p1", status=201)
+    with Ledger(path, run_id="check", readonly=True) as replacement:
+        assert replacement.counts()["leads"]["sent"] == 0  # nothing written into it
 
 
 CRASH = """
@@ -660,8 +757,9 @@ def test_a_full_disk_stops_with_a_ledger_error_and_records_nothing(ledger: Ledge
     assert ledger._conn is not None
     pages = ledger._conn.execute("PRAGMA page_count").fetchone()[0]
     ledger._conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
-    with pytest.raises(LedgerError, match="check free disk space"):
+    with pytest.raises(LedgerWriteError, match="check free disk space") as full:
         begin(ledger, "p2", {"notes": "x" * 100_000})
+    assert full.value.disk_full
     assert ledger.lookup(SITE, SOURCE, ["p2"]) == {}
     ledger.lead_sent(SITE, SOURCE, "p1", status=201)  # small writes still fit
     assert record(ledger, "p1").state == "sent"
