@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from importer import payloads
+from importer import payloads, read_ragged
 from importer.ledger import CachedReject, Ledger, payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
@@ -78,7 +78,10 @@ class PlannedChunk:
     formatted: Formatted | None = None  # output lines made by a checking process
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
-        return RowIssue(row, stage, list(self.problems.get(row, [])))
+        problems = list(self.problems.get(row, []))
+        if problems and all(p.code == read_ragged.RAGGED_ROW for p in problems):
+            stage = Stage.READ  # the reader refused the row: it was never mapped
+        return RowIssue(row, stage, problems)
 
     def cells(self, position: int) -> list[str]:
         """The raw cells of the row at ``position`` in the chunk."""
@@ -157,6 +160,11 @@ class Planner:
         digests = payloads.raw_digests(frame, self.digest_key)
         rows = [int(r) for r in frame.index.tolist()]
         known, cached = self._recognise(rows, digests)
+        ragged = read_ragged.found(frame)
+        if ragged:
+            # cells padded or joined by the reader are not the row: never "as sent before"
+            known = {row: hit for row, hit in known.items() if row not in ragged}
+            cached = {row: hit for row, hit in cached.items() if row not in ragged}
         return self._plan(frame, rows, digests, known, cached, None)
 
     def plan_piece(self, table: Table, piece: RecordBlock | pd.DataFrame) -> PlannedChunk:
@@ -217,6 +225,7 @@ class Planner:
 
         ``known`` rows are unchanged since they were confirmed sent, ``cached``
         ones are rejected for the same problems as last time: neither is mapped.
+        Nor are ragged rows (``importer.read_ragged``), rejected as the reader found them.
         """
         kind = self.mapping.kind
         n = len(rows)
@@ -225,7 +234,12 @@ class Planner:
         problems: dict[int, list[Problem]] = {}
         warnings: list[RowWarning] = []
         mapped: MappedChunk | None = None
-        rest = [i for i, row in enumerate(rows) if row not in known and row not in cached]
+        ragged = read_ragged.found(frame)
+        rest = [
+            i
+            for i, row in enumerate(rows)
+            if row not in known and row not in cached and row not in ragged
+        ]
         if rest:
             # only rows that are new or changed since the last run are mapped and checked
             todo = frame if len(rest) == len(frame) else frame.loc[[rows[i] for i in rest]]
@@ -237,6 +251,8 @@ class Planner:
             ):
                 keys[i], lead_ids[i] = key, lead_id
             self._remember_rejects(rows, rest, digests, keys, problems, warnings)
+        for row, problem in ragged.items():
+            problems[row] = [problem]
         unchanged_activities = 0
         for i, row in enumerate(rows):
             if row in known:
@@ -315,15 +331,24 @@ class Planner:
         """Map and validate a chunk for a dry run; safe to run in another process."""
         from importer.dedupe import key_hashes
 
-        mapped = map_chunk(self.bound, frame, site=self.site, full=False)
+        ragged = read_ragged.found(frame)
+        # ragged rows are not mapped: they keep no key, so they take part in no duplicate
+        todo = frame.drop(index=list(ragged)) if ragged else frame
+        mapped = map_chunk(self.bound, todo, site=self.site, full=False)
+        keys, lead_ids = mapped.keys, mapped.lead_ids
+        problems = _validate(mapped, self.mapping.kind)
+        if ragged:
+            keys = keys.reindex(frame.index, fill_value="")
+            lead_ids = lead_ids.reindex(frame.index, fill_value="")
+            problems.update((row, [problem]) for row, problem in ragged.items())
         emails = mapped.emails
         return Checked(
-            keys=mapped.keys.tolist(),
-            lead_ids=mapped.lead_ids.tolist(),
-            problems=_validate(mapped, self.mapping.kind),
+            keys=keys.tolist(),
+            lead_ids=lead_ids.tolist(),
+            problems=problems,
             warnings=list(mapped.warnings),
             emails=emails,
-            key_hashes=key_hashes(mapped.keys),
+            key_hashes=key_hashes(keys),
             email_hashes=key_hashes(emails) if emails is not None else None,
         )
 

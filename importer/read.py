@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from importer import read_ragged
 from importer.errors import ConfigError, InputError
 from importer.read_delimited import CsvSource
 from importer.read_detect import read_head, sniff_kind
@@ -314,8 +315,9 @@ class Table:
 
         Columns are ``info.columns``; every cell is a ``str``; the index is the
         spreadsheet row number. May be called once (or ``pieces`` instead).
-        Raises InputError for a problem found part-way (a ragged row, a quote
-        never closed).
+        A ragged row is read like the others, with its verdict attached
+        (``importer.read_ragged.found``). Raises InputError for a problem found
+        part-way (a quote never closed).
         """
         self._claim()
         return self._frames()
@@ -389,7 +391,7 @@ class Table:
                 columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object
             )
         data = block.data if positions is None else block.select(wanted)
-        raw = source.parse_records(data, rows)
+        raw = source.parse_records(data, rows, block.ends if positions is None else None)
         # the raw bytes show which few rows may hold Excel artefacts: only those are unwrapped
         suspects = (
             artefact_records(
@@ -433,7 +435,9 @@ class Table:
         (the caller counts them).
 
         ``suspects``: positions of the only rows that may hold artefacts (None: any row).
+        The verdicts on ragged rows (``importer.read_ragged``) stay with the frame.
         """
+        ragged = read_ragged.found(raw)
         frame = raw if self._keep_all else raw.iloc[:, self._kept]
         frame.columns = pd.Index(self.info.columns, dtype=object)
         if suspects is not None:
@@ -465,6 +469,8 @@ class Table:
             )
         if drop.any():
             frame = frame.loc[~drop]
+        if ragged:
+            read_ragged.attach(frame, ragged)
         return frame
 
     @property
@@ -518,8 +524,8 @@ def open_table(
 
     Returns a Table whose ``info`` is complete except for the row counts.
     Raises InputError for a file that cannot be used (missing, empty, not a
-    spreadsheet, legacy .xls, unknown sheet, bad encoding, no header, ragged or
-    badly quoted rows within the first chunk), and ConfigError for bad options.
+    spreadsheet, legacy .xls, unknown sheet, bad encoding, no header, badly
+    quoted rows within the first chunk), and ConfigError for bad options.
     ``lazy`` leaves the first chunk unread (for ``Table.pieces``, which may
     not need the parser at all): its problems then surface while reading.
     """

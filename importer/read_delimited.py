@@ -8,16 +8,22 @@ stays flat whatever the file size.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
+import itertools
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import numpy as np
 import pandas as pd
 
+from importer import read_ragged
 from importer.errors import InputError
+from importer.models import Problem
 from importer.read_detect import (
     SAMPLE_BYTES,
     decode_sample,
@@ -28,7 +34,7 @@ from importer.read_detect import (
     scan_file,
     sniff_delimiter,
 )
-from importer.read_records import record_ends
+from importer.read_records import field_counts, record_ends
 
 if TYPE_CHECKING:
     from importer.read import ReadOptions
@@ -38,6 +44,9 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _PARSER_BUFFER = 262_144
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
+# The csv module counts the fields of rows the parser reads the ordinary way;
+# a cell as big as the parser takes must not stop it.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 class CsvSource:
@@ -71,6 +80,10 @@ class CsvSource:
             )
         self.raw_headers = records[index]
         self.header_row = index + 1
+        self.width = len(self.raw_headers)
+        # rows with fewer fields than this lack a named column (see importer.read_ragged)
+        self._named = read_ragged.named_width(self.raw_headers)
+        self._counter: _FieldCounter | None = None
         # a rough size of a row, to size blocks of raw records like chunks of rows:
         # the sample's bytes over the line ends outside quotes in it (``records``
         # stops at a few dozen, so it cannot tell). Complete records only: an
@@ -92,11 +105,17 @@ class CsvSource:
         if offset:
             self._handle.seek(offset)
         self._first_row = self.header_row + 1 if first_row is None else first_row
+        # the fields of every row are counted alongside, to find the ragged ones
+        self._counter = _FieldCounter(
+            self.path, self.encoding or "utf-8", self.delimiter or ",",
+            offset=offset, skip=0 if offset else self.header_row,
+        )  # fmt: skip
         try:
             self._reader = self._read_csv(
                 self._from_a_record(self._handle) if offset else self._handle,
                 skiprows=0 if offset else self.header_row,
                 chunksize=self.options.chunk_rows,
+                wide=True,
             )
         except pd.errors.ParserError as exc:  # the first line can already be unreadable
             raise self._parser_error(exc) from None
@@ -124,12 +143,17 @@ class CsvSource:
             return stream
         return io.BufferedReader(_Prefixed(codecs.BOM_UTF8, stream))
 
-    def _read_csv(self, source: Any, *, skiprows: int, chunksize: int | None) -> Any:
+    def _read_csv(
+        self, source: Any, *, skiprows: int, chunksize: int | None, wide: bool = False
+    ) -> Any:
+        """``wide``: rows may have more fields than the header (the parser keeps
+        the first ones instead of stopping; the ragged rows are judged apart)."""
         return pd.read_csv(
             source,
             sep=self.delimiter,
             header=None,
-            names=list(range(len(self.raw_headers))),
+            names=list(range(self.width)),
+            usecols=range(self.width) if wide else None,
             skiprows=skiprows,
             dtype=str,
             keep_default_na=False,
@@ -143,11 +167,21 @@ class CsvSource:
             chunksize=chunksize,
         )
 
-    def parse_records(self, data: bytes, rows: Sequence[int]) -> pd.DataFrame:
-        """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is."""
+    def parse_records(
+        self, data: bytes, rows: Sequence[int], ends: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is.
+
+        ``ends``: where each record ends in ``data``, when known. Ragged rows
+        are judged (``importer.read_ragged``) from the records' own bytes.
+        """
+        ends = record_ends(data) if ends is None else ends
+        delimiter = self.delimiter or ","
+        counts = field_counts(data, ends, delimiter)
+        wide = bool(len(counts)) and int(counts.max()) > self.width
         try:
             frame = self._read_csv(
-                self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None
+                self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None, wide=wide
             )
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc, rows=rows) from None
@@ -163,7 +197,36 @@ class CsvSource:
                 path=self.path,
             )
         frame.index = pd.Index(list(rows), dtype="int64")
+        suspects = np.flatnonzero((counts < self._named) | (counts > self.width)).tolist()
+        if suspects:
+            starts = [0, *ends[:-1].tolist()]
+            codec = self._pandas_encoding or "utf-8"
+            fields = {}
+            for i in suspects:
+                text = data[starts[i] : int(ends[i])].rstrip(b"\r\n").decode(codec, "replace")
+                fields[i] = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+            read_ragged.attach(frame, self._judge(frame, fields))
         return frame
+
+    def _judge(self, frame: pd.DataFrame, fields: dict[int, list[str]]) -> dict[int, Problem]:
+        """The ragged rows among the rows at these positions of ``frame``
+        (their fields as the csv module splits them); the last cell of a row
+        with extra fields gets them joined in."""
+        problems = {}
+        delimiter = self.delimiter or ","
+        width = self.width
+        for i, cells in fields.items():
+            count = max(1, len(cells))
+            if count < self._named:
+                if not any(cells):
+                    continue  # a blank line, or one of delimiters only
+            elif count <= width or not any(cells[width:]):
+                continue  # nothing under a named column is missing, nothing extra is lost
+            else:
+                frame.iat[i, width - 1] = delimiter.join(cells[width - 1 :])
+            text = delimiter.join(cells)
+            problems[int(frame.index[i])] = read_ragged.problem(count, width, text, delimiter)
+        return problems
 
     def _next_chunk(self, rows: int | None = None) -> pd.DataFrame | None:
         assert self._reader is not None
@@ -182,7 +245,23 @@ class CsvSource:
             raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
         # pandas numbers the rows from 0; turn that into sheet rows.
         chunk.index = chunk.index + self._first_row
+        if self._counter is not None:
+            self._judge_chunk(chunk)
         return chunk
+
+    def _judge_chunk(self, chunk: pd.DataFrame) -> None:
+        """Find the ragged rows of a chunk the parser read, with the csv module's counts."""
+        assert self._counter is not None
+        firsts, suspects = self._counter.take(len(chunk), self._named, self.width)
+        # the two parsers must have cut the same records, or the counts are not this chunk's
+        if len(firsts) != len(chunk) or firsts != chunk.iloc[:, 0].tolist():
+            raise InputError(
+                f"cannot be read consistently from row {int(chunk.index[0])} on (its quoting is "
+                "unusual); please report this, and save the file again as standard CSV meanwhile",
+                path=self.path,
+            )
+        if suspects:
+            read_ragged.attach(chunk, self._judge(chunk, suspects))
 
     def _parser_error(self, exc: Exception, *, rows: Sequence[int] | None = None) -> InputError:
         text = str(exc)
@@ -248,12 +327,50 @@ class CsvSource:
         return self._final_bytes
 
     def close(self) -> None:
+        if self._counter is not None:
+            self._counter.close()
         if self._reader is not None:
             self._reader.close()  # type: ignore[attr-defined]
         if self._handle is not None:
             if not self._handle.closed:
                 self._final_bytes = max(self._final_bytes, self._handle.tell())
             self._handle.close()
+
+
+class _FieldCounter:
+    """Each record's fields, as Python's csv module splits them, read beside the parser.
+
+    The csv module follows the same rules as the parser's tokenizer (a quote
+    opens a cell only at its start, text after a closing quote is kept, CR, LF
+    and CRLF end records), and unlike the parser it says how many fields each
+    record has. Only the first field of every record and the fields of the
+    records that may be ragged are kept.
+    """
+
+    def __init__(self, path: str, encoding: str, delimiter: str, *, offset: int, skip: int):
+        self._handle = open_binary(path)
+        self._handle.seek(offset)
+        text = io.TextIOWrapper(self._handle, encoding=encoding, newline="")
+        self._reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True)
+        for _ in itertools.islice(self._reader, skip):
+            pass
+
+    def take(self, rows: int, named: int, width: int) -> tuple[list[str], dict[int, list[str]]]:
+        """The next ``rows`` records: their first fields, and the fields of the
+        ones with fewer than ``named`` or more than ``width`` fields, by position."""
+        firsts: list[str] = []
+        suspects: dict[int, list[str]] = {}
+        try:
+            for i, fields in enumerate(itertools.islice(self._reader, rows)):
+                firsts.append(fields[0] if fields else "")
+                if not named <= len(fields) <= width:
+                    suspects[i] = fields
+        except csv.Error:
+            pass  # the parser reports what is wrong there (or the two disagree)
+        return firsts, suspects
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 class _Prefixed(io.RawIOBase):
