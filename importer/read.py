@@ -48,6 +48,7 @@ __all__ = [
     "normalize_header",
     "open_table",
     "peek_headers",
+    "read_through",
     "unwrap_excel",
 ]
 
@@ -530,6 +531,20 @@ def open_table(
     not need the parser at all): its problems then surface while reading.
     """
     return _open(path, options, peek=False, lazy=lazy)
+
+
+def read_through(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> None:
+    """Read the whole file once, as ``Table.pieces`` does, only to find what would stop it.
+
+    For ``rg-import run``: a problem that stops reading part-way (a quote
+    never closed) then stops the run before its first request. Raw blocks
+    are cut and their quoting checked, but not parsed: records quoted the
+    standard way cannot fail to parse (ragged ones are rows rejected, not
+    errors). What comes as chunks (other quoting, UTF-16, workbooks) is parsed.
+    """
+    with open_table(path, options, lazy=True) as table:
+        for _ in table.pieces():
+            pass
 
 
 def peek_headers(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> list[str]:

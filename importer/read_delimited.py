@@ -84,6 +84,7 @@ class CsvSource:
         # rows with fewer fields than this lack a named column (see importer.read_ragged)
         self._named = read_ragged.named_width(self.raw_headers)
         self._counter: _FieldCounter | None = None
+        self._widening = False  # the next chunk starts with the row ``_widened`` put first
         # a rough size of a row, to size blocks of raw records like chunks of rows:
         # the sample's bytes over the line ends outside quotes in it (``records``
         # stops at a few dozen, so it cannot tell). Complete records only: an
@@ -111,12 +112,15 @@ class CsvSource:
             offset=offset, skip=0 if offset else self.header_row,
         )  # fmt: skip
         try:
+            # a row of the header's width goes first (and is dropped again): the
+            # parser then takes every row, shorter or longer (see ``_read_csv``)
             self._reader = self._read_csv(
-                self._from_a_record(self._handle) if offset else self._handle,
-                skiprows=0 if offset else self.header_row,
+                self._widened(self._handle),
+                skiprows=[] if offset else list(range(1, self.header_row + 1)),
                 chunksize=self.options.chunk_rows,
                 wide=True,
             )
+            self._widening = True
         except pd.errors.ParserError as exc:  # the first line can already be unreadable
             raise self._parser_error(exc) from None
         self._first = self._next_chunk()
@@ -143,11 +147,34 @@ class CsvSource:
             return stream
         return io.BufferedReader(_Prefixed(codecs.BOM_UTF8, stream))
 
+    def _widened(self, stream: BinaryIO) -> BinaryIO:
+        """``stream`` (at a record) after a row of the header's width, all empty.
+
+        With ``usecols`` the parser keeps the first fields of a longer row
+        instead of stopping, but refuses a first row shorter than the header:
+        this row is never shorter. It is also the stream's start, so a BOM in
+        the first record (a cell's first character) is no longer dropped.
+        """
+        line = (self.delimiter or ",") * (self.width - 1) + "\n"
+        codec = codecs.lookup(self._pandas_encoding or "utf-8").name
+        prefix = line.encode(codec)
+        if codec in ("utf-16", "utf-32"):
+            # the file's own byte-order mark decides the byte order: it must come first
+            at = stream.tell()
+            head = stream.read(4) if at == 0 else b""
+            stream.seek(at)
+            for bom, name in _BYTE_ORDERS:
+                if head.startswith(bom):
+                    prefix = bom + line.encode(name)
+                    break
+        return io.BufferedReader(_Prefixed(prefix, stream))
+
     def _read_csv(
-        self, source: Any, *, skiprows: int, chunksize: int | None, wide: bool = False
+        self, source: Any, *, skiprows: int | list[int], chunksize: int | None, wide: bool = False
     ) -> Any:
         """``wide``: rows may have more fields than the header (the parser keeps
-        the first ones instead of stopping; the ragged rows are judged apart)."""
+        the first ones instead of stopping; the ragged rows are judged apart).
+        ``source`` must then be ``_widened``."""
         return pd.read_csv(
             source,
             sep=self.delimiter,
@@ -180,9 +207,14 @@ class CsvSource:
         counts = field_counts(data, ends, delimiter)
         wide = bool(len(counts)) and int(counts.max()) > self.width
         try:
-            frame = self._read_csv(
-                self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None, wide=wide
-            )
+            if wide:
+                frame = self._read_csv(
+                    self._widened(io.BytesIO(data)), skiprows=0, chunksize=None, wide=True
+                ).iloc[1:]
+            else:
+                frame = self._read_csv(
+                    self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None
+                )
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc, rows=rows) from None
         except UnicodeDecodeError as exc:
@@ -230,21 +262,30 @@ class CsvSource:
 
     def _next_chunk(self, rows: int | None = None) -> pd.DataFrame | None:
         assert self._reader is not None
-        try:
-            chunk = self._reader.get_chunk(rows) if rows else next(self._reader)  # type: ignore[attr-defined]
-        except StopIteration:
-            return None
-        except pd.errors.ParserError as exc:
-            raise self._parser_error(exc) from None
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"does not decode as {self.encoding} ({exc.reason}); pass the right one with --encoding",
-                path=self.path,
-            ) from None
-        except OSError as exc:
-            raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
-        # pandas numbers the rows from 0; turn that into sheet rows.
-        chunk.index = chunk.index + self._first_row
+        while True:
+            # the widening row comes on top of the first chunk's rows
+            size = (rows or self.options.chunk_rows) + 1 if self._widening else rows
+            try:
+                chunk = self._reader.get_chunk(size) if size else next(self._reader)  # type: ignore[attr-defined]
+            except StopIteration:
+                return None
+            except pd.errors.ParserError as exc:
+                raise self._parser_error(exc) from None
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"does not decode as {self.encoding} ({exc.reason}); pass the right one with --encoding",
+                    path=self.path,
+                ) from None
+            except OSError as exc:
+                raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
+            # pandas numbers the rows from 0, the widening row first; turn that into sheet rows.
+            chunk.index = chunk.index + self._first_row - 1
+            if self._widening:
+                self._widening = False
+                chunk = chunk.iloc[1:]
+                if not len(chunk):
+                    continue
+            break
         if self._counter is not None:
             self._judge_chunk(chunk)
         return chunk
@@ -282,8 +323,9 @@ class CsvSource:
             )
         unclosed = _UNCLOSED.search(text)
         if unclosed:
-            # pandas counts these rows from 0, from where it started reading
-            start = self._first_row if self._first_row != self.header_row + 1 else 1
+            # pandas counts these rows from 0, from where it started reading,
+            # which is the row ``_widened`` puts first
+            start = self._first_row - 1 if self._first_row != self.header_row + 1 else 0
             row = int(unclosed.group(1)) + start
             if rows is not None:
                 row = rows[min(int(unclosed.group(1)), len(rows) - 1)]
@@ -335,6 +377,14 @@ class CsvSource:
             if not self._handle.closed:
                 self._final_bytes = max(self._final_bytes, self._handle.tell())
             self._handle.close()
+
+
+_BYTE_ORDERS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16's: it starts with the same bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 class _FieldCounter:

@@ -41,9 +41,18 @@ def joined_cells(fields: list[str], width: int, delimiter: str) -> list[str]:
     return fields[: width - 1] + [delimiter.join(fields[width - 1 :])]
 
 
-def problem(fields: int, width: int, text: str, delimiter: str) -> Problem:
-    """The ``ragged_row`` problem of a row of ``fields`` fields under a header of ``width``."""
+def problem(fields: int, width: int, text: str, delimiter: str, *, past: str = "") -> Problem:
+    """The ``ragged_row`` problem of a row of ``fields`` fields under a header of ``width``.
+
+    ``past``: what a workbook row has past the last column (a workbook has no delimiter).
+    """
     shown = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    if past:
+        return Problem(
+            RAGGED_ROW,
+            f"the row has {past} (the header row has {width} columns): {shown!r}; give that "
+            "column a header or delete the stray cells (they are joined in the last cell here)",
+        )
     said = f"the row has {fields} field{'s' if fields != 1 else ''} but the header row has {width}: {shown!r}"
     if fields < width:
         return Problem(
