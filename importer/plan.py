@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from importer import payloads, read_ragged
+from importer import payloads, read_fed_back, read_ragged
 from importer.ledger import CachedReject, Ledger, payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
@@ -250,6 +250,8 @@ class Planner:
                 rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
             ):
                 keys[i], lead_ids[i] = key, lead_id
+            at = {row: i for i, row in enumerate(rows)}
+            self._still_duplicates(frame, lambda row: keys[at[row]], problems)
             self._remember_rejects(rows, rest, digests, keys, problems, warnings)
         for row, problem in ragged.items():
             problems[row] = [problem]
@@ -327,6 +329,34 @@ class Planner:
             ],
         )
 
+    def _still_duplicates(
+        self,
+        frame: pd.DataFrame,
+        key_of: Callable[[int], str],
+        problems: dict[int, list[Problem]],
+    ) -> None:
+        """Reject again the rows of a reject file rejected as duplicates whose key is
+        still the one they repeated (``importer.read_fed_back``): sent, they would
+        overwrite the kept row's lead. ``key_of``: a mapped row's key."""
+        notes = read_fed_back.found(frame)
+        if not notes or self.mapping.kind == "activity":
+            return
+        hits = {row: note for row, note in notes.items() if note[0] and key_of(row) == note[0]}
+        leads: dict[str, str] = {}
+        if hits and self.ledger is not None and self.site:
+            wanted = sorted({key for key, _ in hits.values()})
+            records = self.ledger.lookup(self.site, self.mapping.source, wanted)
+            leads = {key: record.lead_id for key, record in records.items()}
+        for row, (key, kept) in hits.items():
+            lead = f" (lead {leads[key]})" if key in leads else ""
+            problems.setdefault(row, []).append(
+                Problem(
+                    "duplicate_key",
+                    f"same key {key!r} as row {kept} of the file it was rejected from, the row "
+                    f"kept{lead}; merge it into that row, or give it its own ID",
+                )
+            )
+
     def check(self, frame: pd.DataFrame) -> Checked:
         """Map and validate a chunk for a dry run; safe to run in another process."""
         from importer.dedupe import key_hashes
@@ -337,6 +367,7 @@ class Planner:
         mapped = map_chunk(self.bound, todo, site=self.site, full=False)
         keys, lead_ids = mapped.keys, mapped.lead_ids
         problems = _validate(mapped, self.mapping.kind)
+        self._still_duplicates(todo, keys.__getitem__, problems)
         if ragged:
             keys = keys.reindex(frame.index, fill_value="")
             lead_ids = lead_ids.reindex(frame.index, fill_value="")

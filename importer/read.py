@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from importer import read_ragged
+from importer import read_fed_back, read_ragged
 from importer.errors import ConfigError, InputError
 from importer.read_delimited import CsvSource
 from importer.read_detect import read_head, sniff_kind
@@ -266,6 +266,9 @@ class Table:
         )
         headers, columns, ignored, kept = plan_columns(source.raw_headers)
         self._kept = kept
+        # a reject file's _code and _message columns, read for its duplicates (see read_fed_back)
+        cleaned = [_unwrap_cell(c.replace("\ufeff", "").strip()) for c in source.raw_headers]
+        self._diagnostics = {c: i for i, c in enumerate(cleaned) if c in ("_code", "_message")}
         self._keep_all = len(kept) == len(source.raw_headers)
         self.info = TableInfo(
             path=source.path,
@@ -439,6 +442,7 @@ class Table:
         The verdicts on ragged rows (``importer.read_ragged``) stay with the frame.
         """
         ragged = read_ragged.found(raw)
+        fed_back = self._fed_back_duplicates(raw)
         frame = raw if self._keep_all else raw.iloc[:, self._kept]
         frame.columns = pd.Index(self.info.columns, dtype=object)
         if suspects is not None:
@@ -472,7 +476,23 @@ class Table:
             frame = frame.loc[~drop]
         if ragged:
             read_ragged.attach(frame, ragged)
+        if fed_back:
+            read_fed_back.attach(frame, fed_back)
         return frame
+
+    def _fed_back_duplicates(self, raw: pd.DataFrame) -> dict[int, tuple[str, int]]:
+        """A reject file's rows rejected as duplicates (see ``importer.read_fed_back``)."""
+        if len(self._diagnostics) < 2 or not len(raw):
+            return {}
+        codes = raw.iloc[:, self._diagnostics["_code"]].to_numpy(dtype=object)
+        hits = [i for i, code in enumerate(codes) if "duplicate_key" in code]
+        if not hits:
+            return {}
+        messages = raw.iloc[:, self._diagnostics["_message"]].to_numpy(dtype=object)
+        rows = raw.index.tolist()
+        return read_fed_back.duplicates_in(
+            [codes[i] for i in hits], [messages[i] for i in hits], [rows[i] for i in hits]
+        )
 
     @property
     def bytes_read(self) -> int:
