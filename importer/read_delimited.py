@@ -14,7 +14,6 @@ import itertools
 import math
 import os
 import re
-import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -175,12 +174,13 @@ class CsvSource:
         """``wide``: rows may have more fields than the header (the parser keeps
         the first ones instead of stopping; the ragged rows are judged apart).
         ``source`` must then be ``_widened``."""
+        # the parser takes the first fields of a longer row instead of stopping
+        widening: dict[str, Any] = {"usecols": range(self.width)} if wide else {}
         return pd.read_csv(
             source,
             sep=self.delimiter,
             header=None,
             names=list(range(self.width)),
-            usecols=range(self.width) if wide else None,
             skiprows=skiprows,
             dtype=str,
             keep_default_na=False,
@@ -192,6 +192,7 @@ class CsvSource:
             encoding=self._pandas_encoding,
             encoding_errors="strict",
             chunksize=chunksize,
+            **widening,
         )
 
     def parse_records(

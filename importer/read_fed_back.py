@@ -25,7 +25,9 @@ _ATTR = "fed_back_duplicates"
 _SAME_KEY = re.compile(r"""same key ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") as row (\d+)""")
 
 
-def duplicates_in(codes: list[str], messages: list[str], rows: list[int]) -> dict[int, tuple[str, int]]:
+def duplicates_in(
+    codes: list[str], messages: list[str], rows: list[int]
+) -> dict[int, tuple[str, int]]:
     """Rows whose ``_code`` includes duplicate_key: row -> (key repeated, row kept)."""
     found: dict[int, tuple[str, int]] = {}
     for row, code, message in zip(rows, codes, messages, strict=True):

@@ -37,8 +37,8 @@ def named_width(headers: list[str]) -> int:
 def joined_cells(fields: list[str], width: int, delimiter: str) -> list[str]:
     """A row's fields as ``width`` cells: missing ones empty, extra ones joined into the last."""
     if len(fields) <= width:
-        return fields + [""] * (width - len(fields))
-    return fields[: width - 1] + [delimiter.join(fields[width - 1 :])]
+        return [*fields, *[""] * (width - len(fields))]
+    return [*fields[: width - 1], delimiter.join(fields[width - 1 :])]
 
 
 def problem(fields: int, width: int, text: str, delimiter: str, *, past: str = "") -> Problem:

@@ -17,8 +17,15 @@ from importer.dry_run import PlanRequest, plan_file
 from importer.errors import InputError
 from importer.mapfile import load_mapping
 from importer.sandbox import Sandbox
-from tests.conftest import SITE
-from tests.test_run import assert_invariant, leads_by_id, log_since, new_out, read_csv, run, write_csv
+from tests.test_run import (
+    assert_invariant,
+    leads_by_id,
+    log_since,
+    new_out,
+    read_csv,
+    run,
+    write_csv,
+)
 
 HEADER = "First Name,Last Name,Email 1,ID"
 
@@ -69,7 +76,7 @@ def test_a_late_row_with_extra_fields_is_a_reject_and_the_run_ends_with_its_repo
     assert report["input"]["read_to_end"] is True
     assert_invariant(report)
     assert (out / "report.json").exists()
-    header, rejects = read_csv(out / "rejects.csv")
+    _, rejects = read_csv(out / "rejects.csv")
     assert [(r["_row"], r["_stage"], r["_code"]) for r in rejects] == [("26", "read", "ragged_row")]
     assert "6 fields but the header row has 4" in rejects[0]["_message"]
     # nothing of the row is lost: the fields past the last column are in its cell
@@ -96,7 +103,9 @@ def test_ragged_rows_are_judged_in_the_checking_processes_too(tmp_path: Path) ->
     lines[11_000] = "X,Y,x@example.com,11100,extra"  # row 11002, one field too many
     path = write(tmp_path / "big.csv", lines)
     report = plan_file(
-        PlanRequest(input=path, mapping=load_mapping("followupboss"), out=tmp_path / "p", processes=2)
+        PlanRequest(
+            input=path, mapping=load_mapping("followupboss"), out=tmp_path / "p", processes=2
+        )
     )
     assert report["leads"]["rejected"] == 2 and report["leads"]["create"] == 11_998
     _, rejects = read_csv(Path(report["rejects_file"]))
@@ -115,10 +124,16 @@ def test_a_duplicate_fed_back_from_rejects_stays_rejected_and_names_the_kept_row
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.sqlite"
-    path = write(tmp_path / "dup.csv", [*people(2), "Ann,Other,ann@example.com,100"])  # row 4: ID of row 2
+    path = write(
+        tmp_path / "dup.csv", [*people(2), "Ann,Other,ann@example.com,100"]
+    )  # row 4: ID of row 2
     first = run(sandbox, path, ledger, new_out(tmp_path))
     assert first["leads"]["created"] == 2 and first["leads"]["rejected"] == 1
-    kept = {lead["id"]: lead for lead in leads_by_id(sandbox).values() if lead["email"] == "p0@example.com"}
+    kept = {
+        lead["id"]: lead
+        for lead in leads_by_id(sandbox).values()
+        if lead["email"] == "p0@example.com"
+    }
     rejects_file = Path(first["rejects_file"])
     mark = len(sandbox.requests_log())
 
