@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from importer import payloads
+from importer import payloads, read_fed_back, read_ragged
 from importer.ledger import CachedReject, Ledger, payload_hash
 from importer.mapfile import Mapping
 from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
@@ -79,7 +79,10 @@ class PlannedChunk:
     formatted: Formatted | None = None  # output lines made by a checking process
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
-        return RowIssue(row, stage, list(self.problems.get(row, [])))
+        problems = list(self.problems.get(row, []))
+        if problems and all(p.code == read_ragged.RAGGED_ROW for p in problems):
+            stage = Stage.READ  # the reader refused the row: it was never mapped
+        return RowIssue(row, stage, problems)
 
     def cells(self, position: int) -> list[str]:
         """The raw cells of the row at ``position`` in the chunk."""
@@ -158,6 +161,11 @@ class Planner:
         digests = payloads.raw_digests(frame, self.digest_key)
         rows = [int(r) for r in frame.index.tolist()]
         known, cached = self._recognise(rows, digests)
+        ragged = read_ragged.found(frame)
+        if ragged:
+            # cells padded or joined by the reader are not the row: never "as sent before"
+            known = {row: hit for row, hit in known.items() if row not in ragged}
+            cached = {row: hit for row, hit in cached.items() if row not in ragged}
         return self._plan(frame, rows, digests, known, cached, None)
 
     def plan_piece(self, table: Table, piece: RecordBlock | pd.DataFrame) -> PlannedChunk:
@@ -218,6 +226,7 @@ class Planner:
 
         ``known`` rows are unchanged since they were confirmed sent, ``cached``
         ones are rejected for the same problems as last time: neither is mapped.
+        Nor are ragged rows (``importer.read_ragged``), rejected as the reader found them.
         """
         kind = self.mapping.kind
         n = len(rows)
@@ -226,7 +235,12 @@ class Planner:
         problems: dict[int, list[Problem]] = {}
         warnings: list[RowWarning] = []
         mapped: MappedChunk | None = None
-        rest = [i for i, row in enumerate(rows) if row not in known and row not in cached]
+        ragged = read_ragged.found(frame)
+        rest = [
+            i
+            for i, row in enumerate(rows)
+            if row not in known and row not in cached and row not in ragged
+        ]
         if rest:
             # only rows that are new or changed since the last run are mapped and checked
             todo = frame if len(rest) == len(frame) else frame.loc[[rows[i] for i in rest]]
@@ -237,7 +251,11 @@ class Planner:
                 rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
             ):
                 keys[i], lead_ids[i] = key, lead_id
+            at = {row: i for i, row in enumerate(rows)}
+            self._still_duplicates(frame, lambda row: keys[at[row]], problems)
             self._remember_rejects(rows, rest, digests, keys, problems, warnings)
+        for row, problem in ragged.items():
+            problems[row] = [problem]
         unchanged_activities = 0
         for i, row in enumerate(rows):
             if row in known:
@@ -312,19 +330,57 @@ class Planner:
             ],
         )
 
+    def _still_duplicates(
+        self,
+        frame: pd.DataFrame,
+        key_of: Callable[[int], str],
+        problems: dict[int, list[Problem]],
+    ) -> None:
+        """Reject again the rows of a reject file rejected as duplicates whose key is
+        still the one they repeated (``importer.read_fed_back``): sent, they would
+        overwrite the kept row's lead. ``key_of``: a mapped row's key."""
+        notes = read_fed_back.found(frame)
+        if not notes or self.mapping.kind == "activity":
+            return
+        hits = {row: note for row, note in notes.items() if note[0] and key_of(row) == note[0]}
+        leads: dict[str, str] = {}
+        if hits and self.ledger is not None and self.site:
+            wanted = sorted({key for key, _ in hits.values()})
+            records = self.ledger.lookup(self.site, self.mapping.source, wanted)
+            leads = {key: record.lead_id for key, record in records.items()}
+        for row, (key, kept) in hits.items():
+            lead = f" (lead {leads[key]})" if key in leads else ""
+            problems.setdefault(row, []).append(
+                Problem(
+                    "duplicate_key",
+                    f"same key {key!r} as row {kept} of the file it was rejected from, the row "
+                    f"kept{lead}; merge it into that row, or give it its own ID",
+                )
+            )
+
     def check(self, frame: pd.DataFrame) -> Checked:
         """Map and validate a chunk for a dry run; safe to run in another process."""
         from importer.dedupe import key_hashes
 
-        mapped = map_chunk(self.bound, frame, site=self.site, full=False)
+        ragged = read_ragged.found(frame)
+        # ragged rows are not mapped: they keep no key, so they take part in no duplicate
+        todo = frame.drop(index=list(ragged)) if ragged else frame
+        mapped = map_chunk(self.bound, todo, site=self.site, full=False)
+        keys, lead_ids = mapped.keys, mapped.lead_ids
+        problems = _validate(mapped, self.mapping.kind)
+        self._still_duplicates(todo, keys.__getitem__, problems)
+        if ragged:
+            keys = keys.reindex(frame.index, fill_value="")
+            lead_ids = lead_ids.reindex(frame.index, fill_value="")
+            problems.update((row, [problem]) for row, problem in ragged.items())
         emails = mapped.emails
         return Checked(
-            keys=mapped.keys.tolist(),
-            lead_ids=mapped.lead_ids.tolist(),
-            problems=_validate(mapped, self.mapping.kind),
+            keys=keys.tolist(),
+            lead_ids=lead_ids.tolist(),
+            problems=problems,
             warnings=list(mapped.warnings),
             emails=emails,
-            key_hashes=key_hashes(mapped.keys),
+            key_hashes=key_hashes(keys),
             email_hashes=key_hashes(emails) if emails is not None else None,
         )
 

@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from importer import read_fed_back, read_ragged
 from importer.errors import ConfigError, InputError
 from importer.read_delimited import CsvSource
 from importer.read_detect import read_head, sniff_kind
@@ -47,6 +48,7 @@ __all__ = [
     "normalize_header",
     "open_table",
     "peek_headers",
+    "read_through",
     "unwrap_excel",
 ]
 
@@ -264,6 +266,9 @@ class Table:
         )
         headers, columns, ignored, kept = plan_columns(source.raw_headers)
         self._kept = kept
+        # a reject file's _code and _message columns, read for its duplicates (see read_fed_back)
+        cleaned = [_unwrap_cell(c.replace("\ufeff", "").strip()) for c in source.raw_headers]
+        self._diagnostics = {c: i for i, c in enumerate(cleaned) if c in ("_code", "_message")}
         self._keep_all = len(kept) == len(source.raw_headers)
         self.info = TableInfo(
             path=source.path,
@@ -314,8 +319,9 @@ class Table:
 
         Columns are ``info.columns``; every cell is a ``str``; the index is the
         spreadsheet row number. May be called once (or ``pieces`` instead).
-        Raises InputError for a problem found part-way (a ragged row, a quote
-        never closed).
+        A ragged row is read like the others, with its verdict attached
+        (``importer.read_ragged.found``). Raises InputError for a problem found
+        part-way (a quote never closed).
         """
         self._claim()
         return self._frames()
@@ -389,7 +395,7 @@ class Table:
                 columns=self.info.columns, index=pd.Index([], dtype="int64"), dtype=object
             )
         data = block.data if positions is None else block.select(wanted)
-        raw = source.parse_records(data, rows)
+        raw = source.parse_records(data, rows, block.ends if positions is None else None)
         # the raw bytes show which few rows may hold Excel artefacts: only those are unwrapped
         suspects = (
             artefact_records(
@@ -433,7 +439,10 @@ class Table:
         (the caller counts them).
 
         ``suspects``: positions of the only rows that may hold artefacts (None: any row).
+        The verdicts on ragged rows (``importer.read_ragged``) stay with the frame.
         """
+        ragged = read_ragged.found(raw)
+        fed_back = self._fed_back_duplicates(raw)
         frame = raw if self._keep_all else raw.iloc[:, self._kept]
         frame.columns = pd.Index(self.info.columns, dtype=object)
         if suspects is not None:
@@ -465,7 +474,25 @@ class Table:
             )
         if drop.any():
             frame = frame.loc[~drop]
+        if ragged:
+            read_ragged.attach(frame, ragged)
+        if fed_back:
+            read_fed_back.attach(frame, fed_back)
         return frame
+
+    def _fed_back_duplicates(self, raw: pd.DataFrame) -> dict[int, tuple[str, int]]:
+        """A reject file's rows rejected as duplicates (see ``importer.read_fed_back``)."""
+        if len(self._diagnostics) < 2 or not len(raw):
+            return {}
+        codes = raw.iloc[:, self._diagnostics["_code"]].to_numpy(dtype=object)
+        hits = [i for i, code in enumerate(codes) if "duplicate_key" in code]
+        if not hits:
+            return {}
+        messages = raw.iloc[:, self._diagnostics["_message"]].to_numpy(dtype=object)
+        rows = raw.index.tolist()
+        return read_fed_back.duplicates_in(
+            [codes[i] for i in hits], [messages[i] for i in hits], [rows[i] for i in hits]
+        )
 
     @property
     def bytes_read(self) -> int:
@@ -518,12 +545,26 @@ def open_table(
 
     Returns a Table whose ``info`` is complete except for the row counts.
     Raises InputError for a file that cannot be used (missing, empty, not a
-    spreadsheet, legacy .xls, unknown sheet, bad encoding, no header, ragged or
-    badly quoted rows within the first chunk), and ConfigError for bad options.
+    spreadsheet, legacy .xls, unknown sheet, bad encoding, no header, badly
+    quoted rows within the first chunk), and ConfigError for bad options.
     ``lazy`` leaves the first chunk unread (for ``Table.pieces``, which may
     not need the parser at all): its problems then surface while reading.
     """
     return _open(path, options, peek=False, lazy=lazy)
+
+
+def read_through(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> None:
+    """Read the whole file once, as ``Table.pieces`` does, only to find what would stop it.
+
+    For ``rg-import run``: a problem that stops reading part-way (a quote
+    never closed) then stops the run before its first request. Raw blocks
+    are cut and their quoting checked, but not parsed: records quoted the
+    standard way cannot fail to parse (ragged ones are rows rejected, not
+    errors). What comes as chunks (other quoting, UTF-16, workbooks) is parsed.
+    """
+    with open_table(path, options, lazy=True) as table:
+        for _ in table.pieces():
+            pass
 
 
 def peek_headers(path: str | os.PathLike[str], options: ReadOptions = ReadOptions()) -> list[str]:

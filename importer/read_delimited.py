@@ -8,16 +8,21 @@ stays flat whatever the file size.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
+import itertools
 import math
 import os
 import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import numpy as np
 import pandas as pd
 
+from importer import read_ragged
 from importer.errors import InputError
+from importer.models import Problem
 from importer.read_detect import (
     SAMPLE_BYTES,
     decode_sample,
@@ -28,7 +33,7 @@ from importer.read_detect import (
     scan_file,
     sniff_delimiter,
 )
-from importer.read_records import record_ends
+from importer.read_records import field_counts, record_ends
 
 if TYPE_CHECKING:
     from importer.read import ReadOptions
@@ -38,6 +43,9 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _PARSER_BUFFER = 262_144
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
+# The csv module counts the fields of rows the parser reads the ordinary way;
+# a cell as big as the parser takes must not stop it.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 class CsvSource:
@@ -78,6 +86,11 @@ class CsvSource:
             )
         self.raw_headers = records[index]
         self.header_row = index + 1
+        self.width = len(self.raw_headers)
+        # rows with fewer fields than this lack a named column (see importer.read_ragged)
+        self._named = read_ragged.named_width(self.raw_headers)
+        self._counter: _FieldCounter | None = None
+        self._widening = False  # the next chunk starts with the row ``_widened`` put first
         # a rough size of a row, to size blocks of raw records like chunks of rows:
         # the sample's bytes over the line ends outside quotes in it (``records``
         # stops at a few dozen, so it cannot tell). Complete records only: an
@@ -99,12 +112,21 @@ class CsvSource:
         if offset:
             self._handle.seek(offset)
         self._first_row = self.header_row + 1 if first_row is None else first_row
+        # the fields of every row are counted alongside, to find the ragged ones
+        self._counter = _FieldCounter(
+            self.path, self.encoding or "utf-8", self.delimiter or ",",
+            offset=offset, skip=0 if offset else self.header_row,
+        )  # fmt: skip
         try:
+            # a row of the header's width goes first (and is dropped again): the
+            # parser then takes every row, shorter or longer (see ``_read_csv``)
             self._reader = self._read_csv(
-                self._from_a_record(self._handle) if offset else self._handle,
-                skiprows=0 if offset else self.header_row,
+                self._widened(self._handle),
+                skiprows=[] if offset else list(range(1, self.header_row + 1)),
                 chunksize=self.options.chunk_rows,
+                wide=True,
             )
+            self._widening = True
         except pd.errors.ParserError as exc:  # the first line can already be unreadable
             raise self._parser_error(exc) from None
         self._first = self._next_chunk()
@@ -131,12 +153,41 @@ class CsvSource:
             return stream
         return io.BufferedReader(_Prefixed(codecs.BOM_UTF8, stream))
 
-    def _read_csv(self, source: Any, *, skiprows: int, chunksize: int | None) -> Any:
+    def _widened(self, stream: BinaryIO) -> BinaryIO:
+        """``stream`` (at a record) after a row of the header's width, all empty.
+
+        With ``usecols`` the parser keeps the first fields of a longer row
+        instead of stopping, but refuses a first row shorter than the header:
+        this row is never shorter. It is also the stream's start, so a BOM in
+        the first record (a cell's first character) is no longer dropped.
+        """
+        line = (self.delimiter or ",") * (self.width - 1) + "\n"
+        codec = codecs.lookup(self._pandas_encoding or "utf-8").name
+        prefix = line.encode(codec)
+        if codec in ("utf-16", "utf-32"):
+            # the file's own byte-order mark decides the byte order: it must come first
+            at = stream.tell()
+            head = stream.read(4) if at == 0 else b""
+            stream.seek(at)
+            for bom, name in _BYTE_ORDERS:
+                if head.startswith(bom):
+                    prefix = bom + line.encode(name)
+                    break
+        return io.BufferedReader(_Prefixed(prefix, stream))
+
+    def _read_csv(
+        self, source: Any, *, skiprows: int | list[int], chunksize: int | None, wide: bool = False
+    ) -> Any:
+        """``wide``: rows may have more fields than the header (the parser keeps
+        the first ones instead of stopping; the ragged rows are judged apart).
+        ``source`` must then be ``_widened``."""
+        # the parser takes the first fields of a longer row instead of stopping
+        widening: dict[str, Any] = {"usecols": range(self.width)} if wide else {}
         return pd.read_csv(
             source,
             sep=self.delimiter,
             header=None,
-            names=list(range(len(self.raw_headers))),
+            names=list(range(self.width)),
             skiprows=skiprows,
             dtype=str,
             keep_default_na=False,
@@ -148,14 +199,30 @@ class CsvSource:
             encoding=self._pandas_encoding,
             encoding_errors="strict",
             chunksize=chunksize,
+            **widening,
         )
 
-    def parse_records(self, data: bytes, rows: Sequence[int]) -> pd.DataFrame:
-        """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is."""
+    def parse_records(
+        self, data: bytes, rows: Sequence[int], ends: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is.
+
+        ``ends``: where each record ends in ``data``, when known. Ragged rows
+        are judged (``importer.read_ragged``) from the records' own bytes.
+        """
+        ends = record_ends(data) if ends is None else ends
+        delimiter = self.delimiter or ","
+        counts = field_counts(data, ends, delimiter)
+        wide = bool(len(counts)) and int(counts.max()) > self.width
         try:
-            frame = self._read_csv(
-                self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None
-            )
+            if wide:
+                frame = self._read_csv(
+                    self._widened(io.BytesIO(data)), skiprows=0, chunksize=None, wide=True
+                ).iloc[1:]
+            else:
+                frame = self._read_csv(
+                    self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None
+                )
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc, rows=rows) from None
         except UnicodeDecodeError as exc:
@@ -170,26 +237,80 @@ class CsvSource:
                 path=self.path,
             )
         frame.index = pd.Index(list(rows), dtype="int64")
+        suspects = np.flatnonzero((counts < self._named) | (counts > self.width)).tolist()
+        if suspects:
+            starts = [0, *ends[:-1].tolist()]
+            codec = self._pandas_encoding or "utf-8"
+            fields = {}
+            for i in suspects:
+                text = data[starts[i] : int(ends[i])].rstrip(b"\r\n").decode(codec, "replace")
+                fields[i] = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+            read_ragged.attach(frame, self._judge(frame, fields))
         return frame
+
+    def _judge(self, frame: pd.DataFrame, fields: dict[int, list[str]]) -> dict[int, Problem]:
+        """The ragged rows among the rows at these positions of ``frame``
+        (their fields as the csv module splits them); the last cell of a row
+        with extra fields gets them joined in."""
+        problems = {}
+        delimiter = self.delimiter or ","
+        width = self.width
+        for i, cells in fields.items():
+            count = max(1, len(cells))
+            if count < self._named:
+                if not any(cells):
+                    continue  # a blank line, or one of delimiters only
+            elif count <= width or not any(cells[width:]):
+                continue  # nothing under a named column is missing, nothing extra is lost
+            else:
+                frame.iat[i, width - 1] = delimiter.join(cells[width - 1 :])
+            text = delimiter.join(cells)
+            problems[int(frame.index[i])] = read_ragged.problem(count, width, text, delimiter)
+        return problems
 
     def _next_chunk(self, rows: int | None = None) -> pd.DataFrame | None:
         assert self._reader is not None
-        try:
-            chunk = self._reader.get_chunk(rows) if rows else next(self._reader)  # type: ignore[attr-defined]
-        except StopIteration:
-            return None
-        except pd.errors.ParserError as exc:
-            raise self._parser_error(exc) from None
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"does not decode as {self.encoding} ({exc.reason}); pass the right one with --encoding",
-                path=self.path,
-            ) from None
-        except OSError as exc:
-            raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
-        # pandas numbers the rows from 0; turn that into sheet rows.
-        chunk.index = chunk.index + self._first_row
+        while True:
+            # the widening row comes on top of the first chunk's rows
+            size = (rows or self.options.chunk_rows) + 1 if self._widening else rows
+            try:
+                chunk = self._reader.get_chunk(size) if size else next(self._reader)  # type: ignore[attr-defined]
+            except StopIteration:
+                return None
+            except pd.errors.ParserError as exc:
+                raise self._parser_error(exc) from None
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"does not decode as {self.encoding} ({exc.reason}); pass the right one with --encoding",
+                    path=self.path,
+                ) from None
+            except OSError as exc:
+                raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
+            # pandas numbers the rows from 0, the widening row first; turn that into sheet rows.
+            chunk.index = chunk.index + self._first_row - 1
+            if self._widening:
+                self._widening = False
+                chunk = chunk.iloc[1:]
+                if not len(chunk):
+                    continue
+            break
+        if self._counter is not None:
+            self._judge_chunk(chunk)
         return chunk
+
+    def _judge_chunk(self, chunk: pd.DataFrame) -> None:
+        """Find the ragged rows of a chunk the parser read, with the csv module's counts."""
+        assert self._counter is not None
+        firsts, suspects = self._counter.take(len(chunk), self._named, self.width)
+        # the two parsers must have cut the same records, or the counts are not this chunk's
+        if len(firsts) != len(chunk) or firsts != chunk.iloc[:, 0].tolist():
+            raise InputError(
+                f"cannot be read consistently from row {int(chunk.index[0])} on (its quoting is "
+                "unusual); please report this, and save the file again as standard CSV meanwhile",
+                path=self.path,
+            )
+        if suspects:
+            read_ragged.attach(chunk, self._judge(chunk, suspects))
 
     def _parser_error(self, exc: Exception, *, rows: Sequence[int] | None = None) -> InputError:
         text = str(exc)
@@ -210,8 +331,9 @@ class CsvSource:
             )
         unclosed = _UNCLOSED.search(text)
         if unclosed:
-            # pandas counts these rows from 0, from where it started reading
-            start = self._first_row if self._first_row != self.header_row + 1 else 1
+            # pandas counts these rows from 0, from where it started reading,
+            # which is the row ``_widened`` puts first
+            start = self._first_row - 1 if self._first_row != self.header_row + 1 else 0
             row = int(unclosed.group(1)) + start
             if rows is not None:
                 row = rows[min(int(unclosed.group(1)), len(rows) - 1)]
@@ -257,12 +379,58 @@ class CsvSource:
         return self._final_bytes
 
     def close(self) -> None:
+        if self._counter is not None:
+            self._counter.close()
         if self._reader is not None:
             self._reader.close()  # type: ignore[attr-defined]
         if self._handle is not None:
             if not self._handle.closed:
                 self._final_bytes = max(self._final_bytes, self._handle.tell())
             self._handle.close()
+
+
+_BYTE_ORDERS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16's: it starts with the same bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+class _FieldCounter:
+    """Each record's fields, as Python's csv module splits them, read beside the parser.
+
+    The csv module follows the same rules as the parser's tokenizer (a quote
+    opens a cell only at its start, text after a closing quote is kept, CR, LF
+    and CRLF end records), and unlike the parser it says how many fields each
+    record has. Only the first field of every record and the fields of the
+    records that may be ragged are kept.
+    """
+
+    def __init__(self, path: str, encoding: str, delimiter: str, *, offset: int, skip: int):
+        self._handle = open_binary(path)
+        self._handle.seek(offset)
+        text = io.TextIOWrapper(self._handle, encoding=encoding, newline="")
+        self._reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True)
+        for _ in itertools.islice(self._reader, skip):
+            pass
+
+    def take(self, rows: int, named: int, width: int) -> tuple[list[str], dict[int, list[str]]]:
+        """The next ``rows`` records: their first fields, and the fields of the
+        ones with fewer than ``named`` or more than ``width`` fields, by position."""
+        firsts: list[str] = []
+        suspects: dict[int, list[str]] = {}
+        try:
+            for i, fields in enumerate(itertools.islice(self._reader, rows)):
+                firsts.append(fields[0] if fields else "")
+                if not named <= len(fields) <= width:
+                    suspects[i] = fields
+        except csv.Error:
+            pass  # the parser reports what is wrong there (or the two disagree)
+        return firsts, suspects
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 class _Prefixed(io.RawIOBase):

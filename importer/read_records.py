@@ -29,6 +29,7 @@ __all__ = [
     "RecordBlock",
     "Unsplittable",
     "artefact_records",
+    "field_counts",
     "record_blocks",
     "record_ends",
     "splittable_encoding",
@@ -234,6 +235,22 @@ def _check_quoting(text: np.ndarray, quotes: np.ndarray, separator: int) -> None
             raise Unsplittable("a line ends with a bare carriage return")
     if 0 in text:
         raise Unsplittable("the text holds NUL bytes")
+
+
+def field_counts(data: bytes, ends: np.ndarray, delimiter: str) -> np.ndarray:
+    """How many fields each record of ``data`` (ending at ``ends``) has, as the parser splits it.
+
+    Exact for records quoted the standard way (those ``record_blocks`` cuts):
+    a delimiter outside quotes is one with an even number of quotes before it.
+    An empty line counts as one (empty) field, as the parser reads it.
+    """
+    text = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(text == _QUOTE)
+    separators = np.flatnonzero(text == ord(delimiter))
+    if len(quotes):
+        separators = separators[(np.searchsorted(quotes, separators) & 1) == 0]
+    before = np.searchsorted(separators, ends)  # separators before each record's end
+    return np.diff(before, prepend=0) + 1
 
 
 def artefact_records(data: bytes, delimiter: str, ends: np.ndarray | None = None) -> np.ndarray:

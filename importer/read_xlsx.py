@@ -22,7 +22,9 @@ import openpyxl
 import pandas as pd
 from python_calamine import CalamineWorkbook, SheetTypeEnum
 
+from importer import read_ragged
 from importer.errors import InputError
+from importer.models import Problem
 from importer.read_detect import (
     MAX_TITLE_ROWS,
     SAMPLE_RECORDS,
@@ -234,28 +236,31 @@ class XlsxSource:
         columns = list(range(width))
         numbers: list[int] = []
         rows: list[list[str]] = []
+        # rows with a value past the last column (see importer.read_ragged)
+        ragged: dict[int, Problem] = {}
+
+        def frame() -> pd.DataFrame:
+            made = pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str)
+            return read_ragged.attach(made, {n: ragged.pop(n) for n in list(ragged)})
+
         for number, cells in self._data_rows():
             if len(cells) > width and _last_filled(cells) > width:
-                extra = _last_filled(cells)
-                raise InputError(
-                    f"row {number} has a value in column {_column_letter(extra)}, which has no header; "
-                    "give that column a header or delete the stray cells",
-                    path=self.path,
-                )
-            if self.options.skip_blank_rows and is_blank(cells) and not any(cells):
+                last = _last_filled(cells)
+                ragged[number] = read_ragged.problem(
+                    last, width, ",".join(cells[:last]), ",",
+                    past=f"a value in column {_column_letter(last)}, which has no header",
+                )  # fmt: skip
+                cells = read_ragged.joined_cells(cells[:last], width, ",")
+            elif self.options.skip_blank_rows and is_blank(cells) and not any(cells):
                 self.blank_rows_skipped += 1
                 continue
             numbers.append(number)
             rows.append((cells + [""] * width)[:width] if len(cells) != width else cells)
             if len(rows) >= self.options.chunk_rows:
-                yield pd.DataFrame(
-                    rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str
-                )
+                yield frame()
                 numbers, rows = [], []
         if rows:
-            yield pd.DataFrame(
-                rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str
-            )
+            yield frame()
         self._row_number = self._max_row or self._row_number
 
     @property

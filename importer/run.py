@@ -80,7 +80,7 @@ def run_file(
     """
     from importer.client import Client, ClientSettings
     from importer.ledger import Ledger
-    from importer.read import ReadOptions, open_table
+    from importer.read import ReadOptions, open_table, read_through
     from importer.throttle import RateLimiter
 
     make_bar = progress or (lambda *a, **k: NullProgress())
@@ -93,9 +93,15 @@ def run_file(
         settings = req.client_settings or ClientSettings(base_url=req.base_url)
         clears_fields = settings.update_api == "v2"
         if confirm is not None and not _site_known(ledger, req.site):
+            # (the preview reads the whole file too)
             preview = _preview_counts(req, options, ledger, clears_fields=clears_fields)
             if not confirm({"site": req.site, **preview}):
                 raise ConfigError("stopped before sending: nothing was sent")
+        else:
+            # Exit 2 means nothing was sent: whatever would stop reading part-way
+            # (a quote never closed) must stop the run before its first request.
+            # After that, every row ends as a row outcome and the run has a report.
+            read_through(req.input, options)
         breaker = CircuitBreaker(req.max_consecutive_failures)
         limiter = RateLimiter(req.rps)
         client = Client(

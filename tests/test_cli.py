@@ -108,7 +108,7 @@ def make_inputs(tmp_path: Path) -> dict[str, Path]:
         "empty": tmp_path / "empty.csv",
         "binary": tmp_path / "picture.csv",
         "xls": tmp_path / "old.xls",
-        "ragged": tmp_path / "ragged.csv",
+        "unclosed": tmp_path / "unclosed.csv",
     }
     files["directory"].mkdir()
     files["empty"].write_bytes(b"")
@@ -116,8 +116,9 @@ def make_inputs(tmp_path: Path) -> dict[str, Path]:
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256))
     )
     files["xls"].write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
-    files["ragged"].write_text(
-        "ID,First Name,Email 1\n1,Ana,ana@example.com\n2,Bo,bo@example.com,extra,cells\n3,Cy,cy@example.com\n",
+    # (a ragged row is a row rejected, not a bad file: see tests/test_row_outcomes.py)
+    files["unclosed"].write_text(
+        'ID,First Name,Email 1\n1,Ana,ana@example.com\n2,Bo,"bo@example.com\n3,Cy,cy@example.com\n',
         encoding="utf-8",
     )
     return files
@@ -129,7 +130,7 @@ BAD_FILES = {
     "empty": ("is empty", "export the data again"),
     "binary": ("binary", "export the data as CSV or XLSX"),
     "xls": ("legacy Excel .xls", "save it as .xlsx or .csv"),
-    "ragged": ("row 3 has 5 fields but the header row has 3", "--delimiter"),
+    "unclosed": ("a quote that is never closed, starting in row 3", "fix the quoting of that row"),
 }
 
 
@@ -146,7 +147,7 @@ def test_a_bad_input_file_is_one_line_and_leaves_no_run_directory(
     assert not out_dir.exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "binary", "ragged"])
+@pytest.mark.parametrize("case", ["missing", "binary", "unclosed"])
 def test_run_with_a_bad_input_file_sends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], sandbox_env: Any, case: str
 ) -> None:
@@ -170,9 +171,9 @@ def test_a_later_run_with_a_bad_file_leaves_no_run_directory(
     assert code == 0 and (tmp_path / "first" / "report.json").exists()
     sent = len(sandbox_env.requests_log())
     # the site is known now, so no preview runs first: the run itself finds the problem
-    ragged = make_inputs(tmp_path)["ragged"]
-    code, out, err = invoke(capsys, "run", str(ragged), *common, "--out", str(tmp_path / "second"))
-    assert_one_error_line(code, out, err, *BAD_FILES["ragged"])
+    unclosed = make_inputs(tmp_path)["unclosed"]
+    code, out, err = invoke(capsys, "run", str(unclosed), *common, "--out", str(tmp_path / "second"))
+    assert_one_error_line(code, out, err, *BAD_FILES["unclosed"])
     assert not (tmp_path / "second").exists()
     assert len(sandbox_env.requests_log()) == sent
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import read_detect
+from importer import read_detect, read_ragged
 from importer.errors import ConfigError, InputError
 from importer.read import (
     REJECT_COLUMNS,
@@ -647,26 +647,67 @@ def test_html_saved_as_xls(tmp_path: Path) -> None:
     )
 
 
-def test_ragged_row_in_the_first_chunk_fails_at_open(tmp_path: Path) -> None:
-    path = write(tmp_path, "r.csv", 'Name,City\nAna,Hilo\n"Bo\nBo",Kona\nCy,Hilo,extra\n')
-    with pytest.raises(InputError) as err:
-        open_table(path)
-    message = str(err.value)
-    assert (
-        str(path) in message
-        and "row 4 has 3 fields but the header row has 2" in message
-        and "--delimiter" in message
-    )
+def ragged_of(path: Path, **options: object) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Every row read through ``chunks``, and the ragged ones (row -> message)."""
+    table = open_table(path, ReadOptions(**options))  # type: ignore[arg-type]
+    frames = list(table.chunks())
+    found = {row: p.message for f in frames for row, p in read_ragged.found(f).items()}
+    assert all(p.code == "ragged_row" for f in frames for p in read_ragged.found(f).values())
+    return pd.concat(frames), found
 
 
-def test_ragged_row_in_a_later_chunk(tmp_path: Path) -> None:
-    lines = ["Name,City"] + [f"n{i},c{i}" for i in range(20)] + ["late,row,extra,fields"]
-    table = open_table(write(tmp_path, "r.csv", "\n".join(lines) + "\n"), ReadOptions(chunk_rows=5))
-    received: list[int] = []
-    with pytest.raises(InputError, match="row 22 has 4 fields but the header row has 2"):
-        for frame in table.chunks():
-            received.extend(frame.index)
-    assert received == list(range(2, 22))
+def test_a_ragged_row_is_read_and_judged_not_refused(tmp_path: Path) -> None:
+    # row 3 holds a line break: row 4 is the file's 5th line
+    path = write(tmp_path, "r.csv", 'Name,City\nAna,Hilo\n"Bo\nBo",Kona\nCy,Hilo,extra\nDi,Lihue\n')
+    frame, found = ragged_of(path)
+    assert frame.index.tolist() == [2, 3, 4, 5]
+    assert list(found) == [4]
+    assert "the row has 3 fields but the header row has 2: 'Cy,Hilo,extra'" in found[4]
+    assert "not quoted" in found[4]
+    # nothing is lost: the fields past the last column are joined in its cell
+    assert frame.loc[4].tolist() == ["Cy", "Hilo,extra"]
+
+
+def test_a_row_cut_short_is_ragged_not_padded_silently(tmp_path: Path) -> None:
+    path = write(tmp_path, "cut.csv", "Email,Name,ID\na@x.com,Ana,1\nb@x.com,Bo")
+    frame, found = ragged_of(path)
+    assert list(found) == [3] and "has 2 fields but the header row has 3: 'b@x.com,Bo'" in found[3]
+    assert "cut short" in found[3]
+    assert frame.loc[3].tolist() == ["b@x.com", "Bo", ""]
+
+
+def test_a_ragged_row_in_a_later_chunk_is_judged_there(tmp_path: Path) -> None:
+    lines = ["Name,City"] + [f"n{i},c{i}" for i in range(20)] + ["late,row,extra,fields", "n,c"]
+    frame, found = ragged_of(write(tmp_path, "r.csv", "\n".join(lines) + "\n"), chunk_rows=5)
+    assert frame.index.tolist() == list(range(2, 24))
+    assert list(found) == [22] and "has 4 fields but the header row has 2" in found[22]
+
+
+def test_rows_that_lose_nothing_are_not_ragged(tmp_path: Path) -> None:
+    # A header ending in delimiters (empty header cells) and rows that stop
+    # before those, rows ending in delimiters (empty extra fields), blank lines
+    # and lines of delimiters only: no named cell is missing, no value is extra.
+    text = "Name,Email,,\nAna,a@x.com\nBo,b@x.com,,,,\n\n,\nCy,c@x.com,,\n"
+    frame, found = ragged_of(write(tmp_path, "t.csv", text), skip_blank_rows=False)
+    assert found == {}
+    assert frame.loc[[2, 3, 6]].to_numpy().tolist() == [
+        ["Ana", "a@x.com", "", ""], ["Bo", "b@x.com", "", ""], ["Cy", "c@x.com", "", ""],
+    ]  # fmt: skip
+    # a row that stops before a named column is cut short, whatever follows it
+    frame, found = ragged_of(write(tmp_path, "u.csv", "Name,Email,,\nAna\n"))
+    assert list(found) == [2]
+
+
+def test_ragged_rows_are_judged_where_the_parser_reads_the_rest(tmp_path: Path) -> None:
+    # a quote inside an unquoted cell: not standard CSV, so the parser reads the
+    # file and the csv module counts the fields beside it
+    text = 'Name,Note\nAna,say "hi"\nBo\nCy,"x,y",z\nDi,"ok"\n'
+    for table_path in (write(tmp_path, "q.csv", text), write(tmp_path, "q16.csv", "\ufeff" + text, "utf-16-le")):
+        frame, found = ragged_of(table_path)
+        assert frame.index.tolist() == [2, 3, 4, 5]
+        assert list(found) == [3, 4], table_path
+        assert frame.loc[4].tolist() == ["Cy", "x,y,z"]
+        assert frame.loc[2].tolist() == ["Ana", 'say "hi"']
 
 
 def test_unterminated_quote(tmp_path: Path) -> None:
@@ -821,16 +862,21 @@ def test_xlsx_chunks_and_peek(tmp_path: Path, xlsx_reader: str) -> None:
     assert [n for f in frames for n in f.index] == list(range(2, 9))
 
 
-def test_xlsx_value_without_a_header(tmp_path: Path, xlsx_reader: str) -> None:
+def test_xlsx_value_without_a_header_is_a_ragged_row(tmp_path: Path, xlsx_reader: str) -> None:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.append(["Name"])
     for i in range(60):
         sheet.append([f"n{i}"])
     sheet.append(["late", None, "stray"])
+    sheet.append(["after"])
     path = tmp_path / "stray.xlsx"
     workbook.save(path)
-    assert "row 62 has a value in column C, which has no header" in error_for(path)
+    frame, found = ragged_of(path, chunk_rows=25)
+    assert frame.index.tolist() == list(range(2, 64))
+    assert list(found) == [62]
+    assert "a value in column C, which has no header" in found[62] and "'late,,stray'" in found[62]
+    assert frame.loc[62].tolist() == ["late,,stray"]
 
 
 def test_xlsx_table_away_from_the_corner_keeps_its_row_numbers_and_columns(
