@@ -157,3 +157,17 @@ class ServerError(TransientError):
 
 class TransportError(TransientError):
     """No usable response: connection refused or reset, or a timeout."""
+
+
+class Stopping(Exception):
+    """The run is stopping (Ctrl-C, SIGTERM, circuit breaker): a worker unwinds at once.
+
+    Raised by the client while a request waits (for the rate limiter, a free
+    place in flight, a retry) or when it cuts an answer short. ``maybe_applied``
+    says whether an earlier try of that request may have reached the server;
+    when False the request was never applied and the next run simply sends it.
+    """
+
+    def __init__(self, *, maybe_applied: bool = True) -> None:
+        super().__init__("the run is stopping")
+        self.maybe_applied = maybe_applied

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from importer.errors import (
@@ -24,6 +25,7 @@ from importer.errors import (
     ClientError,
     NotFoundError,
     RateLimitedError,
+    Stopping,
     TransientError,
     TransportError,
 )
@@ -32,14 +34,15 @@ from importer.models import Action, Problem
 from importer.payloads import ledger_payload
 from importer.plan import RowPlan
 
-
-class Stopping(Exception):
-    """Raised inside a worker when the run is stopping (Ctrl-C, circuit breaker)."""
-
+__all__ = ["CircuitBreaker", "SendOutcome", "SendPolicy", "Sender", "Stopping"]
 
 _HELD = "an earlier send of this activity is unknown; not resent (--activities-at-most-once)"
 _STOPPED = (
     "the run stopped while this request waited to be retried; an earlier try may have been applied"
+)
+_NOT_DONE = (
+    "the run stopped before this request got through (no try of it was applied); "
+    "the next run sends it"
 )
 
 
@@ -95,6 +98,14 @@ class CircuitBreaker:
                     f"{self._failures} requests in a row failed ({error}); the API looks unavailable, try again later"
                 )
 
+    def server_asks_to_wait(self, seconds: float) -> None:
+        """Open: the server keeps answering 429 with a wait longer than the run sits out."""
+        until = (datetime.now() + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M")
+        self.interrupt(
+            f"the API keeps asking to wait {_duration(seconds)} before sending more "
+            f"(429 with Retry-After); run again after {until} to resume"
+        )
+
     def interrupt(self, reason: str) -> None:
         """Open at once: Ctrl-C, or an answer every request of the run would get."""
         with self._lock:
@@ -120,22 +131,37 @@ class Sender:
     def send(self, plan: RowPlan) -> SendOutcome:
         """Carry out one row's plan; never raises for the row's own failures.
 
-        When the run stops while a request waits to be retried, what that
-        request carried is recorded in doubt (an earlier try may have been
-        applied) and the row ends ``in_doubt``; the next run settles it.
+        Each request first waits (``client.prepare``) for a place in flight
+        and the rate limiter, before anything is written to the ledger: a run
+        stopping then leaves the row as it was, ``skipped``. When the run stops
+        while a request waits to be retried, what that request carried is
+        recorded in doubt if an earlier try may have been applied (the row ends
+        ``in_doubt``; the next run settles it), else failed (``skipped``; the
+        next run sends it).
         """
         if self.breaker.stop.is_set():
             return SendOutcome(plan, "skipped")
-        if self.policy.kind == "activity":
-            return self._send_activities_only(plan)
-        if plan.action is Action.CREATE:
-            return self._create(plan)
-        return self._update(plan)
+        try:
+            if self.policy.kind == "activity":
+                return self._send_activities_only(plan)
+            if plan.action is Action.CREATE:
+                return self._create(plan)
+            return self._update(plan)
+        except Stopping:  # from a prepare() before the row's first write: nothing was done
+            return SendOutcome(plan, "skipped")
+        finally:
+            self.client.unprepare()
 
     @staticmethod
     def _interrupted(outcome: SendOutcome) -> SendOutcome:
         outcome.result = "in_doubt"
         outcome.problems = [Problem("interrupted", _STOPPED)]
+        return outcome
+
+    @staticmethod
+    def _not_done(outcome: SendOutcome) -> SendOutcome:
+        outcome.result = "skipped"
+        outcome.problems = [Problem("interrupted", _NOT_DONE)]
         return outcome
 
     # ----------------------------------------------------------------- leads
@@ -180,8 +206,10 @@ class Sender:
             )
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         hashes = [h for h, _ in to_send]
+        self.client.prepare()
         self._begin(plan, plan.activities_done + hashes, dict(to_send))
         outcome = SendOutcome(plan, "created", activities_in_doubt=len(held))
+        doubtful = False  # an earlier create of this row may have been applied
         create = (
             self.client.create_potential_seller_lead
             if p.kind == "potential_seller"
@@ -202,7 +230,7 @@ class Sender:
                         plan.lead_id, hashes, "in_doubt", status=exc.status, error=exc.error
                     )
                     outcome.activities_in_doubt += len(hashes)
-                    hashes, to_send = [], []
+                    hashes, to_send, doubtful = [], [], True
                     if p.kind == "potential_seller":
                         self.ledger.lead_in_doubt(
                             p.site, p.source, plan.key, status=exc.status, error=exc.error
@@ -213,7 +241,12 @@ class Sender:
                     response = create(p.site, self._lead_body(plan, []))
             else:
                 response = create(p.site, self._lead_body(plan, [a for _, a in to_send]))
-        except Stopping:
+        except Stopping as stop:
+            if not (stop.maybe_applied or doubtful):
+                self.ledger.lead_failed(
+                    p.site, p.source, plan.key, status=None, error=_NOT_DONE, activity_hashes=hashes
+                )
+                return self._not_done(outcome)
             # ``hashes`` names what the interrupted request carried
             self.ledger.lead_in_doubt(
                 p.site, p.source, plan.key, status=None, error=_STOPPED, activity_hashes=hashes
@@ -248,12 +281,19 @@ class Sender:
         if p.update_api == "v2":
             changed.update({name: "" for name in plan.cleared})
         if changed or plan.resend:
+            if changed:
+                self.client.prepare()
             self._begin(plan, plan.activities_done)
             try:
                 if changed:
                     response = self.client.update_lead(p.site, plan.lead_id, changed)
                     outcome.http_status, outcome.attempts = response.status, response.attempts
-            except Stopping:
+            except Stopping as stop:
+                if not stop.maybe_applied:
+                    self.ledger.lead_failed(
+                        p.site, p.source, plan.key, status=None, error=_NOT_DONE
+                    )
+                    return self._not_done(outcome)
                 self.ledger.lead_in_doubt(p.site, p.source, plan.key, status=None, error=_STOPPED)
                 return self._interrupted(outcome)
             except ApiError as exc:
@@ -346,6 +386,11 @@ class Sender:
                 outcome.problems = [Problem("in_doubt", _HELD)]
             return []
         hashes = [h for h, _ in to_send]
+        try:
+            self.client.prepare()
+        except Stopping:  # nothing of these activities was recorded or sent
+            self._not_done(outcome)
+            return []
         self.ledger.begin_activities(plan.lead_id, dict(to_send))
         try:
             response = self.client.add_activities(
@@ -354,7 +399,13 @@ class Sender:
                 [a for _, a in to_send],
                 retry_unknown=not p.activities_at_most_once,
             )
-        except Stopping:
+        except Stopping as stop:
+            if not stop.maybe_applied:
+                self.ledger.activities_done(
+                    plan.lead_id, hashes, "failed", status=None, error=_NOT_DONE
+                )
+                self._not_done(outcome)
+                return []
             self.ledger.activities_done(
                 plan.lead_id, hashes, "in_doubt", status=None, error=_STOPPED
             )
@@ -397,6 +448,15 @@ class Sender:
         if outcome.http_status is None:
             outcome.http_status, outcome.attempts = response.status, response.attempts
         return hashes
+
+
+def _duration(seconds: float) -> str:
+    """A wait in words: 45 s, 20 min, 3 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 def _api_problem(exc: ApiError) -> Problem:
