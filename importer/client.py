@@ -386,15 +386,18 @@ class Client:
                 error: Exception | None = exc
             else:
                 error = None
+        # A try cut short is never a success, even when http.client took the
+        # truncated bytes for a whole answer (a header cut off reads as the end
+        # of the headers). The request may have gone out before the cut.
+        if watch.fired == "stopped":
+            raise Stopping(maybe_applied=True)
+        if watch.fired == "deadline":
+            failure = _deadline_failure(method, url, self.settings.read_timeout)
+            self._count(failure.key)
+            return 0, failure
         if error is not None:
-            # the request may have gone out before it was cut short
-            if watch.fired == "stopped":
-                raise Stopping(maybe_applied=True)
-            if watch.fired == "deadline":
-                failure = _deadline_failure(method, url, self.settings.read_timeout)
-            else:
-                assert isinstance(error, requests.RequestException)
-                failure = _transport_failure(error, method, url, self.settings.read_timeout)
+            assert isinstance(error, requests.RequestException)
+            failure = _transport_failure(error, method, url, self.settings.read_timeout)
             self._count(failure.key)
             return 0, failure
         self._count(str(reply.status_code))

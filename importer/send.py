@@ -454,9 +454,9 @@ def _duration(seconds: float) -> str:
     """A wait in words: 45 s, 20 min, 3 h."""
     if seconds < 120:
         return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
+    if seconds < 3600:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.0f} h"
+    return f"{round(seconds / 3600, 1):g} h"
 
 
 def _api_problem(exc: ApiError) -> Problem:
