@@ -149,12 +149,14 @@ def test_a_stop_cuts_a_try_in_flight_short() -> None:
 def test_a_stop_ends_a_retry_after_wait() -> None:
     """Retry-After 100 s (within max_retry_after): the wait ends as soon as the run stops."""
     stop = threading.Event()
-    with start_sandbox(port=0, fault_rate=1.0, faults=("429",), retry_after_s=100) as busy:
-        with Client(SANDBOX, ClientSettings(base_url=busy.url), stop=stop) as client:
-            thread, outcome = in_thread(lambda: client.create_lead(SITE, new_lead()))
-            wait_until(lambda: busy.stats()["total"] >= 1)
-            stop.set()
-            assert finished(thread), "the stop did not end the Retry-After wait"
+    with (
+        start_sandbox(port=0, fault_rate=1.0, faults=("429",), retry_after_s=100) as busy,
+        Client(SANDBOX, ClientSettings(base_url=busy.url), stop=stop) as client,
+    ):
+        thread, outcome = in_thread(lambda: client.create_lead(SITE, new_lead()))
+        wait_until(lambda: busy.stats()["total"] >= 1)
+        stop.set()
+        assert finished(thread), "the stop did not end the Retry-After wait"
     [error] = outcome
     assert isinstance(error, Stopping)
     assert not error.maybe_applied  # a 429 is a refusal: nothing was applied
