@@ -124,7 +124,7 @@ def test_an_odd_429_cuts_the_rate_but_pauses_nobody() -> None:
         limiter.on_success()
     limiter.on_throttled(7.5)
     assert limiter.paused_until == float("-inf")
-    assert limiter.current_rps == pytest.approx(5.0)
+    assert limiter.current_rps == pytest.approx(10.0 * 20 / 21)  # 1 answer in 21 refused
     before = clock.now
     limiter.acquire()
     assert clock.now - before < 1.0
@@ -192,6 +192,16 @@ def test_a_success_between_long_waits_keeps_the_run_going() -> None:
         limiter.acquire()
         limiter.on_success()
     assert asked == []
+
+
+def test_the_cut_is_the_share_of_recent_answers_refused() -> None:
+    """The server took 45 of the last 46 requests: that is the rate it can take."""
+    clock = FakeClock()
+    limiter = RateLimiter(100.0, clock=clock, sleep=clock.sleep, recovery_s=1000)
+    for _ in range(45):
+        limiter.on_success()
+    limiter.on_throttled(1.0)
+    assert limiter.current_rps == pytest.approx(100.0 * 45 / 46)
 
 
 def test_decrease_halves_the_configured_rate_then_recovers_with_time() -> None:
