@@ -291,7 +291,9 @@ def test_five_percent_random_429s_keep_two_thirds_of_the_throughput(
 ) -> None:
     """An occasional 429 from a proxy must not sink the run to the floor (issue 17)."""
     clean_clock, faulty_clock = FakeClock(), FakeClock()
-    clean = simulate(RateLimiter(rps, clock=clean_clock, sleep=clean_clock.sleep), clean_clock, 0.0, pace)
+    clean = simulate(
+        RateLimiter(rps, clock=clean_clock, sleep=clean_clock.sleep), clean_clock, 0.0, pace
+    )
     faulty = simulate(
         RateLimiter(rps, clock=faulty_clock, sleep=faulty_clock.sleep), faulty_clock, 0.05, pace
     )
