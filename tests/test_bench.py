@@ -364,8 +364,11 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
     assert (
         rerun["reruns"][0]["leads"]["unchanged"] == created == rerun["first_run"]["requests_total"]
     )
+    throttle = results["measurements"]["throttle_recovery"]
+    assert throttle["workers"] == 8 and throttle["rows"] == 100
+    assert throttle["ratio"] > 0 and len(throttle["runs"]["faulty"]) == 1
     judged = results["judged"]
-    assert len(judged["targets"]) == 5 and all(
+    assert len(judged["targets"]) == 6 and all(
         isinstance(t["pass"], bool) for t in judged["targets"]
     )
     assert judged["ratios"]["rg_import_16_workers_over_naive"] > 0
