@@ -165,6 +165,8 @@ class Inspector:
 class SandboxProcess:
     """``rg-import sandbox --port 0`` as a child process, for the length of a ``with`` block.
 
+    ``extra_args`` are more ``rg-import sandbox`` options (faults, for instance).
+
     Its own process, so the sandbox never competes for the sender's GIL.
     """
 
@@ -173,11 +175,14 @@ class SandboxProcess:
         command: Sequence[str],
         *,
         latency_ms: float = 0.0,
+        extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         start_timeout_s: float = 60.0,
     ) -> None:
-        self._argv = [*command, "sandbox", "--port", "0", "--latency-ms", f"{latency_ms:g}"]
+        self._argv = [
+            *command, "sandbox", "--port", "0", "--latency-ms", f"{latency_ms:g}", *extra_args
+        ]  # fmt: skip
         self._env, self._cwd, self._start_timeout_s = env, cwd, start_timeout_s
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[bytes] | None = None

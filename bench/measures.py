@@ -1,4 +1,4 @@
-"""The five measurements of ``make bench``; each returns a JSON-ready dict.
+"""The six measurements of ``make bench``; each returns a JSON-ready dict.
 
 Every measurement runs the CLI as a subprocess (see ``bench.harness``) and
 records its raw numbers and repetitions; targets are judged in ``bench.results``.
@@ -50,6 +50,11 @@ class Sizes:
     rerun_rows: int = 100_000
     rerun_workers: int = 16
     latency_ms: float = 50.0
+    # throttle_recovery: the issue 17 case (8 workers, 20 ms, 5% random 429s)
+    throttle_rows: int = 3000
+    throttle_workers: int = 8
+    throttle_latency_ms: float = 20.0
+    throttle_fault_rate: float = 0.05
     plan_reps: int = 3
     memory_large_reps: int = 1
     send_reps: int = 3
@@ -61,6 +66,7 @@ FULL = Sizes()
 QUICK = Sizes(
     plan_rows=2_000, memory_rows=(2_000, 20_000), send_rows=((1, 10), (4, 40), (16, 160)),
     naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
+    throttle_rows=100,
 )  # fmt: skip
 
 
@@ -238,6 +244,52 @@ def _timed_send(
     }
 
 
+def throttle_recovery(bench: Bench) -> dict[str, Any]:
+    """Send throughput with 5% random 429s over that without faults, measured side by side.
+
+    Two sandboxes with the same latency, one drawing 429s (Retry-After: 1) for a
+    share of the requests; the runs alternate between them. The rate is leads
+    created per second of the send window (the 429s and their retries are
+    requests, not leads), and the ratio is faulty over clean, best against best.
+    """
+    sizes = bench.sizes
+    rows, workers = sizes.throttle_rows, sizes.throttle_workers
+    path = bench.people(rows)
+    plan_s = bench.plan_runs(rows, 1)[0]["in_process_s"]
+    faults = ["--fault-rate", f"{sizes.throttle_fault_rate:g}", "--faults", "429", "--seed", "17"]
+    runs: dict[str, list[dict[str, Any]]] = {"clean": [], "faulty": []}
+    with (
+        SandboxProcess(bench.command, latency_ms=sizes.throttle_latency_ms, env=bench.env) as clean,
+        SandboxProcess(bench.command, latency_ms=sizes.throttle_latency_ms, extra_args=faults,
+                       env=bench.env) as faulty,
+    ):  # fmt: skip
+        for rep in range(sizes.send_reps):
+            for label, sandbox in (("clean", clean), ("faulty", faulty)):
+                bench.log(f"  rg-import run --workers {workers}, {rows} rows, {label} "
+                          f"({rep + 1}/{sizes.send_reps}) ...")  # fmt: skip
+                run = _timed_send(bench, sandbox, path, workers, plan_s)
+                # every lead gets through in the end: 429s are retried
+                if runs["clean"] and run["created"] != runs["clean"][0]["created"]:
+                    raise RuntimeError(f"the {label} run created {run['created']} leads, "
+                                       f"the clean one {runs['clean'][0]['created']}")  # fmt: skip
+                runs[label].append(run)
+    clean_rate = summarise([r["leads_per_s"] for r in runs["clean"]])
+    faulty_rate = summarise([r["leads_per_s"] for r in runs["faulty"]])
+    return {
+        "rows": rows,
+        "workers": workers,
+        "latency_ms": sizes.throttle_latency_ms,
+        "fault_rate": sizes.throttle_fault_rate,
+        "repetitions": sizes.send_reps,
+        "load_average": load_average(),
+        "clean_leads_per_s": clean_rate,
+        "faulty_leads_per_s": faulty_rate,
+        "ratio": round(faulty_rate["best"] / clean_rate["best"], 4),
+        "ratio_median": round(faulty_rate["median"] / clean_rate["median"], 4),
+        "runs": runs,
+    }
+
+
 def naive_baseline(bench: Bench) -> dict[str, Any]:
     """Leads per second of a one-at-a-time loop with a new connection per lead."""
     sizes = bench.sizes
@@ -360,4 +412,5 @@ MEASUREMENTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "send_throughput": send_throughput,
     "naive_baseline": naive_baseline,
     "unchanged_rerun": unchanged_rerun,
+    "throttle_recovery": throttle_recovery,
 }

@@ -173,7 +173,7 @@ run_options = [
     click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt and list it in held_activities.csv."),
     click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="v2 can clear fields that became empty."),
     click.option("--max-attempts", default=6, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
-    click.option("--timeout", "read_timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for an answer."),
+    click.option("--timeout", "read_timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="Most seconds one try may take in all: connecting, sending, the whole answer."),
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
     click.option("--quiet", "-q", is_flag=True, help="No progress output."),

@@ -8,6 +8,13 @@ functions in ``importer.client_settings`` (the settings), ``importer.retry_polic
 answers); this module does the I/O. Nothing else in the project imports
 ``requests``.
 
+Deadlines: ``read_timeout`` is the most one try may take, from connecting to the
+last byte of the answer; ``importer.http_deadline`` enforces it (urllib3 alone
+bounds each socket read, which a trickling server never trips) and also cuts
+tries short when the run stops. Every wait (a retry, the rate limiter, a free
+place among the ``max_in_flight`` requests) ends at once when ``stop`` is set,
+raising ``Stopping``.
+
 Connections: one ``HTTPAdapter`` (one urllib3 pool of ``pool_size`` connections
 per host) is shared by every thread, and each thread gets its own light
 ``requests.Session`` mounted on it. urllib3's pool is thread-safe; a Session adds
@@ -26,18 +33,17 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 
 from importer import __version__
 from importer.client_settings import ClientSettings
 from importer.config import Credentials, is_loopback
 from importer.errors import Stopping, TransportError
+from importer.http_deadline import Watchdog, WatchedAdapter
 from importer.http_errors import parse_retry_after, readable_error
 from importer.retry_policy import Failure, classify_answer, classify_success, retry_delay
 from importer.throttle import RateLimiter
@@ -58,6 +64,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"rg-import/{__version__}"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+IN_FLIGHT_POLL_S = 0.25  # how often a thread waiting for a place in flight looks at ``stop``
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,13 @@ class Client:
     and ``maybe_applied`` say what happened. ``retry_unknown=False`` turns off
     retries after failures the server may have applied (use it for calls that
     are not idempotent, such as adding activities, and decide yourself).
-    ``sleep`` and ``rng`` are injectable for tests; ``on_retry`` is called before
-    every retry wait.
+    ``stop`` ends every wait at once and cuts tries in flight short (after a
+    grace of ``http_deadline.STOP_GRACE_S``); the request then raises
+    ``Stopping``. ``max_in_flight`` bounds the tries in flight across threads; a
+    thread waiting to retry does not hold a place, so more threads than that can
+    share the client and keep it busy while some sit out a ``Retry-After``.
+    ``sleep`` (default: wait on ``stop``) and ``rng`` are injectable for tests;
+    ``on_retry`` is called before every retry wait.
     """
 
     def __init__(
@@ -110,18 +122,23 @@ class Client:
         settings: ClientSettings | None = None,
         *,
         rate_limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+        max_in_flight: int | None = None,
+        sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
         self._credentials = credentials
         self.settings = settings if settings is not None else ClientSettings()
         self._limiter = rate_limiter
+        self._stop = stop if stop is not None else threading.Event()
+        self._in_flight = threading.Semaphore(max_in_flight) if max_in_flight else None
+        self._watchdog = Watchdog(self._stop)
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._rng_lock = threading.Lock()
         self._on_retry = on_retry
-        self._adapter = HTTPAdapter(
+        self._adapter = WatchedAdapter(
             pool_connections=self.settings.pool_size,
             pool_maxsize=self.settings.pool_size,
             max_retries=0,  # retries are ours: urllib3 must not resend bodies behind our back
@@ -197,6 +214,25 @@ class Client:
             "POST", self._url(site, "potential-seller-leads"), lead, retry_unknown=retry_unknown
         )
 
+    def prepare(self) -> None:
+        """Wait now for what the calling thread's next try needs: a place in flight, a rate slot.
+
+        Call it before recording that a request is about to go out, so that a
+        run stopping during the wait leaves nothing half-recorded: it raises
+        ``Stopping`` (nothing applied, nothing held). The next request of this
+        thread then sends at once. Does nothing when already prepared;
+        ``unprepare`` gives back what a prepare did not use.
+        """
+        if not getattr(self._local, "prepared", False):
+            self._get_ready(maybe_applied=False)
+            self._local.prepared = True
+
+    def unprepare(self) -> None:
+        """Give back the place a ``prepare`` got, if no request used it."""
+        if getattr(self._local, "prepared", False):
+            self._local.prepared = False
+            self._leave_flight()
+
     def stats(self) -> dict[str, Any]:
         """A snapshot: attempts sent, retries made, and attempts per outcome.
 
@@ -213,6 +249,7 @@ class Client:
     def close(self) -> None:
         """Close every connection; the client cannot be used afterwards."""
         self._closed = True
+        self._watchdog.close()
         for session in list(self._sessions):
             session.close()
         self._adapter.close()
@@ -251,9 +288,15 @@ class Client:
         not_found_seen = 0
         while True:
             attempt += 1
-            if self._limiter is not None:
-                self._wait(self._limiter.acquire, unknown)
-            status, failure = self._attempt(method, url, data)
+            if getattr(self._local, "prepared", False):
+                self._local.prepared = False  # this try uses what prepare() waited for
+            else:
+                # a stop while waiting to send: applied only if an earlier try may have been
+                self._get_ready(maybe_applied=unknown > 0)
+            try:
+                status, failure = self._attempt(method, url, data)
+            finally:
+                self._leave_flight()
             if failure is None:
                 if self._limiter is not None:
                     self._limiter.on_success()
@@ -292,20 +335,39 @@ class Client:
             if self._on_retry is not None:
                 kind: int | str = int(failure.key) if failure.key.isdigit() else failure.key
                 self._on_retry(RetryEvent(method, url, attempt, kind, delay))
-            self._wait(partial(self._sleep, delay), unknown)
+            self._wait(delay, maybe_applied=unknown > 0)
 
-    @staticmethod
-    def _wait(wait: Callable[[], object], unknown: int) -> None:
-        """Wait; when the run stops meanwhile, say whether an earlier try may have been applied.
+    def _wait(self, seconds: float, *, maybe_applied: bool) -> None:
+        """Wait before a retry; raise ``Stopping`` as soon as the run stops."""
+        if self._sleep is not None:
+            try:
+                self._sleep(seconds)
+            except Stopping:  # an injected sleep may stop the run itself
+                raise Stopping(maybe_applied=maybe_applied) from None
+            stopped = self._stop.is_set()
+        else:
+            stopped = self._stop.wait(seconds)
+        if stopped:
+            raise Stopping(maybe_applied=maybe_applied)
 
-        ``unknown`` counts this request's tries with an unknown outcome: with
-        none, the request never reached the server and counts as not sent.
-        """
+    def _get_ready(self, *, maybe_applied: bool) -> None:
+        """Wait for a place in flight, then for the rate limiter; raise ``Stopping`` holding nothing."""
+        if self._stop.is_set():
+            raise Stopping(maybe_applied=maybe_applied)
+        if self._in_flight is not None:
+            while not self._in_flight.acquire(timeout=IN_FLIGHT_POLL_S):
+                if self._stop.is_set():
+                    raise Stopping(maybe_applied=maybe_applied)
         try:
-            wait()
-        except Stopping as stop:
-            stop.maybe_applied = unknown > 0
-            raise
+            if self._limiter is not None:
+                self._limiter.acquire()
+        except Stopping:
+            self._leave_flight()
+            raise Stopping(maybe_applied=maybe_applied) from None
+
+    def _leave_flight(self) -> None:
+        if self._in_flight is not None:
+            self._in_flight.release()
 
     def _jitter(self, ceiling: float) -> float:
         """A random wait in [0, ceiling] from the RNG all worker threads share (hence the lock)."""
@@ -318,12 +380,30 @@ class Client:
         Success is a 2xx carrying the API's JSON object; another 2xx body is a failure.
         """
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
-        try:
-            reply = self._session().request(
-                method, url, data=data, timeout=timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            failure = _transport_failure(exc, method, url, self.settings.read_timeout)
+        session = self._session()
+        with self._watchdog.watch(self.settings.read_timeout) as watch:
+            try:
+                reply = session.request(
+                    method, url, data=data, timeout=timeout, allow_redirects=False
+                )
+            except Exception as exc:
+                if watch.fired is None and not isinstance(exc, requests.RequestException):
+                    raise
+                error: Exception | None = exc
+            else:
+                error = None
+        # A try cut short is never a success, even when http.client took the
+        # truncated bytes for a whole answer (a header cut off reads as the end
+        # of the headers). The request may have gone out before the cut.
+        if watch.fired == "stopped":
+            raise Stopping(maybe_applied=True)
+        if watch.fired == "deadline":
+            failure = _deadline_failure(method, url, self.settings.read_timeout)
+            self._count(failure.key)
+            return 0, failure
+        if error is not None:
+            assert isinstance(error, requests.RequestException)
+            failure = _transport_failure(error, method, url, self.settings.read_timeout)
             self._count(failure.key)
             return 0, failure
         self._count(str(reply.status_code))
@@ -384,6 +464,17 @@ def _encode(body: object) -> bytes:
         raise ValueError(
             f"payload is not valid JSON ({exc}): replace NaN/Infinity values before sending"
         ) from None
+
+
+def _deadline_failure(method: str, url: str, seconds: float) -> Failure:
+    """A try cut short at its deadline: the server may have applied it."""
+    error = TransportError(
+        f"no complete answer within the {seconds:g} s timeout",
+        status=None,
+        method=method,
+        url=url,
+    )
+    return Failure(error, "timeout", retryable=True, maybe_applied=True)
 
 
 def _transport_failure(

@@ -22,12 +22,15 @@ class ClientSettings:
     """Network policy of the client; every field has a safe default.
 
     ``base_url`` must be https (plain http only to a loopback host, i.e. the
-    sandbox). ``max_attempts`` counts every try of one request, first included.
+    sandbox). ``read_timeout`` is the most one try may take in all (connecting,
+    sending, the whole answer), not a limit per socket read; ``connect_timeout``
+    bounds the connecting alone. ``max_attempts`` counts every try of one
+    request, first included.
     ``not_found_attempts`` is how many tries an update or activities call gets
     while it keeps answering 404 (the service may still be processing the
     create), ``not_found_delay`` the pause between them. ``max_retry_after`` is
     the longest server-requested wait the client sits out; a longer one fails
-    the request at once. ``update_api`` picks PATCH v1 (absent fields are kept)
+    the request at once (and the run pauses no longer than this). ``update_api`` picks PATCH v1 (absent fields are kept)
     or v2 (fields sent as "" are unset); ``v2_path_template`` is relative to the
     server root (scheme and host of ``base_url``). ``pool_size`` is the number
     of connections kept per host; size it to the worker count.

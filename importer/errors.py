@@ -206,11 +206,14 @@ class TransportError(TransientError):
 
 
 class Stopping(Exception):
-    """Raised inside a worker when the run is stopping (Ctrl-C, circuit breaker).
+    """The run is stopping (Ctrl-C, SIGTERM, circuit breaker): a worker unwinds at once.
 
-    The client sets ``maybe_applied`` when it raises this out of a retry wait:
-    False when no earlier try of that request can have been applied (every
-    one failed before reaching the server), so the request counts as not sent.
+    Raised by the client while a request waits (for the rate limiter, a free
+    place in flight, a retry) or when it cuts an answer short. ``maybe_applied``
+    says whether an earlier try of that request may have reached the server;
+    when False the request was never applied and the next run simply sends it.
     """
 
-    maybe_applied: bool = True
+    def __init__(self, *, maybe_applied: bool = True) -> None:
+        super().__init__("the run is stopping")
+        self.maybe_applied = maybe_applied

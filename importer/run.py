@@ -36,10 +36,11 @@ from importer.mapfile import Mapping, read_overrides
 from importer.models import Action, RowIssue, Stage
 from importer.plan import PlannedChunk, Planner
 from importer.progress import NullProgress, Progress
-from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy, Stopping
+from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
 
 LEAD_RESULTS = ("created", "updated", "unchanged", "rejected", "in_doubt", "not_sent")
 ACTIVITY_RESULTS = ("sent", "unchanged", "rejected", "in_doubt", "not_sent")
+THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,15 @@ def run_file(
             # After that, every row ends as a row outcome and the run has a report.
             read_through(req.input, options)
         breaker = CircuitBreaker(req.max_consecutive_failures)
-        limiter = RateLimiter(req.rps)
+        # every wait of the send path (rate limiter, retries, places in flight) ends on stop
+        limiter = RateLimiter(
+            req.rps, stop=breaker.stop, max_pause=settings.max_retry_after,
+            on_give_up=breaker.server_asks_to_wait,
+        )  # fmt: skip
         client = Client(
-            req.credentials, settings, rate_limiter=limiter, sleep=_stoppable_sleep(breaker.stop)
-        )
+            req.credentials, settings, rate_limiter=limiter, stop=breaker.stop,
+            max_in_flight=req.workers,
+        )  # fmt: skip
         policy = SendPolicy(
             site=req.site, source=source, kind=req.mapping.kind,
             activities_at_most_once=req.activities_at_most_once,
@@ -142,7 +148,11 @@ def run_file(
             held = tally.held_file = outputs.HeldWriter(out_dir / "held_activities.csv")
             reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
             sending = make_bar("Sending", total=None, unit="rows", position=1)
-            pool = ThreadPoolExecutor(max_workers=req.workers, thread_name_prefix="send")
+            # --workers bounds the requests in flight (the client's max_in_flight); the
+            # extra threads carry rows that sit out a Retry-After or a backoff meanwhile
+            pool = ThreadPoolExecutor(
+                max_workers=req.workers * THREADS_PER_WORKER, thread_name_prefix="send"
+            )
             # future -> (chunk, position): the raw cells are read only if the row fails
             inflight: dict[Future[SendOutcome], tuple[PlannedChunk, int]] = {}
             limit = max(req.workers * 8, 256)
@@ -431,16 +441,6 @@ def _preview_counts(
         for frame in table.chunks():
             counts.update(a.value for a in planner.plan_chunk(frame).actions)
     return {k: counts[k] for k in ("create", "update", "unchanged", "reject")}
-
-
-def _stoppable_sleep(stop: threading.Event) -> Callable[[float], None]:
-    """A sleep for retry back-offs that ends the retries when the run stops."""
-
-    def sleep(seconds: float) -> None:
-        if stop.wait(seconds):
-            raise Stopping()
-
-    return sleep
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -131,6 +132,14 @@ class CircuitBreaker:
             if self._failures >= self.threshold:
                 self._open(_breaker_reason(self._failures, error))
 
+    def server_asks_to_wait(self, seconds: float) -> None:
+        """Open: the server keeps answering 429 with a wait longer than the run sits out."""
+        until = (datetime.now() + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M")
+        self.interrupt(
+            f"the API keeps asking to wait {_duration(seconds)} before sending more "
+            f"(429 with Retry-After); run again after {until} to resume"
+        )
+
     def interrupt(self, reason: str) -> None:
         """Open at once: Ctrl-C, or an answer every request of the run would get."""
         with self._lock:
@@ -147,6 +156,10 @@ class CircuitBreaker:
         if self.reason is None:
             self.reason = reason
         self.stop.set()
+
+
+# Client calls that wait for a turn to send, or give it back, without a request.
+_NOT_REQUESTS = frozenset({"prepare", "unprepare", "stats"})
 
 
 class _Watched:
@@ -170,7 +183,7 @@ class _Watched:
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._client, name)
-        if not callable(found):
+        if not callable(found) or name in _NOT_REQUESTS:
             return found
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -194,10 +207,13 @@ class Sender:
     def send(self, plan: RowPlan) -> SendOutcome:
         """Carry out one row's plan; never raises for the row's own failures.
 
-        When the run stops while a request waits to be retried, what that
-        request carried is recorded in doubt when an earlier try may have been
-        applied (the row ends ``in_doubt``; the next run settles it), and as not
-        sent when no try reached the server (the row ends ``not_sent``).
+        Each request first waits (``client.prepare``) for a place in flight
+        and the rate limiter, before anything is written to the ledger: a run
+        stopping then leaves the row as it was, ``not_sent``. When the run stops
+        while a request waits to be retried, what that request carried is
+        recorded in doubt when an earlier try may have been applied (the row ends
+        ``in_doubt``; the next run settles it), and as not sent when no try
+        reached the server (the row ends ``not_sent``; the next run sends it).
         """
         if self.breaker.stop.is_set():
             return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
@@ -215,6 +231,10 @@ class Sender:
                 return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
             unrecorded = f"sent, but the ledger could not record the answer ({exc})"
             return SendOutcome(plan, "in_doubt", [Problem("in_doubt", unrecorded)])
+        except Stopping:  # from a prepare() before the row's first write: nothing was done
+            return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
+        finally:
+            self.client.unprepare()
 
     @staticmethod
     def _interrupted(outcome: SendOutcome) -> SendOutcome:
@@ -295,6 +315,7 @@ class Sender:
             return outcome
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         hashes = [h for h, _ in to_send]
+        self.client.prepare()
         self._begin(plan, plan.activities_done + hashes, dict(to_send))
         outcome = SendOutcome(plan, "created")
         outcome.doubt(h for h, _ in plan.activities if h in held)
@@ -370,6 +391,8 @@ class Sender:
         if p.update_api == "v2":
             changed.update({name: "" for name in plan.cleared})
         if changed or plan.resend:
+            if changed:
+                self.client.prepare()
             self._begin(plan, plan.activities_done)
             try:
                 if changed:
@@ -476,6 +499,11 @@ class Sender:
                 outcome.problems = [Problem("in_doubt", _HELD)]
             return []
         hashes = [h for h, _ in to_send]
+        try:
+            self.client.prepare()
+        except Stopping:  # nothing of these activities was recorded or sent
+            self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
+            return []
         self.ledger.begin_activities(plan.lead_id, dict(to_send))
         try:
             response = self.client.add_activities(
@@ -574,6 +602,15 @@ def _breaker_reason(failures: int, error: ApiError) -> str:
     return (
         f"{failures} requests in a row failed ({error}); the API looks unavailable, try again later"
     )
+
+
+def _duration(seconds: float) -> str:
+    """A wait in words: 45 s, 20 min, 3 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{round(seconds / 3600, 1):g} h"
 
 
 def _api_problem(exc: ApiError) -> Problem:

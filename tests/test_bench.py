@@ -225,8 +225,9 @@ def test_people_file_writes_a_follow_up_boss_export(tmp_path: Path) -> None:
 
 
 def _measurements(
-    plan_rps: float, ratio: float, fraction: float, rerun_rps: float, requests: int
-) -> dict[str, Any]:
+    plan_rps: float, ratio: float, fraction: float, rerun_rps: float, requests: int,
+    throttle_ratio: float = 0.6667,
+) -> dict[str, Any]:  # fmt: skip
     def summary(x: float) -> dict[str, Any]:
         return summarise([x])
 
@@ -242,16 +243,20 @@ def _measurements(
         "naive_baseline": {"leads": 10, "leads_per_s": summary(16.0)},
         "unchanged_rerun": {"rows": 100, "rows_per_s": summary(rerun_rps), "requests_total": [0, requests],
                             "first_run": {"requests_total": 97, "wall_s": 3.0, "requests_per_s": None}},
+        "throttle_recovery": {"rows": 100, "workers": 8, "latency_ms": 20.0, "fault_rate": 0.05,
+                              "clean_leads_per_s": summary(300.0),
+                              "faulty_leads_per_s": summary(300.0 * throttle_ratio),
+                              "ratio": throttle_ratio, "ratio_median": throttle_ratio},
     }  # fmt: skip
 
 
 def test_judge_passes_at_the_targets_and_fails_beyond_them() -> None:
-    at_targets = judge(_measurements(50_000, 1.5, 0.85, 50_000, 0))
-    assert [t["pass"] for t in at_targets["targets"]] == [True] * 5
+    at_targets = judge(_measurements(50_000, 1.5, 0.85, 50_000, 0, 0.6667))
+    assert [t["pass"] for t in at_targets["targets"]] == [True] * 6
     assert at_targets["all_targets_pass"] is True
     assert at_targets["ratios"] == {"rg_import_16_workers_over_naive": round(0.85 * 320 / 16, 2)}
-    beyond = judge(_measurements(49_999, 1.51, 0.84, 49_999, 1))
-    assert [t["pass"] for t in beyond["targets"]] == [False] * 5
+    beyond = judge(_measurements(49_999, 1.51, 0.84, 49_999, 1, 0.6666))
+    assert [t["pass"] for t in beyond["targets"]] == [False] * 6
     assert beyond["all_targets_pass"] is False
 
 
@@ -279,6 +284,7 @@ def test_render_table_shows_each_measurement_and_verdict() -> None:
     assert next(x for x in lines if x.startswith("plan memory")).endswith("FAIL")
     assert next(x for x in lines if x.startswith("send, 16 workers")).endswith("PASS")
     assert any(x.startswith("send, 1 worker,") for x in lines)
+    assert next(x for x in lines if x.startswith("send with 5% 429s, 8 workers")).endswith("PASS")
     assert "is 18x the naive loop" in table
     assert lines[-1] == "some targets FAIL"
 
@@ -358,8 +364,11 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
     assert (
         rerun["reruns"][0]["leads"]["unchanged"] == created == rerun["first_run"]["requests_total"]
     )
+    throttle = results["measurements"]["throttle_recovery"]
+    assert throttle["workers"] == 8 and throttle["rows"] == 100
+    assert throttle["ratio"] > 0 and len(throttle["runs"]["faulty"]) == 1
     judged = results["judged"]
-    assert len(judged["targets"]) == 5 and all(
+    assert len(judged["targets"]) == 6 and all(
         isinstance(t["pass"], bool) for t in judged["targets"]
     )
     assert judged["ratios"]["rg_import_16_workers_over_naive"] > 0

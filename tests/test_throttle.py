@@ -1,12 +1,14 @@
-"""RateLimiter: spacing, burst, the pause after a 429, AIMD, thread safety.
+"""RateLimiter: spacing, burst, pauses after 429s, AIMD with time-based recovery, stop.
 
 Everything runs on a fake clock whose ``sleep`` advances it, so no test sleeps
-for real except the one wall-clock check at the end (a fraction of a second).
+for real except the wall-clock checks (a fraction of a second, and a stop that
+must end a 120 s pause at once).
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import sys
 import threading
 import time
@@ -16,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer.throttle import RateLimiter
+from importer.errors import Stopping
+from importer.throttle import BULK_429S, RateLimiter
 
 
 class FakeClock:
@@ -107,99 +110,194 @@ def test_no_window_ever_exceeds_burst_plus_rate(
             assert times[j] - times[i] >= (j - i - burst + 1) / rps - 1e-9
 
 
-def test_a_429_pauses_everyone_for_retry_after() -> None:
+def throttle_times(limiter: RateLimiter, n: int, retry_after: float | None = 1.0) -> None:
+    for _ in range(n):
+        limiter.on_throttled(retry_after)
+
+
+def test_an_odd_429_cuts_the_rate_but_pauses_nobody() -> None:
+    """The request that got it waits its Retry-After (the client does); the others go on."""
+    clock = FakeClock()
+    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(20):
+        limiter.acquire()
+        limiter.on_success()
+    limiter.on_throttled(7.5)
+    assert limiter.paused_until == float("-inf")
+    assert limiter.current_rps == pytest.approx(10.0 * 20 / 21)  # 1 answer in 21 refused
+    before = clock.now
+    limiter.acquire()
+    assert clock.now - before < 1.0
+
+
+def test_429s_in_bulk_pause_everyone_for_retry_after() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
     limiter.acquire()
-    limiter.on_throttled(7.5)
+    throttle_times(limiter, BULK_429S, 7.5)
     assert limiter.paused_until == pytest.approx(107.5)
     waited = limiter.acquire()
     assert waited == pytest.approx(7.5)
     assert clock.now == pytest.approx(107.5)
 
 
-def test_a_429_without_retry_after_pauses_one_second() -> None:
+def test_bulk_429s_without_retry_after_pause_one_second() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
-    limiter.on_throttled(None)
+    throttle_times(limiter, BULK_429S, None)
     assert limiter.acquire() == pytest.approx(1.0)
 
 
-def test_a_429_during_a_wait_holds_the_sleeper_back() -> None:
+def test_a_pause_during_a_wait_holds_the_sleeper_back() -> None:
     """A thread already sleeping towards its slot must not send inside a new pause."""
     clock = FakeClock()
     limiter = RateLimiter(1.0, clock=clock, sleep=clock.sleep)
     limiter.acquire()  # slot at 100; the next one is at 101
-    # While the next caller sleeps, another worker's request comes back 429.
-    clock.on_sleep = lambda _s: limiter.on_throttled(5.0)
+    # While the next caller sleeps, the other workers' requests come back 429.
+    clock.on_sleep = lambda _s: throttle_times(limiter, BULK_429S, 5.0)
     limiter.acquire()
     assert clock.now >= 105.0
     assert len(clock.sleeps) == 2
 
 
-def test_decrease_halves_the_configured_rate_then_recovers_additively() -> None:
+def test_no_pause_is_longer_than_max_pause() -> None:
+    """Retry-After: 3600 fails that request (the client's job) and pauses the run 120 s only."""
     clock = FakeClock()
-    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep, recovery_successes=50)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, max_pause=120.0)
+    limiter.on_throttled(3600.0)
+    assert limiter.paused_until == pytest.approx(220.0)
+    assert limiter.acquire() == pytest.approx(120.0)
+
+
+def test_the_run_gives_up_when_the_server_keeps_asking_for_long_waits() -> None:
+    clock = FakeClock()
+    asked: list[float] = []
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, max_pause=60.0, on_give_up=asked.append)
+    throttle_times(limiter, 8, 3600.0)  # eight requests in flight answered at once: one pause
+    assert asked == []
+    limiter.acquire()  # after the pause ...
+    limiter.on_throttled(7200.0)  # ... the server still wants a long break: give up
+    assert asked == [7200.0]
+    clock.now += 100
+    throttle_times(limiter, 3, 7200.0)
+    assert asked == [7200.0]  # said once
+
+
+def test_a_success_between_long_waits_keeps_the_run_going() -> None:
+    clock = FakeClock()
+    asked: list[float] = []
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, max_pause=60.0, on_give_up=asked.append)
+    for _ in range(3):
+        limiter.on_throttled(3600.0)
+        limiter.acquire()
+        limiter.on_success()
+    assert asked == []
+
+
+def test_the_cut_is_the_share_of_recent_answers_refused() -> None:
+    """The server took 45 of the last 46 requests: that is the rate it can take."""
+    clock = FakeClock()
+    limiter = RateLimiter(100.0, clock=clock, sleep=clock.sleep, recovery_s=1000)
+    for _ in range(45):
+        limiter.on_success()
+    limiter.on_throttled(1.0)
+    assert limiter.current_rps == pytest.approx(100.0 * 45 / 46)
+
+
+def test_decrease_halves_the_configured_rate_then_recovers_with_time() -> None:
+    """No count of successes: a second after the cut the rate is back, successes or not."""
+    clock = FakeClock()
+    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep, recovery_s=1.0)
     limiter.on_throttled(1.0)
     assert limiter.current_rps == pytest.approx(5.0)
-    seen: list[float] = []
-    for _ in range(49):
-        limiter.on_success()
-        rate = limiter.current_rps
-        assert rate is not None
-        seen.append(rate)
-    assert seen == sorted(seen) and seen[-1] < 10.0  # climbing, not yet there
-    assert seen[1] - seen[0] == pytest.approx(0.1)  # linear steps of (10 - 5) / 50
-    limiter.on_success()
+    clock.now += 0.5
+    assert limiter.current_rps == pytest.approx(7.5)  # linear climb
+    clock.now += 0.5
     assert limiter.current_rps == 10.0
-    for _ in range(100):
-        limiter.on_success()
+    clock.now += 100
     assert limiter.current_rps == 10.0  # never above the configured rate
 
 
-def test_resumed_traffic_follows_the_reduced_rate() -> None:
+def test_the_climb_starts_when_a_pause_ends() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(8.0, clock=clock, sleep=clock.sleep)
-    limiter.on_throttled(2.0)
+    limiter = RateLimiter(8.0, clock=clock, sleep=clock.sleep, recovery_s=10.0)
+    throttle_times(limiter, BULK_429S, 2.0)
     times = send_times(limiter, clock, 4)
     assert times[0] == pytest.approx(102.0)
+    assert limiter.current_rps == pytest.approx(4.0, rel=0.15)  # barely climbed since 102
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert gaps == pytest.approx([0.25] * 3)  # 4 rps after the halving, and no burst
+    assert all(0.2 < g <= 0.25 for g in gaps)  # about 4 rps after the halving, and no burst
 
 
 def test_simultaneous_429s_from_in_flight_requests_cut_once() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(16.0, clock=clock, sleep=clock.sleep)
-    for _ in range(8):  # eight workers' requests all answered 429 at the same moment
-        limiter.on_throttled(1.0)
+    limiter = RateLimiter(16.0, clock=clock, sleep=clock.sleep, recovery_s=10.0)
+    throttle_times(limiter, 4)  # four workers' requests all answered 429 at the same moment
     assert limiter.current_rps == pytest.approx(8.0)
     clock.now += 1.5  # a later, separate episode cuts again
+    before = limiter.current_rps
     limiter.on_throttled(1.0)
-    assert limiter.current_rps == pytest.approx(4.0)
+    assert before is not None and limiter.current_rps == pytest.approx(before / 2)
 
 
 def test_rate_never_drops_below_the_floor() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(4.0, clock=clock, sleep=clock.sleep, min_rps=0.5)
+    limiter = RateLimiter(4.0, clock=clock, sleep=clock.sleep, min_rps=0.5, recovery_s=1000)
     for _ in range(20):
         limiter.on_throttled(0.0)
+        rate = limiter.current_rps
+        assert rate is not None and rate >= 0.5
         clock.now += 10
+    limiter.on_throttled(0.0)
     assert limiter.current_rps == pytest.approx(0.5)
 
 
 def test_unlimited_cut_is_half_the_measured_rate_then_unlimited_again() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep, recovery_successes=10)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, recovery_s=1.0)
     for _ in range(40):  # 40 requests over 2 seconds: 20 rps
         limiter.acquire()
         clock.now += 0.05
     limiter.on_throttled(1.0)
     assert limiter.current_rps == pytest.approx(10.0, rel=0.05)
-    for _ in range(9):
-        limiter.on_success()
+    clock.now += 0.5
     assert limiter.current_rps is not None
-    limiter.on_success()
+    clock.now += 0.5
     assert limiter.current_rps is None
+
+
+def simulate(limiter: RateLimiter, clock: FakeClock, fault_rate: float, pace: float) -> int:
+    """One sender for 60 fake seconds; a share of answers are 429 (Retry-After: 1) at random.
+
+    ``pace`` is the sender's own time per request (its capacity when unlimited).
+    Returns the requests sent.
+    """
+    rng = random.Random(5)
+    end, sent = clock.now + 60, 0
+    while clock.now < end:
+        limiter.acquire()
+        sent += 1
+        if rng.random() < fault_rate:
+            limiter.on_throttled(1.0)
+        else:
+            limiter.on_success()
+        clock.now += pace
+    return sent
+
+
+@pytest.mark.parametrize(("rps", "pace"), [(100.0, 0.0), (None, 1 / 300)], ids=["rps", "unlimited"])
+def test_five_percent_random_429s_keep_two_thirds_of_the_throughput(
+    rps: float | None, pace: float
+) -> None:
+    """An occasional 429 from a proxy must not sink the run to the floor (issue 17)."""
+    clean_clock, faulty_clock = FakeClock(), FakeClock()
+    clean = simulate(
+        RateLimiter(rps, clock=clean_clock, sleep=clean_clock.sleep), clean_clock, 0.0, pace
+    )
+    faulty = simulate(
+        RateLimiter(rps, clock=faulty_clock, sleep=faulty_clock.sleep), faulty_clock, 0.05, pace
+    )
+    assert faulty >= clean * 2 / 3
 
 
 def test_success_without_a_previous_cut_changes_nothing() -> None:
@@ -211,6 +309,42 @@ def test_success_without_a_previous_cut_changes_nothing() -> None:
     assert unlimited.current_rps is None
 
 
+def test_a_stop_during_a_pause_ends_the_wait() -> None:
+    clock = FakeClock()
+    stop = threading.Event()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, stop=stop)
+    throttle_times(limiter, BULK_429S, 60.0)
+    clock.on_sleep = lambda _s: stop.set()
+    with pytest.raises(Stopping):
+        limiter.acquire()
+    with pytest.raises(Stopping):  # and nobody gets a slot afterwards
+        limiter.acquire()
+
+
+def test_a_stop_wakes_a_thread_waiting_out_a_long_pause() -> None:
+    """On the real clock: Retry-After 999999 pauses everyone; setting stop frees them at once."""
+    stop = threading.Event()
+    limiter = RateLimiter(stop=stop)  # max_pause: the default 120 s
+    limiter.on_throttled(999999.0)
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    def worker() -> None:
+        started.set()
+        try:
+            limiter.acquire()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    started.wait()
+    stop.set()
+    thread.join(timeout=30)  # a hang guard, not a duration under test
+    assert not thread.is_alive()
+    assert [type(e) for e in outcome] == [Stopping]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -218,7 +352,8 @@ def test_success_without_a_previous_cut_changes_nothing() -> None:
         {"rps": -1.0},
         {"rps": 5.0, "burst": 0.5},
         {"min_rps": 0},
-        {"recovery_successes": 0},
+        {"recovery_s": 0},
+        {"max_pause": -1},
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, float]) -> None:

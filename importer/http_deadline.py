@@ -1,0 +1,182 @@
+"""A total deadline for each HTTP try, and cutting tries short when the run stops.
+
+urllib3's read timeout bounds each socket read, not the exchange: a server that
+trickles a byte a second never trips it and holds a worker for as long as it
+likes. So every try runs under a ``Watch`` with a deadline, and one watchdog
+thread per client shuts down the socket of a try that is past its deadline, or
+still running ``STOP_GRACE_S`` after the run began to stop. Shutting a socket
+down wakes the worker blocked on it at once (its read ends with an error), and
+the client then reports a timeout, or unwinds with ``Stopping``.
+
+How a try finds its socket: the connection classes below tell the calling
+thread's current ``Watch`` which connection it is using, every time they
+connect or send. A connection goes back to the pool once its answer is read and
+may serve another thread's try next, so a watch shuts a connection down only
+while that connection still names the watch as its current one.
+
+The watchdog polls (at most every ``POLL_S``) rather than being woken, so a
+deadline or a stop is acted on within a quarter of a second; the cost is one
+idle thread per client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+STOP_GRACE_S = 2.0  # tries in flight when the run stops get this long to finish
+POLL_S = 0.25  # the watchdog's longest nap
+
+_lock = threading.Lock()  # guards every Watch and the connections' back-references
+_current = threading.local()  # .watch: the Watch of the try this thread is making
+
+
+class Watch:
+    """One try: its deadline, the connection it uses, and why it was cut short (if it was)."""
+
+    __slots__ = ("conn", "deadline", "done", "fired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.conn: Any = None
+        self.fired: str | None = None  # "deadline" or "stopped"
+        self.done = False
+
+    def _fire(self, reason: str) -> None:
+        """Shut the try's socket down (called with ``_lock`` held; repeated until it ends)."""
+        if self.fired is None:
+            self.fired = reason
+        conn = self.conn
+        if self.done or conn is None or getattr(conn, "_rg_watch", None) is not self:
+            return
+        sock = getattr(conn, "sock", None)
+        if isinstance(sock, socket.socket):
+            # socket.socket's own shutdown, also for TLS sockets: it acts on the
+            # descriptor and leaves the TLS object to fail on its own.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _attach(conn: Any) -> None:
+    watch: Watch | None = getattr(_current, "watch", None)
+    if watch is None:
+        return
+    with _lock:
+        watch.conn = conn
+        conn._rg_watch = watch
+
+
+class Watchdog:
+    """Enforces the deadlines of every try of one client; ``stop`` cuts them short too."""
+
+    def __init__(
+        self,
+        stop: threading.Event,
+        *,
+        grace: float = STOP_GRACE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stop = stop
+        self._grace = grace
+        self._clock = clock
+        self._watches: set[Watch] = set()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def watch(self, seconds: float) -> Iterator[Watch]:
+        """Run one try of the calling thread under a deadline ``seconds`` from now."""
+        watch = Watch(self._clock() + seconds)
+        with _lock:
+            self._watches.add(watch)
+            if self._thread is None and not self._closed.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="rg-import-watchdog", daemon=True
+                )
+                self._thread.start()
+        _current.watch = watch
+        try:
+            yield watch
+        finally:
+            _current.watch = None
+            with _lock:
+                watch.done = True
+                self._watches.discard(watch)
+
+    def close(self) -> None:
+        self._closed.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2 * POLL_S)
+
+    def _run(self) -> None:
+        stopped_at: float | None = None
+        while not self._closed.is_set():
+            now = self._clock()
+            if stopped_at is None and self._stop.is_set():
+                stopped_at = now
+            cut_at = float("inf") if stopped_at is None else stopped_at + self._grace
+            with _lock:
+                for watch in self._watches:
+                    if now >= watch.deadline:
+                        watch._fire("deadline")
+                    elif now >= cut_at:
+                        watch._fire("stopped")
+                soonest = min((w.deadline for w in self._watches), default=float("inf"))
+            # Past events (a watch already cut short) are re-checked every POLL_S.
+            upcoming = [t - now for t in (soonest, cut_at) if t > now]
+            self._closed.wait(min([POLL_S, *upcoming]))
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        _attach(self)
+        super().connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        _attach(self)
+        super().connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose connections report to the calling thread's ``Watch``."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # A SOCKS proxy brings its own connection classes: those keep only the read timeout.
+        if manager.pool_classes_by_scheme.get("http") is HTTPConnectionPool:
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
