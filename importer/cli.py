@@ -88,19 +88,21 @@ def sandbox(**options: object) -> None:
 
 def _resolve_mapping(
     mapping_name: str | None, input_path: Path, sheet: str | None, delimiter: str | None,
-    encoding: str | None,
+    encoding: str | None, phone_region: str | None,
 ) -> Mapping:  # fmt: skip
-    """The --mapping given, or the one whose fingerprint matches the file's header (announced)."""
+    """The --mapping given, or the one whose fingerprint matches the file's header
+    (announced), reading phones for the --phone-region."""
+    from importer.command_inputs import with_home_region
     from importer.mapfile import load_mapping
 
     if mapping_name:
-        return load_mapping(mapping_name)
+        return with_home_region(load_mapping(mapping_name), phone_region)
     from importer.command_inputs import detect_mapping, read_options
     from importer.summary import detected_mapping
 
     mapping = detect_mapping(input_path, read_options(sheet, delimiter, encoding))
     click.echo(detected_mapping(mapping), err=True)
-    return mapping
+    return with_home_region(mapping, phone_region)
 
 
 def _command_line() -> str:
@@ -117,6 +119,10 @@ input_options = [
     click.option("--sheet", help="Excel sheet to read (default: the first)."),
     click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
     click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
+    click.option("--phone-region", metavar="CC",
+                 help="The site's country (or RG_PHONE_REGION; default US): its phone numbers are "
+                      "written in national format, others as +CC; numbers without a country code "
+                      "are read in it unless the row's country column or the mapping says otherwise."),
 ]  # fmt: skip
 
 
@@ -137,8 +143,8 @@ plan_options = [
 @_apply(plan_options)
 def plan(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    site: str | None, ledger: Path | None, out: Path | None, processes: int | None, update_api: str,
-    as_json: bool, quiet: bool,
+    phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None,
+    processes: int | None, update_api: str, as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
     from importer.command_inputs import read_options, site_option
@@ -146,7 +152,7 @@ def plan(
     from importer.progress import make_progress
     from importer.summary import plan_summary
 
-    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
+    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
     request = PlanRequest(
         input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
@@ -184,7 +190,7 @@ run_options = [
 @_apply(run_options)
 def run(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
+    phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
     ledger: Path | None, out: Path | None, activities_at_most_once: bool, update_api: str,
     max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
@@ -197,7 +203,7 @@ def run(
     from importer.summary import first_write_preview, run_summary
 
     env = environment()
-    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
+    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
     options = read_options(sheet, delimiter, encoding, mapping)
     target = run_destination(
         site=site_option(site), base_url=base_url, ledger=ledger, sandbox=sandbox, env=env

@@ -128,13 +128,14 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
     p.unknown_keys(detect_raw, {"require_all", "require_any", "prefix_any"}, "detect")
     options_raw = p.mapping(top.get("options"), "options")
     p.unknown_keys(
-        options_raw, {"phone_region", "timezone", "date_formats", "email_deny_domains"}, "options"
+        options_raw,
+        {"phone_region", "country_columns", "timezone", "date_formats", "email_deny_domains"},
+        "options",
     )
     defaults = Options()
     options = Options(
-        phone_region=p.text(
-            options_raw.get("phone_region", defaults.phone_region), "options.phone_region"
-        ),
+        phone_region=_check_phone_region(p, options_raw.get("phone_region")),
+        country_columns=p.texts(options_raw.get("country_columns"), "options.country_columns"),
         timezone=_check_timezone(p, options_raw.get("timezone", defaults.timezone)),
         date_formats=p.texts(options_raw.get("date_formats"), "options.date_formats")
         or defaults.date_formats,
@@ -221,6 +222,18 @@ def _key_aliases(p: MappingReader, raw: Any) -> tuple[str, ...]:
     if not aliases:
         raise p.fail("key.from", "list the columns that may hold the record id")
     return aliases
+
+
+def _check_phone_region(p: MappingReader, value: Any) -> str | None:
+    if value is None:
+        return None
+    from importer.errors import ConfigError
+    from importer.phones import check_region
+
+    try:
+        return check_region(p.text(value, "options.phone_region"))
+    except ConfigError as exc:
+        raise p.fail("options.phone_region", str(exc)) from exc
 
 
 def _check_timezone(p: MappingReader, value: Any) -> str:

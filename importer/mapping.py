@@ -147,12 +147,22 @@ def bind(mapping: Mapping, columns: Sequence[str], headers: Sequence[str]) -> Bo
             f"is missing (the file has: {', '.join(headers[:12])}{' ...' if len(headers) > 12 else ''}); "
             "pick the mapping made for this export with --mapping, or change the key in the mapping"
         )
-    used = set(resolved.values())
+    # A country column only tells how to read phone numbers: it is sent
+    # nowhere, so unless something else reads it, it stays in the note.
+    read_elsewhere = set(_without_country(mapping).referenced_columns())
+    used = {col for name, col in resolved.items() if name in read_elsewhere or "{n}" in name}
+    used |= {col for group in groups for col in group}
     # Columns listed under ignore: (Email 1 - Type, say) stay out of the note too.
     unmapped = tuple(
         c for c in columns if c not in used and normalize_header(c) not in _ignored(mapping)
     )
     return BoundMapping(mapping, resolved, header_of, tuple(groups), unmapped)
+
+
+def _without_country(mapping: Mapping) -> Mapping:
+    from dataclasses import replace
+
+    return replace(mapping, options=replace(mapping.options, country_columns=()))
 
 
 def _ignored(mapping: Mapping) -> set[str]:

@@ -199,9 +199,18 @@ class EmptyValues:
 
 @dataclass(frozen=True)
 class Options:
-    """How values are read: phone region, time zone, date formats, refused e-mail domains."""
+    """How values are read: phone regions, time zone, date formats, refused e-mail domains.
 
-    phone_region: str = "US"
+    A phone number without a country code is read in the region of its row's
+    country (the first non-empty of ``country_columns``), else ``phone_region``,
+    else ``home_region``: the site's region (``--phone-region``, default US),
+    whose numbers are written in national format. ``home_region`` is not read
+    from the mapping file.
+    """
+
+    phone_region: str | None = None
+    country_columns: tuple[str, ...] = ()
+    home_region: str = "US"
     timezone: str = "UTC"
     date_formats: tuple[str, ...] = (
         "%Y-%m-%d %H:%M:%S",
@@ -252,4 +261,5 @@ class Mapping:
             cols += act.referenced_columns()
         if self.link:
             cols += self.link.key
+        cols += self.options.country_columns
         return tuple(dict.fromkeys(cols))

@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 
 from importer import transforms as T
+from importer.columns import map_unique
 from importer.mapfile import Template, Transform, ValueSpec
 from importer.models import Problem, RowWarning
+from importer.regions import country_region
 
 if TYPE_CHECKING:
     from importer.mapping import BoundMapping
@@ -117,6 +119,7 @@ class Evaluator:
         self.index: pd.Index = frame.index if parent is None else parent.index[self.mask]
         self._clean: dict[tuple[str, bool], pd.Series] = {}
         self._specs: dict[ValueSpec, pd.Series] = {}
+        self._regions: list[str] | None = None
         self.empty = pd.Series("", index=self.index, dtype=object)
 
     def subset(self, mask: pd.Series) -> Evaluator:
@@ -146,6 +149,23 @@ class Evaluator:
                 raw = self._raw(col)
                 self._clean[key] = T.clean_multiline(raw) if multiline else T.clean_text(raw)
         return self._clean[key]
+
+    def phone_regions(self) -> list[str] | None:
+        """Per row, the phone region its country column names ("" for none,
+        "ZZ" for a country phonenumbers does not know), or None when the
+        mapping reads no country column."""
+        if not self.options.country_columns:
+            return None
+        if self._regions is None:
+            if self.parent is not None:
+                inherited = self.parent.phone_regions() or []
+                self._regions = [r for r, keep in zip(inherited, self.mask, strict=True) if keep]
+            else:
+                countries, _ = self.coalesce(self.options.country_columns, multiline=False)
+                self._regions = map_unique(
+                    countries.tolist(), lambda c: (country_region(c) or "ZZ") if c else ""
+                )
+        return self._regions
 
     def label(self, name: str) -> str:
         col = self.bound.col(name)
@@ -236,7 +256,8 @@ class Evaluator:
         on_invalid: str,
         context: dict[str, pd.Series],
     ) -> pd.Series:
-        cleaned = run_transform(transform, values, self.options, context)
+        regions = self.phone_regions() if transform.name == "phone" else None
+        cleaned = run_transform(transform, values, self.options, context, regions)
         if isinstance(cleaned, pd.Series):
             return cleaned
         if cleaned.invalid.any():
@@ -256,8 +277,12 @@ def run_transform(
     values: pd.Series,
     options: object,
     context: dict[str, pd.Series] | None = None,
+    regions: Sequence[str] | None = None,
 ) -> T.Cleaned | pd.Series:
-    """Run one named transform on a Series; returns a Cleaned or plain Series."""
+    """Run one named transform on a Series; returns a Cleaned or plain Series.
+
+    ``regions``: each value's phone region from its row's country, for ``phone``.
+    """
     name = transform.name
     opts = options  # Options; typed loosely to keep this callable from tests
     if name == "text":
@@ -273,7 +298,9 @@ def run_transform(
     if name == "email":
         return T.normalize_email(values, deny_domains=getattr(opts, "email_deny_domains", ()))
     if name == "phone":
-        return T.normalize_phone(values, region=getattr(opts, "phone_region", "US"))
+        home = getattr(opts, "home_region", "US")
+        region = getattr(opts, "phone_region", None) or home
+        return T.normalize_phone(values, region=region, home=home, regions=regions)
     if name == "zip":
         state = (context or {}).get("state")
         return T.normalize_zip(values, state=state)
