@@ -22,6 +22,7 @@ from importer.mapping_spec import (
     DEFAULT_FIELD_TRANSFORMS,
     KINDS,
     ON_INVALID,
+    SECONDARY_FIELDS,
     UNMAPPED,
     ActivitySpec,
     Detect,
@@ -85,7 +86,10 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
             raise p.fail(f"fields.{fname}", f"not a Real Geeks {kind} field (known: {known}){hint}")
         if fname == "source":
             raise p.fail("fields.source", "set the top-level source: instead")
-        fields[fname] = _with_default_transform(p.value_spec(raw, f"fields.{fname}"), fname)
+        default = "note" if fname in SECONDARY_FIELDS else "reject"
+        fields[fname] = _with_default_transform(
+            p.value_spec(raw, f"fields.{fname}", default), fname
+        )
 
     groups = tuple(
         _parse_group(p, g, f"groups[{i}]", allowed_fields)
@@ -272,9 +276,21 @@ def _parse_group(p: MappingReader, raw: Any, key: str, allowed_fields: set[str])
         columns=columns,
         transform=transform,
         split=None if split is None else p.text(split, f"{key}.split", allow_empty=False),
-        on_invalid=p.choice(data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, "reject"),
+        on_invalid=p.choice(
+            data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, _group_default(fields)
+        ),
         overflow=p.choice(data.get("overflow"), f"{key}.overflow", ("note", "ignore"), "note"),
     )
+
+
+def _group_default(fields: tuple[str, ...]) -> str:
+    """``note`` for a group of secondary fields, and for the email group
+    (email, second_email): a bad cell there is a second email when the row
+    keeps a valid one; ``reject`` otherwise."""
+    secondary = [f in SECONDARY_FIELDS for f in fields]
+    if any(secondary) and all(s or f == "email" for s, f in zip(secondary, fields, strict=True)):
+        return "note"
+    return "reject"
 
 
 def _parse_activity(p: MappingReader, raw: Any, key: str) -> ActivitySpec:

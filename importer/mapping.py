@@ -242,6 +242,7 @@ def map_chunk(
         fields[name] = ev.value(mapping.fields[name], name, fields)
     for group, cols in zip(mapping.groups, bound.groups, strict=True):
         fields.update(fill_group(ev, group, cols))
+    _settle(issues, fields, ev.empty)
 
     if mapping.kind == "activity":
         keys = _link_keys(ev, mapping)
@@ -289,6 +290,23 @@ def map_chunk(
         warnings=issues.warnings,
         emails=emails,
     )
+
+
+def _settle(issues: Collector, fields: dict[str, pd.Series], empty: pd.Series) -> None:
+    """Decide the bad secondary values (``on_invalid: note``): a row with a
+    valid email, or a valid phone and a name, keeps them in its note."""
+    if not issues.deferred:
+        return
+
+    def present(*names: str) -> pd.Series:
+        out = pd.Series(False, index=empty.index)
+        for name in names:
+            out |= fields.get(name, empty) != ""
+        return out
+
+    email = present("email")
+    contact = email | (present("phone", "phone2") & present("first_name", "last_name"))
+    issues.settle(contact, email)
 
 
 def _row_keys(ev: Evaluator, mapping: Mapping, fields: dict[str, pd.Series]) -> pd.Series:

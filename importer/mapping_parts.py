@@ -70,7 +70,13 @@ def _transform_cells(ev: Evaluator, group: Group, matrix: np.ndarray, labels: li
         for j in np.unique(cols_pos[bad]):
             hit = bad[cols_pos[bad] == j]
             pairs = [(int(row_labels[i]), str(values.iat[int(i)])) for i in hit]
-            ev.issues.invalid(pairs, group.transform, labels[j], group.on_invalid)
+            ev.issues.invalid(
+                pairs,
+                group.transform,
+                labels[j],
+                group.on_invalid,
+                needs_email="email" in group.fields,
+            )
     if cleaned.notes is not None:
         noted = np.flatnonzero(cleaned.notes.to_numpy(dtype=object) != "")
         if len(noted):

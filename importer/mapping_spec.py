@@ -16,7 +16,13 @@ from typing import Any
 
 KINDS = ("lead", "potential_seller", "activity")
 CONFIDENCES = ("verified", "partial", "unverified")
-ON_INVALID = ("reject", "drop")
+ON_INVALID = ("reject", "drop", "note")
+# Fields a lead can do without: an invalid value of one of them, on a row that
+# still has a usable contact, goes into the note with a warning (``note``, their
+# default) instead of rejecting the row.
+SECONDARY_FIELDS = frozenset(
+    {"phone", "phone2", "second_email", "address", "street_address", "city", "state", "zip"}
+)
 UNMAPPED = ("ignore", "note")
 
 # name -> whether the transform takes a parameter (``{map: role}``) or not

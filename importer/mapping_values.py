@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +36,19 @@ def _shown(value: str) -> str:
     return value if len(value) <= _SHOWN_VALUE else value[: _SHOWN_VALUE - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A bad value under ``on_invalid: note``: a warning or a problem once the
+    row's contact is known (``Collector.settle``)."""
+
+    row: int
+    code: str
+    text: str
+    label: str
+    value: str
+    needs_email: bool  # from an email group: only a valid email makes it a second one
+
+
 class Collector:
     """Problems, warnings and extra note lines of one chunk."""
 
@@ -43,9 +57,17 @@ class Collector:
         self.problems: dict[int, list[Problem]] = defaultdict(list)
         self.warnings: list[RowWarning] = []
         self.note_parts: list[pd.Series] = []
+        self.deferred: list[_Deferred] = []
+        self._judged: tuple[pd.Series, pd.Series] | None = None  # once settled
 
     def invalid(
-        self, pairs: Sequence[tuple[int, str]], transform: Transform, label: str, on_invalid: str
+        self,
+        pairs: Sequence[tuple[int, str]],
+        transform: Transform,
+        label: str,
+        on_invalid: str,
+        *,
+        needs_email: bool = False,
     ) -> None:
         """Record (row, raw value) pairs that a transform could not normalise."""
         code = transform.invalid_code
@@ -55,6 +77,8 @@ class Collector:
             text = f"{label} {_shown(value)!r} is not a {what}"
             if on_invalid == "reject":
                 self.problems[int(row)].append(Problem(code, text, label))
+            elif on_invalid == "note":
+                self.deferred.append(_Deferred(int(row), code, text, label, value, needs_email))
             else:
                 self.warnings.append(
                     RowWarning(int(row), f"dropped_{transform.name}", f"{text}; left out")
@@ -62,6 +86,29 @@ class Collector:
                 dropped.append((int(row), f"{label} (not sent, invalid): {value}"))
         if dropped:
             rows, lines = zip(*dropped, strict=True)
+            self.note(join_per_row(pd.Series(lines, index=list(rows), dtype=object), self.index))
+        if self.deferred and self._judged is not None:  # an activity's value, after the fields
+            self.settle(*self._judged)
+
+    def settle(self, contact: pd.Series, email: pd.Series) -> None:
+        """Judge the values kept back by ``on_invalid: note``: on a row that
+        still has a usable contact (``contact``; ``email`` for values of an
+        email group) and no other problem, a bad value goes into the note with
+        a warning named like the problem (``invalid_phone``); otherwise the
+        row is rejected with it."""
+        self._judged = (contact, email)
+        kept: list[tuple[int, str]] = []
+        for d in self.deferred:
+            usable = bool((email if d.needs_email else contact).get(d.row, False))
+            # a row rejected anyway lists every bad value, to be fixed at once
+            if usable and not self.problems.get(d.row):
+                self.warnings.append(RowWarning(d.row, d.code, f"{d.text}; kept in the note"))
+                kept.append((d.row, f"{d.label} (not sent, invalid): {d.value}"))
+            else:
+                self.problems[d.row].append(Problem(d.code, d.text, d.label))
+        self.deferred = []
+        if kept:
+            rows, lines = zip(*kept, strict=True)
             self.note(join_per_row(pd.Series(lines, index=list(rows), dtype=object), self.index))
 
     def note(self, lines: pd.Series) -> None:

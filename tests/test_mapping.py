@@ -173,7 +173,11 @@ def test_reject_names_the_column_the_value_came_from_and_the_value() -> None:
     chunk = mapped(
         {
             "key": ["ID"],
-            "fields": {"first_name": ["F"], "phone": ["Mobile", "Phone"], "email": ["Email"]},
+            "fields": {
+                "first_name": ["F"],
+                "phone": {"from": ["Mobile", "Phone"], "on_invalid": "reject"},
+                "email": ["Email"],
+            },
         },
         [
             {"ID": "1", "F": "A", "Mobile": "", "Phone": "1.4E+10", "Email": "a@example.com"},
@@ -310,9 +314,10 @@ def test_group_overflow_ignore_drops_the_extra_values() -> None:
     assert notes(chunk, 2) == []
 
 
-def test_group_invalid_value_rejects_by_default() -> None:
+def test_group_invalid_value_rejects_with_on_invalid_reject() -> None:
+    spec = {**GROUP, "groups": [{**GROUP["groups"][0], "on_invalid": "reject"}]}  # type: ignore[index]
     chunk = mapped(
-        GROUP,
+        spec,
         [{"ID": "1", "F": "A", "Email 1": "x@@example.net", "Email 2": "b@example.com"}],
     )
     (problem,) = chunk.problems[2]
