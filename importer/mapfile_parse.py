@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
     allowed = {
         "name", "crm", "description", "confidence", "kind", "source", "detect", "read", "options",
         "key", "key_fallback", "unmapped", "fields", "groups", "activities", "link", "ignore",
-        "value_maps", "empty_values",
+        "value_maps", "empty_values", "full_name",
     }  # fmt: skip
     p.unknown_keys(top, allowed, "")
     p.value_maps = dict(BUILTIN_VALUE_MAPS)
@@ -90,6 +91,11 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         fields[fname] = _with_default_transform(
             p.value_spec(raw, f"fields.{fname}", default), fname
         )
+
+    full_name = p.value_spec(top["full_name"], "full_name") if "full_name" in top else None
+    if full_name is not None and kind != "lead":
+        raise p.fail("full_name", "only a lead mapping has names")
+    fields, full_name = _split_name_fallbacks(fields, full_name)
 
     groups = tuple(
         _parse_group(p, g, f"groups[{i}]", allowed_fields)
@@ -190,7 +196,30 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
             for i, e in enumerate(p.items(top.get("empty_values"), "empty_values"))
         ),
         fingerprint=hashlib.sha256(repr(data).encode("utf-8")).hexdigest(),
+        full_name=full_name,
     )
+
+
+def _split_name_fallbacks(
+    fields: dict[str, ValueSpec], full_name: ValueSpec | None
+) -> tuple[dict[str, ValueSpec], ValueSpec | None]:
+    """Read ``first_name: {from: [Given], fallback: {from: [Name], transform:
+    first_name}}`` (and the same for last_name) as ``full_name: [Name]``.
+
+    As two separate fallbacks, a row whose whole name sits in the given-name
+    column ("AADI SESHAN", family name empty) got its last word copied into
+    the last name too. A whole name is used only where both names are empty.
+    """
+    fields = dict(fields)
+    for name in ("first_name", "last_name"):
+        spec = fields.get(name)
+        fallback = spec.fallback if spec is not None else None
+        if spec is None or fallback is None or fallback.transforms != (Transform(name),):
+            continue
+        fields[name] = replace(spec, fallback=None)
+        if full_name is None:
+            full_name = replace(fallback, transforms=())
+    return fields, full_name
 
 
 def _parse_empty_values(p: MappingReader, raw: Any, key: str) -> EmptyValues:

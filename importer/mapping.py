@@ -28,6 +28,7 @@ from importer.mapfile import Mapping, ValueSpec
 from importer.mapping_parts import activities_frame, fill_group
 from importer.mapping_values import FIELD_ORDER, Collector, Evaluator
 from importer.models import Problem, RowWarning
+from importer.names import split_name
 
 # Lead ids are uuid5 of "site|source|key" in this namespace, so the same row of
 # the same source always gets the same id on the same site, on any machine.
@@ -242,6 +243,8 @@ def map_chunk(
         fields[name] = ev.value(mapping.fields[name], name, fields)
     for group, cols in zip(mapping.groups, bound.groups, strict=True):
         fields.update(fill_group(ev, group, cols))
+    if mapping.full_name is not None:
+        _fill_names(ev, mapping.full_name, fields)
     _settle(issues, fields, ev.empty)
 
     if mapping.kind == "activity":
@@ -290,6 +293,21 @@ def map_chunk(
         warnings=issues.warnings,
         emails=emails,
     )
+
+
+def _fill_names(ev: Evaluator, spec: ValueSpec, fields: dict[str, pd.Series]) -> None:
+    """Split the whole-name column into first and last name where both are
+    empty; a row with either keeps its names as they are (never doubled)."""
+    first, last = fields.get("first_name", ev.empty), fields.get("last_name", ev.empty)
+    gap = (first == "") & (last == "")
+    if not gap.any():
+        return
+    sub = ev.subset(gap)
+    whole = sub.value(spec, "full name", {})
+    firsts, lasts = split_name(whole)
+    first, last = first.copy(), last.copy()
+    first[gap], last[gap] = firsts.to_numpy(), lasts.to_numpy()
+    fields["first_name"], fields["last_name"] = first, last
 
 
 def _settle(issues: Collector, fields: dict[str, pd.Series], empty: pd.Series) -> None:

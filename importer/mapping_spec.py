@@ -254,6 +254,9 @@ class Mapping:
     link: Link | None = None
     ignore: tuple[str, ...] = ()  # columns deliberately left out of the unmapped note
     empty_values: tuple[EmptyValues, ...] = ()  # cells blanked before anything reads them
+    # whole-name columns ("Name"), split into first and last name on the rows
+    # where both of those came out empty
+    full_name: ValueSpec | None = None
     fingerprint: str = ""  # sha256 of the mapping's text: changes when the mapping does
 
     def referenced_columns(self) -> tuple[str, ...]:
@@ -268,4 +271,6 @@ class Mapping:
         if self.link:
             cols += self.link.key
         cols += self.options.country_columns
+        if self.full_name:
+            cols += self.full_name.referenced_columns()
         return tuple(dict.fromkeys(cols))
