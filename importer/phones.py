@@ -173,9 +173,7 @@ def library_phone(
         return None
     extension = number.extension or ""
     number.extension = None  # formatted separately, as a note
-    national = (
-        number.country_code == phonenumbers.country_code_for_region(home) and not toll_free
-    )
+    national = number.country_code == phonenumbers.country_code_for_region(home) and not toll_free
     number = phonenumbers.PhoneNumber(
         country_code=number.country_code,
         national_number=number.national_number,

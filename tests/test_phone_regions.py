@@ -141,7 +141,9 @@ def test_the_same_numbers_without_a_country_are_kept_in_the_note_with_a_warning(
         writer = csv.DictWriter(f, [c for c in rows[0] if c != "Address 1 - Country"])
         writer.writeheader()
         writer.writerows({k: v for k, v in r.items() if k != "Address 1 - Country"} for r in rows)
-    code, _, _ = plan_cli(capsys, str(bare), "--mapping", "google_contacts", "--out", str(tmp_path / "p"))
+    code, _, _ = plan_cli(
+        capsys, str(bare), "--mapping", "google_contacts", "--out", str(tmp_path / "p")
+    )
     report = json.loads((tmp_path / "p" / "report.json").read_text(encoding="utf-8"))
     assert code == 0 and report["leads"]["create"] == 9
     assert report["warnings"]["by_code"] == {"invalid_phone": 9}
@@ -174,7 +176,14 @@ def test_plan_with_a_home_region_reads_and_formats_its_numbers(
     _, chunk = mapped_file(src, mapping)
     assert chunk.leads["phone"].tolist() == ["020 7946 0958"]
     code, _, err = plan_cli(
-        capsys, str(src), "--mapping", "generic", "--phone-region", "XX", "--out", str(tmp_path / "p")
+        capsys,
+        str(src),
+        "--mapping",
+        "generic",
+        "--phone-region",
+        "XX",
+        "--out",
+        str(tmp_path / "p"),
     )
     assert code == 2 and "--phone-region" in err and "Traceback" not in err
 
