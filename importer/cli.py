@@ -88,19 +88,26 @@ def sandbox(**options: object) -> None:
 
 def _resolve_mapping(
     mapping_name: str | None, input_path: Path, sheet: str | None, delimiter: str | None,
-    encoding: str | None,
+    encoding: str | None, phone_region: str | None,
 ) -> Mapping:  # fmt: skip
-    """The --mapping given, or the one whose fingerprint matches the file's header (announced)."""
-    from importer.command_inputs import detect_mapping, given_mapping, read_options
+    """The --mapping given (checked to fit the file), or the one whose fingerprint
+    matches the file's header (announced), reading phones for the --phone-region."""
+    from importer.command_inputs import (
+        detect_mapping,
+        given_mapping,
+        read_options,
+        with_home_region,
+    )
 
     if mapping_name:
         # a mapping that finds none of its key or contact columns stops here (exit 2)
-        return given_mapping(mapping_name, input_path, sheet, delimiter, encoding)
+        mapping = given_mapping(mapping_name, input_path, sheet, delimiter, encoding)
+        return with_home_region(mapping, phone_region)
     from importer.summary import detected_mapping
 
     mapping = detect_mapping(input_path, read_options(sheet, delimiter, encoding))
     click.echo(detected_mapping(mapping), err=True)
-    return mapping
+    return with_home_region(mapping, phone_region)
 
 
 def _command_line() -> str:
@@ -119,6 +126,10 @@ input_options = [
     click.option("--sheet", help="Excel sheet to read (default: the first)."),
     click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |)."),
     click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252)."),
+    click.option("--phone-region", metavar="CC",
+                 help="The site's country (or RG_PHONE_REGION; default US): its phone numbers are "
+                      "written in national format, others as +CC; numbers without a country code "
+                      "are read in it unless the row's country column or the mapping says otherwise."),
 ]  # fmt: skip
 
 
@@ -139,8 +150,8 @@ plan_options = [
 @_apply(plan_options)
 def plan(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    site: str | None, ledger: Path | None, out: Path | None, processes: int | None, update_api: str,
-    as_json: bool, quiet: bool,
+    phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None,
+    processes: int | None, update_api: str, as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing."""
     from importer.command_inputs import read_options, site_option
@@ -148,7 +159,7 @@ def plan(
     from importer.progress import make_progress
     from importer.summary import plan_summary
 
-    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
+    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
     request = PlanRequest(
         input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
@@ -186,7 +197,7 @@ run_options = [
 @_apply(run_options)
 def run(
     input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
+    phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
     ledger: Path | None, out: Path | None, activities_at_most_once: bool, update_api: str,
     max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
@@ -199,7 +210,7 @@ def run(
     from importer.summary import first_write_preview, run_summary
 
     env = environment()
-    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding)
+    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
     options = read_options(sheet, delimiter, encoding, mapping)
     target = run_destination(
         site=site_option(site), base_url=base_url, ledger=ledger, sandbox=sandbox, env=env

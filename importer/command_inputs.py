@@ -10,6 +10,7 @@ Heavy modules (the readers, the sandbox) are imported only when needed, so
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from importer.config import (
     DEFAULT_LEDGER,
     ENV_BASE_URL,
     ENV_LEDGER,
+    ENV_PHONE_REGION,
     ENV_SITE,
     Credentials,
     check_base_url,
@@ -88,6 +90,36 @@ def given_mapping(
     options = read_options(sheet, delimiter, encoding, mapping)
     check_fit(mapping, peek_headers(input_path, options), input_path)
     return mapping
+
+
+def with_home_region(
+    mapping: Mapping, region: str | None, env: MappingABC[str, str] | None = None
+) -> Mapping:
+    """The mapping, reading phones for a site in ``--phone-region`` (else
+    RG_PHONE_REGION, else US): numbers of that region are written in national
+    format, and it is the region of numbers without a country code when
+    neither their row nor the mapping says otherwise.
+
+    Raises ConfigError for a region phonenumbers does not know.
+    """
+    from dataclasses import replace
+
+    from importer.phones import check_region
+
+    given = region or environment(env).get(ENV_PHONE_REGION) or "US"
+    try:
+        home = check_region(given)
+    except ConfigError as exc:
+        source = "--phone-region" if region else ENV_PHONE_REGION
+        raise ConfigError(f"{source}: {exc}") from exc
+    if home == mapping.options.home_region:
+        return mapping
+    # The raw-row digests of a re-run are keyed by the fingerprint: a row read
+    # for another home region must be mapped again, not skipped as unchanged.
+    fingerprint = hashlib.sha256(f"{mapping.fingerprint}|home={home}".encode()).hexdigest()
+    return replace(
+        mapping, options=replace(mapping.options, home_region=home), fingerprint=fingerprint
+    )
 
 
 def site_option(site: str | None, env: MappingABC[str, str] | None = None) -> str | None:

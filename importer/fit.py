@@ -28,6 +28,8 @@ def expected_columns(mapping: Mapping) -> tuple[str, ...]:
         spec = mapping.fields.get(name)
         if spec is not None:
             cols += spec.referenced_columns()
+    if mapping.full_name is not None:  # a whole name, split where first and last are empty
+        cols += mapping.full_name.referenced_columns()
     for group in mapping.groups:
         if set(group.fields) & set(IDENTITY_FIELDS):
             cols += group.columns

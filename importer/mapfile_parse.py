@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from importer.mapping_spec import (
     DEFAULT_FIELD_TRANSFORMS,
     KINDS,
     ON_INVALID,
+    SECONDARY_FIELDS,
     UNMAPPED,
     ActivitySpec,
     Detect,
@@ -55,7 +57,7 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
     allowed = {
         "name", "crm", "description", "confidence", "kind", "source", "detect", "read", "options",
         "key", "key_fallback", "unmapped", "fields", "groups", "activities", "link", "ignore",
-        "value_maps", "empty_values",
+        "value_maps", "empty_values", "full_name",
     }  # fmt: skip
     p.unknown_keys(top, allowed, "")
     p.value_maps = dict(BUILTIN_VALUE_MAPS)
@@ -85,7 +87,15 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
             raise p.fail(f"fields.{fname}", f"not a Real Geeks {kind} field (known: {known}){hint}")
         if fname == "source":
             raise p.fail("fields.source", "set the top-level source: instead")
-        fields[fname] = _with_default_transform(p.value_spec(raw, f"fields.{fname}"), fname)
+        default = "note" if fname in SECONDARY_FIELDS else "reject"
+        fields[fname] = _with_default_transform(
+            p.value_spec(raw, f"fields.{fname}", default), fname
+        )
+
+    full_name = p.value_spec(top["full_name"], "full_name") if "full_name" in top else None
+    if full_name is not None and kind != "lead":
+        raise p.fail("full_name", "only a lead mapping has names")
+    fields, full_name = _split_name_fallbacks(fields, full_name)
 
     groups = tuple(
         _parse_group(p, g, f"groups[{i}]", allowed_fields)
@@ -128,13 +138,14 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
     p.unknown_keys(detect_raw, {"require_all", "require_any", "prefix_any"}, "detect")
     options_raw = p.mapping(top.get("options"), "options")
     p.unknown_keys(
-        options_raw, {"phone_region", "timezone", "date_formats", "email_deny_domains"}, "options"
+        options_raw,
+        {"phone_region", "country_columns", "timezone", "date_formats", "email_deny_domains"},
+        "options",
     )
     defaults = Options()
     options = Options(
-        phone_region=p.text(
-            options_raw.get("phone_region", defaults.phone_region), "options.phone_region"
-        ),
+        phone_region=_check_phone_region(p, options_raw.get("phone_region")),
+        country_columns=p.texts(options_raw.get("country_columns"), "options.country_columns"),
         timezone=_check_timezone(p, options_raw.get("timezone", defaults.timezone)),
         date_formats=p.texts(options_raw.get("date_formats"), "options.date_formats")
         or defaults.date_formats,
@@ -185,7 +196,30 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
             for i, e in enumerate(p.items(top.get("empty_values"), "empty_values"))
         ),
         fingerprint=hashlib.sha256(repr(data).encode("utf-8")).hexdigest(),
+        full_name=full_name,
     )
+
+
+def _split_name_fallbacks(
+    fields: dict[str, ValueSpec], full_name: ValueSpec | None
+) -> tuple[dict[str, ValueSpec], ValueSpec | None]:
+    """Read ``first_name: {from: [Given], fallback: {from: [Name], transform:
+    first_name}}`` (and the same for last_name) as ``full_name: [Name]``.
+
+    As two separate fallbacks, a row whose whole name sits in the given-name
+    column ("AADI SESHAN", family name empty) got its last word copied into
+    the last name too. A whole name is used only where both names are empty.
+    """
+    fields = dict(fields)
+    for name in ("first_name", "last_name"):
+        spec = fields.get(name)
+        fallback = spec.fallback if spec is not None else None
+        if spec is None or fallback is None or fallback.transforms != (Transform(name),):
+            continue
+        fields[name] = replace(spec, fallback=None)
+        if full_name is None:
+            full_name = replace(fallback, transforms=())
+    return fields, full_name
 
 
 def _parse_empty_values(p: MappingReader, raw: Any, key: str) -> EmptyValues:
@@ -221,6 +255,18 @@ def _key_aliases(p: MappingReader, raw: Any) -> tuple[str, ...]:
     if not aliases:
         raise p.fail("key.from", "list the columns that may hold the record id")
     return aliases
+
+
+def _check_phone_region(p: MappingReader, value: Any) -> str | None:
+    if value is None:
+        return None
+    from importer.errors import ConfigError
+    from importer.phones import check_region
+
+    try:
+        return check_region(p.text(value, "options.phone_region"))
+    except ConfigError as exc:
+        raise p.fail("options.phone_region", str(exc)) from exc
 
 
 def _check_timezone(p: MappingReader, value: Any) -> str:
@@ -259,9 +305,21 @@ def _parse_group(p: MappingReader, raw: Any, key: str, allowed_fields: set[str])
         columns=columns,
         transform=transform,
         split=None if split is None else p.text(split, f"{key}.split", allow_empty=False),
-        on_invalid=p.choice(data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, "reject"),
+        on_invalid=p.choice(
+            data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, _group_default(fields)
+        ),
         overflow=p.choice(data.get("overflow"), f"{key}.overflow", ("note", "ignore"), "note"),
     )
+
+
+def _group_default(fields: tuple[str, ...]) -> str:
+    """``note`` for a group of secondary fields, and for the email group
+    (email, second_email): a bad cell there is a second email when the row
+    keeps a valid one; ``reject`` otherwise."""
+    secondary = [f in SECONDARY_FIELDS for f in fields]
+    if any(secondary) and all(s or f == "email" for s, f in zip(secondary, fields, strict=True)):
+        return "note"
+    return "reject"
 
 
 def _parse_activity(p: MappingReader, raw: Any, key: str) -> ActivitySpec:

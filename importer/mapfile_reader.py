@@ -129,9 +129,10 @@ class MappingReader:
             parts, "; " if join is None else self.text(join, f"{key}.join", allow_empty=True)
         )
 
-    def value_spec(self, value: Any, key: str) -> ValueSpec:
+    def value_spec(self, value: Any, key: str, on_invalid: str = "reject") -> ValueSpec:
+        """A value spec; ``on_invalid`` is what it does with bad values unless it says."""
         if isinstance(value, str | list):
-            return ValueSpec(columns=self.texts(value, key))
+            return ValueSpec(columns=self.texts(value, key), on_invalid=on_invalid)
         data = self.mapping(value, key)
         self.unknown_keys(
             data, {"from", "template", "join", "value", "transform", "fallback", "on_invalid"}, key
@@ -146,10 +147,10 @@ class MappingReader:
             else None,
             value=self.text(data["value"], f"{key}.value") if "value" in data else None,
             transforms=self.transforms(data.get("transform"), f"{key}.transform"),
-            fallback=self.value_spec(data["fallback"], f"{key}.fallback")
+            fallback=self.value_spec(data["fallback"], f"{key}.fallback", on_invalid)
             if "fallback" in data
             else None,
             on_invalid=self.choice(
-                data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, "reject"
+                data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, on_invalid
             ),
         )

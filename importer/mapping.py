@@ -28,6 +28,7 @@ from importer.mapfile import Mapping, ValueSpec
 from importer.mapping_parts import activities_frame, fill_group
 from importer.mapping_values import FIELD_ORDER, Collector, Evaluator
 from importer.models import Problem, RowWarning
+from importer.names import split_name
 
 # Lead ids are uuid5 of "site|source|key" in this namespace, so the same row of
 # the same source always gets the same id on the same site, on any machine.
@@ -147,12 +148,22 @@ def bind(mapping: Mapping, columns: Sequence[str], headers: Sequence[str]) -> Bo
             f"is missing (the file has: {', '.join(headers[:12])}{' ...' if len(headers) > 12 else ''}); "
             "pick the mapping made for this export with --mapping, or change the key in the mapping"
         )
-    used = set(resolved.values())
+    # A country column only tells how to read phone numbers: it is sent
+    # nowhere, so unless something else reads it, it stays in the note.
+    read_elsewhere = set(_without_country(mapping).referenced_columns())
+    used = {col for name, col in resolved.items() if name in read_elsewhere or "{n}" in name}
+    used |= {col for group in groups for col in group}
     # Columns listed under ignore: (Email 1 - Type, say) stay out of the note too.
     unmapped = tuple(
         c for c in columns if c not in used and normalize_header(c) not in _ignored(mapping)
     )
     return BoundMapping(mapping, resolved, header_of, tuple(groups), unmapped)
+
+
+def _without_country(mapping: Mapping) -> Mapping:
+    from dataclasses import replace
+
+    return replace(mapping, options=replace(mapping.options, country_columns=()))
 
 
 def _ignored(mapping: Mapping) -> set[str]:
@@ -232,6 +243,9 @@ def map_chunk(
         fields[name] = ev.value(mapping.fields[name], name, fields)
     for group, cols in zip(mapping.groups, bound.groups, strict=True):
         fields.update(fill_group(ev, group, cols))
+    if mapping.full_name is not None:
+        _fill_names(ev, mapping.full_name, fields)
+    _settle(issues, fields, ev.empty)
 
     if mapping.kind == "activity":
         keys = _link_keys(ev, mapping)
@@ -279,6 +293,38 @@ def map_chunk(
         warnings=issues.warnings,
         emails=emails,
     )
+
+
+def _fill_names(ev: Evaluator, spec: ValueSpec, fields: dict[str, pd.Series]) -> None:
+    """Split the whole-name column into first and last name where both are
+    empty; a row with either keeps its names as they are (never doubled)."""
+    first, last = fields.get("first_name", ev.empty), fields.get("last_name", ev.empty)
+    gap = (first == "") & (last == "")
+    if not gap.any():
+        return
+    sub = ev.subset(gap)
+    whole = sub.value(spec, "full name", {})
+    firsts, lasts = split_name(whole)
+    first, last = first.copy(), last.copy()
+    first[gap], last[gap] = firsts.to_numpy(), lasts.to_numpy()
+    fields["first_name"], fields["last_name"] = first, last
+
+
+def _settle(issues: Collector, fields: dict[str, pd.Series], empty: pd.Series) -> None:
+    """Decide the bad secondary values (``on_invalid: note``): a row with a
+    valid email, or a valid phone and a name, keeps them in its note."""
+    if not issues.deferred:
+        return
+
+    def present(*names: str) -> pd.Series:
+        out = pd.Series(False, index=empty.index)
+        for name in names:
+            out |= fields.get(name, empty) != ""
+        return out
+
+    email = present("email")
+    contact = email | (present("phone", "phone2") & present("first_name", "last_name"))
+    issues.settle(contact, email)
 
 
 def _row_keys(ev: Evaluator, mapping: Mapping, fields: dict[str, pd.Series]) -> pd.Series:

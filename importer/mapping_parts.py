@@ -58,7 +58,9 @@ def _transform_cells(ev: Evaluator, group: Group, matrix: np.ndarray, labels: li
     if not len(rows_pos):
         return
     values = pd.Series(matrix[rows_pos, cols_pos], dtype=object)
-    cleaned = run_transform(group.transform, values, ev.options, {})
+    row_regions = ev.phone_regions() if group.transform.name == "phone" else None
+    regions = None if row_regions is None else [row_regions[i] for i in rows_pos.tolist()]
+    cleaned = run_transform(group.transform, values, ev.options, {}, regions)
     if isinstance(cleaned, pd.Series):
         matrix[rows_pos, cols_pos] = cleaned.to_numpy(dtype=object)
         return
@@ -68,7 +70,13 @@ def _transform_cells(ev: Evaluator, group: Group, matrix: np.ndarray, labels: li
         for j in np.unique(cols_pos[bad]):
             hit = bad[cols_pos[bad] == j]
             pairs = [(int(row_labels[i]), str(values.iat[int(i)])) for i in hit]
-            ev.issues.invalid(pairs, group.transform, labels[j], group.on_invalid)
+            ev.issues.invalid(
+                pairs,
+                group.transform,
+                labels[j],
+                group.on_invalid,
+                needs_email="email" in group.fields,
+            )
     if cleaned.notes is not None:
         noted = np.flatnonzero(cleaned.notes.to_numpy(dtype=object) != "")
         if len(noted):

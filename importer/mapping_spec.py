@@ -16,7 +16,13 @@ from typing import Any
 
 KINDS = ("lead", "potential_seller", "activity")
 CONFIDENCES = ("verified", "partial", "unverified")
-ON_INVALID = ("reject", "drop")
+ON_INVALID = ("reject", "drop", "note")
+# Fields a lead can do without: an invalid value of one of them, on a row that
+# still has a usable contact, goes into the note with a warning (``note``, their
+# default) instead of rejecting the row.
+SECONDARY_FIELDS = frozenset(
+    {"phone", "phone2", "second_email", "address", "street_address", "city", "state", "zip"}
+)
 UNMAPPED = ("ignore", "note")
 
 # name -> whether the transform takes a parameter (``{map: role}``) or not
@@ -199,9 +205,18 @@ class EmptyValues:
 
 @dataclass(frozen=True)
 class Options:
-    """How values are read: phone region, time zone, date formats, refused e-mail domains."""
+    """How values are read: phone regions, time zone, date formats, refused e-mail domains.
 
-    phone_region: str = "US"
+    A phone number without a country code is read in the region of its row's
+    country (the first non-empty of ``country_columns``), else ``phone_region``,
+    else ``home_region``: the site's region (``--phone-region``, default US),
+    whose numbers are written in national format. ``home_region`` is not read
+    from the mapping file.
+    """
+
+    phone_region: str | None = None
+    country_columns: tuple[str, ...] = ()
+    home_region: str = "US"
     timezone: str = "UTC"
     date_formats: tuple[str, ...] = (
         "%Y-%m-%d %H:%M:%S",
@@ -239,6 +254,9 @@ class Mapping:
     link: Link | None = None
     ignore: tuple[str, ...] = ()  # columns deliberately left out of the unmapped note
     empty_values: tuple[EmptyValues, ...] = ()  # cells blanked before anything reads them
+    # whole-name columns ("Name"), split into first and last name on the rows
+    # where both of those came out empty
+    full_name: ValueSpec | None = None
     fingerprint: str = ""  # sha256 of the mapping's text: changes when the mapping does
 
     def referenced_columns(self) -> tuple[str, ...]:
@@ -252,4 +270,7 @@ class Mapping:
             cols += act.referenced_columns()
         if self.link:
             cols += self.link.key
+        cols += self.options.country_columns
+        if self.full_name:
+            cols += self.full_name.referenced_columns()
         return tuple(dict.fromkeys(cols))

@@ -12,14 +12,17 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from importer import transforms as T
+from importer.columns import map_unique
 from importer.mapfile import Template, Transform, ValueSpec
 from importer.models import Problem, RowWarning
+from importer.regions import country_region
 
 if TYPE_CHECKING:
     from importer.mapping import BoundMapping
@@ -33,6 +36,19 @@ def _shown(value: str) -> str:
     return value if len(value) <= _SHOWN_VALUE else value[: _SHOWN_VALUE - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A bad value under ``on_invalid: note``: a warning or a problem once the
+    row's contact is known (``Collector.settle``)."""
+
+    row: int
+    code: str
+    text: str
+    label: str
+    value: str
+    needs_email: bool  # from an email group: only a valid email makes it a second one
+
+
 class Collector:
     """Problems, warnings and extra note lines of one chunk."""
 
@@ -41,9 +57,17 @@ class Collector:
         self.problems: dict[int, list[Problem]] = defaultdict(list)
         self.warnings: list[RowWarning] = []
         self.note_parts: list[pd.Series] = []
+        self.deferred: list[_Deferred] = []
+        self._judged: tuple[pd.Series, pd.Series] | None = None  # once settled
 
     def invalid(
-        self, pairs: Sequence[tuple[int, str]], transform: Transform, label: str, on_invalid: str
+        self,
+        pairs: Sequence[tuple[int, str]],
+        transform: Transform,
+        label: str,
+        on_invalid: str,
+        *,
+        needs_email: bool = False,
     ) -> None:
         """Record (row, raw value) pairs that a transform could not normalise."""
         code = transform.invalid_code
@@ -53,6 +77,8 @@ class Collector:
             text = f"{label} {_shown(value)!r} is not a {what}"
             if on_invalid == "reject":
                 self.problems[int(row)].append(Problem(code, text, label))
+            elif on_invalid == "note":
+                self.deferred.append(_Deferred(int(row), code, text, label, value, needs_email))
             else:
                 self.warnings.append(
                     RowWarning(int(row), f"dropped_{transform.name}", f"{text}; left out")
@@ -60,6 +86,29 @@ class Collector:
                 dropped.append((int(row), f"{label} (not sent, invalid): {value}"))
         if dropped:
             rows, lines = zip(*dropped, strict=True)
+            self.note(join_per_row(pd.Series(lines, index=list(rows), dtype=object), self.index))
+        if self.deferred and self._judged is not None:  # an activity's value, after the fields
+            self.settle(*self._judged)
+
+    def settle(self, contact: pd.Series, email: pd.Series) -> None:
+        """Judge the values kept back by ``on_invalid: note``: on a row that
+        still has a usable contact (``contact``; ``email`` for values of an
+        email group) and no other problem, a bad value goes into the note with
+        a warning named like the problem (``invalid_phone``); otherwise the
+        row is rejected with it."""
+        self._judged = (contact, email)
+        kept: list[tuple[int, str]] = []
+        for d in self.deferred:
+            usable = bool((email if d.needs_email else contact).get(d.row, False))
+            # a row rejected anyway lists every bad value, to be fixed at once
+            if usable and not self.problems.get(d.row):
+                self.warnings.append(RowWarning(d.row, d.code, f"{d.text}; kept in the note"))
+                kept.append((d.row, f"{d.label} (not sent, invalid): {d.value}"))
+            else:
+                self.problems[d.row].append(Problem(d.code, d.text, d.label))
+        self.deferred = []
+        if kept:
+            rows, lines = zip(*kept, strict=True)
             self.note(join_per_row(pd.Series(lines, index=list(rows), dtype=object), self.index))
 
     def note(self, lines: pd.Series) -> None:
@@ -117,6 +166,7 @@ class Evaluator:
         self.index: pd.Index = frame.index if parent is None else parent.index[self.mask]
         self._clean: dict[tuple[str, bool], pd.Series] = {}
         self._specs: dict[ValueSpec, pd.Series] = {}
+        self._regions: list[str] | None = None
         self.empty = pd.Series("", index=self.index, dtype=object)
 
     def subset(self, mask: pd.Series) -> Evaluator:
@@ -146,6 +196,23 @@ class Evaluator:
                 raw = self._raw(col)
                 self._clean[key] = T.clean_multiline(raw) if multiline else T.clean_text(raw)
         return self._clean[key]
+
+    def phone_regions(self) -> list[str] | None:
+        """Per row, the phone region its country column names ("" for none,
+        "ZZ" for a country phonenumbers does not know), or None when the
+        mapping reads no country column."""
+        if not self.options.country_columns:
+            return None
+        if self._regions is None:
+            if self.parent is not None:
+                inherited = self.parent.phone_regions() or []
+                self._regions = [r for r, keep in zip(inherited, self.mask, strict=True) if keep]
+            else:
+                countries, _ = self.coalesce(self.options.country_columns, multiline=False)
+                self._regions = map_unique(
+                    countries.tolist(), lambda c: (country_region(c) or "ZZ") if c else ""
+                )
+        return self._regions
 
     def label(self, name: str) -> str:
         col = self.bound.col(name)
@@ -236,7 +303,8 @@ class Evaluator:
         on_invalid: str,
         context: dict[str, pd.Series],
     ) -> pd.Series:
-        cleaned = run_transform(transform, values, self.options, context)
+        regions = self.phone_regions() if transform.name == "phone" else None
+        cleaned = run_transform(transform, values, self.options, context, regions)
         if isinstance(cleaned, pd.Series):
             return cleaned
         if cleaned.invalid.any():
@@ -256,8 +324,12 @@ def run_transform(
     values: pd.Series,
     options: object,
     context: dict[str, pd.Series] | None = None,
+    regions: Sequence[str] | None = None,
 ) -> T.Cleaned | pd.Series:
-    """Run one named transform on a Series; returns a Cleaned or plain Series."""
+    """Run one named transform on a Series; returns a Cleaned or plain Series.
+
+    ``regions``: each value's phone region from its row's country, for ``phone``.
+    """
     name = transform.name
     opts = options  # Options; typed loosely to keep this callable from tests
     if name == "text":
@@ -273,7 +345,9 @@ def run_transform(
     if name == "email":
         return T.normalize_email(values, deny_domains=getattr(opts, "email_deny_domains", ()))
     if name == "phone":
-        return T.normalize_phone(values, region=getattr(opts, "phone_region", "US"))
+        home = getattr(opts, "home_region", "US")
+        region = getattr(opts, "phone_region", None) or home
+        return T.normalize_phone(values, region=region, home=home, regions=regions)
     if name == "zip":
         state = (context or {}).get("state")
         return T.normalize_zip(values, state=state)

@@ -9,11 +9,16 @@ is plain data plus two tiny lookups:
 * ``zip_fits_state(zip5, code)`` says whether a five-digit ZIP code that starts
   with 0 belongs to a state; it is what allows a ZIP that lost its leading
   zeros ("2134") to be padded back ("02134") only when the row's state agrees.
+* ``country_region(text)`` turns a country cell ("Norway", "UK", "JP") into
+  the region its phone numbers are read in.
 """
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+
+import phonenumbers
 
 # USPS codes: the 50 states and DC.
 US_STATES: dict[str, str] = {
@@ -263,3 +268,95 @@ def is_us_country(text: str) -> bool:
 def zip_fits_state(zip5: str, code: str | None) -> bool:
     """True when a ZIP code starting with 0 belongs to the state ``code``."""
     return code is not None and zip5[:3] in ZERO_ZIP_PREFIXES.get(code, frozenset())
+
+
+# Country cells that name a phone region without being its ISO code or one of
+# the names phonenumbers knows (``_country_names``): everyday and older names.
+_COUNTRY_ALIASES: dict[str, str] = {
+    "uk": "GB",
+    "u k": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "united kingdom of great britain and northern ireland": "GB",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "korea": "KR",
+    "republic of korea": "KR",
+    "korea republic of": "KR",
+    "korea south": "KR",
+    "russian federation": "RU",
+    "czech republic": "CZ",
+    "ivory coast": "CI",
+    "uae": "AE",
+    "usa": "US",
+    "deutschland": "DE",
+    "espana": "ES",
+    "nippon": "JP",
+    "nihon": "JP",
+    "bharat": "IN",
+    "norge": "NO",
+    "sverige": "SE",
+    "suomi": "FI",
+    "danmark": "DK",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "osterreich": "AT",
+    "italia": "IT",
+    "brasil": "BR",
+    "mexico": "MX",
+    "prc": "CN",
+    "hong kong sar": "HK",
+    "taiwan roc": "TW",
+}
+
+
+@functools.cache
+def _country_names() -> dict[str, str]:
+    """Country names in the languages phonenumbers ships (English, German,
+    Spanish, French, Japanese, ...), by their lookup form. Loaded on first
+    need only: the data takes a few tenths of a second to import."""
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names: dict[str, str] = {}
+    for code, by_language in LOCALE_DATA.items():
+        english = by_language.get("en", "")
+        for name in (english, *by_language.values()):
+            for _ in range(3):  # "*aa": the same as language aa (the data has one loop)
+                if name.startswith("*"):
+                    name = by_language.get(name[1:], "")
+            if name and not name.startswith("*"):
+                names.setdefault(region_key(name), code)
+    return names
+
+
+def country_region(text: str) -> str | None:
+    """The phonenumbers region code ("GB") that a country cell names, or None
+    when it names none: a two-letter ISO code ("no", "GB"), a name in one of
+    the languages phonenumbers knows ("Norway", "Japan", "Deutschland"), or
+    an everyday name ("UK", "USA", "Holland"). Empty gives None."""
+    key = region_key(text)
+    if not key:
+        return None
+    if key in US_COUNTRY_NAMES:
+        return _US_NAMED.get(key, "US")
+    if key in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[key]
+    if len(key) == 2 and key.isalpha() and key.isascii():
+        code = key.upper()
+        return code if code in phonenumbers.SUPPORTED_REGIONS else None
+    return _country_names().get(key)
+
+
+# US territories named in a country column: each is its own phone region.
+_US_NAMED = {
+    "puerto rico": "PR",
+    "guam": "GU",
+    "american samoa": "AS",
+    "virgin islands": "VI",
+    "us virgin islands": "VI",
+    "northern mariana islands": "MP",
+}

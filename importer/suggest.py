@@ -161,6 +161,9 @@ class AliasIndex:
                 split = any(t.name in ("first_name", "last_name") for t in spec.fallback.transforms)
                 for column in spec.fallback.referenced_columns():
                     self._add(column, FULL_NAME if split else name, m.name)
+        if m.full_name is not None:  # whole-name columns (split fallbacks read as one)
+            for column in m.full_name.referenced_columns():
+                self._add(column, FULL_NAME, m.name)
         for group in m.groups:
             for column in group.columns:
                 self._add(column, _GROUP_OF.get(group.fields[0], group.fields[0]), m.name)

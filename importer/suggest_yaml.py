@@ -23,6 +23,17 @@ _FIELD_ORDER = ("first_name", "last_name", "street_address", "city", "state", "z
 _GROUPS = (("email", "[email, second_email]"), ("phone", "[phone, phone2]"))
 
 
+def _country_lines(headers: Sequence[str]) -> list[str]:
+    """How phones are read: the row's country column when there is one, else the
+    --phone-region (a fixed phone_region here would override that flag)."""
+    countries = [h for h in headers if "country" in h.casefold()]
+    lines = ["  # phone_region: US           # uncomment to fix the region of numbers without +"]
+    if countries:
+        listed = ", ".join(_q(h) for h in countries)
+        lines.insert(0, f"  country_columns: [{listed}]   # each row's phones are read in its country")
+    return lines
+
+
 def _q(text: str) -> str:
     from importer.suggest import quote
 
@@ -89,7 +100,7 @@ def render(
         "  require_all: [" + ", ".join(_q(h) for h in _fingerprint(headers, by_target, unmatched)) + "]",
         "",
         "options:",
-        "  phone_region: US",
+        *_country_lines(headers),
         "  timezone: UTC                # the time zone of dates written without one",
         "",
     ]  # fmt: skip

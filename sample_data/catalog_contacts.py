@@ -168,7 +168,7 @@ def outlook(rng: random.Random) -> Sheet:
             "Gender": "Unspecified", "Notes": rng.choice(NOTES), "Priority": "Normal",
             "Private": "False", "Sensitivity": "Normal",
         }  # fmt: skip
-        key, codes = email_key(p.email), ""
+        key, codes, warnings = email_key(p.email), "", ""
         if case == "x500_email_then_smtp":
             row.update({"E-mail Address": x500(rng, p), "E-mail Type": "EX",
                         "E-mail 2 Address": p.email, "E-mail 2 Type": "SMTP",
@@ -206,8 +206,8 @@ def outlook(rng: random.Random) -> Sheet:
                 row[column] = ""
             row["Company"], key, codes = "Acme Corp", "", "missing_key;missing_contact"
         elif case == "phone_too_short":
-            row["Mobile Phone"], codes = "555-01", "invalid_phone"
-        sheet.add(row, case, key, codes)
+            row["Mobile Phone"], warnings = "555-01", "invalid_phone"  # the email stays
+        sheet.add(row, case, key, codes, warnings)
     return sheet
 
 

@@ -73,7 +73,7 @@ def kvcore(rng: random.Random) -> Sheet:
         elif case == "invalid_email":
             row["Email"], codes = f"{p.first.lower()} at example.org", "invalid_email"
         elif case == "phone_scientific_notation":
-            row["Cell Phone 1"], codes = "4.15555E+09", "invalid_phone"
+            row["Cell Phone 1"], warnings = "4.15555E+09", "invalid_phone"  # the email stays
         elif case == "duplicate_id":
             row["ID"], key, codes = first_id, first_id, "duplicate_key"
         first_id = first_id or row["ID"]
@@ -169,7 +169,7 @@ def realtor_com(rng: random.Random) -> Sheet:
         elif case == "phone_and_name_only":
             row["lead_consumer_info.email"], key = "", phone_key(p)
         elif case == "phone_too_short":
-            row["lead_consumer_info.phone"], codes = "555-01", "invalid_phone"
+            row["lead_consumer_info.phone"], warnings = "555-01", "invalid_phone"  # the email stays
         elif case == "invalid_email_double_at":
             row["lead_consumer_info.email"] = p.email.replace("@", "@@")
             key, codes = phone_key(p), "invalid_email"

@@ -243,7 +243,7 @@ def zoho_leads(rng: random.Random) -> Sheet:
         elif case == "unknown_state":
             row["State"], warnings = "Atlantis", "dropped_state"
         elif case == "phone_too_short":
-            row["Mobile"], codes = "555-01", "invalid_phone"
+            row["Mobile"], warnings = "555-01", "invalid_phone"  # the email stays
         elif case == "company_only":
             for column in ("First Name", "Last Name", "Email", "Mobile", "Street", "City", "State",
                            "Zip Code"):  # fmt: skip
@@ -302,7 +302,7 @@ def pipedrive_persons(rng: random.Random) -> Sheet:
         elif case == "marketing_bounced":
             row["Person - Marketing status"] = "Bounced"
         elif case == "phone_scientific_notation":
-            row["Person - Phone - Mobile"], codes = "1.4E+10", "invalid_phone"
+            row["Person - Phone - Mobile"], warnings = "1.4E+10", "invalid_phone"  # the email stays
         elif case == "organization_only":
             for column in PIPEDRIVE[1:4] + PIPEDRIVE[5:12] + PIPEDRIVE[15:]:
                 row[column] = ""

@@ -205,7 +205,8 @@ def test_the_starter_yaml_loads_and_says_how_sure_each_line_is() -> None:
     mapping = parse_mapping(yaml.safe_load(found.yaml))
     assert mapping.key_any == ("Contact Id",) and mapping.unmapped == "note"
     assert mapping.fields["first_name"].columns == ("Given",)
-    assert mapping.fields["first_name"].fallback is not None  # the full name, split
+    # the full name, split where both names are empty (its fallbacks read as full_name)
+    assert mapping.full_name is not None
     assert [g.columns for g in mapping.groups] == [
         ("E-mail addr", "Reach me at"), ("Mobile No", "Work Phone")
     ]  # fmt: skip

@@ -60,8 +60,9 @@ def test_the_complete_example_of_the_docs_parses_into_what_it_says() -> None:
     assert m.unmapped == "note"
     assert m.fields["first_name"].columns == ("First Name", "Given Name")
     last = m.fields["last_name"]
-    assert last.columns == ("Last Name",)
-    assert last.fallback == ValueSpec(columns=("Full Name",), transforms=(Transform("last_name"),))
+    assert last.columns == ("Last Name",) and last.fallback is None
+    assert m.full_name == ValueSpec(columns=("Full Name",))
+    assert m.options.country_columns == ("Country",)
     assert m.fields["phone"].on_invalid == "drop"
     assert m.fields["phone"].columns == ("Mobile", "Phone")
     role = m.fields["role"].transforms

@@ -139,7 +139,10 @@ def test_a_constant_is_set_on_every_row() -> None:
     assert chunk.leads["region"].tolist() == ["North Shore", "North Shore"]
 
 
-def test_name_fallback_is_used_only_where_first_or_last_is_empty() -> None:
+def test_a_whole_name_is_used_only_where_first_and_last_are_both_empty() -> None:
+    # Old-style split fallbacks on both names read as ``full_name``. Issue 10:
+    # Google's legacy layout with the whole name in Given Name alone ("AADI
+    # SESHAN") got "SESHAN" copied into the last name too.
     spec = {
         "key": ["ID"],
         "fields": {
@@ -160,10 +163,37 @@ def test_name_fallback_is_used_only_where_first_or_last_is_empty() -> None:
             {"ID": "2", "First": "", "Last": "", "Name": "Shah, Emma"},
             {"ID": "3", "First": "", "Last": "", "Name": "Daniel Rivera"},
             {"ID": "4", "First": "Zoë", "Last": "", "Name": "Zoë Müller"},
+            {"ID": "5", "First": "AADI SESHAN", "Last": "", "Name": "AADI SESHAN"},
+            {"ID": "6", "First": "", "Last": "SESHAN", "Name": "AADI SESHAN"},
         ],
     )
     names = list(zip(chunk.leads["first_name"], chunk.leads["last_name"], strict=True))
-    assert names == [("Ana", "Prado"), ("Emma", "Shah"), ("Daniel", "Rivera"), ("Zoë", "Müller")]
+    assert names == [
+        ("Ana", "Prado"), ("Emma", "Shah"), ("Daniel", "Rivera"), ("Zoë", ""),
+        ("AADI SESHAN", ""), ("", "SESHAN"),
+    ]  # fmt: skip
+
+
+def test_full_name_splits_a_single_name_column() -> None:
+    # Older Mailchimp audiences carry one "Name" merge field instead of First/Last Name.
+    spec = {
+        "fields": {"email": ["Email Address"], "first_name": ["First Name"],
+                   "last_name": ["Last Name"]},
+        "full_name": ["Name"],
+    }  # fmt: skip
+    chunk = mapped(
+        spec,
+        [
+            {"Email Address": "a@example.com", "First Name": "", "Last Name": "", "Name": "Prado, Ana"},
+            {"Email Address": "b@example.com", "First Name": "", "Last Name": "",
+             "Name": "Ana Maria de la Cruz"},
+            {"Email Address": "c@example.com", "First Name": "", "Last Name": "",
+             "Name": "John Quincy Adams"},
+        ],
+    )  # fmt: skip
+    names = list(zip(chunk.leads["first_name"], chunk.leads["last_name"], strict=True))
+    assert names == [("Ana", "Prado"), ("Ana Maria", "de la Cruz"), ("John Quincy", "Adams")]
+    assert all("Name:" not in n for r in (2, 3, 4) for n in notes(chunk, r))
 
 
 # --------------------------------------------------------------------------- invalid values
@@ -173,7 +203,11 @@ def test_reject_names_the_column_the_value_came_from_and_the_value() -> None:
     chunk = mapped(
         {
             "key": ["ID"],
-            "fields": {"first_name": ["F"], "phone": ["Mobile", "Phone"], "email": ["Email"]},
+            "fields": {
+                "first_name": ["F"],
+                "phone": {"from": ["Mobile", "Phone"], "on_invalid": "reject"},
+                "email": ["Email"],
+            },
         },
         [
             {"ID": "1", "F": "A", "Mobile": "", "Phone": "1.4E+10", "Email": "a@example.com"},
@@ -310,9 +344,10 @@ def test_group_overflow_ignore_drops_the_extra_values() -> None:
     assert notes(chunk, 2) == []
 
 
-def test_group_invalid_value_rejects_by_default() -> None:
+def test_group_invalid_value_rejects_with_on_invalid_reject() -> None:
+    spec = {**GROUP, "groups": [{**GROUP["groups"][0], "on_invalid": "reject"}]}  # type: ignore[index]
     chunk = mapped(
-        GROUP,
+        spec,
         [{"ID": "1", "F": "A", "Email 1": "x@@example.net", "Email 2": "b@example.com"}],
     )
     (problem,) = chunk.problems[2]

@@ -244,12 +244,12 @@ def test_refused_credentials_stop_at_once(
     monkeypatch.setenv("RG_PASSWORD", "sandbox")
     with start_sandbox(port=0) as sandbox:
         code = cli_exit([*args, "--base-url", sandbox.url, "--out", str(tmp_path / "after")])
-        assert len(sandbox.leads(SITE)) == 44
+        assert len(sandbox.leads(SITE)) == 47
         assert all(lead["source"] == FUB_SOURCE for lead in sandbox.leads(SITE))
     assert code == 3  # the sample file has rejects
     final = json.loads((tmp_path / "after" / "report.json").read_text())
-    assert final["leads"]["created"] == 44 and final["stopped"] is None
-    assert ledger_counts(ledger)["leads"] == {"sending": 0, "sent": 44, "failed": 0, "in_doubt": 0}
+    assert final["leads"]["created"] == 47 and final["stopped"] is None
+    assert ledger_counts(ledger)["leads"] == {"sending": 0, "sent": 47, "failed": 0, "in_doubt": 0}
 
 
 # --------------------------------------------------------------------------- circuit breaker

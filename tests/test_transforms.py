@@ -348,7 +348,11 @@ def test_the_eight_us_phone_shapes_give_the_national_format() -> None:
         ("call me maybe", "", "", True),
         ("n/a", "", "", False),
         ("", "", "", False),
-        ("1-800-FLOWERS", "(800) 356-9377", "", False),
+        # toll-free without its country code: 1-800 is also India's, Singapore's ...
+        ("1-800-FLOWERS", "", "", True),
+        ("+1-800-FLOWERS", "+1 800-356-9377", "", False),
+        ("(953) 944-0441", "", "", True),  # no such area code (issue 10): not valid
+        ("0044 20 7946 0958", "+44 20 7946 0958", "", False),  # 00: international
         ("415 555 0101 / 415 555 0102", "", "", True),  # two numbers in one cell
     ],
 )
@@ -398,9 +402,26 @@ usual_nanp_numbers = st.builds(
 
 @PROPERTY
 @given(st.lists(usual_nanp_numbers, min_size=1, max_size=10))
-def test_the_phone_fast_path_takes_every_usual_shape(values: list[str]) -> None:
+def test_the_phone_fast_path_takes_every_usual_shape_the_library_formats_nationally(
+    values: list[str],
+) -> None:
+    # and leaves to the library exactly the numbers it refuses or writes as +1
     rows, _ = nanp_fast(values)
-    assert rows.tolist() == list(range(len(values)))
+    national = [i for i, v in enumerate(values) if (library_phone(v, "US") or ("+",))[0][0] != "+"]
+    assert rows.tolist() == national
+
+
+def test_the_phone_fast_path_agrees_with_phonenumbers_on_every_area_code() -> None:
+    # every area code and exchange digit, with a few line numbers: the fast
+    # path's patterns are phonenumbers' own, region by region
+    values = [f"{a}{e}{line}" for a in range(200, 1000) for e in ("201", "555", "987")
+              for line in ("0100", "9999")]  # fmt: skip
+    rows, formatted = nanp_fast(values)
+    by_fast = dict(zip(rows.tolist(), formatted, strict=True))
+    for i, value in enumerate(values):
+        found = library_phone(value, "US")
+        expected = found[0] if found and not found[0].startswith("+") else None
+        assert by_fast.get(i) == expected, value
 
 
 @PROPERTY
