@@ -290,7 +290,10 @@ def parse_sample(text: str, delimiter: str, *, complete: bool) -> list[list[str]
             if len(records) > SAMPLE_RECORDS + MAX_TITLE_ROWS:
                 return records
     except csv.Error:
-        pass  # NUL or similar junk late in the sample; the records so far still tell
+        # NUL or similar junk, or a cell over the csv module's 128 KB field limit
+        # (a long note in the first data row): the record that failed was not
+        # kept, and those before it are complete, so none is dropped.
+        return records
     if not complete and records:
         records.pop()
     return records

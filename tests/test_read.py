@@ -603,6 +603,23 @@ def test_unterminated_quote_in_a_later_chunk(tmp_path: Path) -> None:
     assert "starting in row 14" in message
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_cell_over_256_kb_in_the_first_data_row_reads(tmp_path: Path, quoted: bool) -> None:
+    # A long pasted e-mail thread in a notes column: bigger than the sniffing sample and
+    # than the csv module's field limit, it made the header look missing ("a quote never closed?").
+    note = "word " * 60_000
+    cell = f'"{note}"' if quoted else note
+    path = write(tmp_path, "long.csv", f"Email,Name,Notes\na@x.com,Ana,{cell}\nb@x.com,Bo,short\n")
+    table, frame = read_all(path)
+    assert table.info.headers == ["Email", "Name", "Notes"]
+    assert frame["Notes"].tolist() == [note, "short"]
+
+
+def test_a_quote_never_closed_in_a_long_first_row_is_still_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "q.csv", 'Email,Notes\na@x.com,"' + "x" * 300_000 + "\nb@x.com,y\n")
+    assert "never closed, starting in row 2" in error_for(path)
+
+
 def test_content_wins_over_the_extension(tmp_path: Path) -> None:
     table, frame = read_all(write(tmp_path, "really_csv.xlsx", "Name\nAna\n"))
     assert table.info.format == "csv" and frame["Name"].tolist() == ["Ana"]
