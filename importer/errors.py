@@ -19,7 +19,8 @@ conditions that stop the whole command::
     │       ├── RateLimitedError       429
     │       ├── ServerError            5xx
     │       └── TransportError         connection refused or reset, timeout
-    └── RunAborted                     exit 4: the run stopped early; the ledger is consistent
+    ├── RunAborted                     exit 4: the run stopped early; the ledger is consistent
+    └── OutputError                    exit 4: an output file could not be created safely
 
 Every message says what went wrong and what to do next, in one line.
 """
@@ -82,6 +83,12 @@ class LedgerError(ImporterError):
 
 class RunAborted(ImporterError):
     """The run stopped before the end; what was done is in the ledger."""
+
+    exit_code = ExitCode.ABORTED
+
+
+class OutputError(ImporterError):
+    """An output file was found where rg-import was about to create it (after the run dir was checked)."""
 
     exit_code = ExitCode.ABORTED
 

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import os
+import stat
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -43,6 +44,14 @@ def open_binary(path: str) -> BinaryIO:
     """Open ``path`` for reading bytes; raises InputError for every OS-level failure."""
     if os.path.isdir(path):
         raise InputError("is a directory, not a file; pass the path of a CSV or XLSX file", path=path)
+    if _is_stream(path):
+        # a pipe or device yields its bytes once, and the reader opens its input several
+        # times: the second look would find nothing (0 rows) or block (a FIFO)
+        raise InputError(
+            "is a pipe or device, not a regular file; save it to a file first, "
+            "or let the rg-import command read it (it copies such an input once)",
+            path=path,
+        )
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -51,6 +60,14 @@ def open_binary(path: str) -> BinaryIO:
         raise InputError("cannot be read (permission denied); check the file's permissions", path=path) from None
     except OSError as exc:
         raise InputError(f"cannot be opened ({exc.strerror or exc}); check the path", path=path) from None
+
+
+def _is_stream(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # open() reports it in its own words
+    return not stat.S_ISREG(mode)
 
 
 def read_head(path: str, size: int = SAMPLE_BYTES) -> bytes:
