@@ -142,6 +142,7 @@ def plan_file(
             "encoding": info.encoding,
             "delimiter": info.delimiter,
             "sheet": info.sheet,
+            "warnings": info.warnings,
         },
         "mapping": {
             "name": req.mapping.name,

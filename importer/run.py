@@ -214,6 +214,7 @@ def run_file(
         "input": {
             "path": req.input_name or str(req.input), "sha256": info.sha256, "rows": rows,
             "encoding": info.encoding, "delimiter": info.delimiter, "sheet": info.sheet,
+            "warnings": info.warnings,
             # False when the run stopped early: ``rows`` then counts the rows read
             "read_to_end": read_to_end,
         },

@@ -190,3 +190,56 @@ def test_run_into_a_used_directory_sends_nothing(
     )  # fmt: skip
     assert_one_error_line(code, out_text, err, "report.json", "--overwrite")
     assert sandbox_env.requests_log() == []
+
+
+# --------------------------------------------------------------------------- workbooks
+
+
+def test_a_zip_bomb_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_read import bomb_xlsx
+
+    path = bomb_xlsx(tmp_path / "export.xlsx", 128)
+    out = tmp_path / "out"
+    code, out_text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(out), "-q")
+    assert_one_error_line(code, out_text, err, str(path), "a zip bomb?")
+    assert not out.exists()
+
+
+def test_formula_cells_read_as_empty_are_named_in_the_summary_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Email", "First Name", "Last Name"])
+    workbook.active.append(["ana@example.com", '="An"&"a"', "Smith"])
+    path = tmp_path / "formulas.xlsx"
+    workbook.save(path)
+    out = tmp_path / "out"
+    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(out), "-q")
+    assert code == 0, err
+    warning = (
+        "sheet 'Sheet': 1 formula cell has no saved result and read as empty (B2); "
+        "open the workbook in Excel and save it again to keep its value"
+    )
+    assert f"  warning: {warning}" in text.splitlines()
+    assert report(out)["input"]["warnings"] == [warning]
+
+
+def test_the_workbook_limits_are_set_by_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Email", "First Name"])
+    for i in range(50):
+        workbook.active.append([f"a{i}@example.com", f"n{i}"])
+    path = tmp_path / "cells.xlsx"
+    workbook.save(path)
+    monkeypatch.setenv("RG_MAX_CELLS", "60")
+    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(tmp_path / "o"))
+    assert_one_error_line(code, text, err, "holds more than 60 cells", "RG_MAX_CELLS")
+    monkeypatch.setenv("RG_MAX_CELLS", "lots")
+    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(tmp_path / "o"))
+    assert_one_error_line(code, text, err, "RG_MAX_CELLS='lots' must be a whole number")

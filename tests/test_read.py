@@ -795,3 +795,107 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
 
     small, large = peak(20_000), peak(200_000)
     assert large < small + 40_000, (small, large)  # 10x the rows, at most ~40 MB more
+
+
+# --- XLSX limits (zip bombs) and formulas ----------------------------------------------
+
+
+def bomb_xlsx(path: Path, megabytes: int) -> Path:
+    """A small valid workbook whose row 2 holds one cell of ``megabytes`` MB of "a":
+    packed about 1,000 times (a zip bomb's shape: tiny file, huge sheet XML)."""
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Email", "Notes"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    source = zipfile.ZipFile(buffer)
+    head = (
+        b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Email</t></is></c><c r="B1" t="inlineStr">'
+        b'<is><t>Notes</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>'
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            if info.filename != "xl/worksheets/sheet1.xml":
+                out.writestr(info, source.read(info.filename))
+                continue
+            with out.open(info.filename, "w", force_zip64=True) as sheet:
+                sheet.write(head)
+                for _ in range(megabytes):
+                    sheet.write(b"a" * (1 << 20))
+                sheet.write(b"</t></is></c></row></sheetData></worksheet>")
+    return path
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path, xlsx_reader: str) -> None:
+    path = bomb_xlsx(tmp_path / "bomb.xlsx", 64)
+    assert path.stat().st_size < 1 << 20
+    message = error_for(path)
+    assert "xl/worksheets/sheet1.xml unpacks to 64 MB" in message and "a zip bomb?" in message
+
+
+BOMB_PEAK = textwrap.dedent(
+    """
+    import resource, sys
+    from importer.errors import InputError
+    from importer.read import open_table
+    try:
+        open_table(sys.argv[1])
+    except InputError as exc:
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, exc)
+    """
+)
+
+
+def test_a_zip_bomb_costs_little_memory(tmp_path: Path) -> None:
+    path = bomb_xlsx(tmp_path / "bomb.xlsx", 256)
+    done = subprocess.run([sys.executable, "-c", BOMB_PEAK, str(path)], capture_output=True, text=True, check=True)
+    kilobytes, message = done.stdout.split(" ", 1)
+    assert "a zip bomb?" in message
+    assert int(kilobytes) < 500_000  # the issue's bar: it took 5.9 GB before
+
+
+def test_a_workbook_over_the_unpacked_limit_is_refused(tmp_path: Path, xlsx_reader: str) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Email", "Notes"])
+    for i in range(20_000):
+        workbook.active.append([f"a{i}@x.com", f"note {i} " * 5])
+    path = tmp_path / "big.xlsx"
+    workbook.save(path)
+    assert read_all(path)[0].info.rows == 20_000
+    message = error_for(path, max_unpacked_mb=1)
+    assert "MB, over the limit of 1 MB" in message and "RG_MAX_UNPACKED_MB" in message
+
+
+def test_a_sheet_over_the_cell_limit_is_refused(tmp_path: Path, xlsx_reader: str) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Email", "Name"])
+    for i in range(100):
+        workbook.active.append([f"a{i}@x.com", f"n{i}"])
+    path = tmp_path / "cells.xlsx"
+    workbook.save(path)
+    assert read_all(path, max_cells=202)[0].info.rows == 100
+    message = error_for(path, max_cells=150)
+    assert "holds more than 150 cells" in message and "RG_MAX_CELLS" in message
+
+
+def test_formula_cells_without_a_saved_result_are_named(tmp_path: Path, xlsx_reader: str) -> None:
+    # openpyxl (like most programs but Excel) saves formulas without their results
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Name", "Total"])
+    sheet.append(["a@x.com", '=CONCAT("A","na")', "=1+1"])
+    sheet.append(["b@x.com", "Bo", "=2+2"])
+    path = tmp_path / "formulas.xlsx"
+    workbook.save(path)
+    table, frame = read_all(path)
+    assert frame["Total"].tolist() == ["", ""]  # nothing to read: hence the warning
+    assert table.info.warnings == [
+        "sheet 'Sheet': 3 formula cells have no saved result and read as empty (B2, C2, C3); "
+        "open the workbook in Excel and save it again to keep their values"
+    ]
+    plain = tmp_path / "plain.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Email"])
+    workbook.active.append(["a@x.com"])
+    workbook.save(plain)
+    assert read_all(plain)[0].info.warnings == []
