@@ -40,7 +40,10 @@ SANDBOX_DIR = Path("rg-import-sandbox")
 
 
 def read_options(
-    sheet: str | None, delimiter: str | None, encoding: str | None, mapping: Mapping | None = None,
+    sheet: str | None,
+    delimiter: str | None,
+    encoding: str | None,
+    mapping: Mapping | None = None,
     env: MappingABC[str, str] | None = None,
 ) -> ReadOptions:
     """Reading options: the mapping's read: section, overridden by flags.

@@ -53,7 +53,9 @@ class _Runs:
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, order: np.ndarray, keep: np.ndarray, hashes: np.ndarray, *payload: np.ndarray) -> None:
+    def add(
+        self, order: np.ndarray, keep: np.ndarray, hashes: np.ndarray, *payload: np.ndarray
+    ) -> None:
         """Add the kept positions; ``order`` sorts ``hashes`` (see ``_first_in_chunk``)."""
         chosen = order[keep[order]]  # still sorted by hash
         if len(chosen):
@@ -96,7 +98,9 @@ class SeenKeys:
             return pd.Series(result, index=keys.index)
         rows = keys.index.to_numpy()[pos].astype(np.int32)
         h = key_hashes(keys.iloc[pos]) if hashes is None else hashes[pos]
-        found, (earlier,) = self._keys.find(h) if self._keys.runs else (np.zeros(len(h), bool), [rows])
+        found, (earlier,) = (
+            self._keys.find(h) if self._keys.runs else (np.zeros(len(h), bool), [rows])
+        )
         result[pos[found]] = earlier[found]
         # within this chunk the first occurrence wins
         order, first = _first_in_chunk(h)

@@ -196,10 +196,7 @@ class Ledger(LedgerTransitions):
         with self._transaction() as tx:
             tx.executemany(
                 "INSERT OR REPLACE INTO rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (site, source, r.digest, r.key, r.to_json(), self.run_id, now)
-                    for r in rejects
-                ],
+                [(site, source, r.digest, r.key, r.to_json(), self.run_id, now) for r in rejects],
             )
 
     def find_lead_ids(

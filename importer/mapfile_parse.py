@@ -33,6 +33,7 @@ from importer.mapping_spec import (
     Transform,
     ValueSpec,
 )
+from importer.regex_guard import SAFER, nested_quantifier
 
 
 def _with_default_transform(spec: ValueSpec, field_name: str) -> ValueSpec:
@@ -151,6 +152,10 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
             raise p.fail(
                 f"read.drop_rows_matching[{i}]", f"not a valid regular expression ({exc})"
             ) from exc
+        if risk := nested_quantifier(rx):
+            raise p.fail(
+                f"read.drop_rows_matching[{i}]", f"could take for ever to match: {risk}; {SAFER}"
+            )
 
     key_fallback = top.get("key_fallback", True)
     if not isinstance(key_fallback, bool):

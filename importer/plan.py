@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from importer.read import Table
     from importer.read_records import RecordBlock
 
+
 @dataclass
 class RowPlan:
     """What happens to one input row."""

@@ -38,6 +38,7 @@ from importer.read_records import (
     record_blocks,
     splittable_encoding,
 )
+from importer.regex_guard import MAX_FOOTER_CELL, SAFER, nested_quantifier
 
 __all__ = [
     "REJECT_COLUMNS",
@@ -220,7 +221,9 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
     if options.chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, got {options.chunk_rows}")
     if options.max_cells < 1 or options.max_unpacked_mb < 1:
-        raise ConfigError("the workbook limits (RG_MAX_CELLS, RG_MAX_UNPACKED_MB) must be at least 1")
+        raise ConfigError(
+            "the workbook limits (RG_MAX_CELLS, RG_MAX_UNPACKED_MB) must be at least 1"
+        )
     patterns = []
     for pattern in options.drop_rows_matching:
         try:
@@ -229,6 +232,10 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
             raise ConfigError(
                 f"drop-rows pattern {pattern!r} is not a valid regular expression: {exc}"
             ) from None
+        if risk := nested_quantifier(pattern):
+            raise ConfigError(
+                f"drop-rows pattern {pattern!r} could take for ever to match: {risk}; {SAFER}"
+            )
     if delimiter != options.delimiter:
         options = dataclasses.replace(options, delimiter=delimiter)
     return options, patterns
@@ -469,8 +476,11 @@ class Table:
         if self._footer is not None:
             matches = self._footer.fullmatch
             first = _first_filled(frame)
+            # a footer is a short line: a long cell is never tried (bounds .*.*-like patterns)
             drop |= np.fromiter(
-                (matches(v) is not None for v in first), dtype=bool, count=len(first)
+                (len(v) <= MAX_FOOTER_CELL and matches(v) is not None for v in first),
+                dtype=bool,
+                count=len(first),
             )
         if drop.any():
             frame = frame.loc[~drop]

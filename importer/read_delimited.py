@@ -46,12 +46,16 @@ class CsvSource:
     format = "csv"
     sheet: str | None = None
 
-    def __init__(self, path: str, options: ReadOptions, head: bytes, utf16_hint: str | None, *, peek: bool):
+    def __init__(
+        self, path: str, options: ReadOptions, head: bytes, utf16_hint: str | None, *, peek: bool
+    ):
         self.path = path
         self.options = options
         self.blank_rows_skipped = 0
         if peek:
-            self.encoding: str | None = options.encoding or guess_encoding_from_head(head, utf16_hint)
+            self.encoding: str | None = options.encoding or guess_encoding_from_head(
+                head, utf16_hint
+            )
             self.sha256, self.size, self.maybe_artefacts = "", os.path.getsize(path), True
         else:
             scan = scan_file(path, options.encoding, extra_delimiter=options.delimiter)
@@ -64,7 +68,10 @@ class CsvSource:
         index = locate_header(records)
         if index is None:
             if complete:
-                raise InputError("has no header row (it holds only blank lines); export the data again", path=path)
+                raise InputError(
+                    "has no header row (it holds only blank lines); export the data again",
+                    path=path,
+                )
             raise InputError(
                 f"has no header row in its first {SAMPLE_BYTES // 1024} KB (is a quote never closed?); check the file's quoting",
                 path=path,
@@ -213,7 +220,9 @@ class CsvSource:
                 path=self.path,
             )
         detail = text.removeprefix("Error tokenizing data. C error: ").strip()
-        return InputError(f"cannot be parsed as CSV ({detail}); check the delimiter and quoting", path=self.path)
+        return InputError(
+            f"cannot be parsed as CSV ({detail}); check the delimiter and quoting", path=self.path
+        )
 
     def frames(self) -> Iterator[pd.DataFrame]:
         """Chunks of rows, from the start or from where ``start`` was told to begin."""

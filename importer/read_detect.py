@@ -43,7 +43,9 @@ SAVE_AS = "open it in Excel and save it as .xlsx or .csv (UTF-8)"
 def open_binary(path: str) -> BinaryIO:
     """Open ``path`` for reading bytes; raises InputError for every OS-level failure."""
     if os.path.isdir(path):
-        raise InputError("is a directory, not a file; pass the path of a CSV or XLSX file", path=path)
+        raise InputError(
+            "is a directory, not a file; pass the path of a CSV or XLSX file", path=path
+        )
     if _is_stream(path):
         # a pipe or device yields its bytes once, and the reader opens its input several
         # times: the second look would find nothing (0 rows) or block (a FIFO)
@@ -57,9 +59,13 @@ def open_binary(path: str) -> BinaryIO:
     except FileNotFoundError:
         raise InputError("no such file; check the path", path=path) from None
     except PermissionError:
-        raise InputError("cannot be read (permission denied); check the file's permissions", path=path) from None
+        raise InputError(
+            "cannot be read (permission denied); check the file's permissions", path=path
+        ) from None
     except OSError as exc:
-        raise InputError(f"cannot be opened ({exc.strerror or exc}); check the path", path=path) from None
+        raise InputError(
+            f"cannot be opened ({exc.strerror or exc}); check the path", path=path
+        ) from None
 
 
 def _is_stream(path: str) -> bool:
@@ -102,7 +108,9 @@ def sniff_kind(path: str, head: bytes) -> tuple[FileKind, str | None]:
     if not head:
         raise InputError("is empty (0 bytes); export the data again", path=path)
     if head.startswith(_OLE_MAGIC):
-        raise InputError(f"is a legacy Excel .xls workbook (or a password-protected one); {SAVE_AS}", path=path)
+        raise InputError(
+            f"is a legacy Excel .xls workbook (or a password-protected one); {SAVE_AS}", path=path
+        )
     if head.startswith(_ZIP_MAGIC):
         return _sniff_zip(path), None
     if head.startswith((_UTF8_BOM, *_UTF16_BOMS)):
@@ -111,7 +119,9 @@ def sniff_kind(path: str, head: bytes) -> tuple[FileKind, str | None]:
         hint = _bomless_utf16(head)
         if hint:
             return "csv", hint
-        raise InputError("is not a spreadsheet (it holds binary data); export the data as CSV or XLSX", path=path)
+        raise InputError(
+            "is not a spreadsheet (it holds binary data); export the data as CSV or XLSX", path=path
+        )
     start = head[:512].lstrip().lower()
     if start.startswith((b"<!doctype html", b"<html", b"<table", b"<?xml")):
         raise InputError(f"is an HTML or XML page, not a CSV file; {SAVE_AS}", path=path)
@@ -124,14 +134,19 @@ def _sniff_zip(path: str) -> FileKind:
             names = set(archive.namelist())
             mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
     except (zipfile.BadZipFile, OSError):
-        raise InputError(f"looks like an .xlsx workbook but is damaged (not a readable zip); {SAVE_AS}", path=path) from None
+        raise InputError(
+            f"looks like an .xlsx workbook but is damaged (not a readable zip); {SAVE_AS}",
+            path=path,
+        ) from None
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "xl/workbook.bin" in names:
         raise InputError(f"is an Excel binary workbook (.xlsb); {SAVE_AS}", path=path)
     if b"opendocument.spreadsheet" in mimetype:
         raise InputError(f"is an OpenDocument spreadsheet (.ods); {SAVE_AS}", path=path)
-    raise InputError("is a zip archive, not a spreadsheet; unzip it and import the CSV or XLSX inside", path=path)
+    raise InputError(
+        "is a zip archive, not a spreadsheet; unzip it and import the CSV or XLSX inside", path=path
+    )
 
 
 @dataclass(frozen=True)
@@ -219,7 +234,9 @@ def scan_file(path: str, encoding: str | None, *, extra_delimiter: str | None = 
                     finder.feed(decoder.decode(block))
                 except UnicodeDecodeError as exc:
                     if why is not None or encoding is not None:
-                        raise _decode_error(path, chosen, size - pending + exc.start, exc, why=why) from None
+                        raise _decode_error(
+                            path, chosen, size - pending + exc.start, exc, why=why
+                        ) from None
                     failed_utf8 = True
             if failed_utf8:
                 # cp1252 or latin-1, not known until the end; both keep ASCII
@@ -256,17 +273,25 @@ def _incremental_decoder(path: str, encoding: str) -> codecs.IncrementalDecoder:
     try:
         return codecs.getincrementaldecoder(encoding)(errors="strict")
     except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}; pass a valid one with --encoding (e.g. utf-8, cp1252, utf-16)", path=path) from None
+        raise InputError(
+            f"unknown encoding {encoding!r}; pass a valid one with --encoding (e.g. utf-8, cp1252, utf-16)",
+            path=path,
+        ) from None
 
 
-def _decode_error(path: str, encoding: str, offset: int, exc: UnicodeDecodeError, *, why: str | None) -> InputError:
+def _decode_error(
+    path: str, encoding: str, offset: int, exc: UnicodeDecodeError, *, why: str | None
+) -> InputError:
     """The error for bytes that do not decode; ``why`` says how the encoding was chosen (None: given)."""
     bad = exc.object[exc.start : exc.start + 1].hex() if exc.object else "?"
     where = f"byte 0x{bad} at offset {max(offset, 0)}"
     if why is None:
         hint = "pass the file's real encoding with --encoding (e.g. --encoding cp1252), or leave it out to detect it"
         return InputError(f"is not valid {encoding}: {where}; {hint}", path=path)
-    return InputError(f"{why} ({encoding}) but {where} does not decode; re-save it as UTF-8 or pass --encoding", path=path)
+    return InputError(
+        f"{why} ({encoding}) but {where} does not decode; re-save it as UTF-8 or pass --encoding",
+        path=path,
+    )
 
 
 def guess_encoding_from_head(head: bytes, hint: str | None) -> str:
@@ -299,7 +324,9 @@ def decode_sample(path: str, head: bytes, encoding: str, *, complete: bool) -> s
 
 def parse_sample(text: str, delimiter: str, *, complete: bool) -> list[list[str]]:
     """Records of a sample, quote-aware; the last one is dropped if the sample was cut."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False
+    )
     records: list[list[str]] = []
     try:
         for record in reader:
@@ -330,7 +357,11 @@ def sniff_delimiter(text: str, *, complete: bool) -> str:
     best: tuple[float, int] | None = None
     chosen = ","
     for delimiter in DELIMITERS:
-        counts = [len(r) for r in parse_sample(text, delimiter, complete=complete)[:SAMPLE_RECORDS] if not is_blank(r)]
+        counts = [
+            len(r)
+            for r in parse_sample(text, delimiter, complete=complete)[:SAMPLE_RECORDS]
+            if not is_blank(r)
+        ]
         if not counts:
             continue
         frequencies = Counter(counts)

@@ -26,7 +26,6 @@ import pandas as pd
 from python_calamine import CalamineWorkbook, SheetTypeEnum
 
 from importer.errors import InputError
-from importer.read_xlsx_guard import formula_warning, inspect_package, scan_sheet
 from importer.read_detect import (
     MAX_TITLE_ROWS,
     SAMPLE_RECORDS,
@@ -35,6 +34,7 @@ from importer.read_detect import (
     locate_header,
     open_binary,
 )
+from importer.read_xlsx_guard import formula_warning, inspect_package, scan_sheet
 
 if TYPE_CHECKING:
     from importer.read import ReadOptions
@@ -132,18 +132,25 @@ class XlsxSource:
         self._streamed = self.size > STREAM_ABOVE_BYTES or biggest > STREAM_ABOVE_XML_BYTES
         try:
             if self._streamed:
-                return openpyxl.load_workbook(self._handle, read_only=True, data_only=True, keep_links=False)
+                return openpyxl.load_workbook(
+                    self._handle, read_only=True, data_only=True, keep_links=False
+                )
             return CalamineWorkbook.from_filelike(self._handle)
         except Exception as exc:  # both libraries raise many kinds for a damaged package
             self._handle.close()
-            raise InputError(f"cannot be read as an .xlsx workbook ({type(exc).__name__}); {SAVE_AS}", path=self.path) from None
+            raise InputError(
+                f"cannot be read as an .xlsx workbook ({type(exc).__name__}); {SAVE_AS}",
+                path=self.path,
+            ) from None
 
     def _sheets(self) -> tuple[list[str], list[str]]:
         """(every sheet's name, the names of those holding cells: not charts)."""
         if self._streamed:
             return list(self._workbook.sheetnames), [ws.title for ws in self._workbook.worksheets]
         metadata = list(self._workbook.sheets_metadata)
-        return [m.name for m in metadata], [m.name for m in metadata if m.typ == SheetTypeEnum.WorkSheet]
+        return [m.name for m in metadata], [
+            m.name for m in metadata if m.typ == SheetTypeEnum.WorkSheet
+        ]
 
     def _open_rows(self, name: str) -> None:
         """Start ``self._rows``: (row number, cell values) from row 1 and column A."""
@@ -155,7 +162,9 @@ class XlsxSource:
         try:
             sheet = self._workbook.get_sheet_by_name(name)
         except Exception as exc:  # a damaged sheet XML part
-            raise InputError(f"sheet {name!r} cannot be read ({type(exc).__name__}); {SAVE_AS}", path=self.path) from None
+            raise InputError(
+                f"sheet {name!r} cannot be read ({type(exc).__name__}); {SAVE_AS}", path=self.path
+            ) from None
         # calamine's rows start at row 1 (empty rows above the used range come
         # as empty rows) but at the used range's first column: the columns
         # before it are put back, so cells keep their column as in the sheet
@@ -173,12 +182,20 @@ class XlsxSource:
                 raise InputError(f"has no worksheet (only {listing}); {SAVE_AS}", path=self.path)
             name = tables[0]
         else:
-            exact = [n for n in names if n == wanted] or [n for n in names if n.casefold() == wanted.casefold()]
+            exact = [n for n in names if n == wanted] or [
+                n for n in names if n.casefold() == wanted.casefold()
+            ]
             if not exact:
-                raise InputError(f"has no sheet named {wanted!r}; its sheets are {listing}; pick one with --sheet", path=self.path)
+                raise InputError(
+                    f"has no sheet named {wanted!r}; its sheets are {listing}; pick one with --sheet",
+                    path=self.path,
+                )
             name = exact[0]
             if name not in tables:
-                raise InputError(f"sheet {name!r} is a chart, not a table; its sheets are {listing}", path=self.path)
+                raise InputError(
+                    f"sheet {name!r} is a chart, not a table; its sheets are {listing}",
+                    path=self.path,
+                )
         self.sheet: str | None = name
         self._check_sheet(name)
         self._open_rows(name)
@@ -197,10 +214,15 @@ class XlsxSource:
         records = [cells for _, cells in ahead]
         index = locate_header(records)
         if index is None:
-            raise InputError(f"sheet {self.sheet!r} is empty (no header row); its sheets are {listing}; pick one with --sheet", path=self.path)
+            raise InputError(
+                f"sheet {self.sheet!r} is empty (no header row); its sheets are {listing}; pick one with --sheet",
+                path=self.path,
+            )
         self.header_row = ahead[index][0]
         header = records[index]
-        self.width = max([_last_filled(header)] + [_last_filled(cells) for cells in records[index + 1 :]])
+        self.width = max(
+            [_last_filled(header)] + [_last_filled(cells) for cells in records[index + 1 :]]
+        )
         self.raw_headers = (header + [""] * self.width)[: self.width]
         self._ahead = ahead[index + 1 :]
 
@@ -267,10 +289,14 @@ class XlsxSource:
             numbers.append(number)
             rows.append((cells + [""] * width)[:width] if len(cells) != width else cells)
             if len(rows) >= self.options.chunk_rows:
-                yield pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str)
+                yield pd.DataFrame(
+                    rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str
+                )
                 numbers, rows = [], []
         if rows:
-            yield pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str)
+            yield pd.DataFrame(
+                rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str
+            )
         self._row_number = self._max_row or self._row_number
 
     @property

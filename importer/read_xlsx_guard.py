@@ -25,7 +25,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, BinaryIO
 from xml.etree import ElementTree
 
 from importer.errors import InputError
@@ -72,7 +72,10 @@ def inspect_package(handle: BinaryIO, path: str, *, max_unpacked_bytes: int) -> 
     try:
         archive = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, OSError):
-        raise InputError("cannot be read as an .xlsx workbook (not a readable zip); open it in Excel and save it as .xlsx or .csv (UTF-8)", path=path) from None
+        raise InputError(
+            "cannot be read as an .xlsx workbook (not a readable zip); open it in Excel and save it as .xlsx or .csv (UTF-8)",
+            path=path,
+        ) from None
     try:
         infos = archive.infolist()
         total = sum(i.file_size for i in infos)
@@ -122,7 +125,11 @@ def _sheet_parts(archive: zipfile.ZipFile, sizes: dict[str, int]) -> dict[str, s
             target = targets.get(sheet.get(f"{_NS_REL}id"))
             if sheet.get("name") is None or not target:
                 continue
-            part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            part = (
+                target.lstrip("/")
+                if target.startswith("/")
+                else posixpath.normpath(posixpath.join("xl", target))
+            )
             parts[str(sheet.get("name"))] = part
         return parts
     except (ElementTree.ParseError, zipfile.BadZipFile, KeyError, OSError, ValueError):
@@ -152,7 +159,10 @@ def scan_sheet(handle: BinaryIO, path: str, part: str, *, limit: int) -> Formula
             for text in _cells_text(stream):
                 seen += len(text)
                 if seen > limit:
-                    raise InputError(f"sheet part {part} holds more than {_mb(limit)} of XML; a zip bomb?", path=path)
+                    raise InputError(
+                        f"sheet part {part} holds more than {_mb(limit)} of XML; a zip bomb?",
+                        path=path,
+                    )
                 _count_formulas(text, scan)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError):
         raise InputError(
@@ -164,7 +174,7 @@ def scan_sheet(handle: BinaryIO, path: str, part: str, *, limit: int) -> Formula
     return scan
 
 
-def _cells_text(stream: BinaryIO, block: int = 1 << 20) -> Iterator[bytes]:
+def _cells_text(stream: IO[bytes], block: int = 1 << 20) -> Iterator[bytes]:
     """The XML in pieces that end after a complete cell (a cell never spans two pieces)."""
     carry = b""
     while data := stream.read(block):

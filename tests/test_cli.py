@@ -299,7 +299,14 @@ def test_a_bad_site_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["plan", str(PEOPLE), "-m", "followupboss", "--bogus"], ["--bogus"]),
         (["frobnicate"], ["frobnicate"]),
     ],
-    ids=["workers-0", "update-api", "plan-update-api", "no-input", "unknown-flag", "unknown-command"],
+    ids=[
+        "workers-0",
+        "update-api",
+        "plan-update-api",
+        "no-input",
+        "unknown-flag",
+        "unknown-command",
+    ],
 )
 def test_a_bad_flag_is_one_line_pointing_at_the_help(
     clean_env: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: list[str]

@@ -97,7 +97,9 @@ def test_run_reads_standard_input(tmp_path: Path, sandbox: Any) -> None:
 def test_empty_standard_input_is_one_line_naming_it(tmp_path: Path) -> None:
     done = rg("plan", "-", "-m", "followupboss", "--out", "out", cwd=tmp_path, data=b"")
     assert done.returncode == 2
-    assert done.stderr.decode() == "Error: standard input: is empty (0 bytes); export the data again\n"
+    assert (
+        done.stderr.decode() == "Error: standard input: is empty (0 bytes); export the data again\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -135,9 +137,13 @@ def test_out_dot_keeps_the_mode_of_the_working_directory(
     assert stat.S_IMODE((shared / "plan.csv").stat().st_mode) == 0o600
 
 
-def test_a_made_run_directory_is_private(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_made_run_directory_is_private(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "runs" / "first"
-    code, _, err = invoke(capsys, "plan", str(PEOPLE), "-m", "followupboss", "--out", str(out), "-q")
+    code, _, err = invoke(
+        capsys, "plan", str(PEOPLE), "-m", "followupboss", "--out", str(out), "-q"
+    )
     assert code == 3, err
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
 
@@ -200,7 +206,9 @@ def test_a_zip_bomb_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
     path = bomb_xlsx(tmp_path / "export.xlsx", 128)
     out = tmp_path / "out"
-    code, out_text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(out), "-q")
+    code, out_text, err = invoke(
+        capsys, "plan", str(path), "-m", "generic", "--out", str(out), "-q"
+    )
     assert_one_error_line(code, out_text, err, str(path), "a zip bomb?")
     assert not out.exists()
 
@@ -238,8 +246,12 @@ def test_the_workbook_limits_are_set_by_environment(
     path = tmp_path / "cells.xlsx"
     workbook.save(path)
     monkeypatch.setenv("RG_MAX_CELLS", "60")
-    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(tmp_path / "o"))
+    code, text, err = invoke(
+        capsys, "plan", str(path), "-m", "generic", "--out", str(tmp_path / "o")
+    )
     assert_one_error_line(code, text, err, "holds more than 60 cells", "RG_MAX_CELLS")
     monkeypatch.setenv("RG_MAX_CELLS", "lots")
-    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(tmp_path / "o"))
+    code, text, err = invoke(
+        capsys, "plan", str(path), "-m", "generic", "--out", str(tmp_path / "o")
+    )
     assert_one_error_line(code, text, err, "RG_MAX_CELLS='lots' must be a whole number")

@@ -250,7 +250,9 @@ def test_a_run_directory_with_outputs_is_refused_without_overwrite(tmp_path: Pat
     run_dir = make_run_dir(tmp_path / "run")
     (run_dir / "rejects.csv").write_text("old rejects")
     (run_dir / "notes.txt").write_text("the user's own file")
-    with pytest.raises(ConfigError, match=r"already holds the outputs of a run \(rejects.csv\).*--overwrite"):
+    with pytest.raises(
+        ConfigError, match=r"already holds the outputs of a run \(rejects.csv\).*--overwrite"
+    ):
         make_run_dir(run_dir)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

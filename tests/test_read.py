@@ -33,7 +33,11 @@ from importer.read import (
     unwrap_excel,
 )
 
-SF_FOOTER = (r"Grand Totals \(\d+ records\)", r"Confidential Information - Do Not Distribute", r"Copyright \(c\).*")
+SF_FOOTER = (
+    r"Grand Totals \(\d+ records\)",
+    r"Confidential Information - Do Not Distribute",
+    r"Copyright \(c\).*",
+)
 
 
 def write(tmp_path: Path, name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
@@ -85,7 +89,11 @@ def test_utf16_le_unicode_text_from_excel(tmp_path: Path) -> None:
     path = write(tmp_path, "unicode.txt", codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
     table, frame = read_all(path)
     assert (table.info.encoding, table.info.delimiter) == ("utf-16", "\t")
-    assert frame.to_dict("list") == {"First Name": ["José", "Zoë"], "Last Name": ["Müller", "王"], "Zip": ["02134", "00501"]}
+    assert frame.to_dict("list") == {
+        "First Name": ["José", "Zoë"],
+        "Last Name": ["Müller", "王"],
+        "Zip": ["02134", "00501"],
+    }
     assert frame.index.tolist() == [2, 3]
 
 
@@ -121,7 +129,9 @@ def test_whole_file_is_validated_in_blocks(tmp_path: Path) -> None:
     assert table.info.encoding == "utf-8"
     assert list(frame.iloc[-1]) == ["x" * pad, "é"]
     # ...and a cp1252 byte far past the sample still makes the file cp1252.
-    table, frame = read_all(write(tmp_path, "late.csv", text.replace("é", "e").encode() + b"Jos\xe9,M\xfcller\n"))
+    table, frame = read_all(
+        write(tmp_path, "late.csv", text.replace("é", "e").encode() + b"Jos\xe9,M\xfcller\n")
+    )
     assert table.info.encoding == "cp1252"
     assert list(frame.iloc[-1]) == ["José", "Müller"]
 
@@ -136,7 +146,11 @@ def test_utf8_continuation_bytes_count_when_falling_back(tmp_path: Path) -> None
 
 
 def test_broken_utf16_names_how_the_encoding_was_chosen(tmp_path: Path) -> None:
-    path = write(tmp_path, "odd.txt", codecs.BOM_UTF16_LE + "Name\tCity\r\n".encode("utf-16-le") + b"\x00\xd8")
+    path = write(
+        tmp_path,
+        "odd.txt",
+        codecs.BOM_UTF16_LE + "Name\tCity\r\n".encode("utf-16-le") + b"\x00\xd8",
+    )
     message = error_for(path)
     assert "byte-order mark (utf-16)" in message and "does not decode" in message
 
@@ -168,7 +182,11 @@ def test_unknown_encoding_name(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
-    rows = [["First Name", "Notes", "Zip"], ["Ana", "likes a, b; c | d", "02134"], ["Bo", "", "00501"]]
+    rows = [
+        ["First Name", "Notes", "Zip"],
+        ["Ana", "likes a, b; c | d", "02134"],
+        ["Bo", "", "00501"],
+    ]
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL).writerows(rows)
     table, frame = read_all(write(tmp_path, "d.csv", buffer.getvalue()))
@@ -190,7 +208,11 @@ def test_sniffing_finds_the_delimiter_used(delimiter: str, width: int, cells: li
 
 
 def test_semicolon_file_with_decimal_commas(tmp_path: Path) -> None:
-    path = write(tmp_path, "brevo.csv", "EMAIL;PRICE;DATE\na@x.com;1,5;15-03-2024 10:00\nb@x.com;2,75;16-03-2024 11:00\n")
+    path = write(
+        tmp_path,
+        "brevo.csv",
+        "EMAIL;PRICE;DATE\na@x.com;1,5;15-03-2024 10:00\nb@x.com;2,75;16-03-2024 11:00\n",
+    )
     table, frame = read_all(path)
     assert table.info.delimiter == ";"
     assert frame["PRICE"].tolist() == ["1,5", "2,75"]
@@ -220,7 +242,11 @@ def test_bad_delimiter_option(tmp_path: Path) -> None:
 
 
 def test_every_cell_is_text_and_leading_zeros_are_kept(tmp_path: Path) -> None:
-    path = write(tmp_path, "z.csv", "ID,Zip,Phone,Amount,Flag,Missing\n007,02134,0014255550177,1.50,TRUE,NA\n008,00501\n")
+    path = write(
+        tmp_path,
+        "z.csv",
+        "ID,Zip,Phone,Amount,Flag,Missing\n007,02134,0014255550177,1.50,TRUE,NA\n008,00501\n",
+    )
     _, frame = read_all(path)
     assert list(frame.loc[2]) == ["007", "02134", "0014255550177", "1.50", "TRUE", "NA"]
     assert list(frame.loc[3]) == ["008", "00501", "", "", "", ""]  # a short row is padded
@@ -228,7 +254,9 @@ def test_every_cell_is_text_and_leading_zeros_are_kept(tmp_path: Path) -> None:
 
 
 def test_excel_artefacts_are_unwrapped(tmp_path: Path) -> None:
-    path = write(tmp_path, "x.csv", "Zip,Phone,Text,Formula\n\"=\"\"00123\"\"\",'+39 0471,'abc,\"=\"\"a\"\"&\"\"b\"\"\"\n")
+    path = write(
+        tmp_path, "x.csv", 'Zip,Phone,Text,Formula\n"=""00123""",\'+39 0471,\'abc,"=""a""&""b"""\n'
+    )
     _, frame = read_all(path)
     assert list(frame.loc[2]) == ["00123", "+39 0471", "'abc", '="a"&"b"']
 
@@ -287,10 +315,16 @@ def test_unwrap_excel_returns_the_same_series_when_nothing_changes() -> None:
     assert unwrap_excel(values) is values
 
 
-TRICKY_STARTS = st.sampled_from(["'", "''", "=", '="', "+", "-", "@", "\t", "\r", "'=", "''+", '\'="'])
+TRICKY_STARTS = st.sampled_from(
+    ["'", "''", "=", '="', "+", "-", "@", "\t", "\r", "'=", "''+", "'=\""]
+)
 
 
-@given(st.text() | st.builds(str.__add__, TRICKY_STARTS, st.text()) | st.builds(lambda s: f'="{s}"', st.text()))
+@given(
+    st.text()
+    | st.builds(str.__add__, TRICKY_STARTS, st.text())
+    | st.builds(lambda s: f'="{s}"', st.text())
+)
 def test_unwrap_inverts_neutralise(value: str) -> None:
     assert unwrap_excel(pd.Series([neutralise(value)], dtype=str)).iloc[0] == value
 
@@ -323,7 +357,12 @@ def test_generated_names_do_not_take_a_real_header() -> None:
     assert columns == ["Email", "Email (3)", "Email (2)"]
 
 
-@given(st.lists(st.sampled_from(["Email", "email", " Email", "Email (2)", "", "Phone", "_row", "Column 3"]), max_size=8))
+@given(
+    st.lists(
+        st.sampled_from(["Email", "email", " Email", "Email (2)", "", "Phone", "_row", "Column 3"]),
+        max_size=8,
+    )
+)
 def test_column_names_are_unique_and_keep_unique_headers(raw: list[str]) -> None:
     headers, columns, ignored, kept = plan_columns(raw)
     keys = [normalize_header(c) for c in columns]
@@ -367,15 +406,27 @@ def test_reject_columns_are_ignored_so_a_reject_file_feeds_back(tmp_path: Path) 
     headers = ["Name", "Phone", "Note", "-Code"]
     writer.writerow([*REJECT_COLUMNS, *map(neutralise, headers)])
     for number, row in enumerate(original, start=2):
-        writer.writerow([str(number), "validate", "bad_phone", "phone: too short", "", "", *map(neutralise, row)])
-    table, frame = read_all(write(tmp_path, "rejects.csv", b"\xef\xbb\xbf" + buffer.getvalue().encode()))
+        writer.writerow(
+            [
+                str(number),
+                "validate",
+                "bad_phone",
+                "phone: too short",
+                "",
+                "",
+                *map(neutralise, row),
+            ]
+        )
+    table, frame = read_all(
+        write(tmp_path, "rejects.csv", b"\xef\xbb\xbf" + buffer.getvalue().encode())
+    )
     assert table.info.ignored == list(REJECT_COLUMNS)
     assert table.info.headers == table.info.columns == headers
     assert frame.values.tolist() == original
 
 
 def test_report_title_rows_before_the_header_are_skipped(tmp_path: Path) -> None:
-    text = "Leads by Source,,,\n\"Generated 3/15/2024\",,,\n\nFirst Name,Last Name,Email,Phone\nAna,Lee,a@x.com,1\n"
+    text = 'Leads by Source,,,\n"Generated 3/15/2024",,,\n\nFirst Name,Last Name,Email,Phone\nAna,Lee,a@x.com,1\n'
     table, frame = read_all(write(tmp_path, "report.csv", text))
     assert table.info.header_row == 4
     assert table.info.headers == ["First Name", "Last Name", "Email", "Phone"]
@@ -400,7 +451,9 @@ def test_embedded_newlines_keep_row_numbers_by_record(tmp_path: Path) -> None:
 
 
 def test_header_with_a_newline_and_mixed_line_endings(tmp_path: Path) -> None:
-    table, frame = read_all(write(tmp_path, "m.csv", '"First\nName",City\rAna,Hilo\r\nBo,Kona\nCy,Lihue\r'))
+    table, frame = read_all(
+        write(tmp_path, "m.csv", '"First\nName",City\rAna,Hilo\r\nBo,Kona\nCy,Lihue\r')
+    )
     assert table.info.headers == ["First\nName", "City"]
     assert table.column("first name") == "First\nName"
     assert frame.index.tolist() == [2, 3, 4]
@@ -434,7 +487,11 @@ def test_even_chunks_split_the_rest_of_a_file_without_a_small_tail(tmp_path: Pat
     # 20,000 rows: far more than the parser buffers at once, so the first chunk
     # tells how long rows are. Plain chunks of 7,000 leave a tail of 6,000;
     # even chunks split the 13,000 after the first chunk in two.
-    path = write(tmp_path, "e.csv", "N,Text\n" + "".join(f"{i},row {i:06d} {'x' * 200}\n" for i in range(20_000)))
+    path = write(
+        tmp_path,
+        "e.csv",
+        "N,Text\n" + "".join(f"{i},row {i:06d} {'x' * 200}\n" for i in range(20_000)),
+    )
     plain = [len(f) for f in open_table(path, ReadOptions(chunk_rows=7_000)).chunks()]
     assert plain == [7_000, 7_000, 6_000]
     table = open_table(path, ReadOptions(chunk_rows=7_000, even_chunks=True))
@@ -473,8 +530,35 @@ def test_bad_drop_pattern(tmp_path: Path) -> None:
         open_table(write(tmp_path, "a.csv", "a\n"), ReadOptions(drop_rows_matching=("(",)))
 
 
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(?:\s*x)*", r"(a|ab)*c"])
+def test_a_drop_pattern_that_can_backtrack_for_ever_is_refused(
+    tmp_path: Path, pattern: str
+) -> None:
+    with pytest.raises(ConfigError, match="could take for ever to match.*possessive"):
+        open_table(
+            write(tmp_path, "f.csv", "Name\nAna\n"), ReadOptions(drop_rows_matching=(pattern,))
+        )
+
+
+def test_possessive_and_atomic_drop_patterns_are_allowed(tmp_path: Path) -> None:
+    path = write(tmp_path, "f.csv", "Name,Email\nAna,a@x.com\nTotal aaaa,\n")
+    for pattern in (r"Total (?:a++)+", r"Total (?>a+)+"):
+        _, frame = read_all(path, drop_rows_matching=(pattern,))
+        assert frame["Name"].tolist() == ["Ana"]
+
+
+def test_a_long_first_cell_is_never_taken_for_a_footer(tmp_path: Path) -> None:
+    # .*.* is polynomial, not refused; a footer is a short line, so a long cell is not tried
+    note = "Total " + "x" * 5000
+    path = write(tmp_path, "f.csv", f"Name,Email\nAna,a@x.com\n{note},\nTotal 3,\n")
+    _, frame = read_all(path, drop_rows_matching=(r"Total .*.*",))
+    assert frame["Name"].tolist() == ["Ana", note]
+
+
 def test_bytes_read_grows_to_the_file_size(tmp_path: Path) -> None:
-    path = write(tmp_path, "big.csv", "Name,Note\n" + "".join(f"n{i},{'x' * 200}\n" for i in range(20_000)))
+    path = write(
+        tmp_path, "big.csv", "Name,Note\n" + "".join(f"n{i},{'x' * 200}\n" for i in range(20_000))
+    )
     table = open_table(path, ReadOptions(chunk_rows=2_000))
     seen = [table.bytes_read for _ in table.chunks()]
     assert seen == sorted(seen) and seen[0] < seen[-1]
@@ -491,11 +575,19 @@ def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
 @given(
     delimiter=st.sampled_from([",", ";", "\t", "|"]),
     rows=st.lists(
-        st.lists(st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12), min_size=3, max_size=3),
+        st.lists(
+            st.text(
+                st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12
+            ),
+            min_size=3,
+            max_size=3,
+        ),
         max_size=12,
     ),
 )
-def test_any_table_written_by_a_csv_writer_reads_back(delimiter: str, rows: list[list[str]]) -> None:
+def test_any_table_written_by_a_csv_writer_reads_back(
+    delimiter: str, rows: list[list[str]]
+) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter)
     writer.writerow(["Name", "Note", "Code"])
@@ -555,11 +647,15 @@ def test_no_header_row(tmp_path: Path) -> None:
 
 
 def test_binary_junk_is_not_a_spreadsheet(tmp_path: Path) -> None:
-    assert "not a spreadsheet" in error_for(write(tmp_path, "photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01"))
+    assert "not a spreadsheet" in error_for(
+        write(tmp_path, "photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01")
+    )
 
 
 def test_legacy_xls(tmp_path: Path) -> None:
-    message = error_for(write(tmp_path, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600))
+    message = error_for(
+        write(tmp_path, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    )
     assert ".xls" in message and "save it as .xlsx or .csv" in message
 
 
@@ -571,7 +667,9 @@ def test_zip_that_is_not_a_workbook(tmp_path: Path) -> None:
 
 
 def test_html_saved_as_xls(tmp_path: Path) -> None:
-    assert "HTML" in error_for(write(tmp_path, "leads.xls", "<html><body><table><tr><td>a</td></tr></table>"))
+    assert "HTML" in error_for(
+        write(tmp_path, "leads.xls", "<html><body><table><tr><td>a</td></tr></table>")
+    )
 
 
 def test_ragged_row_in_the_first_chunk_fails_at_open(tmp_path: Path) -> None:
@@ -579,7 +677,11 @@ def test_ragged_row_in_the_first_chunk_fails_at_open(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         open_table(path)
     message = str(err.value)
-    assert str(path) in message and "row 4 has 3 fields but the header row has 2" in message and "--delimiter" in message
+    assert (
+        str(path) in message
+        and "row 4 has 3 fields but the header row has 2" in message
+        and "--delimiter" in message
+    )
 
 
 def test_ragged_row_in_a_later_chunk(tmp_path: Path) -> None:
@@ -649,10 +751,36 @@ def workbook_path(tmp_path: Path) -> Path:
     workbook = openpyxl.Workbook()
     leads = workbook.active
     leads.title = "Leads"
-    leads.append(["ID", "Zip", "Amount", "Ratio", "Created", "Called", "Active", "Phone", "Note", None, None])
-    leads.append([2134, "00123", 2134.0, 0.25, dt.date(2024, 3, 15), dt.datetime(2024, 3, 15, 9, 30), True, 14255550177, '="00501"'])
+    leads.append(
+        ["ID", "Zip", "Amount", "Ratio", "Created", "Called", "Active", "Phone", "Note", None, None]
+    )
+    leads.append(
+        [
+            2134,
+            "00123",
+            2134.0,
+            0.25,
+            dt.date(2024, 3, 15),
+            dt.datetime(2024, 3, 15, 9, 30),
+            True,
+            14255550177,
+            '="00501"',
+        ]
+    )
     leads.append([None] * 9)  # a blank row: skipped, but row 3 is still row 3
-    leads.append([7, "02134", -1.5, 1e-7, dt.datetime(2024, 1, 2, 0, 0), dt.time(8, 15), False, "'+39 0471", "Zoë"])
+    leads.append(
+        [
+            7,
+            "02134",
+            -1.5,
+            1e-7,
+            dt.datetime(2024, 1, 2, 0, 0),
+            dt.time(8, 15),
+            False,
+            "'+39 0471",
+            "Zoë",
+        ]
+    )
     leads["I2"].data_type = "s"  # text that looks like a formula, not a formula
     other = workbook.create_sheet("Contacts")
     other.append(["Report: contacts"])
@@ -668,10 +796,40 @@ def test_xlsx_cells_become_text(workbook_path: Path, xlsx_reader: str) -> None:
     table, frame = read_all(workbook_path)
     info = table.info
     assert (info.format, info.sheet, info.encoding, info.delimiter) == ("xlsx", "Leads", None, None)
-    assert info.headers == ["ID", "Zip", "Amount", "Ratio", "Created", "Called", "Active", "Phone", "Note"]
+    assert info.headers == [
+        "ID",
+        "Zip",
+        "Amount",
+        "Ratio",
+        "Created",
+        "Called",
+        "Active",
+        "Phone",
+        "Note",
+    ]
     assert frame.index.tolist() == [2, 4]
-    assert list(frame.loc[2]) == ["2134", "00123", "2134", "0.25", "2024-03-15", "2024-03-15T09:30:00", "TRUE", "14255550177", "00501"]
-    assert list(frame.loc[4]) == ["7", "02134", "-1.5", "1e-07", "2024-01-02", "08:15:00", "FALSE", "+39 0471", "Zoë"]
+    assert list(frame.loc[2]) == [
+        "2134",
+        "00123",
+        "2134",
+        "0.25",
+        "2024-03-15",
+        "2024-03-15T09:30:00",
+        "TRUE",
+        "14255550177",
+        "00501",
+    ]
+    assert list(frame.loc[4]) == [
+        "7",
+        "02134",
+        "-1.5",
+        "1e-07",
+        "2024-01-02",
+        "08:15:00",
+        "FALSE",
+        "+39 0471",
+        "Zoë",
+    ]
     assert all(type(v) is str for v in frame.to_numpy().ravel())
     assert (info.rows, info.dropped_rows) == (2, 1)
     assert table.bytes_read == info.size
@@ -679,7 +837,11 @@ def test_xlsx_cells_become_text(workbook_path: Path, xlsx_reader: str) -> None:
 
 def test_xlsx_second_sheet_with_a_title_row(workbook_path: Path, xlsx_reader: str) -> None:
     table, frame = read_all(workbook_path, sheet="contacts")
-    assert (table.info.sheet, table.info.header_row, table.info.headers) == ("Contacts", 3, ["Name", "Email"])
+    assert (table.info.sheet, table.info.header_row, table.info.headers) == (
+        "Contacts",
+        3,
+        ["Name", "Email"],
+    )
     assert list(frame.loc[4]) == ["Ana", "a@x.com"]
 
 
@@ -713,7 +875,9 @@ def test_xlsx_value_without_a_header(tmp_path: Path, xlsx_reader: str) -> None:
     assert "row 62 has a value in column C, which has no header" in error_for(path)
 
 
-def test_xlsx_table_away_from_the_corner_keeps_its_row_numbers_and_columns(tmp_path: Path, xlsx_reader: str) -> None:
+def test_xlsx_table_away_from_the_corner_keeps_its_row_numbers_and_columns(
+    tmp_path: Path, xlsx_reader: str
+) -> None:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet["C4"], sheet["D4"] = "Name", "Email"  # rows 1-3 and columns A-B are empty
@@ -788,7 +952,9 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
             writer = csv.writer(handle)
             writer.writerow([f"Column {i}" for i in range(20)])
             writer.writerows([f"r{n}c{i}" for i in range(20)] for n in range(rows))
-        result = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, str(path)], capture_output=True, text=True, check=True
+        )
         count, kilobytes = map(int, result.stdout.split())
         assert count == rows
         return kilobytes
@@ -848,7 +1014,9 @@ BOMB_PEAK = textwrap.dedent(
 
 def test_a_zip_bomb_costs_little_memory(tmp_path: Path) -> None:
     path = bomb_xlsx(tmp_path / "bomb.xlsx", 256)
-    done = subprocess.run([sys.executable, "-c", BOMB_PEAK, str(path)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", BOMB_PEAK, str(path)], capture_output=True, text=True, check=True
+    )
     kilobytes, message = done.stdout.split(" ", 1)
     assert "a zip bomb?" in message
     assert int(kilobytes) < 500_000  # the issue's bar: it took 5.9 GB before

@@ -74,7 +74,9 @@ CELL = st.text(
 ) | st.sampled_from(['"', '""', "a\nb", "a\r\nb", ",", " x ", "=1+2", "'007", ""])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.lists(st.lists(CELL, min_size=3, max_size=3), max_size=25),
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
@@ -140,8 +142,8 @@ def test_other_quoting_is_refused_and_read_the_ordinary_way(tmp_path: Path, body
 
 
 def test_a_late_stray_quote_switches_to_the_parser_for_the_rest(tmp_path: Path) -> None:
-    good = "".join(f"n{i},plain {i},\"q, {i}\"\n" for i in range(200))
-    path = write(tmp_path, "late.csv", "Name,Note,Tag\n" + good + 'odd,5\'10",x\n' + good)
+    good = "".join(f'n{i},plain {i},"q, {i}"\n' for i in range(200))
+    path = write(tmp_path, "late.csv", "Name,Note,Tag\n" + good + "odd,5'10\",x\n" + good)
     blocks = assert_same_rows(path, block_bytes=1024)
     assert blocks >= 2  # the start came as raw blocks, the rest was parsed
 
@@ -149,7 +151,7 @@ def test_a_late_stray_quote_switches_to_the_parser_for_the_rest(tmp_path: Path) 
 def test_a_cell_starting_with_a_bom_keeps_it_where_a_block_starts(tmp_path: Path) -> None:
     # pandas drops a UTF-8 BOM at the start of what it reads: a block (or the
     # rest of a file read from part-way) may start with a cell that holds one
-    rows = "".join(f"\ufeffn{i},{'' if i % 3 else chr(0xfeff)},{i}\n" for i in range(60))
+    rows = "".join(f"\ufeffn{i},{'' if i % 3 else chr(0xFEFF)},{i}\n" for i in range(60))
     assert_same_rows(write(tmp_path, "bom.csv", "A,B,C\n" + rows), block_bytes=16)
     good = "".join(f'\ufeffn{i},plain {i},"q, {i}"\n' for i in range(200))
     # the rest of the file is read from the odd row on, and it starts with a BOM too
@@ -159,7 +161,7 @@ def test_a_cell_starting_with_a_bom_keeps_it_where_a_block_starts(tmp_path: Path
 
 def test_a_small_file_ending_in_an_unclosed_quote_still_opens(tmp_path: Path) -> None:
     # the whole file is the sample: estimating the row size must not trip on the quote
-    path = write(tmp_path, "short.csv", 'Name,Note\nAna,5\'10"')
+    path = write(tmp_path, "short.csv", "Name,Note\nAna,5'10\"")
     table = open_table(path, ReadOptions())
     assert [f.to_dict("records") for f in table.chunks()] == [[{"Name": "Ana", "Note": "5'10\""}]]
 
@@ -207,4 +209,6 @@ def test_artefact_records_with_known_ends_finds_the_same_records(cells: list[str
     assert found.tolist() == artefact_records(data, ",").tolist()
     # every record found holds a ' or = (a superset of those starting a cell with one)
     starts = [0, *ends[:-1].tolist()]
-    assert all(b"'" in data[starts[i] : ends[i]] or b"=" in data[starts[i] : ends[i]] for i in found)
+    assert all(
+        b"'" in data[starts[i] : ends[i]] or b"=" in data[starts[i] : ends[i]] for i in found
+    )

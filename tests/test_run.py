@@ -326,7 +326,9 @@ def test_rerun_reads_no_row_it_recognises_and_reports_the_same_rejects(
     assert_invariant(second)
 
 
-def test_a_copy_of_a_sent_row_is_a_duplicate_with_its_cells(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_a_copy_of_a_sent_row_is_a_duplicate_with_its_cells(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     path = write_people(tmp_path / "people.csv", 30, seed=5)
     ledger = tmp_path / "ledger.sqlite"
     first = run(sandbox, path, ledger, new_out(tmp_path))

@@ -179,9 +179,11 @@ def test_whole_column_detection_cleans_every_cell_that_needs_it(values: list[str
 
 
 placeholder_like = st.builds(
-    lambda word, upper, pad, wrap: (f'="{word}"' if wrap else word).translate(
-        {ord(c): c.upper() for c in upper}
-    ).center(len(word) + pad),
+    lambda word, upper, pad, wrap: (
+        (f'="{word}"' if wrap else word)
+        .translate({ord(c): c.upper() for c in upper})
+        .center(len(word) + pad)
+    ),
     st.sampled_from(sorted(PLACEHOLDERS)),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=5),
     st.integers(0, 3),
@@ -195,7 +197,9 @@ def test_placeholders_in_any_case_are_found_in_the_joined_column(values: list[st
     # ASCII case-insensitive: "N/a", " NULL ", '="none"' are placeholders; a
     # look-alike such as the Kelvin sign in "\u212anown" is not one.
     expected = [
-        "" if _clean_one(v).isascii() and _clean_one(v).casefold() in PLACEHOLDERS else _clean_one(v)
+        ""
+        if _clean_one(v).isascii() and _clean_one(v).casefold() in PLACEHOLDERS
+        else _clean_one(v)
         for v in values
     ]
     assert clean_values(values) == expected
