@@ -534,7 +534,7 @@ def test_bad_drop_pattern(tmp_path: Path) -> None:
 def test_a_drop_pattern_that_can_backtrack_for_ever_is_refused(
     tmp_path: Path, pattern: str
 ) -> None:
-    with pytest.raises(ConfigError, match="could take for ever to match.*possessive"):
+    with pytest.raises(ConfigError, match=r"could take for ever to match.*possessive"):
         open_table(
             write(tmp_path, "f.csv", "Name\nAna\n"), ReadOptions(drop_rows_matching=(pattern,))
         )
