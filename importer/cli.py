@@ -12,13 +12,14 @@ commands, so ``rg-import --help`` stays quick.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -51,6 +52,23 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
         return f
 
     return wrap
+
+
+def _spools_input(f: F) -> F:
+    """Give the command its INPUT as a regular file, and ``input_name``: INPUT as typed.
+
+    ``-``, /dev/stdin, a FIFO or ``<(…)`` can be read only once, while the reader
+    opens its input several times: such an input is copied first (``importer.spool``).
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, input_path: Path, **kwargs: Any) -> Any:
+        from importer.spool import spooled_input
+
+        with spooled_input(input_path) as source:
+            return f(*args, input_path=source.path, input_name=source.name, **kwargs)
+
+    return cast(F, wrapper)
 
 
 sandbox_options = [
@@ -137,6 +155,7 @@ plan_options = [
     click.option("--site", metavar="UUID", help="Real Geeks site UUID (or RG_SITE); needed for lead ids and --ledger."),
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger of earlier runs, to plan updates and unchanged rows."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
+    click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
     click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
@@ -148,12 +167,16 @@ plan_options = [
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @_apply(input_options)
 @_apply(plan_options)
+@_spools_input
 def plan(
-    input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None,
+    input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
+    phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None, overwrite: bool,
     processes: int | None, update_api: str, as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
-    """Check every row of INPUT and show what a run would do; sends nothing."""
+    """Check every row of INPUT and show what a run would do; sends nothing.
+
+    INPUT may be - to read standard input.
+    """
     from importer.command_inputs import read_options, site_option
     from importer.dry_run import PlanRequest, plan_file
     from importer.progress import make_progress
@@ -163,7 +186,7 @@ def plan(
     request = PlanRequest(
         input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
-        update_api=update_api, command=_command_line(),
+        update_api=update_api, command=_command_line(), overwrite=overwrite, input_name=input_name,
     )  # fmt: skip
     report = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
     if as_json:
@@ -181,6 +204,7 @@ run_options = [
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
+    click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt and list it in held_activities.csv."),
     click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="v2 can clear fields that became empty."),
     click.option("--max-attempts", default=6, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
@@ -195,13 +219,17 @@ run_options = [
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @_apply(input_options)
 @_apply(run_options)
+@_spools_input
 def run(
-    input_path: Path, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
+    input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
-    ledger: Path | None, out: Path | None, activities_at_most_once: bool, update_api: str,
+    ledger: Path | None, out: Path | None, overwrite: bool, activities_at_most_once: bool, update_api: str,
     max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
 ) -> int:  # fmt: skip
-    """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest."""
+    """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest.
+
+    INPUT may be - to read standard input (then pass --yes: there is no one to ask).
+    """
     from importer.client import ClientSettings
     from importer.command_inputs import read_options, run_destination, site_option
     from importer.config import environment
@@ -232,7 +260,8 @@ def run(
         input=input_path, mapping=mapping, site=target.site, base_url=target.url,
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
-        client_settings=settings, sandbox=sandbox, command=_command_line(),
+        client_settings=settings, sandbox=sandbox, command=_command_line(), overwrite=overwrite,
+        input_name=input_name,
     )  # fmt: skip
     try:
         report = run_file(
@@ -334,8 +363,10 @@ def mappings_show(name: str) -> None:
 @click.option("--sheet", help="Excel sheet to read (default: the first).")
 @click.option("--delimiter", help="CSV delimiter (default: detected among , ; tab |).")
 @click.option("--encoding", help="File encoding (default: detected; e.g. utf-8, cp1252).")
+@_spools_input
 def mappings_suggest(
     input_path: Path,
+    input_name: str,
     out: Path | None,
     sheet: str | None,
     delimiter: str | None,
@@ -364,27 +395,29 @@ def mappings_suggest(
         )
     winner = clear_winner(found.matches)
     if winner is not None:
-        click.echo(f"Use: rg-import plan {input_path} --mapping {winner.name}")
+        click.echo(f"Use: rg-import plan {input_name} --mapping {winner.name}")
         return int(ExitCode.OK)
     if found.matches:
         click.echo("Several mappings fit equally well: pass --mapping with the right one.")
         return int(ExitCode.OK)
     summary = (
-        f"No mapping recognises {input_path}: {len(found.guesses)} of {len(headers)} columns "
+        f"No mapping recognises {input_name}: {len(found.guesses)} of {len(headers)} columns "
         "guessed; edit the starter mapping, then check it"
     )
     if out is None:
         click.echo(summary + ".", err=True)
         click.echo(found.yaml, nl=False)
         return int(ExitCode.OK)
-    if out.exists():
-        raise ConfigError(f"{out} exists; choose another --out or delete it first")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # --out may name a new folder
-        out.write_text(found.yaml, encoding="utf-8")
+        # "x" creates the file or fails: an existing file, or a link planted there, is never written through
+        with out.open("x", encoding="utf-8") as handle:
+            handle.write(found.yaml)
+    except FileExistsError:
+        raise ConfigError(f"{out} exists; choose another --out or delete it first") from None
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    click.echo(f"{summary}: rg-import mappings check {out} --sample {input_path}")
+    click.echo(f"{summary}: rg-import mappings check {out} --sample {input_name}")
     click.echo(f"Wrote {out}")
     return int(ExitCode.OK)
 
@@ -397,8 +430,13 @@ def mappings_suggest(
 def mappings_check(file: str, sample: Path | None) -> int:
     """Lint a mapping file (a path or a name); exit 2 when it has problems."""
     from importer.detect import check
+    from importer.spool import spooled_input
 
-    problems = check(file, sample)
+    if sample is None:
+        problems = check(file, None)
+    else:
+        with spooled_input(sample) as source:
+            problems = [p.replace(str(source.path), source.name) for p in check(file, source.path)]
     for line in problems:
         click.echo(line)
     if problems:

@@ -11,6 +11,7 @@ Heavy modules (the readers, the sandbox) are imported only when needed, so
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,11 @@ SANDBOX_DIR = Path("rg-import-sandbox")
 
 
 def read_options(
-    sheet: str | None, delimiter: str | None, encoding: str | None, mapping: Mapping | None = None
+    sheet: str | None,
+    delimiter: str | None,
+    encoding: str | None,
+    mapping: Mapping | None = None,
+    env: MappingABC[str, str] | None = None,
 ) -> ReadOptions:
     """Reading options: the mapping's read: section, overridden by flags.
 
@@ -57,6 +62,14 @@ def read_options(
         opts["delimiter"] = "\t" if delimiter in ("tab", "\\t") else delimiter
     if encoding:
         opts["encoding"] = encoding
+    # workbook limits against zip bombs (see importer.read_xlsx_guard); rarely needed, so no flags
+    for variable, key in (("RG_MAX_UNPACKED_MB", "max_unpacked_mb"), ("RG_MAX_CELLS", "max_cells")):
+        value = (env if env is not None else os.environ).get(variable)
+        if value:
+            try:
+                opts[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"{variable}={value!r} must be a whole number") from None
     return ReadOptions(**opts)
 
 

@@ -45,6 +45,8 @@ class PlanRequest:
     out: Path | None = None
     read_options: Any = None  # importer.read.ReadOptions
     command: str = "plan"
+    input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
+    overwrite: bool = False  # replace the outputs of an earlier run in ``out``
     processes: int | None = None  # checking processes; None: one per core
     update_api: str = "v1"  # the one the run would use: v2 can clear fields, v1 cannot
 
@@ -97,7 +99,9 @@ def plan_file(
             except BaseException:
                 bar.close()
                 raise
-            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
+            out_dir = outputs.make_run_dir(
+                req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
+            )
             plan_out = outputs.CsvOut(out_dir / "plan.csv", outputs.PLAN_COLUMNS)
             rejects = outputs.RejectWriter(out_dir / "rejects.csv", table.info.headers)
             counts: Counter[str] = Counter()
@@ -132,12 +136,13 @@ def plan_file(
         "run_id": run_id,
         "command": req.command,
         "input": {
-            "path": str(req.input),
+            "path": req.input_name or str(req.input),
             "sha256": info.sha256,
             "rows": info.rows,
             "encoding": info.encoding,
             "delimiter": info.delimiter,
             "sheet": info.sheet,
+            "warnings": info.warnings,
         },
         "mapping": {
             "name": req.mapping.name,

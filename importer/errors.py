@@ -22,8 +22,9 @@ conditions that stop the whole command::
     │       ├── RateLimitedError       429
     │       ├── ServerError            5xx
     │       └── TransportError         connection refused or reset, timeout
-    └── RunAborted                     exit 4: the run stopped early; the ledger is consistent
-        └── RunWriteFailed             a file the run writes failed (full disk); has the report
+    ├── RunAborted                     exit 4: the run stopped early; the ledger is consistent
+    │   └── RunWriteFailed             a file the run writes failed (full disk); has the report
+    └── OutputError                    exit 4: an output file could not be created safely
 
     Stopping (not an ImporterError)    raised inside a worker when the run is stopping
 
@@ -120,6 +121,12 @@ class RunWriteFailed(RunAborted):
     def __init__(self, message: str, report: dict[str, object]):
         super().__init__(message)
         self.report = report
+
+
+class OutputError(ImporterError):
+    """An output file was found where rg-import was about to create it (after the run dir was checked)."""
+
+    exit_code = ExitCode.ABORTED
 
 
 class ApiError(ImporterError):

@@ -91,9 +91,60 @@ def find_mapping(name_or_path: str) -> Path:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# A mapping is a few hundred values; anchors and aliases may repeat some, but a
+# document whose aliases expand past this is a "billion laughs" file: loading it
+# is cheap (an alias is one shared object), every walk over the result is not.
+MAX_YAML_VALUES = 100_000
+
+
+class YamlTooBig(yaml.YAMLError):
+    """A YAML document whose aliases expand to too many values, or refer to themselves."""
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values ``root`` holds with every alias written out (a shared node counts
+    each time it is used), computed once per node; raises YamlTooBig past the limit."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise YamlTooBig("an alias refers to the value it is part of; write the values out")
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_nodes.discard(key)
+        if total > MAX_YAML_VALUES:
+            raise YamlTooBig(
+                f"its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values "
+                "(a 'billion laughs' file?); write the values out instead"
+            )
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
 def read_yaml(text: str) -> Any:
-    """``yaml.safe_load`` of ``text``, with libyaml when available; raises yaml.YAMLError."""
-    return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader, C or Python
+    """``yaml.safe_load`` of ``text``, with libyaml when available; raises yaml.YAMLError
+    (YamlTooBig for aliases that expand exponentially, before anything walks them)."""
+    loader = _YAML_LOADER(text)  # a safe loader, C or Python
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise YamlTooBig("its values are nested too deeply; write them out flat") from None
+    finally:
+        loader.dispose()
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:
@@ -105,6 +156,8 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         raise MappingError(f"cannot read the file ({exc})", path=str(path)) from exc
     try:
         data = read_yaml(text)
+    except YamlTooBig as exc:
+        raise MappingError(str(exc), path=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

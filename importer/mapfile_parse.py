@@ -35,6 +35,7 @@ from importer.mapping_spec import (
     Transform,
     ValueSpec,
 )
+from importer.regex_guard import SAFER, nested_quantifier
 
 
 def _with_default_transform(spec: ValueSpec, field_name: str) -> ValueSpec:
@@ -162,6 +163,10 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
             raise p.fail(
                 f"read.drop_rows_matching[{i}]", f"not a valid regular expression ({exc})"
             ) from exc
+        if risk := nested_quantifier(rx):
+            raise p.fail(
+                f"read.drop_rows_matching[{i}]", f"could take for ever to match: {risk}; {SAFER}"
+            )
 
     key_fallback = top.get("key_fallback", True)
     if not isinstance(key_fallback, bool):

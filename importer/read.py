@@ -39,6 +39,7 @@ from importer.read_records import (
     record_blocks,
     splittable_encoding,
 )
+from importer.regex_guard import MAX_FOOTER_CELL, SAFER, nested_quantifier
 
 __all__ = [
     "REJECT_COLUMNS",
@@ -78,6 +79,10 @@ class ReadOptions:
     # file splits evenly (about chunk_rows each) instead of leaving a small tail
     # chunk, which costs as much fixed work as a full one when chunks are checked in parallel.
     even_chunks: bool = False
+    # XLSX only: a workbook unpacking to more than this is refused (a zip bomb), and so is
+    # a sheet with more cells than ``max_cells`` (Excel's own limit is 17 billion).
+    max_unpacked_mb: int = 2048
+    max_cells: int = 50_000_000
 
 
 @dataclass
@@ -97,6 +102,8 @@ class TableInfo:
     rows: int = 0  # data rows yielded so far
     dropped_rows: int = 0  # rows dropped as blank or by drop_rows_matching
     header_row: int = 1  # spreadsheet row of the header (after blank or report-title rows)
+    # one line each about the file as a whole (e.g. formula cells read as empty)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 class _Source(Protocol):
@@ -215,6 +222,10 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
             )
     if options.chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, got {options.chunk_rows}")
+    if options.max_cells < 1 or options.max_unpacked_mb < 1:
+        raise ConfigError(
+            "the workbook limits (RG_MAX_CELLS, RG_MAX_UNPACKED_MB) must be at least 1"
+        )
     patterns = []
     for pattern in options.drop_rows_matching:
         try:
@@ -223,6 +234,10 @@ def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[s
             raise ConfigError(
                 f"drop-rows pattern {pattern!r} is not a valid regular expression: {exc}"
             ) from None
+        if risk := nested_quantifier(pattern):
+            raise ConfigError(
+                f"drop-rows pattern {pattern!r} could take for ever to match: {risk}; {SAFER}"
+            )
     if delimiter != options.delimiter:
         options = dataclasses.replace(options, delimiter=delimiter)
     return options, patterns
@@ -282,6 +297,7 @@ class Table:
             sha256=source.sha256,
             size=source.size,
             header_row=source.header_row,
+            warnings=list(getattr(source, "warnings", [])),
         )
         self._lookup: dict[str, str] = {}
         for header, column in zip(headers, columns, strict=True):
@@ -469,8 +485,11 @@ class Table:
         if self._footer is not None:
             matches = self._footer.fullmatch
             first = _first_filled(frame)
+            # a footer is a short line: a long cell is never tried (bounds .*.*-like patterns)
             drop |= np.fromiter(
-                (matches(v) is not None for v in first), dtype=bool, count=len(first)
+                (len(v) <= MAX_FOOTER_CELL and matches(v) is not None for v in first),
+                dtype=bool,
+                count=len(first),
             )
         if drop.any():
             frame = frame.loc[~drop]

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import os
+import stat
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -45,6 +46,14 @@ def open_binary(path: str) -> BinaryIO:
         raise InputError(
             "is a directory, not a file; pass the path of a CSV or XLSX file", path=path
         )
+    if _is_stream(path):
+        # a pipe or device yields its bytes once, and the reader opens its input several
+        # times: the second look would find nothing (0 rows) or block (a FIFO)
+        raise InputError(
+            "is a pipe or device, not a regular file; save it to a file first, "
+            "or let the rg-import command read it (it copies such an input once)",
+            path=path,
+        )
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -57,6 +66,14 @@ def open_binary(path: str) -> BinaryIO:
         raise InputError(
             f"cannot be opened ({exc.strerror or exc}); check the path", path=path
         ) from None
+
+
+def _is_stream(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # open() reports it in its own words
+    return not stat.S_ISREG(mode)
 
 
 def read_head(path: str, size: int = SAMPLE_BYTES) -> bytes:
@@ -317,7 +334,10 @@ def parse_sample(text: str, delimiter: str, *, complete: bool) -> list[list[str]
             if len(records) > SAMPLE_RECORDS + MAX_TITLE_ROWS:
                 return records
     except csv.Error:
-        pass  # NUL or similar junk late in the sample; the records so far still tell
+        # NUL or similar junk, or a cell over the csv module's 128 KB field limit
+        # (a long note in the first data row): the record that failed was not
+        # kept, and those before it are complete, so none is dropped.
+        return records
     if not complete and records:
         records.pop()
     return records

@@ -1,10 +1,13 @@
 """XLSX workbooks for the reading stage.
 
-A workbook up to ``STREAM_ABOVE_BYTES`` is read with python-calamine, which
-parses a sheet in Rust about twelve times faster than openpyxl's read-only
-mode (some 14 µs of Python per cell) but holds the sheet's values in memory
-(about 3 MB per 1,000 rows of 40 columns). A bigger one is streamed with
-openpyxl at constant memory: slower, but never out of memory.
+A workbook up to ``STREAM_ABOVE_BYTES`` whose sheet unpacks to at most
+``STREAM_ABOVE_XML_BYTES`` is read with python-calamine, which parses a sheet
+in Rust about twelve times faster than openpyxl's read-only mode (some 14 µs of
+Python per cell) but holds the sheet's values in memory (about 3 MB per 1,000
+rows of 40 columns). A bigger one is streamed with openpyxl at constant
+memory: slower, but never out of memory. Before either opens it, the package's
+sizes are checked (``importer.read_xlsx_guard``: a zip bomb is refused), and
+reading stops after ``ReadOptions.max_cells`` cells.
 
 Cells become the text a person would type: 2134 (not 2134.0), 0.25, 2024-03-15
 or 2024-03-15T09:30:00, TRUE/FALSE, and a formula's cached value.
@@ -33,12 +36,16 @@ from importer.read_detect import (
     locate_header,
     open_binary,
 )
+from importer.read_xlsx_guard import formula_warning, inspect_package, scan_sheet
 
 if TYPE_CHECKING:
     from importer.read import ReadOptions
 
-# Workbooks bigger than this (about 200,000 rows of 40 columns) are streamed.
+# Workbooks bigger than this (about 200,000 rows of 40 columns) are streamed,
 STREAM_ABOVE_BYTES = 40 << 20
+# and so are those whose sheet (with the shared strings) unpacks to more XML than this,
+# whatever their packed size: calamine holds about twice the XML in memory.
+STREAM_ABOVE_XML_BYTES = 200 << 20
 
 
 def cell_text(value: Any) -> str:
@@ -103,8 +110,17 @@ class XlsxSource:
             self.sha256, self.size = "", os.path.getsize(path)
         else:
             self.sha256, self.size = _file_digest(path)
+        self.warnings: list[str] = []
+        self._cells_left = options.max_cells
         # a handle, so that content decides, not the file's extension
         self._handle = open_binary(path)
+        try:
+            self._package = inspect_package(
+                self._handle, path, max_unpacked_bytes=options.max_unpacked_mb << 20
+            )
+        except BaseException:
+            self._handle.close()
+            raise
         self._workbook = self._load()
         try:
             self._prepare()
@@ -113,7 +129,9 @@ class XlsxSource:
             raise
 
     def _load(self) -> Any:
-        self._streamed = self.size > STREAM_ABOVE_BYTES
+        # until the sheet is known, the biggest one decides (a workbook is streamed or not as a whole)
+        biggest = max((self._package.sheet_bytes(n) for n in self._package.sheet_parts), default=0)
+        self._streamed = self.size > STREAM_ABOVE_BYTES or biggest > STREAM_ABOVE_XML_BYTES
         try:
             if self._streamed:
                 return openpyxl.load_workbook(
@@ -181,6 +199,7 @@ class XlsxSource:
                     path=self.path,
                 )
         self.sheet: str | None = name
+        self._check_sheet(name)
         self._open_rows(name)
         self._row_number = 0
         # Read ahead to the header and a few data rows: enough to skip report
@@ -209,10 +228,32 @@ class XlsxSource:
         self.raw_headers = (header + [""] * self.width)[: self.width]
         self._ahead = ahead[index + 1 :]
 
+    def _check_sheet(self, name: str) -> None:
+        """Unpack the sheet once, bounded, to see that it is what the zip says and to find
+        formulas without a saved result. Unpacking costs a few percent of parsing the
+        XML, even for a streamed sheet."""
+        part = self._package.sheet_parts.get(name)
+        if part is None:
+            return
+        limit = self.options.max_unpacked_mb << 20 if self._streamed else STREAM_ABOVE_XML_BYTES
+        with open_binary(self.path) as handle:  # its own: the library reads self._handle lazily
+            scan = scan_sheet(handle, self.path, part, limit=limit)
+        warning = formula_warning(name, scan)
+        if warning:
+            self.warnings.append(warning)
+
     def _iterate(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         try:
             for number, values in self._rows:
                 self._row_number = number
+                self._cells_left -= max(1, len(values))
+                if self._cells_left < 0:
+                    raise InputError(
+                        f"sheet {self.sheet!r} holds more than {self.options.max_cells:,} cells "
+                        f"(row {number} is past the limit); split it, save it as CSV, "
+                        "or raise the limit with RG_MAX_CELLS if it is genuine",
+                        path=self.path,
+                    )
                 yield number, values
         except InputError:
             raise

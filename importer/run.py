@@ -62,6 +62,8 @@ class RunRequest:
     max_consecutive_failures: int = 10
     sandbox: bool = False
     command: str = "run"
+    input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
+    overwrite: bool = False  # replace the outputs of an earlier run in ``out``
 
 
 ProgressFactory = Callable[..., Progress]
@@ -138,7 +140,9 @@ def run_file(
             # the first rows are read and planned now: a file that fails there sends nothing
             first = next(planned_pieces, None)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
-            out_dir = outputs.make_private_dir(req.out or Path("rg-import-runs") / run_id)
+            out_dir = outputs.make_run_dir(
+                req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
+            )
             rejects = _Guarded(
                 outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True), breaker
             )
@@ -253,8 +257,9 @@ def run_file(
         "run_id": run_id,
         "command": req.command,
         "input": {
-            "path": str(req.input), "sha256": info.sha256, "rows": rows,
+            "path": req.input_name or str(req.input), "sha256": info.sha256, "rows": rows,
             "encoding": info.encoding, "delimiter": info.delimiter, "sheet": info.sheet,
+            "warnings": info.warnings,
             # False when the run stopped early: ``rows`` then counts the rows read
             "read_to_end": read_to_end,
         },

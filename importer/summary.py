@@ -36,6 +36,7 @@ def plan_summary(report: MappingABC[str, Any]) -> str:
     warnings = report["warnings"]["total"]
     if warnings:
         lines.append(f"  {'warnings':<10}{warnings:>8}  (see report.json)")
+    lines += _file_warnings(inp)
     if not report["site_uuid"]:
         lines.append("  (no --site given: lead ids are left blank)")
     lines.append(f"Plan:    {report['plan_file']}")
@@ -75,6 +76,7 @@ def run_summary(report: MappingABC[str, Any]) -> str:
     lines.append(
         f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {report['duration_s']:.1f} s"
     )
+    lines += _file_warnings(inp)
     if report["stopped"]:
         # a run stopped by a file it could not write says itself how to go on
         advice = (
@@ -98,6 +100,11 @@ def run_summary(report: MappingABC[str, Any]) -> str:
     if report.get("report_file", True):
         lines.append(f"Report:   {report['out_dir']}/report.json")
     return "\n".join(lines)
+
+
+def _file_warnings(inp: MappingABC[str, Any]) -> list[str]:
+    """Warnings about the input file as a whole (e.g. formula cells read as empty)."""
+    return [f"  warning: {w}" for w in inp.get("warnings", [])]
 
 
 def first_write_preview(preview: MappingABC[str, Any], url: str) -> str:

@@ -423,3 +423,70 @@ def test_fast_yaml_reader_refuses_what_safe_load_refuses() -> None:
         read_yaml("source: !!python/object:os.system x\n")
     with pytest.raises(yaml.YAMLError):
         read_yaml("fields:\n  email: [Email\n")
+
+
+BILLION_LAUGHS = """\
+name: laughs
+source: test
+fields:
+  email: Email
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_billion_laughs_aliases_are_refused_before_anything_walks_them(tmp_path: Path) -> None:
+    # 9**9 "lol"s once expanded: the old loader built it cheaply, then repr() for the
+    # fingerprint and the unknown-key checks spun for ever
+    path = write(tmp_path, BILLION_LAUGHS)
+    with pytest.raises(
+        MappingError, match=r"aliases \(\*name\) expand to more than 100,000 values"
+    ) as info:
+        load_mapping(path)
+    assert str(info.value).startswith(f"{path}: ")
+    from importer.lint import check
+
+    assert check(path) == [str(info.value)]
+
+
+def test_an_alias_inside_itself_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: loop\nsource: test\nx: &x [1, *x]\n")
+    with pytest.raises(MappingError, match="an alias refers to the value it is part of"):
+        load_mapping(path)
+
+
+def test_a_few_aliases_still_load(tmp_path: Path) -> None:
+    assert read_yaml("a: &x [1, 2]\nb: *x\n") == {"a": [1, 2], "b": [1, 2]}
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(\w*\s?)*Total", r"(x|xy)*z"])
+def test_a_footer_pattern_that_can_backtrack_for_ever_is_refused(
+    tmp_path: Path, pattern: str
+) -> None:
+    path = write(
+        tmp_path,
+        f"name: slow\nsource: test\nfields:\n  email: Email\nread:\n  drop_rows_matching: ['{pattern}']\n",
+    )
+    with pytest.raises(
+        MappingError, match=r"\[read.drop_rows_matching\[0\]\]: could take for ever to match"
+    ):
+        load_mapping(path)
+
+
+def test_shipped_footer_patterns_pass_the_backtracking_check() -> None:
+    from importer.regex_guard import nested_quantifier
+
+    patterns = [
+        p
+        for path in iter_mapping_files()
+        for p in load_mapping(path).read.get("drop_rows_matching", [])
+    ]
+    assert patterns  # the Salesforce report mapping has some
+    assert [p for p in patterns if nested_quantifier(p)] == []

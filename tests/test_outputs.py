@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer.errors import ConfigError
+from importer.errors import ConfigError, OutputError
 from importer.models import Problem, RowIssue, Stage
 from importer.outputs import (
     FORMULA_START,
@@ -26,6 +26,7 @@ from importer.outputs import (
     RejectWriter,
     csv_lines,
     make_private_dir,
+    make_run_dir,
     neutralise,
     new_run_id,
     open_private,
@@ -182,6 +183,7 @@ def test_a_reject_file_reads_back_to_the_cells_that_were_written(
     # every row needs one filled cell, or the reader skips it as blank
     rows = [(a or "x", b) for a, b in rows]
     path = tmp_path / "rejects.csv"
+    path.unlink(missing_ok=True)  # hypothesis runs every example in one tmp_path
     rejects = RejectWriter(path, ["Name", "Notes"])
     for n, row in enumerate(rows, start=2):
         rejects.reject(list(row), RowIssue(n, Stage.VALIDATE, [Problem("c", "m")]))
@@ -195,27 +197,77 @@ def test_a_reject_file_reads_back_to_the_cells_that_were_written(
 # --------------------------------------------------------------------------- private files
 
 
-def test_files_are_created_0600_even_over_an_old_readable_file(tmp_path: Path) -> None:
-    old = tmp_path / "report.json"
-    old.write_text("old")
-    old.chmod(0o644)
-    write_json(old, {"name": "Zoë", "n": 1, "when": datetime(2024, 3, 15, tzinfo=UTC)})
-    assert mode(old) == 0o600
-    data = json.loads(old.read_text(encoding="utf-8"))
+def test_files_are_created_0600(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    write_json(path, {"name": "Zoë", "n": 1, "when": datetime(2024, 3, 15, tzinfo=UTC)})
+    assert mode(path) == 0o600
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert data == {"name": "Zoë", "n": 1, "when": "2024-03-15 00:00:00+00:00"}
     with open_private(tmp_path / "new.txt") as f:
         f.write("x")
     assert mode(tmp_path / "new.txt") == 0o600
 
 
-def test_directories_are_0700_even_when_they_exist(tmp_path: Path) -> None:
+def test_a_file_already_there_is_never_opened(tmp_path: Path) -> None:
+    old = tmp_path / "report.json"
+    old.write_text("old")
+    with pytest.raises(OutputError, match="appeared while rg-import was writing"):
+        write_json(old, {"n": 1})
+    assert old.read_text() == "old"
+
+
+def test_a_planted_link_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run_dir = make_private_dir(tmp_path / "run")
+    (run_dir / "rejects.csv").symlink_to(victim)
+    rejects = RejectWriter(run_dir / "rejects.csv", ["Email"])
+    issue = RowIssue(2, Stage.VALIDATE, [Problem("invalid_email", "bad")])
+    with pytest.raises(OutputError):
+        rejects.reject(["lead@example.com"], issue)
+    (run_dir / "dangling.csv").symlink_to(tmp_path / "made-through-the-link.csv")
+    with pytest.raises(OutputError):
+        open_private(run_dir / "dangling.csv")
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "made-through-the-link.csv").exists()
+
+
+def test_a_made_directory_is_0700_and_an_existing_one_keeps_its_mode(tmp_path: Path) -> None:
     made = make_private_dir(tmp_path / "a" / "b")
     assert made == tmp_path / "a" / "b" and mode(made) == 0o700
-    existing = tmp_path / "open"
-    existing.mkdir(mode=0o755)
-    existing.chmod(0o755)
-    make_private_dir(existing)
-    assert mode(existing) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)
+    make_private_dir(shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o2775
+    link = tmp_path / "link"
+    link.symlink_to(shared)  # a linked --out: its target is not changed either
+    assert make_private_dir(link) == link
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o2775
+
+
+def test_a_run_directory_with_outputs_is_refused_without_overwrite(tmp_path: Path) -> None:
+    run_dir = make_run_dir(tmp_path / "run")
+    (run_dir / "rejects.csv").write_text("old rejects")
+    (run_dir / "notes.txt").write_text("the user's own file")
+    with pytest.raises(
+        ConfigError, match=r"already holds the outputs of a run \(rejects.csv\).*--overwrite"
+    ):
+        make_run_dir(run_dir)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run_dir / "report.json").symlink_to(victim)
+    assert make_run_dir(run_dir, overwrite=True) == run_dir
+    assert sorted(p.name for p in run_dir.iterdir()) == ["notes.txt"]
+    assert victim.read_text() == "precious"
+    assert make_run_dir(run_dir) == run_dir  # nothing of a run is left in it
+
+
+def test_an_output_directory_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="not a directory; pick another with --out"):
+        make_private_dir(blocker)
 
 
 def test_an_impossible_output_directory_is_a_config_error(tmp_path: Path) -> None:
