@@ -323,3 +323,24 @@ def test_held_notes_file_neutralises_formulas(tmp_path: Path) -> None:
     _, rows = read_csv(held)
     assert len(rows) == report["activities"]["held"] > 0
     assert all(not r["description"].startswith("=") for r in rows)
+
+
+@pytest.mark.parametrize("kind", ["429", "500"])
+def test_a_row_turned_away_after_every_retry_is_not_a_reject(tmp_path: Path, kind: str) -> None:
+    """429 after every retry applied nothing; a 500 may have: neither is the row's data refused."""
+    ledger = tmp_path / "ledger.sqlite"
+    with start_sandbox(port=0, fault_rate=1.0, faults=(kind,), retry_after_s=0) as busy:
+        report = run(busy, PEOPLE, ledger, new_out(tmp_path), max_consecutive_failures=1000, **QUICK)
+        assert busy.leads(SITE) == []
+    assert_invariant(report)
+    leads = report["leads"]
+    landed = "not_sent" if kind == "429" else "in_doubt"
+    assert leads[landed] == VALID_PEOPLE and leads["created"] == leads["updated"] == 0
+    _, rejects = read_csv(Path(report["rejects_file"]))
+    assert rejects and all(r["_stage"] != "send" for r in rejects)  # only the file's bad rows
+    assert ledger_counts(ledger)["leads"].get("sent", 0) == 0
+
+    with start_sandbox(port=0) as api:
+        again = run(api, PEOPLE, ledger, new_out(tmp_path))
+        assert len(api.leads(SITE)) == VALID_PEOPLE
+    assert again["leads"]["created"] == VALID_PEOPLE
