@@ -27,6 +27,7 @@ from importer.client import Client, ClientSettings
 from importer.config import Credentials
 from importer.errors import Stopping, TransportError
 from importer.sandbox import start_sandbox
+from importer.summary import run_summary
 from tests.conftest import SITE
 from tests.test_run import PEOPLE, assert_invariant, ledger_counts, run
 from tests.test_run_crash import start_run, wait_for
@@ -204,6 +205,7 @@ def test_a_server_that_keeps_asking_for_long_waits_stops_the_run(tmp_path: Path)
     assert report["exit_code"] == 4
     assert "keeps asking to wait 1 h" in report["stopped"]
     assert "run again after" in report["stopped"]
+    assert run_summary(report).count("to resume") == 1  # said once, with the time
     assert_invariant(report)
     assert report["leads"]["created"] == report["leads"]["in_doubt"] == 0
     assert report["leads"]["not_sent"] > 0
