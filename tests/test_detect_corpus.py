@@ -28,7 +28,7 @@ SAMPLES = sorted(CORPUS.glob("*.csv"))
 # fingerprints are covered by the generated samples in sample_data/ only.
 NO_PUBLIC_HEADER = {"boomtown", "followupboss_notes", "home_valuations", "lofty"}
 # Layouts with one real header only: no second independent source was found.
-ONE_PUBLIC_HEADER = {"realtor_com", "sierra"}
+ONE_PUBLIC_HEADER = {"sierra"}
 
 
 def corpus_header(path: Path) -> list[str]:
