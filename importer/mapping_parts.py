@@ -42,6 +42,8 @@ def fill_group(ev: Evaluator, group: Group, cols: tuple[str, ...]) -> dict[str, 
         else:
             stacked.append(ev.clean(col))
             labels.append(label)
+    if not stacked:  # split columns whose cells are all empty in this chunk: nothing to pick
+        return {}
     n, k = len(index), len(stacked)
     matrix = np.empty((n, k), dtype=object)
     for j, values in enumerate(stacked):

@@ -129,3 +129,39 @@ def test_plan_of_a_real_hubspot_header_needs_no_mapping(
     _, err = capsys.readouterr()
     assert exit_info.value.code == ExitCode.OK, err
     assert "hubspot" in err
+
+
+def contact_value(column: str) -> str:
+    """A plausible contact value for a real header's column, by what its name says."""
+    name = column.casefold()
+    if any(word in name for word in ("optin", "verif", "count", "spouse", "agent", "recipient")):
+        return ""  # about the contact, not the contact: leave it empty
+    if "email" in name and "last" not in name:
+        return "ana.prado@example.com"
+    if "phone" in name and not name.endswith(" on"):
+        return "(808) 555-0134"
+    if name.endswith("first_name") or name == "first name":
+        return "Ana"
+    if name.endswith("last_name") or name == "last name":
+        return "Prado"
+    if name in ("name", "full name", "lead.lead_info.lead_consumer_info.full_name"):
+        return "Ana Prado"
+    return ""
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_a_contact_under_a_real_header_is_planned_not_rejected(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Detection alone is not enough: the detected mapping must also read the real
+    # columns (a Zillow file once detected, then had every row rejected missing_key).
+    header = corpus_header(sample)
+    export = tmp_path / f"{sample.stem}.csv"
+    with open(export, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow([contact_value(column) for column in header])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plan", str(export), "--out", str(tmp_path / "run"), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == ExitCode.OK, err + out
