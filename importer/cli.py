@@ -25,6 +25,13 @@ import click
 
 from importer import __version__
 from importer.errors import ConfigError, ExitCode, ImporterError, RunWriteFailed
+from importer.settings import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_UPDATE_API,
+    DEFAULT_WORKERS,
+    UPDATE_APIS,
+)
 
 if TYPE_CHECKING:
     from importer.mapping_spec import Mapping
@@ -157,7 +164,7 @@ plan_options = [
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
-    click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
+    click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
 ]  # fmt: skip
@@ -200,15 +207,15 @@ run_options = [
     click.option("--site", metavar="UUID", help="Real Geeks site UUID to write to (or RG_SITE)."),
     click.option("--base-url", metavar="URL", help="API base URL (or RG_BASE_URL; default: the Real Geeks service)."),
     click.option("--sandbox", is_flag=True, help="Send to an embedded local sandbox instead (no credentials needed)."),
-    click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Requests in flight at once."),
+    click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64), help="Requests in flight at once."),
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt and list it in held_activities.csv."),
-    click.option("--update-api", type=click.Choice(["v1", "v2"]), default="v1", show_default=True, help="v2 can clear fields that became empty."),
-    click.option("--max-attempts", default=6, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
-    click.option("--timeout", "read_timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1), help="Most seconds one try may take in all: connecting, sending, the whole answer."),
+    click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="v2 can clear fields that became empty."),
+    click.option("--max-attempts", default=DEFAULT_MAX_ATTEMPTS, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
+    click.option("--timeout", "read_timeout", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(min=0.1), help="Most seconds one try may take in all: connecting, sending, the whole answer."),
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
     click.option("--quiet", "-q", is_flag=True, help="No progress output."),

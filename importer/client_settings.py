@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from importer import contract
+from importer import api_contract as contract
 from importer.config import check_base_url
 from importer.errors import ConfigError
-
-UPDATE_APIS = ("v1", "v2")
+from importer.settings import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_UPDATE_API,
+    UPDATE_APIS,
+)
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,14 @@ class ClientSettings:
 
     base_url: str = contract.DEFAULT_BASE_URL
     connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    max_attempts: int = 6
+    read_timeout: float = DEFAULT_TIMEOUT_S
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     not_found_attempts: int = 3
     not_found_delay: float = 2.0
     max_retry_after: float = 120.0
-    update_api: str = "v1"
+    update_api: str = DEFAULT_UPDATE_API
     v2_path_template: str = contract.V2_PATH_TEMPLATES[0]
     pool_size: int = 16
 

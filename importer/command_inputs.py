@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from importer.api_contract import DEFAULT_BASE_URL
 from importer.config import (
-    DEFAULT_LEDGER,
     ENV_BASE_URL,
     ENV_LEDGER,
     ENV_PHONE_REGION,
@@ -29,8 +29,8 @@ from importer.config import (
     environment,
     load_credentials,
 )
-from importer.contract import DEFAULT_BASE_URL
 from importer.errors import ConfigError
+from importer.settings import DEFAULT_LEDGER
 
 if TYPE_CHECKING:
     from importer.mapping_spec import Mapping

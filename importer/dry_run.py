@@ -27,6 +27,7 @@ from importer.mapfile import Mapping, read_overrides
 from importer.models import Action
 from importer.plan import PlannedChunk, Planner
 from importer.progress import Progress
+from importer.settings import DEFAULT_UPDATE_API
 
 # Chunk size while planning: small enough that several checking processes
 # overlap with reading, big enough that pandera's fixed cost per chunk stays
@@ -48,7 +49,9 @@ class PlanRequest:
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
     processes: int | None = None  # checking processes; None: one per core
-    update_api: str = "v1"  # the one the run would use: v2 can clear fields, v1 cannot
+    update_api: str = (
+        DEFAULT_UPDATE_API  # the one the run would use: v2 can clear fields, v1 cannot
+    )
 
 
 def plan_file(

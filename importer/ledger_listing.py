@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from importer.config import DEFAULT_LEDGER, ENV_LEDGER, environment
+from importer.config import ENV_LEDGER, environment
 from importer.errors import ConfigError
 from importer.ledger import Ledger
 from importer.outputs import neutralise
+from importer.settings import DEFAULT_LEDGER
 
 LEDGER_COLUMNS = (
     "site",

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from importer import contract
+from importer import api_contract as contract
 from importer.errors import ImporterError, MappingError
 from importer.mapfile import find_mapping, load_mapping, read_yaml
 from importer.mapping_spec import TRANSFORMS, Mapping

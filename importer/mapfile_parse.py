@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from importer import contract
+from importer import api_contract as contract
 from importer.mapfile_reader import MappingReader
 from importer.mapping_spec import (
     BUILTIN_VALUE_MAPS,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from importer import contract
+from importer import api_contract as contract
 from importer.errors import InputError
 from importer.mapfile import Mapping, ValueSpec
 from importer.mapping_parts import activities_frame, fill_group

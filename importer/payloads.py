@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from importer import contract
+from importer import api_contract as contract
 from importer.mapping import MappedChunk
 
 _INT_FIELDS = frozenset(contract.PROPERTY_INT_FIELDS)

@@ -285,7 +285,9 @@ class CsvSource:
                     path=self.path,
                 ) from None
             except OSError as exc:
-                raise InputError(f"cannot be read ({exc.strerror or exc})", path=self.path) from None
+                raise InputError(
+                    f"cannot be read ({exc.strerror or exc})", path=self.path
+                ) from None
             # pandas numbers the rows from 0, the widening row first; turn that into sheet rows.
             chunk.index = chunk.index + self._first_row - 1
             if self._widening:

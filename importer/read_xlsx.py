@@ -281,7 +281,9 @@ class XlsxSource:
         ragged: dict[int, Problem] = {}
 
         def frame() -> pd.DataFrame:
-            made = pd.DataFrame(rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str)
+            made = pd.DataFrame(
+                rows, index=pd.Index(numbers, dtype="int64"), columns=columns, dtype=str
+            )
             return read_ragged.attach(made, {n: ragged.pop(n) for n in list(ragged)})
 
         for number, cells in self._data_rows():

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from importer import contract
+from importer import api_contract as contract
 from importer.client_settings import ClientSettings
 from importer.errors import (
     ApiError,

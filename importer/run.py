@@ -37,6 +37,7 @@ from importer.models import Action, RowIssue, Stage
 from importer.plan import PlannedChunk, Planner
 from importer.progress import NullProgress, Progress
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
+from importer.settings import DEFAULT_WORKERS
 
 LEAD_RESULTS = ("created", "updated", "unchanged", "rejected", "in_doubt", "not_sent")
 ACTIVITY_RESULTS = ("sent", "unchanged", "rejected", "in_doubt", "not_sent")
@@ -55,7 +56,7 @@ class RunRequest:
     ledger: Path
     out: Path | None = None
     read_options: Any = None
-    workers: int = 4
+    workers: int = DEFAULT_WORKERS
     rps: float | None = None
     activities_at_most_once: bool = False
     client_settings: Any = None  # importer.client.ClientSettings overrides (timeouts, attempts)

@@ -46,6 +46,7 @@ from importer.ledger import payload_hash
 from importer.models import Action, Problem
 from importer.payloads import ledger_payload
 from importer.plan import RowPlan
+from importer.settings import DEFAULT_UPDATE_API
 
 # ``Stopping`` lives in importer.errors (the client sets its ``maybe_applied``);
 # callers import it from here too.
@@ -97,7 +98,7 @@ class SendPolicy:
     source: str
     kind: str  # lead | potential_seller | activity
     activities_at_most_once: bool = False
-    update_api: str = "v1"  # v2 can clear fields that became empty
+    update_api: str = DEFAULT_UPDATE_API  # v2 can clear fields that became empty
     max_consecutive_failures: int = 10
 
 

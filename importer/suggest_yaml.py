@@ -30,7 +30,9 @@ def _country_lines(headers: Sequence[str]) -> list[str]:
     lines = ["  # phone_region: US           # uncomment to fix the region of numbers without +"]
     if countries:
         listed = ", ".join(_q(h) for h in countries)
-        lines.insert(0, f"  country_columns: [{listed}]   # each row's phones are read in its country")
+        lines.insert(
+            0, f"  country_columns: [{listed}]   # each row's phones are read in its country"
+        )
     return lines
 
 

@@ -80,7 +80,9 @@ def run_summary(report: MappingABC[str, Any]) -> str:
     if report["stopped"]:
         # a run stopped by a file it could not write says itself how to go on
         advice = (
-            "" if "again to resume" in report["stopped"] else " Run the same command again to resume."
+            ""
+            if "again to resume" in report["stopped"]
+            else " Run the same command again to resume."
         )
         lines.append(f"Stopped early: {report['stopped']}.{advice}")
     elif leads["not_sent"]:

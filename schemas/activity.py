@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from importer import contract
+from importer import api_contract as contract
 from schemas import checks
 
 

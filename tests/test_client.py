@@ -37,7 +37,7 @@ from importer.client import (
     readable_error,
 )
 from importer.config import Credentials
-from importer.contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
+from importer.api_contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
 from importer.errors import (
     ApiError,
     AuthError,

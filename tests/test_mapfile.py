@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from importer import contract
+from importer import api_contract as contract
 from importer.errors import ExitCode, MappingError
 from importer.mapfile import (
     DEFAULT_FIELD_TRANSFORMS,

@@ -389,7 +389,7 @@ def test_valid_variants_are_accepted(
 def test_each_activity_type_of_the_contract_is_accepted(
     sandbox: Sandbox, http: requests.Session
 ) -> None:
-    from importer.contract import ACTIVITY_TYPES
+    from importer.api_contract import ACTIVITY_TYPES
 
     body = lead(activities=[note(type=kind) for kind in ACTIVITY_TYPES])
     assert post_lead(http, sandbox, body).status_code == 201

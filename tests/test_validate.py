@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer import contract
+from importer import api_contract as contract
 from importer.errors import ImporterError
 from importer.mapfile import parse_mapping
 from importer.mapping import MappedChunk, bind, map_chunk
