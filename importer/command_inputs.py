@@ -117,7 +117,7 @@ def with_home_region(
     """
     from dataclasses import replace
 
-    from importer.phones import check_region
+    from importer.normalize.phones import check_region
 
     given = region or environment(env).get(ENV_PHONE_REGION) or "US"
     try:

@@ -266,7 +266,7 @@ def _check_phone_region(p: MappingReader, value: Any) -> str | None:
     if value is None:
         return None
     from importer.errors import ConfigError
-    from importer.phones import check_region
+    from importer.normalize.phones import check_region
 
     try:
         return check_region(p.text(value, "options.phone_region"))

@@ -28,7 +28,7 @@ from importer.mapfile import Mapping, ValueSpec
 from importer.mapping_parts import activities_frame, fill_group
 from importer.mapping_values import FIELD_ORDER, Collector, Evaluator
 from importer.models import Problem, RowWarning
-from importer.names import split_name
+from importer.normalize.names import split_name
 
 # Lead ids are uuid5 of "site|source|key" in this namespace, so the same row of
 # the same source always gets the same id on the same site, on any machine.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from importer import transforms as T
 from importer.mapfile import ActivitySpec, Group, Mapping
 from importer.mapping_values import (
     FIELD_ORDER,
@@ -22,6 +21,7 @@ from importer.mapping_values import (
     run_transform,
 )
 from importer.models import Problem
+from importer.normalize import transforms as T
 
 
 def fill_group(ev: Evaluator, group: Group, cols: tuple[str, ...]) -> dict[str, pd.Series]:

@@ -4,7 +4,7 @@
 transforms, then a fallback) into a clean column, caching what several specs
 share, and reports values that cannot be normalised to the chunk's
 ``Collector`` (problems, warnings and extra note lines). ``run_transform``
-maps a transform's name to its implementation in ``importer.transforms``.
+maps a transform's name to its implementation in ``importer.normalize.transforms``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from importer import transforms as T
-from importer.columns import map_unique
 from importer.mapfile import Template, Transform, ValueSpec
 from importer.models import Problem, RowWarning
-from importer.regions import country_region
+from importer.normalize import transforms as T
+from importer.normalize.column_text import map_unique
+from importer.normalize.regions import country_region
 
 if TYPE_CHECKING:
     from importer.mapping import BoundMapping

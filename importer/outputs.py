@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from importer.columns import cells_at
 from importer.errors import ConfigError, OutputError
 from importer.models import RowIssue
+from importer.normalize.column_text import cells_at
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 REJECT_DIAGNOSTICS = ("_row", "_stage", "_code", "_message")

@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 
-from importer import transforms
-from importer.columns import flags, pack, texts
+from importer.normalize import transforms
+from importer.normalize.column_text import flags, pack, texts
 
 UUID_PATTERN = re.compile(
     r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$"

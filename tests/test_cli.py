@@ -172,7 +172,9 @@ def test_a_later_run_with_a_bad_file_leaves_no_run_directory(
     sent = len(sandbox_env.requests_log())
     # the site is known now, so no preview runs first: the run itself finds the problem
     unclosed = make_inputs(tmp_path)["unclosed"]
-    code, out, err = invoke(capsys, "run", str(unclosed), *common, "--out", str(tmp_path / "second"))
+    code, out, err = invoke(
+        capsys, "run", str(unclosed), *common, "--out", str(tmp_path / "second")
+    )
     assert_one_error_line(code, out, err, *BAD_FILES["unclosed"])
     assert not (tmp_path / "second").exists()
     assert len(sandbox_env.requests_log()) == sent

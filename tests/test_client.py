@@ -28,6 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from importer import __version__
+from importer.api_contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
 from importer.client import (
     Client,
     ClientSettings,
@@ -37,7 +38,6 @@ from importer.client import (
     readable_error,
 )
 from importer.config import Credentials
-from importer.api_contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
 from importer.errors import (
     ApiError,
     AuthError,

@@ -25,9 +25,9 @@ from importer.mapfile import load_mapping
 from importer.mapfile_parse import parse_mapping
 from importer.mapping import bind, map_chunk
 from importer.mapping_spec import Mapping
-from importer.phones import normalize_phone
+from importer.normalize.phones import normalize_phone
+from importer.normalize.regions import country_region
 from importer.read import open_table
-from importer.regions import country_region
 from tests.test_plan import plan_cli
 
 INTERNATIONAL = Path(__file__).parent / "data" / "international_contacts.csv"

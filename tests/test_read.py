@@ -727,7 +727,10 @@ def test_ragged_rows_are_judged_where_the_parser_reads_the_rest(tmp_path: Path) 
     # a quote inside an unquoted cell: not standard CSV, so the parser reads the
     # file and the csv module counts the fields beside it
     text = 'Name,Note\nAna,say "hi"\nBo\nCy,"x,y",z\nDi,"ok"\n'
-    for table_path in (write(tmp_path, "q.csv", text), write(tmp_path, "q16.csv", "\ufeff" + text, "utf-16-le")):
+    for table_path in (
+        write(tmp_path, "q.csv", text),
+        write(tmp_path, "q16.csv", "\ufeff" + text, "utf-16-le"),
+    ):
         frame, found = ragged_of(table_path)
         assert frame.index.tolist() == [2, 3, 4, 5]
         assert list(found) == [3, 4], table_path

@@ -22,10 +22,10 @@ from importer.errors import ImporterError, ValidationError
 from importer.ledger import Ledger
 from importer.mapfile import load_mapping
 from importer.mapping import MappedChunk, lead_id_for
+from importer.normalize.transforms import valid_email_mask, valid_iso_datetime_mask
 from importer.plan import Planner
 from importer.read import open_table
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
-from importer.transforms import valid_email_mask, valid_iso_datetime_mask
 from importer.validate import validate_chunk
 from tests.conftest import SAMPLE_DATA, SITE
 

@@ -1,4 +1,4 @@
-"""Value normalisers (importer.transforms): dirty cases, idempotency, fast paths.
+"""Value normalisers (importer.normalize.transforms): dirty cases, idempotency, fast paths.
 
 Three kinds of test:
 * tables of real dirty values (from CRM exports) with the value each must give;
@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import regions
-from importer.cleaning import _clean_one, clean_values
-from importer.dates import compile_format
-from importer.emails import FAST_EMAIL, is_fast_email, library_email, surely_invalid
 from importer.errors import ConfigError
-from importer.names import fast_split, split_one
-from importer.phones import library_phone, nanp_fast
-from importer.transforms import (
+from importer.normalize import regions
+from importer.normalize.dates import compile_format
+from importer.normalize.emails import FAST_EMAIL, is_fast_email, library_email, surely_invalid
+from importer.normalize.names import fast_split, split_one
+from importer.normalize.phones import library_phone, nanp_fast
+from importer.normalize.text import _clean_one, clean_values
+from importer.normalize.transforms import (
     PLACEHOLDERS,
     Cleaned,
     clean_multiline,

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from importer.columns import strings_of
 from importer.errors import ConfigError
+from importer.normalize.column_text import strings_of
 
 _US_PER_DAY = 86_400_000_000
 

@@ -29,8 +29,8 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from importer.cleaning import clean_values
-from importer.columns import like, map_unique, pack, texts
+from importer.normalize.column_text import like, map_unique, pack, texts
+from importer.normalize.text import clean_values
 
 PARTICLES = frozenset({
     "de", "da", "del", "della", "dela", "di", "du", "dos", "das", "do", "van", "von", "der",

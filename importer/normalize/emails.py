@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from importer.cleaning import Cleaned, clean_values
-from importer.columns import SEP, cells_at, find_all, flags, like, map_unique, texts
+from importer.normalize.column_text import SEP, cells_at, find_all, flags, like, map_unique, texts
+from importer.normalize.text import Cleaned, clean_values
 
 _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")  # email-validator's list

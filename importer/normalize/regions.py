@@ -1,6 +1,6 @@
 """US states, territories and military "states", and Canadian provinces, as data.
 
-Used by the state and ZIP normalisers (``importer.places``). Everything here
+Used by the state and ZIP normalisers (``importer.normalize.addresses``). Everything here
 is plain data plus two tiny lookups:
 
 * ``state_code(text)`` turns a name, a postal code or a common abbreviation

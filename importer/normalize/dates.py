@@ -37,10 +37,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from importer.cleaning import Cleaned, clean_values
-from importer.columns import SEP, Packed, digits_value, flags, like, pack, texts
 from importer.errors import ConfigError
-from importer.instants import format_instants, zone
+from importer.normalize._instant_text import format_instants, zone
+from importer.normalize.column_text import SEP, Packed, digits_value, flags, like, pack, texts
+from importer.normalize.text import Cleaned, clean_values
 
 FIRST_YEAR, LAST_YEAR = 1800, 2999
 EXCEL_FIRST, EXCEL_LAST = 32874, 73050  # 1990-01-01 and 2099-12-31

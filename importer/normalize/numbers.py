@@ -20,8 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from importer.cleaning import Cleaned, clean_values
-from importer.columns import distinct, flags, like, take
+from importer.normalize.column_text import distinct, flags, like, take
+from importer.normalize.text import Cleaned, clean_values
 
 _NUMBER = re.compile(
     r"(?P<sign>[+-]?)(?P<whole>\d{1,3}(?:,\d{3})+|\d*)(?:\.(?P<fraction>\d*))?", re.ASCII

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from importer.columns import (
+from importer.errors import ConfigError
+from importer.normalize.column_text import (
     SEP,
     cells_at,
     distinct,
@@ -33,7 +34,6 @@ from importer.columns import (
     take,
     texts,
 )
-from importer.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from importer import regions
-from importer.cleaning import Cleaned, clean_values
-from importer.columns import distinct, flags, like, take
+from importer.normalize import regions
+from importer.normalize.column_text import distinct, flags, like, take
+from importer.normalize.text import Cleaned, clean_values
 
 T = TypeVar("T")
 

@@ -19,7 +19,13 @@ one place the rest of the tool imports them from.
 
 from __future__ import annotations
 
-from importer.cleaning import (
+from importer.normalize.addresses import normalize_state, normalize_zip
+from importer.normalize.dates import parse_datetime, valid_iso_datetime_mask
+from importer.normalize.emails import normalize_email, valid_email_mask
+from importer.normalize.names import split_name
+from importer.normalize.numbers import floor_integer, half_part, to_integer
+from importer.normalize.phones import normalize_phone
+from importer.normalize.text import (
     PLACEHOLDERS,
     Cleaned,
     clean_multiline,
@@ -30,12 +36,6 @@ from importer.cleaning import (
     title_case,
     upper,
 )
-from importer.dates import parse_datetime, valid_iso_datetime_mask
-from importer.emails import normalize_email, valid_email_mask
-from importer.integers import floor_integer, half_part, to_integer
-from importer.names import split_name
-from importer.phones import normalize_phone
-from importer.places import normalize_state, normalize_zip
 
 __all__ = [
     "PLACEHOLDERS",

@@ -1,7 +1,7 @@
 """Phone numbers: parsed with phonenumbers, formatted the way Real Geeks shows them.
 
 Each number is read in a region: the row's own (from its country column, see
-``importer.regions.country_region``), else the default region (the mapping's
+``importer.normalize.regions.country_region``), else the default region (the mapping's
 ``phone_region``, else ``--phone-region``, else US). A number written with
 "+" or "00" (or the region's own exit code, "011" in the US) carries its
 country whatever the region. A number is accepted only when phonenumbers
@@ -40,9 +40,17 @@ import phonenumbers
 from phonenumbers import CountryCodeSource, NumberParseException, PhoneMetadata, PhoneNumberFormat
 from phonenumbers import PhoneNumberType as Type
 
-from importer.cleaning import Cleaned, clean_values
-from importer.columns import SEP, flags, like, map_unique, pack_text, strings_of, texts
 from importer.errors import ConfigError
+from importer.normalize.column_text import (
+    SEP,
+    flags,
+    like,
+    map_unique,
+    pack_text,
+    strings_of,
+    texts,
+)
+from importer.normalize.text import Cleaned, clean_values
 
 # Characters phonenumbers ignores between digits, and that the fast path may drop.
 _SPACING = " -.()"
