@@ -65,12 +65,12 @@ def _spools_input(f: F) -> F:
     """Give the command its INPUT as a regular file, and ``input_name``: INPUT as typed.
 
     ``-``, /dev/stdin, a FIFO or ``<(…)`` can be read only once, while the reader
-    opens its input several times: such an input is copied first (``importer.spool``).
+    opens its input several times: such an input is copied first (``importer.read.spool``).
     """
 
     @functools.wraps(f)
     def wrapper(*args: Any, input_path: Path, **kwargs: Any) -> Any:
-        from importer.spool import spooled_input
+        from importer.read.spool import spooled_input
 
         with spooled_input(input_path) as source:
             return f(*args, input_path=source.path, input_name=source.name, **kwargs)
@@ -106,7 +106,8 @@ def sandbox(**options: object) -> None:
     reset-after-commit. Inspect what it received under /_sandbox (see
     docs/sandbox.md).
     """
-    from importer.sandbox import SandboxConfig, serve
+    from importer.sandbox.config import SandboxConfig
+    from importer.sandbox.runner import serve
 
     serve(SandboxConfig.from_cli(**options))
 
@@ -237,7 +238,7 @@ def run(
 
     INPUT may be - to read standard input (then pass --yes: there is no one to ask).
     """
-    from importer.client import ClientSettings
+    from importer.client_settings import ClientSettings
     from importer.command_inputs import read_options, run_destination, site_option
     from importer.config import environment
     from importer.progress import make_progress
@@ -387,7 +388,7 @@ def mappings_suggest(
     in its comments instead of using them. --out creates missing folders.
     """
     from importer.detect import clear_winner
-    from importer.read import ReadOptions
+    from importer.read.options import ReadOptions
     from importer.suggest import read_sample, suggest
 
     if delimiter in ("tab", "\\t"):
@@ -437,7 +438,7 @@ def mappings_suggest(
 def mappings_check(file: str, sample: Path | None) -> int:
     """Lint a mapping file (a path or a name); exit 2 when it has problems."""
     from importer.detect import check
-    from importer.spool import spooled_input
+    from importer.read.spool import spooled_input
 
     if sample is None:
         problems = check(file, None)

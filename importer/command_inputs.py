@@ -34,8 +34,8 @@ from importer.settings import DEFAULT_LEDGER
 
 if TYPE_CHECKING:
     from importer.mapping_spec import Mapping
-    from importer.read import ReadOptions
-    from importer.sandbox import Sandbox
+    from importer.read.options import ReadOptions
+    from importer.sandbox.runner import Sandbox
 
 SANDBOX_SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"
 SANDBOX_DIR = Path("rg-import-sandbox")
@@ -53,7 +53,7 @@ def read_options(
     ``delimiter`` may be spelt ``tab`` or ``\\t`` for a tab.
     """
     from importer.mapfile import read_overrides
-    from importer.read import ReadOptions
+    from importer.read.options import ReadOptions
 
     opts = read_overrides(mapping) if mapping is not None else {}
     if sheet:
@@ -62,7 +62,7 @@ def read_options(
         opts["delimiter"] = "\t" if delimiter in ("tab", "\\t") else delimiter
     if encoding:
         opts["encoding"] = encoding
-    # workbook limits against zip bombs (see importer.read_xlsx_guard); rarely needed, so no flags
+    # workbook limits against zip bombs (see importer.read.xlsx_guard); rarely needed, so no flags
     for variable, key in (("RG_MAX_UNPACKED_MB", "max_unpacked_mb"), ("RG_MAX_CELLS", "max_cells")):
         value = (env if env is not None else os.environ).get(variable)
         if value:
@@ -81,7 +81,7 @@ def detect_mapping(input_path: Path, options: ReadOptions) -> Mapping:
     """
     from importer.detect import choose
     from importer.mapfile import load_mapping
-    from importer.read import peek_headers
+    from importer.read.table import peek_headers
 
     chosen = choose(peek_headers(input_path, options))
     return load_mapping(str(chosen.path)) if chosen.path else chosen
@@ -97,7 +97,7 @@ def given_mapping(
     """
     from importer.fit import check_fit
     from importer.mapfile import load_mapping
-    from importer.read import peek_headers
+    from importer.read.table import peek_headers
 
     mapping = load_mapping(name)
     options = read_options(sheet, delimiter, encoding, mapping)
@@ -182,7 +182,7 @@ def run_destination(
     """
     if sandbox:
         from importer.outputs import make_private_dir
-        from importer.sandbox import start_sandbox
+        from importer.sandbox.runner import start_sandbox
 
         make_private_dir(SANDBOX_DIR)
         embedded = start_sandbox(port=0, store=str(SANDBOX_DIR / "store.sqlite"))

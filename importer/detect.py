@@ -3,7 +3,7 @@
 Every mapping file may carry a ``detect:`` fingerprint: headers that must all
 be present (``require_all``), of which one must be present (``require_any``),
 and prefixes one header must start with (``prefix_any``, e.g. Pipedrive's
-``Person - ``). Headers are compared as ``importer.read.normalize_header``
+``Person - ``). Headers are compared as ``importer.read.table.normalize_header``
 does: without regard to case, spacing or a BOM.
 
 Several fingerprints may match one header row (every CRM has "First Name").
@@ -34,7 +34,7 @@ from importer.mapfile import iter_mapping_files, load_mapping
 from importer.mapping_spec import Detect, Mapping
 
 if TYPE_CHECKING:
-    from importer.read import ReadOptions
+    from importer.read.options import ReadOptions
     from importer.suggest import Suggestion
 
 __all__ = [
@@ -89,7 +89,7 @@ class BrokenMapping:
 
 
 def _norm(text: str) -> str:
-    from importer.read import normalize_header
+    from importer.read.headers import normalize_header
 
     return normalize_header(text)
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile import Mapping, read_overrides
+from importer.mapfile import read_overrides
+from importer.mapping_spec import Mapping
 from importer.models import Action
 from importer.plan import PlannedChunk, Planner
 from importer.progress import Progress
@@ -44,7 +45,7 @@ class PlanRequest:
     site: str | None = None
     ledger: Path | None = None
     out: Path | None = None
-    read_options: Any = None  # importer.read.ReadOptions
+    read_options: Any = None  # importer.read.table.ReadOptions
     command: str = "plan"
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
@@ -62,7 +63,8 @@ def plan_file(
     from importer.ledger import Ledger
     from importer.parallel import planned_chunks
     from importer.progress import NullProgress
-    from importer.read import ReadOptions, open_table
+    from importer.read.options import ReadOptions
+    from importer.read.table import open_table
 
     started = time.monotonic()
     run_id = outputs.new_run_id()

@@ -28,7 +28,7 @@ def _names(pattern: str) -> list[str]:
 
 def _resolve(rule: EmptyValues, headers: MappingABC[str, str]) -> list[str]:
     """The frame columns a rule names (matched case- and space-insensitively)."""
-    from importer.read import normalize_header
+    from importer.read.headers import normalize_header
 
     by_norm: dict[str, str] = {}
     for column, header in headers.items():

@@ -59,7 +59,7 @@ def check_fit(
     is not checked. ``catalog`` is where detection looks for the file's own
     layout (default: every mapping on the search path)."""
     from importer.detect import choose, column_matcher
-    from importer.read import normalize_header
+    from importer.read.headers import normalize_header
 
     expected = expected_columns(mapping)
     if not expected:

@@ -21,7 +21,9 @@ from importer import api_contract as contract
 from importer.errors import ImporterError, MappingError
 from importer.mapfile import find_mapping, load_mapping, read_yaml
 from importer.mapping_spec import TRANSFORMS, Mapping
-from importer.read import ReadOptions, normalize_header, peek_headers
+from importer.read.headers import normalize_header
+from importer.read.options import ReadOptions
+from importer.read.table import peek_headers
 
 _CONTAINERS = ("fields", "groups", "activities")
 

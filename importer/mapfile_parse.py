@@ -35,7 +35,7 @@ from importer.mapping_spec import (
     Transform,
     ValueSpec,
 )
-from importer.regex_guard import SAFER, nested_quantifier
+from importer.read.regex_guard import SAFER, nested_quantifier
 
 
 def _with_default_transform(spec: ValueSpec, field_name: str) -> ValueSpec:

@@ -24,8 +24,8 @@ import pandas as pd
 
 from importer import api_contract as contract
 from importer.errors import InputError
-from importer.mapfile import Mapping, ValueSpec
 from importer.mapping_parts import activities_frame, fill_group
+from importer.mapping_spec import Mapping, ValueSpec
 from importer.mapping_values import FIELD_ORDER, Collector, Evaluator
 from importer.models import Problem, RowWarning
 from importer.normalize.names import split_name
@@ -109,7 +109,7 @@ def bind(mapping: Mapping, columns: Sequence[str], headers: Sequence[str]) -> Bo
     Names match case- and whitespace-insensitively. Raises InputError when a
     key column the mapping needs is missing.
     """
-    from importer.read import normalize_header
+    from importer.read.headers import normalize_header
 
     by_norm: dict[str, str] = {}
     for col in columns:
@@ -167,7 +167,7 @@ def _without_country(mapping: Mapping) -> Mapping:
 
 
 def _ignored(mapping: Mapping) -> set[str]:
-    from importer.read import normalize_header
+    from importer.read.headers import normalize_header
 
     names: list[str] = []
     for pattern in mapping.ignore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from importer.mapfile import ActivitySpec, Group, Mapping
+from importer.mapping_spec import ActivitySpec, Group, Mapping
 from importer.mapping_values import (
     FIELD_ORDER,
     Collector,

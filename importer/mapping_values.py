@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from importer.mapfile import Template, Transform, ValueSpec
+from importer.mapping_spec import Template, Transform, ValueSpec
 from importer.models import Problem, RowWarning
 from importer.normalize import transforms as T
 from importer.normalize.column_text import map_unique

@@ -4,7 +4,7 @@ held_activities.csv.
 Everything here may hold personal data, so files are created readable by their
 owner only (0600; a directory made here 0700, an existing one keeps its mode),
 and always as new files: a link planted at ``rejects.csv`` is never followed. Every CSV cell that a spreadsheet would
-run as a formula is prefixed with ``'``; ``importer.read`` removes exactly that
+run as a formula is prefixed with ``'``; ``importer.read.table`` removes exactly that
 prefix again, so a reject file fixed in a spreadsheet feeds back unchanged.
 CSVs are written as UTF-8 with a BOM, which is what Excel needs to show
 accented names correctly.

@@ -32,8 +32,8 @@ import pandas as pd
 
 from importer.dry_run import Formatted, format_chunk
 from importer.plan import Checked, PlannedChunk, Planner
-from importer.read import Table
-from importer.read_records import RecordBlock
+from importer.read.records import RecordBlock
+from importer.read.table import Table
 
 # Below this many rows a piece is checked in place: forking would cost more.
 MIN_PARALLEL_ROWS = 5_000

@@ -96,7 +96,7 @@ def record_digests(records: list[bytes], key: str) -> list[str]:
     """A 64-bit fingerprint (16 hex characters) of each raw record's bytes.
 
     What ``raw_digests`` is for parsed cells, for rows not parsed at all
-    (``importer.read_records``); the two never match each other.
+    (``importer.read.records``); the two never match each other.
     """
     if not records:
         return []

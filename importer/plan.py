@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from importer import payloads, read_fed_back, read_ragged
-from importer.ledger import CachedReject, Ledger, payload_hash
-from importer.mapfile import Mapping
+from importer import payloads
+from importer.ledger import CachedReject, Ledger
+from importer.ledger_store import payload_hash
 from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
+from importer.mapping_spec import Mapping
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
+from importer.read import fed_back as read_fed_back
+from importer.read import ragged as read_ragged
 
 if TYPE_CHECKING:
     from importer.dry_run import Formatted
-    from importer.read import Table
-    from importer.read_records import RecordBlock
+    from importer.read.records import RecordBlock
+    from importer.read.table import Table
 
 
 @dataclass
@@ -226,7 +229,7 @@ class Planner:
 
         ``known`` rows are unchanged since they were confirmed sent, ``cached``
         ones are rejected for the same problems as last time: neither is mapped.
-        Nor are ragged rows (``importer.read_ragged``), rejected as the reader found them.
+        Nor are ragged rows (``importer.read.ragged``), rejected as the reader found them.
         """
         kind = self.mapping.kind
         n = len(rows)
@@ -337,7 +340,7 @@ class Planner:
         problems: dict[int, list[Problem]],
     ) -> None:
         """Reject again the rows of a reject file rejected as duplicates whose key is
-        still the one they repeated (``importer.read_fed_back``): sent, they would
+        still the one they repeated (``importer.read.fed_back``): sent, they would
         overwrite the kept row's lead. ``key_of``: a mapped row's key."""
         notes = read_fed_back.found(frame)
         if not notes or self.mapping.kind == "activity":

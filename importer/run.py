@@ -32,7 +32,8 @@ from importer.errors import (
     LedgerWriteError,
     RunWriteFailed,
 )
-from importer.mapfile import Mapping, read_overrides
+from importer.mapfile import read_overrides
+from importer.mapping_spec import Mapping
 from importer.models import Action, RowIssue, Stage
 from importer.plan import PlannedChunk, Planner
 from importer.progress import NullProgress, Progress
@@ -82,9 +83,11 @@ def run_file(
     ``confirm`` is asked, with the planned counts, before the first write to a
     site this ledger has never written to; returning False stops with nothing sent.
     """
-    from importer.client import Client, ClientSettings
+    from importer.client import Client
+    from importer.client_settings import ClientSettings
     from importer.ledger import Ledger
-    from importer.read import ReadOptions, open_table, read_through
+    from importer.read.options import ReadOptions
+    from importer.read.table import open_table, read_through
     from importer.throttle import RateLimiter
 
     make_bar = progress or (lambda *a, **k: NullProgress())
@@ -432,7 +435,7 @@ def _preview_counts(
     req: RunRequest, options: Any, ledger: Any, *, clears_fields: bool
 ) -> dict[str, int]:
     """Plan the whole file once (no network) to show what a run would send."""
-    from importer.read import open_table
+    from importer.read.table import open_table
 
     counts: Counter[str] = Counter()
     with open_table(req.input, options) as table:

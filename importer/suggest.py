@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING
 
 from importer.detect import Match, detect, load_catalog
 from importer.mapping_spec import Mapping
-from importer.read import normalize_header
+from importer.read.headers import normalize_header
 
 if TYPE_CHECKING:
-    from importer.read import ReadOptions
+    from importer.read.options import ReadOptions
 
 # What a header can be matched to: a lead field, or one of these roles.
 KEY, NOTE, DETAILS, IGNORE, FULL_NAME = "key", "note", "source_details", "ignore", "full_name"
@@ -363,7 +363,8 @@ def read_sample(
 
     Raises InputError when the file cannot be read. The rows stay in memory.
     """
-    from importer.read import ReadOptions, open_table
+    from importer.read.options import ReadOptions
+    from importer.read.table import open_table
 
     base = read_options or ReadOptions()
     options = ReadOptions(

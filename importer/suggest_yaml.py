@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from importer.read import normalize_header
+from importer.read.headers import normalize_header
 
 if TYPE_CHECKING:
     from importer.suggest import Guess

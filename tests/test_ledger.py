@@ -27,12 +27,9 @@ from hypothesis import strategies as st
 
 import importer.ledger as ledger_module
 from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
-from importer.ledger import (
-    LeadIdConflict,
-    Ledger,
-    canonical_json,
-    payload_hash,
-)
+from importer.ledger import Ledger
+from importer.ledger_store import canonical_json, payload_hash
+from importer.ledger_transitions import LeadIdConflict
 
 SOURCE = "followupboss"
 NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")

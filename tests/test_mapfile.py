@@ -15,18 +15,9 @@ import yaml
 
 from importer import api_contract as contract
 from importer.errors import ExitCode, MappingError
-from importer.mapfile import (
-    DEFAULT_FIELD_TRANSFORMS,
-    Mapping,
-    Template,
-    Transform,
-    ValueSpec,
-    find_mapping,
-    iter_mapping_files,
-    load_mapping,
-    parse_mapping,
-    read_yaml,
-)
+from importer.mapfile import find_mapping, iter_mapping_files, load_mapping, read_yaml
+from importer.mapfile_parse import parse_mapping
+from importer.mapping_spec import DEFAULT_FIELD_TRANSFORMS, Mapping, Template, Transform, ValueSpec
 from tests.conftest import MAPPINGS, ROOT
 
 DOCS = ROOT / "docs" / "mappings.md"
@@ -481,7 +472,7 @@ def test_a_footer_pattern_that_can_backtrack_for_ever_is_refused(
 
 
 def test_shipped_footer_patterns_pass_the_backtracking_check() -> None:
-    from importer.regex_guard import nested_quantifier
+    from importer.read.regex_guard import nested_quantifier
 
     patterns = [
         p

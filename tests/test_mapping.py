@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.errors import InputError
-from importer.mapfile import parse_mapping
+from importer.mapfile_parse import parse_mapping
 from importer.mapping import (
     LEAD_ID_NAMESPACE,
     MappedChunk,

@@ -32,7 +32,7 @@ from importer.outputs import (
     open_private,
     write_json,
 )
-from importer.read import open_table, unwrap_excel
+from importer.read.table import open_table, unwrap_excel
 
 BOM = b"\xef\xbb\xbf"
 FILE_SETTINGS = settings(

@@ -10,7 +10,7 @@ import pytest
 
 from importer.dry_run import PlanRequest, plan_file
 from importer.mapfile import load_mapping
-from importer.read import ReadOptions
+from importer.read.options import ReadOptions
 from tests.conftest import SITE, load_sample_generator
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")

@@ -27,7 +27,7 @@ from importer.mapping import bind, map_chunk
 from importer.mapping_spec import Mapping
 from importer.normalize.phones import normalize_phone
 from importer.normalize.regions import country_region
-from importer.read import open_table
+from importer.read.table import open_table
 from tests.test_plan import plan_cli
 
 INTERNATIONAL = Path(__file__).parent / "data" / "international_contacts.csv"

@@ -25,7 +25,7 @@ from importer.mapfile import load_mapping
 from importer.mapping import lead_id_for
 from importer.outputs import neutralise
 from importer.plan import Planner
-from importer.read import open_table
+from importer.read.table import open_table
 from importer.run import RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE
 

@@ -20,18 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import read_detect, read_ragged
 from importer.errors import ConfigError, InputError
-from importer.read import (
-    REJECT_COLUMNS,
-    ReadOptions,
-    Table,
-    normalize_header,
-    open_table,
-    peek_headers,
-    plan_columns,
-    unwrap_excel,
-)
+from importer.read import ragged as read_ragged
+from importer.read import sniff as read_detect
+from importer.read.headers import REJECT_COLUMNS, normalize_header, plan_columns
+from importer.read.options import ReadOptions
+from importer.read.table import Table, open_table, peek_headers, unwrap_excel
 
 SF_FOOTER = (
     r"Grand Totals \(\d+ records\)",
@@ -783,10 +777,10 @@ def test_content_wins_over_the_extension(tmp_path: Path) -> None:
 @pytest.fixture(params=["calamine", "openpyxl"])
 def xlsx_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each workbook test runs with both readers: calamine, and openpyxl as for big workbooks."""
-    import importer.read_xlsx
+    import importer.read.xlsx
 
     limit = 10**12 if request.param == "calamine" else -1
-    monkeypatch.setattr(importer.read_xlsx, "STREAM_ABOVE_BYTES", limit)
+    monkeypatch.setattr(importer.read.xlsx, "STREAM_ABOVE_BYTES", limit)
     return str(request.param)
 
 
@@ -985,7 +979,7 @@ def test_peek_headers_reads_only_the_header(tmp_path: Path) -> None:
 PEAK_RSS = textwrap.dedent(
     """
     import resource, sys
-    from importer.read import ReadOptions, open_table
+    from importer.read.table import ReadOptions, open_table
     with open_table(sys.argv[1], ReadOptions(chunk_rows=10_000)) as table:
         rows = sum(len(frame) for frame in table.chunks())
     print(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -1052,7 +1046,7 @@ BOMB_PEAK = textwrap.dedent(
     """
     import resource, sys
     from importer.errors import InputError
-    from importer.read import open_table
+    from importer.read.table import open_table
     try:
         open_table(sys.argv[1])
     except InputError as exc:

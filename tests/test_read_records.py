@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import read_ragged
 from importer.errors import ConfigError, InputError
-from importer.read import ReadOptions, open_table
-from importer.read_records import (
+from importer.read import ragged as read_ragged
+from importer.read.options import ReadOptions
+from importer.read.records import (
     RecordBlock,
     Unsplittable,
     artefact_records,
@@ -22,6 +22,7 @@ from importer.read_records import (
     record_blocks,
     record_ends,
 )
+from importer.read.table import open_table
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:

@@ -24,16 +24,17 @@ from typing import Any
 import pytest
 
 from importer.cli import main
-from importer.client import ClientSettings
+from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.dry_run import PlanRequest, plan_file
 from importer.ledger import Ledger
 from importer.mapfile import load_mapping
 from importer.mapping import lead_id_for
 from importer.plan import Planner
-from importer.read import ReadOptions, open_table
+from importer.read.options import ReadOptions
+from importer.read.table import open_table
 from importer.run import LEAD_RESULTS, RunRequest, run_file
-from importer.sandbox import Sandbox, start_sandbox
+from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import SAMPLE_DATA, SITE, load_sample_generator
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"

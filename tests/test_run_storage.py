@@ -24,7 +24,7 @@ from importer.cli import main
 from importer.errors import RunWriteFailed
 from importer.ledger_store import LedgerStore
 from importer.progress import NullProgress
-from importer.sandbox import Sandbox, start_sandbox
+from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
 from tests.test_run import (
     SANDBOX_LOGIN,

@@ -20,7 +20,7 @@ from test_sandbox_helpers import (
     session,
 )
 
-from importer.sandbox import Sandbox, start_sandbox
+from importer.sandbox.runner import Sandbox, start_sandbox
 
 FULL_BATHS_ERROR = "Property field 'full_baths' is not a valid integer."
 

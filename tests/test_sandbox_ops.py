@@ -23,7 +23,8 @@ from conftest import ROOT, SITE
 from test_sandbox_helpers import AUTH, error_of, lead, new_id, note, property_view, session
 
 from importer.errors import ConfigError
-from importer.sandbox import Sandbox, SandboxConfig, start_sandbox
+from importer.sandbox.config import SandboxConfig
+from importer.sandbox.runner import Sandbox, start_sandbox
 
 
 def leads_url(sb: Sandbox) -> str:

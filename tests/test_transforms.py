@@ -24,32 +24,31 @@ from hypothesis import strategies as st
 
 from importer.errors import ConfigError
 from importer.normalize import regions
-from importer.normalize.dates import compile_format
-from importer.normalize.emails import FAST_EMAIL, is_fast_email, library_email, surely_invalid
-from importer.normalize.names import fast_split, split_one
-from importer.normalize.phones import library_phone, nanp_fast
-from importer.normalize.text import _clean_one, clean_values
-from importer.normalize.transforms import (
+from importer.normalize.addresses import normalize_state, normalize_zip
+from importer.normalize.dates import compile_format, parse_datetime, valid_iso_datetime_mask
+from importer.normalize.emails import (
+    FAST_EMAIL,
+    is_fast_email,
+    library_email,
+    normalize_email,
+    surely_invalid,
+    valid_email_mask,
+)
+from importer.normalize.names import fast_split, split_name, split_one
+from importer.normalize.numbers import floor_integer, half_part, to_integer
+from importer.normalize.phones import library_phone, nanp_fast, normalize_phone
+from importer.normalize.text import (
     PLACEHOLDERS,
     Cleaned,
+    _clean_one,
     clean_multiline,
     clean_text,
-    floor_integer,
-    half_part,
+    clean_values,
     lower,
     map_values,
-    normalize_email,
-    normalize_phone,
-    normalize_state,
-    normalize_zip,
-    parse_datetime,
     split_multi,
-    split_name,
     title_case,
-    to_integer,
     upper,
-    valid_email_mask,
-    valid_iso_datetime_mask,
 )
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from importer import api_contract as contract
 from importer.errors import ImporterError
-from importer.mapfile import parse_mapping
+from importer.mapfile_parse import parse_mapping
 from importer.mapping import MappedChunk, bind, map_chunk
 from importer.models import Problem, RowIssue, Stage
 from importer.validate import validate_chunk

@@ -10,7 +10,7 @@ the key it repeated and the row kept; the planner rejects it again while its
 key is still that one (an edited key makes it a new row).
 
 The notes travel with the frame the reader yields (in ``DataFrame.attrs``, set
-only when there are any), like the verdicts of ``importer.read_ragged``.
+only when there are any), like the verdicts of ``importer.read.ragged``.
 """
 
 from __future__ import annotations

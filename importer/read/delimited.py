@@ -1,6 +1,6 @@
 """Delimited text (CSV/TSV/TXT) for the reading stage, streamed by the pandas C engine.
 
-``importer.read_detect`` chooses the encoding, delimiter and header row from the
+``importer.read.sniff`` chooses the encoding, delimiter and header row from the
 first bytes; pandas then reads the rows after the header in chunks, so memory
 stays flat whatever the file size.
 """
@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from importer import read_ragged
 from importer.errors import InputError
 from importer.models import Problem
-from importer.read_detect import (
+from importer.read import ragged as read_ragged
+from importer.read.records import field_counts, record_ends
+from importer.read.sniff import (
     SAMPLE_BYTES,
     decode_sample,
     guess_encoding_from_head,
@@ -33,10 +34,9 @@ from importer.read_detect import (
     scan_file,
     sniff_delimiter,
 )
-from importer.read_records import field_counts, record_ends
 
 if TYPE_CHECKING:
-    from importer.read import ReadOptions
+    from importer.read.options import ReadOptions
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # Bytes the pandas C parser reads from a file at a time (its read-ahead).
@@ -87,7 +87,7 @@ class CsvSource:
         self.raw_headers = records[index]
         self.header_row = index + 1
         self.width = len(self.raw_headers)
-        # rows with fewer fields than this lack a named column (see importer.read_ragged)
+        # rows with fewer fields than this lack a named column (see importer.read.ragged)
         self._named = read_ragged.named_width(self.raw_headers)
         self._counter: _FieldCounter | None = None
         self._widening = False  # the next chunk starts with the row ``_widened`` put first
@@ -105,7 +105,7 @@ class CsvSource:
     def start(self, offset: int = 0, first_row: int | None = None) -> None:
         """Open the file and read the first chunk, so early problems surface now.
 
-        With ``offset`` (a record boundary, as ``importer.read_records`` finds
+        With ``offset`` (a record boundary, as ``importer.read.records`` finds
         them), reading starts there, at spreadsheet row ``first_row``.
         """
         self._handle = open_binary(self.path)
@@ -205,10 +205,10 @@ class CsvSource:
     def parse_records(
         self, data: bytes, rows: Sequence[int], ends: np.ndarray | None = None
     ) -> pd.DataFrame:
-        """Whole records (``importer.read_records``), one per row of ``rows``, parsed as the file is.
+        """Whole records (``importer.read.records``), one per row of ``rows``, parsed as the file is.
 
         ``ends``: where each record ends in ``data``, when known. Ragged rows
-        are judged (``importer.read_ragged``) from the records' own bytes.
+        are judged (``importer.read.ragged``) from the records' own bytes.
         """
         ends = record_ends(data) if ends is None else ends
         delimiter = self.delimiter or ","

@@ -6,7 +6,7 @@ in Rust about twelve times faster than openpyxl's read-only mode (some 14 µs of
 Python per cell) but holds the sheet's values in memory (about 3 MB per 1,000
 rows of 40 columns). A bigger one is streamed with openpyxl at constant
 memory: slower, but never out of memory. Before either opens it, the package's
-sizes are checked (``importer.read_xlsx_guard``: a zip bomb is refused), and
+sizes are checked (``importer.read.xlsx_guard``: a zip bomb is refused), and
 reading stops after ``ReadOptions.max_cells`` cells.
 
 Cells become the text a person would type: 2134 (not 2134.0), 0.25, 2024-03-15
@@ -25,10 +25,10 @@ import openpyxl
 import pandas as pd
 from python_calamine import CalamineWorkbook, SheetTypeEnum
 
-from importer import read_ragged
 from importer.errors import InputError
 from importer.models import Problem
-from importer.read_detect import (
+from importer.read import ragged as read_ragged
+from importer.read.sniff import (
     MAX_TITLE_ROWS,
     SAMPLE_RECORDS,
     SAVE_AS,
@@ -36,10 +36,10 @@ from importer.read_detect import (
     locate_header,
     open_binary,
 )
-from importer.read_xlsx_guard import formula_warning, inspect_package, scan_sheet
+from importer.read.xlsx_guard import formula_warning, inspect_package, scan_sheet
 
 if TYPE_CHECKING:
-    from importer.read import ReadOptions
+    from importer.read.options import ReadOptions
 
 # Workbooks bigger than this (about 200,000 rows of 40 columns) are streamed,
 STREAM_ABOVE_BYTES = 40 << 20
@@ -277,7 +277,7 @@ class XlsxSource:
         columns = list(range(width))
         numbers: list[int] = []
         rows: list[list[str]] = []
-        # rows with a value past the last column (see importer.read_ragged)
+        # rows with a value past the last column (see importer.read.ragged)
         ragged: dict[int, Problem] = {}
 
         def frame() -> pd.DataFrame:

@@ -258,7 +258,7 @@ def artefact_records(data: bytes, delimiter: str, ends: np.ndarray | None = None
 
     A superset, found with byte comparisons: a ' or = right after a delimiter
     or a line feed (or the start), or after a quote that follows one. Only
-    these records need ``importer.read.unwrap_excel`` looked at. ``ends``:
+    these records need ``importer.read.table.unwrap_excel`` looked at. ``ends``:
     the records' end offsets when known (``RecordBlock.ends``).
     """
     text = np.frombuffer(data, dtype=np.uint8)

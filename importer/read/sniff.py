@@ -1,7 +1,7 @@
 """Sniffing for the reading stage: file kind, encoding, delimiter, header row.
 
 Pure Python, no pandas: everything here looks at bytes or at a small decoded
-sample, so it is cheap and easy to test. ``importer.read`` puts it together.
+sample, so it is cheap and easy to test. ``importer.read.table`` puts it together.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,11 +26,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from importer import read_fed_back, read_ragged
-from importer.errors import ConfigError, InputError
-from importer.read_delimited import CsvSource
-from importer.read_detect import read_head, sniff_kind
-from importer.read_records import (
+from importer.errors import InputError
+from importer.read import fed_back as read_fed_back
+from importer.read import ragged as read_ragged
+from importer.read.delimited import CsvSource
+from importer.read.headers import normalize_header, plan_columns, unwrap_cell, unwrap_excel
+from importer.read.options import ReadOptions, check_options
+from importer.read.records import (
     BLOCK_BYTES,
     RecordBlock,
     Unsplittable,
@@ -39,50 +40,10 @@ from importer.read_records import (
     record_blocks,
     splittable_encoding,
 )
-from importer.regex_guard import MAX_FOOTER_CELL, SAFER, nested_quantifier
+from importer.read.regex_guard import MAX_FOOTER_CELL
+from importer.read.sniff import read_head, sniff_kind
 
-__all__ = [
-    "REJECT_COLUMNS",
-    "ReadOptions",
-    "Table",
-    "TableInfo",
-    "normalize_header",
-    "open_table",
-    "peek_headers",
-    "read_through",
-    "unwrap_excel",
-]
-
-REJECT_COLUMNS = ("_row", "_stage", "_code", "_message", "_http_status", "_attempts")
-
-# The characters a spreadsheet treats as the start of a formula; our reject
-# writer puts a ' before a value starting with one, and we take it off again.
-FORMULA_TRIGGERS = frozenset("=+-@\t\r")
-_TEXT_FORMULA = re.compile(r'="((?:[^"]|"")*)"', re.DOTALL)
-_CANDIDATE_STARTS = ("'", "=")
-_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"), None)
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read a file; every field has a detecting default."""
-
-    encoding: str | None = None  # None: detect
-    delimiter: str | None = None  # None: sniff among , ; \t |
-    sheet: str | None = None  # XLSX sheet name; None: the first sheet
-    chunk_rows: int = 50_000
-    # Regexes; a data row whose first non-empty cell fully matches one is dropped
-    # (e.g. Salesforce report footers r"Grand Totals \(\d+ records\)").
-    drop_rows_matching: tuple[str, ...] = ()
-    skip_blank_rows: bool = True  # all-empty rows are skipped (they still consume a row number)
-    # CSV only: after the first chunk, size the others so that the rest of the
-    # file splits evenly (about chunk_rows each) instead of leaving a small tail
-    # chunk, which costs as much fixed work as a full one when chunks are checked in parallel.
-    even_chunks: bool = False
-    # XLSX only: a workbook unpacking to more than this is refused (a zip bomb), and so is
-    # a sheet with more cells than ``max_cells`` (Excel's own limit is 17 billion).
-    max_unpacked_mb: int = 2048
-    max_cells: int = 50_000_000
+__all__ = ["Table", "TableInfo", "open_table", "peek_headers", "read_through"]
 
 
 @dataclass
@@ -128,121 +89,6 @@ class _Source(Protocol):
     def close(self) -> None: ...
 
 
-def normalize_header(text: str) -> str:
-    """The key a header is matched by: no BOM/zero-width chars, single spaces, casefolded."""
-    return " ".join(unicodedata.normalize("NFKC", text).translate(_INVISIBLE).split()).casefold()
-
-
-def _unwrap_cell(value: str) -> str:
-    if value[:1] == "'":
-        # "'=x" -> "=x", and "''=x" -> "'=x": the writer guards a value that
-        # already looks guarded, so exactly one quote comes off.
-        first = value.lstrip("'")[:1]
-        return value[1:] if first and first in FORMULA_TRIGGERS else value
-    match = _TEXT_FORMULA.fullmatch(value)
-    if match:
-        return match.group(1).replace('""', '"')
-    return value
-
-
-def unwrap_excel(values: pd.Series) -> pd.Series:
-    """Undo spreadsheet artefacts in a column of text cells.
-
-    ``="00123"`` (Excel's keep-as-text trick) becomes ``00123``; a ``'`` in
-    front of ``= + - @`` tab or CR (the formula-injection guard) is removed, one
-    per cell (``''=x`` becomes ``'=x``). This inverts a writer that prefixes
-    ``'`` to every value whose first character other than ``'`` is one of those.
-    Returns ``values`` itself when nothing changes, else a new Series with the
-    same index, name and dtype.
-    """
-    cells = values.to_numpy(dtype=object)
-    # A single pass over the column as one string finds out whether any cell
-    # could need work; it is several times faster than testing every cell.
-    try:
-        joined = "\x00" + "\x00".join(cells)
-    except TypeError:  # a non-text cell: no shortcut, test every cell
-        joined = "\x00'"
-    if "\x00'" not in joined and "\x00=" not in joined:
-        return values
-    hits = [i for i, v in enumerate(cells) if isinstance(v, str) and v[:1] in _CANDIDATE_STARTS]
-    out = cells.copy()
-    changed = False
-    for i in hits:
-        new = _unwrap_cell(cells[i])
-        if new != cells[i]:
-            out[i] = new
-            changed = True
-    if not changed:
-        return values
-    return pd.Series(out, index=values.index, name=values.name, dtype=values.dtype)
-
-
-def plan_columns(raw_headers: list[str]) -> tuple[list[str], list[str], list[str], list[int]]:
-    """Split raw header cells into (headers, unique column names, ignored, kept positions).
-
-    Header cells lose a BOM and surrounding whitespace, and Excel artefacts as
-    in ``unwrap_excel``.
-    Duplicates (compared as ``normalize_header`` does) become "Email (2)",
-    "Email (3)"; an empty header becomes "Column N" (N its 1-based position).
-    """
-    headers: list[str] = []
-    columns: list[str] = []
-    ignored: list[str] = []
-    kept: list[int] = []
-    taken: set[str] = set()
-    # Our reject writer guards header cells like any other, so unwrap them too.
-    cleaned = [_unwrap_cell(cell.replace("\ufeff", "").strip()) for cell in raw_headers]
-    wanted = {normalize_header(c) for c in cleaned if c and c not in REJECT_COLUMNS}
-    for position, cell in enumerate(cleaned):
-        if cell in REJECT_COLUMNS:
-            ignored.append(cell)
-            continue
-        base = cell or f"Column {position + 1}"
-        name, n = base, 2
-        # A generated name must not take a name that a later header really has.
-        while normalize_header(name) in taken or (
-            name != base and normalize_header(name) in wanted
-        ):
-            name, n = f"{base} ({n})", n + 1
-        taken.add(normalize_header(name))
-        headers.append(cell)
-        columns.append(name)
-        kept.append(position)
-    return headers, columns, ignored, kept
-
-
-def _check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[str]]]:
-    delimiter = options.delimiter
-    if delimiter is not None:
-        delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
-        # the C parser splits on one byte: a non-ASCII character is several in UTF-8
-        if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
-            raise ConfigError(
-                f"delimiter {options.delimiter!r} must be one character such as , ; | or tab (plain ASCII)"
-            )
-    if options.chunk_rows < 1:
-        raise ConfigError(f"chunk_rows must be at least 1, got {options.chunk_rows}")
-    if options.max_cells < 1 or options.max_unpacked_mb < 1:
-        raise ConfigError(
-            "the workbook limits (RG_MAX_CELLS, RG_MAX_UNPACKED_MB) must be at least 1"
-        )
-    patterns = []
-    for pattern in options.drop_rows_matching:
-        try:
-            patterns.append(re.compile(pattern))
-        except re.error as exc:
-            raise ConfigError(
-                f"drop-rows pattern {pattern!r} is not a valid regular expression: {exc}"
-            ) from None
-        if risk := nested_quantifier(pattern):
-            raise ConfigError(
-                f"drop-rows pattern {pattern!r} could take for ever to match: {risk}; {SAFER}"
-            )
-    if delimiter != options.delimiter:
-        options = dataclasses.replace(options, delimiter=delimiter)
-    return options, patterns
-
-
 def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
     """Boolean mask of rows whose cells are all ""; checks only rows still in doubt."""
     rows = np.arange(len(frame))
@@ -282,7 +128,7 @@ class Table:
         headers, columns, ignored, kept = plan_columns(source.raw_headers)
         self._kept = kept
         # a reject file's _code and _message columns, read for its duplicates (see read_fed_back)
-        cleaned = [_unwrap_cell(c.replace("\ufeff", "").strip()) for c in source.raw_headers]
+        cleaned = [unwrap_cell(c.replace("\ufeff", "").strip()) for c in source.raw_headers]
         self._diagnostics = {c: i for i, c in enumerate(cleaned) if c in ("_code", "_message")}
         self._keep_all = len(kept) == len(source.raw_headers)
         self.info = TableInfo(
@@ -336,7 +182,7 @@ class Table:
         Columns are ``info.columns``; every cell is a ``str``; the index is the
         spreadsheet row number. May be called once (or ``pieces`` instead).
         A ragged row is read like the others, with its verdict attached
-        (``importer.read_ragged.found``). Raises InputError for a problem found
+        (``importer.read.ragged.found``). Raises InputError for a problem found
         part-way (a quote never closed).
         """
         self._claim()
@@ -455,7 +301,7 @@ class Table:
         (the caller counts them).
 
         ``suspects``: positions of the only rows that may hold artefacts (None: any row).
-        The verdicts on ragged rows (``importer.read_ragged``) stay with the frame.
+        The verdicts on ragged rows (``importer.read.ragged``) stay with the frame.
         """
         ragged = read_ragged.found(raw)
         fed_back = self._fed_back_duplicates(raw)
@@ -500,7 +346,7 @@ class Table:
         return frame
 
     def _fed_back_duplicates(self, raw: pd.DataFrame) -> dict[int, tuple[str, int]]:
-        """A reject file's rows rejected as duplicates (see ``importer.read_fed_back``)."""
+        """A reject file's rows rejected as duplicates (see ``importer.read.fed_back``)."""
         if len(self._diagnostics) < 2 or not len(raw):
             return {}
         codes = raw.iloc[:, self._diagnostics["_code"]].to_numpy(dtype=object)
@@ -537,13 +383,13 @@ class Table:
 def _open(
     path: str | os.PathLike[str], options: ReadOptions, *, peek: bool, lazy: bool = False
 ) -> Table:
-    checked, patterns = _check_options(options)
+    checked, patterns = check_options(options)
     location = os.fspath(path)
     head = read_head(location)
     kind, utf16_hint = sniff_kind(location, head)
     source: _Source
     if kind == "xlsx":
-        from importer.read_xlsx import XlsxSource
+        from importer.read.xlsx import XlsxSource
 
         source = XlsxSource(location, checked, peek=peek)
     else:
