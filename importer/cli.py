@@ -34,7 +34,7 @@ from importer.settings import (
 )
 
 if TYPE_CHECKING:
-    from importer.mapping_spec import Mapping
+    from importer.mapping.spec import Mapping
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -351,7 +351,7 @@ def mappings_list() -> None:
 def mappings_show(name: str) -> None:
     """Print a mapping file, headed by how its files are recognised (valid YAML as a whole)."""
     from importer.detect import fingerprint_summary
-    from importer.mapfile import load_mapping
+    from importer.mapping.files import load_mapping
 
     mapping = load_mapping(name)
     assert mapping.path is not None

@@ -33,7 +33,7 @@ from importer.errors import ConfigError
 from importer.settings import DEFAULT_LEDGER
 
 if TYPE_CHECKING:
-    from importer.mapping_spec import Mapping
+    from importer.mapping.spec import Mapping
     from importer.read.options import ReadOptions
     from importer.sandbox.runner import Sandbox
 
@@ -52,7 +52,7 @@ def read_options(
 
     ``delimiter`` may be spelt ``tab`` or ``\\t`` for a tab.
     """
-    from importer.mapfile import read_overrides
+    from importer.mapping.files import read_overrides
     from importer.read.options import ReadOptions
 
     opts = read_overrides(mapping) if mapping is not None else {}
@@ -80,7 +80,7 @@ def detect_mapping(input_path: Path, options: ReadOptions) -> Mapping:
     cannot be read, MappingError when the chosen mapping file is broken.
     """
     from importer.detect import choose
-    from importer.mapfile import load_mapping
+    from importer.mapping.files import load_mapping
     from importer.read.table import peek_headers
 
     chosen = choose(peek_headers(input_path, options))
@@ -96,7 +96,7 @@ def given_mapping(
     cannot be read, MappingError when the mapping file is broken.
     """
     from importer.fit import check_fit
-    from importer.mapfile import load_mapping
+    from importer.mapping.files import load_mapping
     from importer.read.table import peek_headers
 
     mapping = load_mapping(name)

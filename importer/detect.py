@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from importer.errors import ConfigError, MappingError
-from importer.mapfile import iter_mapping_files, load_mapping
-from importer.mapping_spec import Detect, Mapping
+from importer.mapping.files import iter_mapping_files, load_mapping
+from importer.mapping.spec import Detect, Mapping
 
 if TYPE_CHECKING:
     from importer.read.options import ReadOptions

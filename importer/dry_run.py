@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile import read_overrides
-from importer.mapping_spec import Mapping
+from importer.mapping.files import read_overrides
+from importer.mapping.spec import Mapping
 from importer.models import Action
 from importer.plan import PlannedChunk, Planner
 from importer.progress import Progress

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from importer.errors import ConfigError
-from importer.mapping_spec import Mapping
+from importer.mapping.spec import Mapping
 
 # Fields that identify a lead: a row needs one of them (or the key) to be kept.
 IDENTITY_FIELDS = ("email", "second_email", "phone", "phone2", "first_name", "last_name")

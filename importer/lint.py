@@ -19,8 +19,8 @@ import yaml
 
 from importer import api_contract as contract
 from importer.errors import ImporterError, MappingError
-from importer.mapfile import find_mapping, load_mapping, read_yaml
-from importer.mapping_spec import TRANSFORMS, Mapping
+from importer.mapping.files import find_mapping, load_mapping, read_yaml
+from importer.mapping.spec import TRANSFORMS, Mapping
 from importer.read.headers import normalize_header
 from importer.read.options import ReadOptions
 from importer.read.table import peek_headers

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from importer import api_contract as contract
-from importer.mapping import MappedChunk
+from importer.mapping.apply import MappedChunk
 
 _INT_FIELDS = frozenset(contract.PROPERTY_INT_FIELDS)
 

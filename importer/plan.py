@@ -21,8 +21,9 @@ import pandas as pd
 from importer import payloads
 from importer.ledger import CachedReject, Ledger
 from importer.ledger_store import payload_hash
-from importer.mapping import BoundMapping, MappedChunk, bind, lead_ids_for, map_chunk
-from importer.mapping_spec import Mapping
+from importer.mapping.apply import MappedChunk, lead_ids_for, map_chunk
+from importer.mapping.binding import BoundMapping, bind
+from importer.mapping.spec import Mapping
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
 from importer.read import fed_back as read_fed_back
 from importer.read import ragged as read_ragged

@@ -32,8 +32,8 @@ from importer.errors import (
     LedgerWriteError,
     RunWriteFailed,
 )
-from importer.mapfile import read_overrides
-from importer.mapping_spec import Mapping
+from importer.mapping.files import read_overrides
+from importer.mapping.spec import Mapping
 from importer.models import Action, RowIssue, Stage
 from importer.plan import PlannedChunk, Planner
 from importer.progress import NullProgress, Progress

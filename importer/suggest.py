@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from importer.detect import Match, detect, load_catalog
-from importer.mapping_spec import Mapping
+from importer.mapping.spec import Mapping
 from importer.read.headers import normalize_header
 
 if TYPE_CHECKING:

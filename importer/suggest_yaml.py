@@ -1,6 +1,6 @@
 """Render ``importer.suggest``'s guesses as a starter mapping file.
 
-The text is YAML that ``importer.mapfile.parse_mapping`` accepts as it is,
+The text is YAML that ``importer.mapping.files.parse_mapping`` accepts as it is,
 with a comment on every guessed line (confidence and reason) so people know
 what to check. Column names are always quoted, so any header is safe.
 """

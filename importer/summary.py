@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from importer.detect import BrokenMapping
-    from importer.mapping_spec import Mapping
+    from importer.mapping.spec import Mapping
 
 
 def plan_summary(report: MappingABC[str, Any]) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from importer.errors import ImporterError
-from importer.mapping import MappedChunk
+from importer.mapping.apply import MappedChunk
 from importer.models import Problem
 from schemas import ActivityFrame, LeadFrame, PotentialSellerFrame, PropertyFrame
 

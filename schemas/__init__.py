@@ -1,6 +1,6 @@
 """pandera models of the Real Geeks Incoming Leads contract.
 
-They check the canonical frames that ``importer.mapping`` builds, with the same
+They check the canonical frames that ``importer.mapping.apply`` builds, with the same
 rules the API (and our sandbox) applies, so that a row which passes here is a
 request the server accepts. Each check is named with the stable problem code it
 reports (``invalid_email``, ``missing_contact``, ...); ``importer.validate``

@@ -25,8 +25,8 @@ from importer.cli import main
 from importer.detect import check, choose, detect, fingerprint_summary, load_catalog, suggest
 from importer.dry_run import PlanRequest, plan_file
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile_parse import parse_mapping
-from importer.mapping_spec import Mapping
+from importer.mapping.parse import parse_mapping
+from importer.mapping.spec import Mapping
 from importer.read.headers import normalize_header
 from importer.read.table import peek_headers
 from tests.conftest import MAPPINGS, ROOT, SAMPLE_DATA

@@ -17,7 +17,7 @@ import pytest
 from importer.cli import main
 from importer.detect import CLEAR_LEAD, choose, clear_winner, detect, load_catalog
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile_parse import parse_mapping
+from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS
 
 CORPUS = Path(__file__).parent / "corpus" / "headers"

@@ -1,4 +1,4 @@
-"""Mapping files (importer.mapfile): every documented key parses, every mistake is named.
+"""Mapping files (importer.mapping.files): every documented key parses, every mistake is named.
 
 A mistake in a mapping file must stop the command with one line naming the
 file and the key at fault, so people can fix the YAML without reading code.
@@ -15,9 +15,9 @@ import yaml
 
 from importer import api_contract as contract
 from importer.errors import ExitCode, MappingError
-from importer.mapfile import find_mapping, iter_mapping_files, load_mapping, read_yaml
-from importer.mapfile_parse import parse_mapping
-from importer.mapping_spec import DEFAULT_FIELD_TRANSFORMS, Mapping, Template, Transform, ValueSpec
+from importer.mapping.files import find_mapping, iter_mapping_files, load_mapping, read_yaml
+from importer.mapping.parse import parse_mapping
+from importer.mapping.spec import DEFAULT_FIELD_TRANSFORMS, Mapping, Template, Transform, ValueSpec
 from tests.conftest import MAPPINGS, ROOT
 
 DOCS = ROOT / "docs" / "mappings.md"

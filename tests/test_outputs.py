@@ -32,7 +32,8 @@ from importer.outputs import (
     open_private,
     write_json,
 )
-from importer.read.table import open_table, unwrap_excel
+from importer.read.headers import unwrap_excel
+from importer.read.table import open_table
 
 BOM = b"\xef\xbb\xbf"
 FILE_SETTINGS = settings(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from importer.dry_run import PlanRequest, plan_file
-from importer.mapfile import load_mapping
+from importer.mapping.files import load_mapping
 from importer.read.options import ReadOptions
 from tests.conftest import SITE, load_sample_generator
 

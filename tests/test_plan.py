@@ -21,8 +21,8 @@ import pytest
 from importer.cli import main
 from importer.config import Credentials
 from importer.dry_run import PlanRequest, plan_file
-from importer.mapfile import load_mapping
-from importer.mapping import lead_id_for
+from importer.mapping.apply import lead_id_for
+from importer.mapping.files import load_mapping
 from importer.outputs import neutralise
 from importer.plan import Planner
 from importer.read.table import open_table

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from importer.errors import ConfigError, InputError
 from importer.read import ragged as read_ragged
 from importer.read import sniff as read_detect
-from importer.read.headers import REJECT_COLUMNS, normalize_header, plan_columns
+from importer.read.headers import REJECT_COLUMNS, normalize_header, plan_columns, unwrap_excel
 from importer.read.options import ReadOptions
-from importer.read.table import Table, open_table, peek_headers, unwrap_excel
+from importer.read.table import Table, open_table, peek_headers
 
 SF_FOOTER = (
     r"Grand Totals \(\d+ records\)",

@@ -15,7 +15,7 @@ import pytest
 
 from importer.dry_run import PlanRequest, plan_file
 from importer.errors import InputError
-from importer.mapfile import load_mapping
+from importer.mapping.files import load_mapping
 from importer.sandbox.runner import Sandbox
 from tests.test_run import (
     assert_invariant,

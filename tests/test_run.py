@@ -28,8 +28,8 @@ from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.dry_run import PlanRequest, plan_file
 from importer.ledger import Ledger
-from importer.mapfile import load_mapping
-from importer.mapping import lead_id_for
+from importer.mapping.apply import lead_id_for
+from importer.mapping.files import load_mapping
 from importer.plan import Planner
 from importer.read.options import ReadOptions
 from importer.read.table import open_table

@@ -21,8 +21,8 @@ from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.errors import ImporterError, ValidationError
 from importer.ledger import Ledger
-from importer.mapfile import load_mapping
-from importer.mapping import MappedChunk, lead_id_for
+from importer.mapping.apply import MappedChunk, lead_id_for
+from importer.mapping.files import load_mapping
 from importer.normalize.dates import valid_iso_datetime_mask
 from importer.normalize.emails import valid_email_mask
 from importer.plan import Planner

@@ -12,7 +12,7 @@ import yaml
 from importer.cli import main
 from importer.dry_run import PlanRequest, plan_file
 from importer.errors import ExitCode
-from importer.mapfile_parse import parse_mapping
+from importer.mapping.parse import parse_mapping
 from importer.suggest import IDENTITY, IDENTITY_MIN, suggest
 
 # Facebook Lead Ads export columns (the leads-center download): id, created_time,

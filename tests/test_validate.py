@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from importer import api_contract as contract
 from importer.errors import ImporterError
-from importer.mapfile_parse import parse_mapping
-from importer.mapping import MappedChunk, bind, map_chunk
+from importer.mapping.apply import MappedChunk, map_chunk
+from importer.mapping.binding import bind
+from importer.mapping.parse import parse_mapping
 from importer.models import Problem, RowIssue, Stage
 from importer.validate import validate_chunk
 from schemas import ActivityFrame, LeadFrame, PotentialSellerFrame, PropertyFrame, checks

@@ -15,7 +15,7 @@ from collections.abc import Mapping as MappingABC
 
 import pandas as pd
 
-from importer.mapping_spec import EmptyValues, Mapping
+from importer.mapping.spec import EmptyValues, Mapping
 
 _MAX_GROUP_N = 50  # as far as numbered columns ("E-mail {n} Address") are looked for
 

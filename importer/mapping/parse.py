@@ -1,10 +1,10 @@
 """Checking a mapping file's data and building a ``Mapping``: ``parse_mapping``.
 
 Every section of the file (fields, groups, activities, link, detect, options,
-read, empty_values) is read with ``importer.mapfile_reader.MappingReader`` and
+read, empty_values) is read with ``importer.mapping.reader.MappingReader`` and
 checked against the API contract, so a mistake is reported with its key and
 what to do instead of surfacing later as odd rows. Reading the YAML file
-itself is ``importer.mapfile.load_mapping``.
+itself is ``importer.mapping.files.load_mapping``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from importer import api_contract as contract
-from importer.mapfile_reader import MappingReader
-from importer.mapping_spec import (
+from importer.mapping.reader import MappingReader
+from importer.mapping.spec import (
     BUILTIN_VALUE_MAPS,
     CONFIDENCES,
     DEFAULT_FIELD_TRANSFORMS,

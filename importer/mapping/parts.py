@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from importer.mapping_spec import ActivitySpec, Group, Mapping
-from importer.mapping_values import (
+from importer.mapping.spec import ActivitySpec, Group, Mapping
+from importer.mapping.values import (
     FIELD_ORDER,
     Collector,
     Evaluator,

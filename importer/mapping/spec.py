@@ -1,7 +1,7 @@
 """What a mapping file says, as frozen data: ``Mapping`` and its parts.
 
-``importer.mapfile`` finds and loads mapping files into these (the checking
-parser is ``importer.mapfile_parse``); ``importer.mapping`` applies them to
+``importer.mapping.files`` finds and loads mapping files into these (the checking
+parser is ``importer.mapping.parse``); ``importer.mapping.apply`` applies them to
 rows. The vocabulary of the format (kinds, transforms, value maps, problem
 codes) lives here too, so the parser, the linter and the engine agree on it.
 The format is documented in docs/mappings.md.

@@ -1,9 +1,9 @@
 """Checked reading of a mapping file's raw YAML values, one method per shape.
 
 ``MappingReader`` turns loosely typed YAML data (texts, lists, mappings,
-transforms, value specs) into the typed parts of ``importer.mapping_spec``,
+transforms, value specs) into the typed parts of ``importer.mapping.spec``,
 raising ``MappingError`` that names the file and the offending key.
-``importer.mapfile_parse`` uses it section by section.
+``importer.mapping.parse`` uses it section by section.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import MappingError
-from importer.mapping_spec import (
+from importer.mapping.spec import (
     BUILTIN_VALUE_MAPS,
     ON_INVALID,
     TRANSFORMS,

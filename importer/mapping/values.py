@@ -13,19 +13,16 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from importer.mapping_spec import Template, Transform, ValueSpec
+from importer.mapping.binding import BoundMapping
+from importer.mapping.spec import Template, Transform, ValueSpec
 from importer.models import Problem, RowWarning
 from importer.normalize import transforms as T
 from importer.normalize.column_text import map_unique
 from importer.normalize.regions import country_region
-
-if TYPE_CHECKING:
-    from importer.mapping import BoundMapping
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _SHOWN_VALUE = 60  # characters of a bad value quoted in a message

@@ -2,10 +2,10 @@
 
 A mapping file says how one source layout (a CRM's export) becomes Real Geeks
 leads and activities. The format is documented in docs/mappings.md. This module
-finds a file by name or path and reads its YAML; ``importer.mapfile_parse``
+finds a file by name or path and reads its YAML; ``importer.mapping.parse``
 checks the data and builds the frozen ``Mapping`` (defined with its parts in
-``importer.mapping_spec``), or raises ``MappingError`` with the file, the key
-and what to do. Applying a mapping to rows is ``importer.mapping``.
+``importer.mapping.spec``), or raises ``MappingError`` with the file, the key
+and what to do. Applying a mapping to rows is ``importer.mapping.apply``.
 
 ``parse_mapping`` and the data classes the engine and the tests use are
 re-exported here.
@@ -22,38 +22,17 @@ from typing import Any
 import yaml
 
 from importer.errors import MappingError
-from importer.mapfile_parse import parse_mapping
-from importer.mapping_spec import (
-    DEFAULT_FIELD_TRANSFORMS,
-    ActivitySpec,
-    Group,
+from importer.mapping.parse import parse_mapping
+from importer.mapping.spec import (
     Mapping,
-    Template,
-    Transform,
-    ValueSpec,
 )
 
-# Names callers import from here although they are defined elsewhere.
-__all__ = [
-    "DEFAULT_FIELD_TRANSFORMS",
-    "ActivitySpec",
-    "Group",
-    "Mapping",
-    "Template",
-    "Transform",
-    "ValueSpec",
-    "find_mapping",
-    "iter_mapping_files",
-    "load_mapping",
-    "mapping_dirs",
-    "parse_mapping",
-    "read_overrides",
-]
+__all__ = ["find_mapping", "iter_mapping_files", "load_mapping", "mapping_dirs", "read_overrides"]
 
 
 def mapping_dirs() -> list[Path]:
     """Where named mappings are looked up: ./mappings, then the shipped ones."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the importer package
     dirs = [Path.cwd() / "mappings", here.parent / "mappings", here / "_data" / "mappings"]
     return list(dict.fromkeys(d for d in dirs if d.is_dir()))
 
