@@ -337,7 +337,7 @@ def mappings_group() -> None:
 @mappings_group.command("list")
 def mappings_list() -> None:
     """Every mapping on the search path: name, CRM, confidence, file."""
-    from importer.detect import load_catalog
+    from importer.catalog.detect import load_catalog
     from importer.summary import catalog_table
 
     catalog, broken = load_catalog()
@@ -350,7 +350,7 @@ def mappings_list() -> None:
 @click.argument("name", metavar="NAME|PATH")
 def mappings_show(name: str) -> None:
     """Print a mapping file, headed by how its files are recognised (valid YAML as a whole)."""
-    from importer.detect import fingerprint_summary
+    from importer.catalog.detect import fingerprint_summary
     from importer.mapping.files import load_mapping
 
     mapping = load_mapping(name)
@@ -387,9 +387,9 @@ def mappings_suggest(
     column, and lists loose guesses for key, name, email or phone as questions
     in its comments instead of using them. --out creates missing folders.
     """
-    from importer.detect import clear_winner
+    from importer.catalog.detect import clear_winner
+    from importer.catalog.suggest import read_sample, suggest
     from importer.read.options import ReadOptions
-    from importer.suggest import read_sample, suggest
 
     if delimiter in ("tab", "\\t"):
         delimiter = "\t"
@@ -437,7 +437,7 @@ def mappings_suggest(
 )
 def mappings_check(file: str, sample: Path | None) -> int:
     """Lint a mapping file (a path or a name); exit 2 when it has problems."""
-    from importer.detect import check
+    from importer.catalog.lint import check
     from importer.read.spool import spooled_input
 
     if sample is None:

@@ -79,7 +79,7 @@ def detect_mapping(input_path: Path, options: ReadOptions) -> Mapping:
     Raises ConfigError when none or several match, InputError when the file
     cannot be read, MappingError when the chosen mapping file is broken.
     """
-    from importer.detect import choose
+    from importer.catalog.detect import choose
     from importer.mapping.files import load_mapping
     from importer.read.table import peek_headers
 
@@ -92,10 +92,10 @@ def given_mapping(
 ) -> Mapping:
     """The mapping named by --mapping, checked against ``input_path``'s header
     (read with the mapping's ``read:`` section under the flags). Raises ConfigError when none of the mapping's key or
-    contact columns is in the file (``importer.fit``), InputError when the file
+    contact columns is in the file (``importer.catalog.fit``), InputError when the file
     cannot be read, MappingError when the mapping file is broken.
     """
-    from importer.fit import check_fit
+    from importer.catalog.fit import check_fit
     from importer.mapping.files import load_mapping
     from importer.read.table import peek_headers
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from importer.detect import BrokenMapping
+    from importer.catalog.detect import BrokenMapping
     from importer.mapping.spec import Mapping
 
 

@@ -23,8 +23,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from importer.catalog.detect import choose, detect, has_fingerprint, load_catalog
+from importer.catalog.lint import check
 from importer.cli import main
-from importer.detect import check, choose, detect, has_fingerprint, load_catalog
 from importer.dry_run import PlanRequest, plan_file
 from importer.errors import MappingError
 from importer.mapping.apply import map_chunk

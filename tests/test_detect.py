@@ -21,8 +21,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from importer.catalog.detect import choose, detect, fingerprint_summary, load_catalog
+from importer.catalog.lint import check
+from importer.catalog.suggest import suggest
 from importer.cli import main
-from importer.detect import check, choose, detect, fingerprint_summary, load_catalog, suggest
 from importer.dry_run import PlanRequest, plan_file
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.parse import parse_mapping

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from importer.catalog.fit import check_fit, expected_columns
 from importer.cli import main
 from importer.errors import ConfigError, ExitCode
-from importer.fit import check_fit, expected_columns
 from importer.mapping.files import load_mapping
 from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS

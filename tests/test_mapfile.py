@@ -442,7 +442,7 @@ def test_billion_laughs_aliases_are_refused_before_anything_walks_them(tmp_path:
     ) as info:
         load_mapping(path)
     assert str(info.value).startswith(f"{path}: ")
-    from importer.lint import check
+    from importer.catalog.lint import check
 
     assert check(path) == [str(info.value)]
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from importer.catalog.detect import choose, column_matcher
 from importer.errors import ConfigError
 from importer.mapping.spec import Mapping
+from importer.read.headers import normalize_header
 
 # Fields that identify a lead: a row needs one of them (or the key) to be kept.
 IDENTITY_FIELDS = ("email", "second_email", "phone", "phone2", "first_name", "last_name")
@@ -58,9 +60,6 @@ def check_fit(
     contact columns is among ``headers``. A mapping that names no such column
     is not checked. ``catalog`` is where detection looks for the file's own
     layout (default: every mapping on the search path)."""
-    from importer.detect import choose, column_matcher
-    from importer.read.headers import normalize_header
-
     expected = expected_columns(mapping)
     if not expected:
         return

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from importer import api_contract as contract
+from importer.catalog.detect import column_matcher, fingerprint_evidence, has_fingerprint
 from importer.errors import ImporterError, MappingError
 from importer.mapping.files import find_mapping, load_mapping, read_yaml
 from importer.mapping.spec import TRANSFORMS, Mapping
@@ -101,15 +102,11 @@ def _raw_problems(path: Path, data: Any) -> list[str]:
 
 
 def _present(names: tuple[str, ...], headers: set[str]) -> bool:
-    from importer.detect import column_matcher
-
     matcher = column_matcher(names)
     return any(matcher.fullmatch(h) for h in headers)
 
 
 def _against_sample(mapping: Mapping, headers: list[str]) -> list[str]:
-    from importer.detect import fingerprint_evidence, has_fingerprint
-
     path = mapping.path or mapping.name
     have = {normalize_header(h) for h in headers}
     problems = []

@@ -23,20 +23,19 @@ like ids (a digit, or a URL, and no spaces) is proposed as the key.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from importer.detect import Match, detect, load_catalog
+from importer.catalog.detect import Match, detect, load_catalog
+from importer.catalog.guess import Guess
+from importer.catalog.suggest_yaml import render
 from importer.mapping.spec import Mapping
 from importer.read.headers import normalize_header
-
-if TYPE_CHECKING:
-    from importer.read.options import ReadOptions
+from importer.read.options import ReadOptions
+from importer.read.table import open_table
 
 # What a header can be matched to: a lead field, or one of these roles.
 KEY, NOTE, DETAILS, IGNORE, FULL_NAME = "key", "note", "source_details", "ignore", "full_name"
@@ -82,18 +81,6 @@ _DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}.*)?")
 def squash(text: str) -> str:
     """A header reduced to its letters and digits: "E-mail 1 - Value" → "email1value"."""
     return re.sub(r"[^0-9a-z]", "", normalize_header(text))
-
-
-@dataclass(frozen=True)
-class Guess:
-    """What one column of the file probably holds, how sure, and why."""
-
-    column: str
-    target: str  # a lead field, or key / note / source_details / ignore / full_name
-    confidence: float  # 0..1
-    reason: str
-    label: str = ""  # for source_details: the word shown before the value
-    fuzzy: bool = False  # matched by name similarity only (difflib)
 
 
 @dataclass(frozen=True)
@@ -285,8 +272,6 @@ def suggest(
     by_target: dict[str, list[Guess]] = defaultdict(list)
     for guess in guesses:
         by_target[_GROUP_OF.get(guess.target, guess.target)].append(guess)
-    from importer.suggest_yaml import render
-
     text = render(name, headers, by_target, unmatched, questions)
     return Suggestion(
         tuple(headers), tuple(detect(headers, pool)), tuple(guesses), tuple(unmatched), text,
@@ -340,22 +325,6 @@ def _propose_key(
     found[position] = Guess(headers[position], KEY, ID_VALUES if rows else WORD, why)
 
 
-def quote(text: str) -> str:
-    """A double-quoted YAML scalar for any text.
-
-    JSON strings are valid YAML; characters YAML does not allow as they are
-    (controls, line separators) are escaped, readable ones (é, ñ) are kept.
-    """
-    return "".join(
-        c if c.isprintable() else json.dumps(c)[1:-1] for c in json.dumps(text, ensure_ascii=False)
-    )
-
-
-def comment_text(text: str) -> str:
-    """Text safe inside a YAML comment: one line, printable characters only."""
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
-
-
 def read_sample(
     path: str | Path, rows: int = 50, read_options: ReadOptions | None = None
 ) -> tuple[list[str], list[list[str]]]:
@@ -363,9 +332,6 @@ def read_sample(
 
     Raises InputError when the file cannot be read. The rows stay in memory.
     """
-    from importer.read.options import ReadOptions
-    from importer.read.table import open_table
-
     base = read_options or ReadOptions()
     options = ReadOptions(
         encoding=base.encoding, delimiter=base.delimiter, sheet=base.sheet, chunk_rows=rows,

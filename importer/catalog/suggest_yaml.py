@@ -1,20 +1,18 @@
-"""Render ``importer.suggest``'s guesses as a starter mapping file.
+"""Render ``importer.catalog.suggest``'s guesses as a starter mapping file.
 
-The text is YAML that ``importer.mapping.files.parse_mapping`` accepts as it is,
+The text is YAML that ``importer.mapping.parse.parse_mapping`` accepts as it is,
 with a comment on every guessed line (confidence and reason) so people know
 what to check. Column names are always quoted, so any header is safe.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from importer.catalog.guess import Guess
 from importer.read.headers import normalize_header
-
-if TYPE_CHECKING:
-    from importer.suggest import Guess
 
 # Fields whose odd values are better left out (with a warning) than a rejected row.
 _LENIENT = ("state", "zip", "role", "created")
@@ -37,14 +35,10 @@ def _country_lines(headers: Sequence[str]) -> list[str]:
 
 
 def _q(text: str) -> str:
-    from importer.suggest import quote
-
     return quote(text)
 
 
 def _why(guess: Guess) -> str:
-    from importer.suggest import comment_text
-
     return f"# {guess.confidence:.2f} {comment_text(guess.reason)}"
 
 
@@ -82,8 +76,6 @@ def render(
     questions: Sequence[Guess] = (),
 ) -> str:
     """The starter mapping as YAML text (see the module docstring)."""
-    from importer.suggest import comment_text
-
     crm = name.replace("_", " ").title()
     lines = [
         "# Starter mapping proposed by `rg-import mappings suggest`. Edit it before use:",
@@ -201,3 +193,19 @@ def _activities(by_target: dict[str, list[Guess]]) -> list[str]:
         if created:
             lines.append(f"    created: [{_q(created[0].column)}]")
     return lines
+
+
+def quote(text: str) -> str:
+    """A double-quoted YAML scalar for any text.
+
+    JSON strings are valid YAML; characters YAML does not allow as they are
+    (controls, line separators) are escaped, readable ones (é, ñ) are kept.
+    """
+    return "".join(
+        c if c.isprintable() else json.dumps(c)[1:-1] for c in json.dumps(text, ensure_ascii=False)
+    )
+
+
+def comment_text(text: str) -> str:
+    """Text safe inside a YAML comment: one line, printable characters only."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())

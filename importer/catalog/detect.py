@@ -16,8 +16,9 @@ never settled by guessing.
 
     detect(headers)   every mapping whose fingerprint matches, most specific first
     choose(headers)   the one mapping clearly ahead, or ConfigError
-    suggest(headers)  a starter mapping for a file nothing recognises (importer.suggest)
-    check(path)       lint a mapping file, optionally against a sample (importer.lint)
+
+A starter mapping for a file nothing recognises is ``importer.catalog.suggest``;
+checking a mapping file is ``importer.catalog.lint``.
 """
 
 from __future__ import annotations
@@ -27,20 +28,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from importer.errors import ConfigError, MappingError
 from importer.mapping.files import iter_mapping_files, load_mapping
 from importer.mapping.spec import Detect, Mapping
-
-if TYPE_CHECKING:
-    from importer.read.options import ReadOptions
-    from importer.suggest import Suggestion
+from importer.read.headers import normalize_header
 
 __all__ = [
     "BrokenMapping",
     "Match",
-    "check",
     "choose",
     "clear_winner",
     "column_matcher",
@@ -48,7 +44,6 @@ __all__ = [
     "fingerprint_summary",
     "has_fingerprint",
     "load_catalog",
-    "suggest",
 ]
 
 _NUMBER_MARK = "qxnumberxq"  # stands for {n} while a name is normalised
@@ -89,8 +84,6 @@ class BrokenMapping:
 
 
 def _norm(text: str) -> str:
-    from importer.read.headers import normalize_header
-
     return normalize_header(text)
 
 
@@ -280,26 +273,3 @@ def fingerprint_summary(mapping: Mapping) -> str:
     if d.prefix_any:
         parts.append("a column starting with: " + ", ".join(repr(p) for p in d.prefix_any))
     return "; ".join(parts) if parts else "none (never chosen automatically; pass --mapping)"
-
-
-def suggest(
-    headers: Sequence[str],
-    sample_rows: Sequence[Sequence[str]] | None = None,
-    mappings: Iterable[Mapping] | None = None,
-) -> Suggestion:
-    """A starter mapping for ``headers`` (see ``importer.suggest.suggest``)."""
-    from importer.suggest import suggest as _suggest
-
-    return _suggest(headers, sample_rows, mappings)
-
-
-def check(
-    mapping_path: str | Path,
-    sample: str | Path | None = None,
-    *,
-    read_options: ReadOptions | None = None,
-) -> list[str]:
-    """Problems of a mapping file, one line each (see ``importer.lint.check``)."""
-    from importer.lint import check as _check
-
-    return _check(mapping_path, sample, read_options=read_options)
