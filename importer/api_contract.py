@@ -1,6 +1,6 @@
 """What the Real Geeks Incoming Leads API accepts, as data.
 
-One statement of the contract, read by the local pandera schemas (``schemas/``),
+One statement of the contract, read by the local pandera schemas (``importer.validate.schemas``),
 the mapping loader and the sandbox, so that all three agree. Where the public
 documentation leaves a point open, the choice made here is our best reading and
 is marked "reading:"; see docs/api-notes.md.

@@ -80,7 +80,7 @@ def planned_chunks(
                     # done once here, before the first fork, every child inherits
                     # them. Checking a few rows here would warm a little more but
                     # costs more: each check has a fixed cost of about 0.05 s.
-                    from importer.validate import prepare
+                    from importer.validate.chunk import prepare
 
                     prepare()
                     warmed = True

@@ -608,7 +608,7 @@ class Planner:
 def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
     # pandera is imported on first use: a dry run on several cores then starts
     # reading while its first checking process loads pandera for itself
-    from importer.validate import validate_chunk
+    from importer.validate.chunk import validate_chunk
 
     return validate_chunk(mapped, kind)
 

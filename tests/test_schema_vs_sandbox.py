@@ -28,7 +28,7 @@ from importer.normalize.emails import valid_email_mask
 from importer.plan import Planner
 from importer.read.table import open_table
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
-from importer.validate import validate_chunk
+from importer.validate.chunk import validate_chunk
 from tests.conftest import SAMPLE_DATA, SITE
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"

@@ -7,7 +7,7 @@ warning whose original text is kept in the row's note (``on_invalid: drop``);
 nothing is dropped silently.
 
 The result, ``MappedChunk``, holds the canonical frames that
-``importer.validate`` checks: one row of lead fields per source row, and a
+``importer.validate.chunk`` checks: one row of lead fields per source row, and a
 long frame of activities (several per source row).
 """
 

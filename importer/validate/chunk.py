@@ -1,4 +1,4 @@
-"""Validate mapped chunks against the pandera models in ``schemas/``.
+"""Validate mapped chunks against the pandera models in ``importer.validate.schemas``.
 
 pandera runs lazily over whole frames (every check of every column, vectorised);
 its failure cases are then grouped per source row into ``Problem`` values with
@@ -16,7 +16,8 @@ import pandera.pandas as pa
 from importer.errors import ImporterError
 from importer.mapping.apply import MappedChunk
 from importer.models import Problem
-from schemas import ActivityFrame, LeadFrame, PotentialSellerFrame, PropertyFrame
+from importer.validate.schemas.activity import ActivityFrame, PropertyFrame
+from importer.validate.schemas.lead import LeadFrame, PotentialSellerFrame
 
 # How each check's failure reads, given the column and the offending value.
 _MESSAGES = {

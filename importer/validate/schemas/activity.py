@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from importer import api_contract as contract
-from schemas import checks
+from importer.validate.schemas import checks
 
 
 class ActivityFrame(pa.DataFrameModel):
