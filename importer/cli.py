@@ -5,7 +5,7 @@ result and returns an exit code. Errors that stop a command are mapped to exit
 codes in one place (``main``); tracebacks are shown only with ``--debug``.
 The click-free parts live in the library: ``importer.command_inputs`` (flags
 to read options, mapping, site and destination), ``importer.summary`` (the
-texts printed) and ``importer.ledger_listing`` (the ``ledger`` commands' table).
+texts printed) and ``importer.ledger.listing`` (the ``ledger`` commands' table).
 This is the only module that imports click; the others are imported inside the
 commands, so ``rg-import --help`` stays quick.
 """
@@ -308,7 +308,7 @@ ledger_options = [
 @_apply(ledger_options)
 def ledger_show(path: Path | None, state: str | None) -> None:
     """Counts by state and the most recent leads."""
-    from importer.ledger_listing import find_ledger, ledger_overview, ledger_rows
+    from importer.ledger.listing import find_ledger, ledger_overview, ledger_rows
 
     click.echo(ledger_overview(ledger_rows(find_ledger(path), state)))
 
@@ -320,7 +320,7 @@ def ledger_show(path: Path | None, state: str | None) -> None:
 )
 def ledger_export(path: Path | None, state: str | None, fmt: str) -> None:
     """Write every lead of the ledger to stdout as CSV or JSON."""
-    from importer.ledger_listing import find_ledger, ledger_json, ledger_rows, write_ledger_csv
+    from importer.ledger.listing import find_ledger, ledger_json, ledger_rows, write_ledger_csv
 
     rows = ledger_rows(find_ledger(path), state)
     if fmt == "json":

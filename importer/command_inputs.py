@@ -181,7 +181,7 @@ def run_destination(
     ConfigError for a missing site, a bad URL or missing credentials.
     """
     if sandbox:
-        from importer.outputs import make_private_dir
+        from importer.outputs.private_files import make_private_dir
         from importer.sandbox.runner import start_sandbox
 
         make_private_dir(SANDBOX_DIR)

@@ -59,15 +59,15 @@ def plan_file(
     req: PlanRequest, *, progress: Callable[..., Progress] | None = None
 ) -> dict[str, Any]:
     """Plan every row of ``req.input`` and write the run directory; returns report.json's data."""
-    from importer import outputs
-    from importer.ledger import Ledger
+    from importer.ledger.ledger import Ledger
+    from importer.outputs import csv_files, private_files
     from importer.parallel import planned_chunks
     from importer.progress import NullProgress
     from importer.read.options import ReadOptions
     from importer.read.table import open_table
 
     started = time.monotonic()
-    run_id = outputs.new_run_id()
+    run_id = private_files.new_run_id()
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     # smaller chunks keep every core busy while the checking is spread over processes
     options = dataclasses.replace(
@@ -104,11 +104,11 @@ def plan_file(
             except BaseException:
                 bar.close()
                 raise
-            out_dir = outputs.make_run_dir(
+            out_dir = private_files.make_run_dir(
                 req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
             )
-            plan_out = outputs.CsvOut(out_dir / "plan.csv", outputs.PLAN_COLUMNS)
-            rejects = outputs.RejectWriter(out_dir / "rejects.csv", table.info.headers)
+            plan_out = csv_files.CsvOut(out_dir / "plan.csv", csv_files.PLAN_COLUMNS)
+            rejects = csv_files.RejectWriter(out_dir / "rejects.csv", table.info.headers)
             counts: Counter[str] = Counter()
             warnings: Counter[str] = Counter()
             warning_examples: list[dict[str, Any]] = []
@@ -171,7 +171,7 @@ def plan_file(
         "duration_s": round(time.monotonic() - started, 3),
         "exit_code": int(ExitCode.REJECTS if rejected else ExitCode.OK),
     }
-    outputs.write_json(out_dir / "report.json", report)
+    private_files.write_json(out_dir / "report.json", report)
     report["out_dir"] = str(out_dir)
     return report
 
@@ -216,7 +216,7 @@ def _joined_lines(lines: list[str]) -> tuple[str, np.ndarray]:
 
 def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
     """The output lines of the rows at ``positions`` (all by default)."""
-    from importer.outputs import csv_lines, reject_cells
+    from importer.outputs.csv_files import csv_lines, reject_cells
 
     rows, keys, lead_ids, actions = planned.rows, planned.keys, planned.lead_ids, planned.actions
     if positions is not None:

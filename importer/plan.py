@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from importer import payloads
-from importer.ledger import CachedReject, Ledger
-from importer.ledger_store import payload_hash
+from importer.ledger.ledger import CachedReject, Ledger
+from importer.ledger.store import payload_hash
 from importer.mapping.apply import MappedChunk, lead_ids_for, map_chunk
 from importer.mapping.binding import BoundMapping, bind
 from importer.mapping.spec import Mapping

@@ -24,7 +24,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from importer import outputs
 from importer.errors import (
     ConfigError,
     ExitCode,
@@ -35,6 +34,7 @@ from importer.errors import (
 from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import Action, RowIssue, Stage
+from importer.outputs import csv_files, private_files
 from importer.plan import PlannedChunk, Planner
 from importer.progress import NullProgress, Progress
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
@@ -85,14 +85,14 @@ def run_file(
     """
     from importer.client import Client
     from importer.client_settings import ClientSettings
-    from importer.ledger import Ledger
+    from importer.ledger.ledger import Ledger
     from importer.read.options import ReadOptions
     from importer.read.table import open_table, read_through
     from importer.throttle import RateLimiter
 
     make_bar = progress or (lambda *a, **k: NullProgress())
     started = time.monotonic()
-    run_id = outputs.new_run_id()
+    run_id = private_files.new_run_id()
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     source = req.mapping.source
     with Ledger(req.ledger, run_id=run_id) as ledger:
@@ -144,16 +144,17 @@ def run_file(
             # the first rows are read and planned now: a file that fails there sends nothing
             first = next(planned_pieces, None)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
-            out_dir = outputs.make_run_dir(
+            out_dir = private_files.make_run_dir(
                 req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
             )
             rejects = _Guarded(
-                outputs.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True), breaker
+                csv_files.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True), breaker
             )
             doubts = _Guarded(
-                outputs.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True), breaker
+                csv_files.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True),
+                breaker,
             )
-            held = tally.held_file = outputs.HeldWriter(out_dir / "held_activities.csv")
+            held = tally.held_file = csv_files.HeldWriter(out_dir / "held_activities.csv")
             reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
             sending = make_bar("Sending", total=None, unit="rows", position=1)
             # --workers bounds the requests in flight (the client's max_in_flight); the
@@ -288,7 +289,7 @@ def run_file(
     if failed is not None:
         report["stopped"] = _write_failure(failed, tally.leads["created"] + tally.leads["updated"])
     try:
-        outputs.write_json(out_dir / "report.json", report)
+        private_files.write_json(out_dir / "report.json", report)
         report["report_file"] = str(out_dir / "report.json")
     except OSError as exc:
         # the run's outcome matters more than its report file: the caller shows it
@@ -339,7 +340,7 @@ class _Guarded:
     knows every row, and the report counts them.
     """
 
-    def __init__(self, writer: outputs.RejectWriter, breaker: CircuitBreaker):
+    def __init__(self, writer: csv_files.RejectWriter, breaker: CircuitBreaker):
         self.writer = writer
         self.path = writer.path
         self._breaker = breaker
@@ -378,7 +379,7 @@ class _Tally:
         )
         self.warnings: Counter[str] = Counter()
         self.held_only = held_only
-        self.held_file: outputs.HeldWriter | None = None  # made with the run directory
+        self.held_file: csv_files.HeldWriter | None = None  # made with the run directory
 
     def total(self) -> int:
         return sum(self.leads.values())

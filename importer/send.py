@@ -42,7 +42,7 @@ from importer.errors import (
     TransportError,
     UnexpectedAnswerError,
 )
-from importer.ledger_store import payload_hash
+from importer.ledger.store import payload_hash
 from importer.models import Action, Problem
 from importer.payloads import ledger_payload
 from importer.plan import RowPlan

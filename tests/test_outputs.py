@@ -1,4 +1,4 @@
-"""Files written for people (importer.outputs): private modes, BOM, formula guard, lazy rejects."""
+"""Files written for people (importer.outputs.csv_files): private modes, BOM, formula guard, lazy rejects."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from importer.errors import ConfigError, OutputError
 from importer.models import Problem, RowIssue, Stage
-from importer.outputs import (
+from importer.outputs.csv_files import (
     FORMULA_START,
     PLAN_COLUMNS,
     REJECT_DIAGNOSTICS,
@@ -25,9 +25,11 @@ from importer.outputs import (
     CsvOut,
     RejectWriter,
     csv_lines,
+    neutralise,
+)
+from importer.outputs.private_files import (
     make_private_dir,
     make_run_dir,
-    neutralise,
     new_run_id,
     open_private,
     write_json,

@@ -979,7 +979,8 @@ def test_peek_headers_reads_only_the_header(tmp_path: Path) -> None:
 PEAK_RSS = textwrap.dedent(
     """
     import resource, sys
-    from importer.read.table import ReadOptions, open_table
+    from importer.read.options import ReadOptions
+    from importer.read.table import open_table
     with open_table(sys.argv[1], ReadOptions(chunk_rows=10_000)) as table:
         rows = sum(len(frame) for frame in table.chunks())
     print(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -27,7 +27,7 @@ from importer.cli import main
 from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.dry_run import PlanRequest, plan_file
-from importer.ledger import Ledger
+from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
 from importer.mapping.files import load_mapping
 from importer.plan import Planner

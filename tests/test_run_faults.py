@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from importer.ledger import Ledger
-from importer.ledger_store import payload_hash
+from importer.ledger.ledger import Ledger
+from importer.ledger.store import payload_hash
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import SITE
 from tests.test_run import (

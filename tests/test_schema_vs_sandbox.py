@@ -20,7 +20,7 @@ from importer.client import Client
 from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.errors import ImporterError, ValidationError
-from importer.ledger import Ledger
+from importer.ledger.ledger import Ledger
 from importer.mapping.apply import MappedChunk, lead_id_for
 from importer.mapping.files import load_mapping
 from importer.normalize.dates import valid_iso_datetime_mask

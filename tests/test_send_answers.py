@@ -26,7 +26,7 @@ from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.errors import Stopping, UnexpectedAnswerError
 from importer.http_errors import unexpected_body
-from importer.ledger import Ledger
+from importer.ledger.ledger import Ledger
 from importer.sandbox.runner import start_sandbox
 from importer.summary import run_summary
 from tests.conftest import SITE

@@ -14,7 +14,7 @@ Lead states::
                      └─ crash ─► in_doubt (by recover())
 
 Activities follow the same states, keyed ``(lead_id, activity_hash)``.
-``importer.ledger.Ledger`` adds the lookups and listings to these.
+``importer.ledger.ledger.Ledger`` adds the lookups and listings to these.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from importer.errors import LedgerError
-from importer.ledger_store import LedgerStore, canonical_json, normalize_lead_id
+from importer.ledger.store import LedgerStore, canonical_json, normalize_lead_id
 
 # Outcome transitions need an attempt in flight: a fresh one, or one whose
 # outcome was unknown and is now being settled.

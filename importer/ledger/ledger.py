@@ -4,14 +4,11 @@ Per source row key ``(site, source, key)`` the ledger remembers the Real Geeks
 lead id, the last payload the server confirmed and its hash, and which
 activities were sent. ``Ledger`` is the whole API, built in three layers:
 
-* ``importer.ledger_store``: the file (format, opening, locking, schema, modes);
-* ``importer.ledger_transitions``: the write-ahead states ``sending`` →
+* ``importer.ledger.store``: the file (format, opening, locking, schema, modes);
+* ``importer.ledger.transitions``: the write-ahead states ``sending`` →
   ``sent`` / ``failed`` / ``in_doubt`` and ``recover()`` after a crash;
 * this module: the records and the queries (lookups by key or digest, the
   activity states of leads, counts and listings).
-
-The names callers use (``Ledger``, ``LeadRecord``, ``LeadIdConflict``,
-``payload_hash``, ``canonical_json``, the state tuples) are importable from here.
 """
 
 from __future__ import annotations
@@ -21,28 +18,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from importer.ledger_store import (
+from importer.ledger.store import (
     ACTIVITY_STATES,
     LEAD_STATES,
-    canonical_json,
     normalize_lead_id,
-    payload_hash,
 )
-from importer.ledger_transitions import LeadIdConflict, LedgerTransitions
+from importer.ledger.transitions import LedgerTransitions
 from importer.models import Problem
 
-# Callers import these from here although some are defined in the layers below.
-__all__ = [
-    "ACTIVITY_STATES",
-    "LEAD_STATES",
-    "CachedReject",
-    "LeadIdConflict",
-    "LeadRecord",
-    "Ledger",
-    "canonical_json",
-    "normalize_lead_id",
-    "payload_hash",
-]
+__all__ = ["CachedReject", "LeadRecord", "Ledger"]
 
 _BATCH = 500  # keys per IN (...) query: far below every SQLite variable limit
 _PAGE = 1000  # rows per page when iterating, so no lock is held while the caller works

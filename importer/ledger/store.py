@@ -3,8 +3,8 @@
 ``LedgerStore`` opens (or creates) the file, checks that it is an rg-import
 ledger of the schema version this code reads, and gives its subclasses one
 short transaction per call. The rows and what they mean are
-``importer.ledger``; the write-ahead state transitions are
-``importer.ledger_transitions``.
+``importer.ledger.ledger``; the write-ahead state transitions are
+``importer.ledger.transitions``.
 
 Concurrency: one connection shared by the sender's worker threads, guarded by
 a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.

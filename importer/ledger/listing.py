@@ -14,8 +14,8 @@ from typing import TextIO
 
 from importer.config import ENV_LEDGER, environment
 from importer.errors import ConfigError
-from importer.ledger import Ledger
-from importer.outputs import neutralise
+from importer.ledger.ledger import Ledger
+from importer.outputs.csv_files import neutralise
 from importer.settings import DEFAULT_LEDGER
 
 LEDGER_COLUMNS = (
