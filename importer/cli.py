@@ -186,7 +186,7 @@ def plan(
     INPUT may be - to read standard input.
     """
     from importer.command_inputs import read_options, site_option
-    from importer.dry_run import PlanRequest, plan_file
+    from importer.plan.plan_file import PlanRequest, plan_file
     from importer.progress import make_progress
     from importer.summary import plan_summary
 

@@ -35,7 +35,8 @@ from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import Action, RowIssue, Stage
 from importer.outputs import csv_files, private_files
-from importer.plan import PlannedChunk, Planner
+from importer.plan.planner import Planner
+from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
 from importer.settings import DEFAULT_WORKERS

@@ -44,8 +44,8 @@ from importer.errors import (
 )
 from importer.ledger.store import payload_hash
 from importer.models import Action, Problem
-from importer.payloads import ledger_payload
-from importer.plan import RowPlan
+from importer.plan.payloads import ledger_payload
+from importer.plan.rows import RowPlan
 from importer.settings import DEFAULT_UPDATE_API
 
 # ``Stopping`` lives in importer.errors (the client sets its ``maybe_applied``);

@@ -26,13 +26,13 @@ from hypothesis import strategies as st
 from importer.catalog.detect import choose, detect, has_fingerprint, load_catalog
 from importer.catalog.lint import check
 from importer.cli import main
-from importer.dry_run import PlanRequest, plan_file
 from importer.errors import MappingError
 from importer.mapping.apply import map_chunk
 from importer.mapping.binding import bind
 from importer.mapping.empty_values import blank_empty_values
 from importer.mapping.files import load_mapping, read_overrides
 from importer.mapping.parse import parse_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.options import ReadOptions
 from importer.read.table import open_table, peek_headers
 from tests.conftest import MAPPINGS, SAMPLE_DATA

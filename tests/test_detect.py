@@ -25,10 +25,10 @@ from importer.catalog.detect import choose, detect, fingerprint_summary, load_ca
 from importer.catalog.lint import check
 from importer.catalog.suggest import suggest
 from importer.cli import main
-from importer.dry_run import PlanRequest, plan_file
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.parse import parse_mapping
 from importer.mapping.spec import Mapping
+from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.headers import normalize_header
 from importer.read.table import peek_headers
 from tests.conftest import MAPPINGS, ROOT, SAMPLE_DATA

@@ -20,11 +20,11 @@ import pytest
 
 from importer.cli import main
 from importer.config import Credentials
-from importer.dry_run import PlanRequest, plan_file
 from importer.mapping.apply import lead_id_for
 from importer.mapping.files import load_mapping
 from importer.outputs.csv_files import neutralise
-from importer.plan import Planner
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.plan.planner import Planner
 from importer.read.table import open_table
 from importer.run import RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from importer.dry_run import PlanRequest, plan_file
 from importer.errors import InputError
 from importer.mapping.files import load_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
 from importer.sandbox.runner import Sandbox
 from tests.test_run import (
     assert_invariant,

@@ -26,11 +26,11 @@ import pytest
 from importer.cli import main
 from importer.client_settings import ClientSettings
 from importer.config import Credentials
-from importer.dry_run import PlanRequest, plan_file
 from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
 from importer.mapping.files import load_mapping
-from importer.plan import Planner
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.plan.planner import Planner
 from importer.read.options import ReadOptions
 from importer.read.table import open_table
 from importer.run import LEAD_RESULTS, RunRequest, run_file
@@ -309,16 +309,16 @@ def test_rerun_reads_no_row_it_recognises_and_reports_the_same_rejects(
 
     # sent rows are known by their bytes, invalid rows too: only the duplicates
     # (judged against the other rows every time) are mapped again
-    import importer.plan
+    import importer.plan.planner
 
     mapped_rows: list[int] = []
-    map_chunk = importer.plan.map_chunk
+    map_chunk = importer.plan.planner.map_chunk
 
     def counting(bound: Any, frame: Any, **kwargs: Any) -> Any:
         mapped_rows.extend(frame.index.tolist())
         return map_chunk(bound, frame, **kwargs)
 
-    monkeypatch.setattr(importer.plan, "map_chunk", counting)
+    monkeypatch.setattr(importer.plan.planner, "map_chunk", counting)
     second = run(sandbox, PEOPLE, ledger, new_out(tmp_path))
     assert 0 < len(mapped_rows) <= 2 * duplicates
     assert second["requests"]["total"] == 0

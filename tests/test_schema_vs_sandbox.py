@@ -25,7 +25,7 @@ from importer.mapping.apply import MappedChunk, lead_id_for
 from importer.mapping.files import load_mapping
 from importer.normalize.dates import valid_iso_datetime_mask
 from importer.normalize.emails import valid_email_mask
-from importer.plan import Planner
+from importer.plan.planner import Planner
 from importer.read.table import open_table
 from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
 from importer.validate.chunk import validate_chunk

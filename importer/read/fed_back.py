@@ -21,7 +21,7 @@ import re
 import pandas as pd
 
 _ATTR = "fed_back_duplicates"
-# the message ``importer.plan`` writes for a duplicate: same key 'K' as row N; ...
+# the message ``importer.plan.planner`` writes for a duplicate: same key 'K' as row N; ...
 _SAME_KEY = re.compile(r"""same key ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") as row (\d+)""")
 
 

@@ -13,7 +13,7 @@ cells (a header ending in delimiters); a row whose extra fields are all empty
 (a row ending in delimiters).
 
 The verdicts travel with the frame the reader yields (in ``DataFrame.attrs``,
-set only when there are any), from the reader to ``importer.plan``.
+set only when there are any), from the reader to ``importer.plan.planner``.
 """
 
 from __future__ import annotations

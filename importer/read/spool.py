@@ -113,7 +113,7 @@ def _terminate_cleans_up() -> Iterator[None]:
     """While the copy exists, SIGTERM raises KeyboardInterrupt (exit 130), so it is removed.
 
     ``run`` puts its own handler in while it sends (SIGTERM stops the run) and
-    restores this one after. A process forked to check rows (``importer.parallel``)
+    restores this one after. A process forked to check rows (``importer.plan.parallel``)
     inherits the handler: there SIGTERM ends the process as it always would.
     """
     if threading.current_thread() is not threading.main_thread():

@@ -30,8 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from importer.dry_run import Formatted, format_chunk
-from importer.plan import Checked, PlannedChunk, Planner
+from importer.plan.formatted import Formatted
+from importer.plan.plan_csv import format_chunk
+from importer.plan.planner import Planner
+from importer.plan.rows import Checked, PlannedChunk
 from importer.read.records import RecordBlock
 from importer.read.table import Table
 

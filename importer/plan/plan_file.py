@@ -1,32 +1,28 @@
 """``rg-import plan``: the dry run that checks every row and writes what a run would do.
 
 ``plan_file`` reads the input (checking it on several cores, see
-``importer.parallel``), plans every row with ``importer.plan.Planner``, and
+``importer.plan.parallel``), plans every row with ``importer.plan.planner.Planner``, and
 writes the run directory: plan.csv (one line per input row), rejects.csv (only
-when rows are rejected) and report.json. ``format_chunk`` makes the lines of
-both CSV files; a checking process makes them for its own rows, and the
-parent redoes only those of rows that turned out duplicated across the file.
+when rows are rejected) and report.json, whose lines ``importer.plan.plan_csv``
+makes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import operator
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
-from importer.models import Action
-from importer.plan import PlannedChunk, Planner
+from importer.plan.plan_csv import write_chunk
+from importer.plan.planner import Planner
 from importer.progress import Progress
 from importer.settings import DEFAULT_UPDATE_API
 
@@ -61,7 +57,7 @@ def plan_file(
     """Plan every row of ``req.input`` and write the run directory; returns report.json's data."""
     from importer.ledger.ledger import Ledger
     from importer.outputs import csv_files, private_files
-    from importer.parallel import planned_chunks
+    from importer.plan.parallel import planned_chunks
     from importer.progress import NullProgress
     from importer.read.options import ReadOptions
     from importer.read.table import open_table
@@ -83,7 +79,7 @@ def plan_file(
             raise ConfigError("--ledger needs --site: the ledger keeps leads per site")
         ledger = Ledger(req.ledger, run_id=run_id, readonly=True)
     try:
-        # lazy: the rows are parsed where they are checked (see importer.parallel)
+        # lazy: the rows are parsed where they are checked (see importer.plan.parallel)
         with open_table(req.input, options, lazy=True) as table:
             planner = Planner(
                 req.mapping,
@@ -115,7 +111,7 @@ def plan_file(
             try:
                 done = 0
                 for planned in itertools.chain([first] if first else [], chunks):
-                    _write_chunk(planned, plan_out, rejects, counts)
+                    write_chunk(planned, plan_out, rejects, counts)
                     for w in planned.warnings:
                         warnings[w.code] += 1
                         if len(warning_examples) < 20:
@@ -174,104 +170,3 @@ def plan_file(
     private_files.write_json(out_dir / "report.json", report)
     report["out_dir"] = str(out_dir)
     return report
-
-
-@dataclass
-class Formatted:
-    """The plan.csv and rejects.csv lines of a chunk, made where it was checked.
-
-    The plan lines travel as one string (one object to pass between
-    processes instead of one per row), with where each line ends.
-    """
-
-    plan: str  # one line per row, in order, joined
-    plan_ends: np.ndarray  # offset in ``plan`` where each row's line ends
-    rejects: dict[int, str]  # row -> line, for the rows rejected then
-    problems: dict[int, int]  # row -> how many problems it had then
-
-    @classmethod
-    def of(cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int]) -> Formatted:
-        return cls(*_joined_lines(plan), rejects, problems)
-
-    @property
-    def plan_lines(self) -> list[str]:
-        ends = self.plan_ends.tolist()
-        starts = [0, *ends[:-1]] if ends else []
-        return [self.plan[a:b] for a, b in zip(starts, ends, strict=True)]
-
-    def replace_plan_lines(self, lines: dict[int, str]) -> None:
-        """Put ``lines`` (position -> line) in place of the rows' lines."""
-        if not lines:
-            return
-        current = self.plan_lines
-        for position, line in lines.items():
-            current[position] = line
-        self.plan, self.plan_ends = _joined_lines(current)
-
-
-def _joined_lines(lines: list[str]) -> tuple[str, np.ndarray]:
-    """The lines joined, and the offset where each one ends."""
-    return "".join(lines), np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
-
-
-def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
-    """The output lines of the rows at ``positions`` (all by default)."""
-    from importer.outputs.csv_files import csv_lines, reject_cells
-
-    rows, keys, lead_ids, actions = planned.rows, planned.keys, planned.lead_ids, planned.actions
-    if positions is not None:
-        rows = [rows[i] for i in positions]
-        keys = [keys[i] for i in positions]
-        lead_ids = [lead_ids[i] for i in positions]
-        actions = [actions[i] for i in positions]
-    # positions among those rows (one C-level pass: a loop per row costs more at 33k rows)
-    rejected = list(
-        itertools.compress(
-            range(len(actions)), map(operator.is_, actions, itertools.repeat(Action.REJECT))
-        )
-    )
-    codes = [""] * len(rows)
-    messages = [""] * len(rows)
-    issues = {}
-    for i in rejected:
-        issue = issues[i] = planned.issue(rows[i])
-        codes[i], messages[i] = issue.codes, issue.message
-    # row numbers, lead ids and actions are plain tokens (never formulas, never quoted);
-    # codes never look like formulas
-    plan = csv_lines(
-        list(map(str, rows)), keys, lead_ids, actions, codes, messages, safe=(4,), plain=(0, 2, 3)
-    )
-    in_chunk = rejected if positions is None else [positions[i] for i in rejected]
-    cells = [
-        reject_cells(c, issues[i])
-        for i, c in zip(rejected, planned.cells_at(in_chunk), strict=True)
-    ]
-    lines = csv_lines(*zip(*cells, strict=True)) if cells else []
-    return Formatted.of(
-        plan,
-        {rows[i]: line for i, line in zip(rejected, lines, strict=True)},
-        {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected},
-    )
-
-
-def _write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
-    counts.update(planned.actions)
-    formatted = planned.formatted
-    if formatted is None:
-        formatted = format_chunk(planned)
-    else:
-        # formatted before the duplicates across the file were known: redo the rows they changed
-        changed = [
-            row
-            for row, found in planned.problems.items()
-            if len(found) != formatted.problems.get(row, 0)
-        ]
-        if changed:
-            where = {row: i for i, row in enumerate(planned.rows)}
-            positions = [where[row] for row in changed]
-            redone = format_chunk(planned, positions)
-            formatted.replace_plan_lines(dict(zip(positions, redone.plan_lines, strict=True)))
-            formatted.rejects.update(redone.rejects)
-            formatted.rejects = dict(sorted(formatted.rejects.items()))
-    plan_out.write_text(formatted.plan, len(formatted.plan_ends))
-    rejects.write_lines(list(formatted.rejects.values()))
