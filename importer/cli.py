@@ -238,11 +238,11 @@ def run(
 
     INPUT may be - to read standard input (then pass --yes: there is no one to ask).
     """
-    from importer.client_settings import ClientSettings
     from importer.command_inputs import read_options, run_destination, site_option
     from importer.config import environment
     from importer.progress import make_progress
-    from importer.run import RunRequest, run_file
+    from importer.send.client_settings import ClientSettings
+    from importer.send.run import RunRequest, run_file
     from importer.summary import first_write_preview, run_summary
 
     env = environment()

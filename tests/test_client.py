@@ -29,8 +29,6 @@ from hypothesis import strategies as st
 
 from importer import __version__
 from importer.api_contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
-from importer.client import Client, Response, RetryEvent
-from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.errors import (
     ApiError,
@@ -44,9 +42,11 @@ from importer.errors import (
     TransportError,
     ValidationError,
 )
-from importer.http_errors import parse_retry_after, readable_error
 from importer.sandbox.runner import Sandbox, start_sandbox
-from importer.throttle import RateLimiter
+from importer.send.client import Client, Response, RetryEvent
+from importer.send.client_settings import ClientSettings
+from importer.send.http_errors import parse_retry_after, readable_error
+from importer.send.throttle import RateLimiter
 from tests.conftest import SITE
 
 SANDBOX = Credentials("sandbox", "sandbox")

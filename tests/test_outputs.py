@@ -1,4 +1,4 @@
-"""Files written for people (importer.outputs.csv_files): private modes, BOM, formula guard, lazy rejects."""
+"""Files written for people (importer.outputs): private modes, BOM, formula guard, lazy rejects."""
 
 from __future__ import annotations
 

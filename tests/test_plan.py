@@ -26,7 +26,7 @@ from importer.outputs.csv_files import neutralise
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.plan.planner import Planner
 from importer.read.table import open_table
-from importer.run import RunRequest, run_file
+from importer.send.run import RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 from importer.cli import main
-from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
@@ -33,8 +32,9 @@ from importer.plan.plan_file import PlanRequest, plan_file
 from importer.plan.planner import Planner
 from importer.read.options import ReadOptions
 from importer.read.table import open_table
-from importer.run import LEAD_RESULTS, RunRequest, run_file
 from importer.sandbox.runner import Sandbox, start_sandbox
+from importer.send.client_settings import ClientSettings
+from importer.send.run import LEAD_RESULTS, RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE, load_sample_generator
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"

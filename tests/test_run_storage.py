@@ -102,7 +102,7 @@ def slow_sandbox() -> Iterator[Sandbox]:
 def test_a_ledger_deleted_or_replaced_mid_run_stops_the_run(
     slow_sandbox: Sandbox, tmp_path: Path, what: str
 ) -> None:
-    from importer.run import RunRequest, run_file
+    from importer.send.run import RunRequest, run_file
 
     sandbox = slow_sandbox
 

@@ -16,8 +16,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from importer.client import Client
-from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.errors import ImporterError, ValidationError
 from importer.ledger.ledger import Ledger
@@ -27,7 +25,10 @@ from importer.normalize.dates import valid_iso_datetime_mask
 from importer.normalize.emails import valid_email_mask
 from importer.plan.planner import Planner
 from importer.read.table import open_table
-from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
+from importer.send.breaker import CircuitBreaker
+from importer.send.client import Client
+from importer.send.client_settings import ClientSettings
+from importer.send.sender import Sender, SendOutcome, SendPolicy
 from importer.validate.chunk import validate_chunk
 from tests.conftest import SAMPLE_DATA, SITE
 

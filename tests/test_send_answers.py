@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from importer.client import Client
-from importer.client_settings import ClientSettings
 from importer.config import Credentials
 from importer.errors import Stopping, UnexpectedAnswerError
-from importer.http_errors import unexpected_body
 from importer.ledger.ledger import Ledger
 from importer.sandbox.runner import start_sandbox
+from importer.send.client import Client
+from importer.send.client_settings import ClientSettings
+from importer.send.http_errors import unexpected_body
 from importer.summary import run_summary
 from tests.conftest import SITE
 from tests.test_client import json_answer, scripted

@@ -3,13 +3,13 @@
 Timeouts, retries with capped exponential backoff and full jitter, ``Retry-After``,
 the shared rate limiter, error classification and the "did the server perhaps
 apply it?" bookkeeping are applied here. The policy itself is plain data and
-functions in ``importer.client_settings`` (the settings), ``importer.retry_policy``
-(what is retried, after how long) and ``importer.http_errors`` (reading error
+functions in ``importer.send.client_settings`` (the settings), ``importer.send.retry_policy``
+(what is retried, after how long) and ``importer.send.http_errors`` (reading error
 answers); this module does the I/O. Nothing else in the project imports
 ``requests``.
 
 Deadlines: ``read_timeout`` is the most one try may take, from connecting to the
-last byte of the answer; ``importer.http_deadline`` enforces it (urllib3 alone
+last byte of the answer; ``importer.send.http_deadline`` enforces it (urllib3 alone
 bounds each socket read, which a trickling server never trips) and also cuts
 tries short when the run stops. Every wait (a retry, the rate limiter, a free
 place among the ``max_in_flight`` requests) ends at once when ``stop`` is set,
@@ -40,25 +40,14 @@ import requests
 from urllib3.exceptions import MaxRetryError
 
 from importer import __version__
-from importer.client_settings import ClientSettings
 from importer.config import Credentials, is_loopback
 from importer.errors import Stopping, TransportError
-from importer.http_deadline import Watchdog, WatchedAdapter
-from importer.http_errors import parse_retry_after, readable_error
-from importer.retry_policy import Failure, classify_answer, classify_success, retry_delay
-from importer.throttle import RateLimiter
+from importer.send.client_settings import ClientSettings
+from importer.send.http_deadline import Watchdog, WatchedAdapter
+from importer.send.retry_policy import Failure, classify_answer, classify_success, retry_delay
+from importer.send.throttle import RateLimiter
 
-# The settings and the error readers are re-exported: callers import them from here.
-__all__ = [
-    "JSON_CONTENT_TYPE",
-    "USER_AGENT",
-    "Client",
-    "ClientSettings",
-    "Response",
-    "RetryEvent",
-    "parse_retry_after",
-    "readable_error",
-]
+__all__ = ["JSON_CONTENT_TYPE", "USER_AGENT", "Client", "Response", "RetryEvent"]
 
 log = logging.getLogger(__name__)
 

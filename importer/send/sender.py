@@ -14,11 +14,12 @@ the next run sends it. A 2xx whose body is not the API's JSON ends the row in
 doubt: something else answered (a captive portal, an SSO proxy), and whether
 the API got the request is unknown.
 
-The circuit breaker stops the whole run after a 401/403, or after a run of
-consecutive requests that failed for transport or server reasons, or that got
-such a foreign 2xx; its message says which. It also stops the run when the
-ledger cannot be written (full disk, file deleted): the row at hand then ends
-not sent if none of its requests went out, in doubt if one did.
+The circuit breaker (``importer.send.breaker``) stops the whole run after a
+401/403, or after a run of consecutive requests that failed for transport or
+server reasons, or that got such a foreign 2xx; its message says which. It also
+stops the run when the ledger cannot be written (full disk, file deleted): the
+row at hand then ends not sent if none of its requests went out, in doubt if
+one did.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from importer.errors import (
     ApiError,
@@ -46,11 +45,10 @@ from importer.ledger.store import payload_hash
 from importer.models import Action, Problem
 from importer.plan.payloads import ledger_payload
 from importer.plan.rows import RowPlan
+from importer.send.breaker import CircuitBreaker, never_reached
 from importer.settings import DEFAULT_UPDATE_API
 
-# ``Stopping`` lives in importer.errors (the client sets its ``maybe_applied``);
-# callers import it from here too.
-__all__ = ["CircuitBreaker", "SendOutcome", "SendPolicy", "Sender", "Stopping"]
+__all__ = ["SendOutcome", "SendPolicy", "Sender"]
 
 
 _HELD = "an earlier send of this activity is unknown; not resent (--activities-at-most-once)"
@@ -100,63 +98,6 @@ class SendPolicy:
     activities_at_most_once: bool = False
     update_api: str = DEFAULT_UPDATE_API  # v2 can clear fields that became empty
     max_consecutive_failures: int = 10
-
-
-class CircuitBreaker:
-    """Opens on any auth failure, or after N consecutive transport/server failures.
-
-    The message follows the failure that opened it: an address that cannot be
-    reached is named, and a run of 2xx answers that are not the API's JSON
-    points at whatever answers in the API's place (a proxy, captive portal, SSO).
-    """
-
-    def __init__(self, threshold: int):
-        self.threshold = threshold
-        self._failures = 0
-        self._lock = threading.Lock()
-        self.reason: str | None = None
-        self.write_error: Exception | None = None  # set by halt()
-        self.stop = threading.Event()
-
-    def success(self) -> None:
-        with self._lock:
-            self._failures = 0
-
-    def failure(self, error: ApiError) -> None:
-        with self._lock:
-            if isinstance(error, AuthError):
-                self._open(
-                    f"the API refused the credentials for this site ({error}); check RG_USERNAME/RG_PASSWORD and --site"
-                )
-                return
-            self._failures += 1
-            if self._failures >= self.threshold:
-                self._open(_breaker_reason(self._failures, error))
-
-    def server_asks_to_wait(self, seconds: float) -> None:
-        """Open: the server keeps answering 429 with a wait longer than the run sits out."""
-        until = (datetime.now() + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M")
-        self.interrupt(
-            f"the API keeps asking to wait {_duration(seconds)} before sending more "
-            f"(429 with Retry-After); run again after {until} to resume"
-        )
-
-    def interrupt(self, reason: str) -> None:
-        """Open at once: Ctrl-C, or an answer every request of the run would get."""
-        with self._lock:
-            self._open(reason)
-
-    def halt(self, error: Exception) -> None:
-        """Open at once because a file the run writes failed; the first such error is kept."""
-        with self._lock:
-            if self.write_error is None:
-                self.write_error = error
-            self._open(str(error))
-
-    def _open(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        self.stop.set()
 
 
 # Client calls that wait for a turn to send, or give it back, without a request.
@@ -436,7 +377,7 @@ class Sender:
     ) -> SendOutcome:
         p = self.policy
         outcome.http_status, outcome.attempts = exc.status, exc.attempts
-        if _never_reached(exc):
+        if never_reached(exc):
             self.breaker.failure(exc)
             self._lead_not_sent(plan, hashes, exc.error)
             return self._not_sent(outcome, _api_problem(exc))
@@ -536,7 +477,7 @@ class Sender:
                 outcome.problems = [_api_problem(exc)]
                 return []
             self.breaker.failure(exc)
-            if _never_reached(exc) or isinstance(exc, AuthError):
+            if never_reached(exc) or isinstance(exc, AuthError):
                 self._unsent_activities(plan, hashes, exc.error)
                 self._not_sent(outcome, _api_problem(exc))
                 return []
@@ -563,11 +504,6 @@ class Sender:
         return hashes
 
 
-def _never_reached(exc: ApiError) -> bool:
-    """No try of the request reached the server (refused, DNS, connect timeout, TLS)."""
-    return isinstance(exc, TransportError) and not exc.maybe_applied
-
-
 def _doubt_problem(exc: ApiError, then: str) -> Problem:
     """Why a request's outcome is unknown, naming a foreign 2xx answer for what it is."""
     if isinstance(exc, UnexpectedAnswerError):
@@ -576,42 +512,6 @@ def _doubt_problem(exc: ApiError, then: str) -> Problem:
             f"the answer was {exc}; the request may or may not have reached the API, {then}",
         )
     return Problem("in_doubt", f"no answer to be sure of ({exc}); {then}")
-
-
-def _base(url: str) -> str:
-    """The API address of a request's URL (what precedes ``/sites/``; else its origin)."""
-    if "/sites/" in url:
-        return url.split("/sites/", 1)[0]
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _breaker_reason(failures: int, error: ApiError) -> str:
-    """Why the circuit breaker opened, after ``failures`` failures ending in ``error``."""
-    if isinstance(error, UnexpectedAnswerError):
-        return (
-            f"{failures} requests in a row got a success status without the API's answer "
-            f"(last: {error}); something other than Real Geeks is answering at {_base(error.url)}, "
-            "such as a proxy, a captive portal (hotel or guest Wi-Fi) or a single sign-on page: "
-            "check the network or proxy settings and --base-url, then run again"
-        )
-    if _never_reached(error):
-        return (
-            f"{failures} requests in a row could not reach {_base(error.url)} ({error.error}); "
-            "nothing of them was applied: check the network and --base-url, then run again"
-        )
-    return (
-        f"{failures} requests in a row failed ({error}); the API looks unavailable, try again later"
-    )
-
-
-def _duration(seconds: float) -> str:
-    """A wait in words: 45 s, 20 min, 3 h."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{round(seconds / 3600, 1):g} h"
 
 
 def _api_problem(exc: ApiError) -> Problem:

@@ -2,7 +2,7 @@
 
 Timeouts, retry bounds, the update API and the connection pool size, with safe
 defaults; a bad URL or value raises ``ConfigError`` when the settings are made,
-before any request. ``importer.client.Client`` applies them.
+before any request. ``importer.send.client.Client`` applies them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 An attempt that failed is described by a ``Failure``: the ``ApiError`` to raise
 if it is the last one, whether trying again can help, and whether the server
 may nevertheless have applied the request. ``classify_answer`` makes one from
-an HTTP error answer; ``importer.client`` makes the ones for exchanges that got
+an HTTP error answer; ``importer.send.client`` makes the ones for exchanges that got
 no answer (it alone knows the HTTP library's exceptions). ``retry_delay`` then
 decides how long to wait before the next try, or that there is none.
 """
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from importer import api_contract as contract
-from importer.client_settings import ClientSettings
 from importer.errors import (
     ApiError,
     AuthError,
@@ -27,7 +26,8 @@ from importer.errors import (
     UnexpectedAnswerError,
     ValidationError,
 )
-from importer.http_errors import parse_retry_after, readable_error, unexpected_body
+from importer.send.client_settings import ClientSettings
+from importer.send.http_errors import parse_retry_after, readable_error, unexpected_body
 
 # Statuses after which the server may already have done the work (it got the body).
 UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 503, 504})

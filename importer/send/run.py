@@ -1,7 +1,7 @@
 """``rg-import run``: plan each chunk, send what changed, record every row's end.
 
 The main thread reads and plans chunks and writes the output files; a bounded
-pool of worker threads sends rows (``importer.send``). At most ``max_inflight``
+pool of worker threads sends rows (``importer.send.sender``). At most ``max_inflight``
 rows are waiting or in flight at once, so memory stays flat on any file size.
 Every input row ends in exactly one of: created, updated, unchanged, rejected,
 in doubt, or not sent (the request never reached the server, or the run
@@ -38,7 +38,8 @@ from importer.outputs import csv_files, private_files
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
-from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
+from importer.send.breaker import CircuitBreaker
+from importer.send.sender import Sender, SendOutcome, SendPolicy
 from importer.settings import DEFAULT_WORKERS
 
 LEAD_RESULTS = ("created", "updated", "unchanged", "rejected", "in_doubt", "not_sent")
@@ -61,7 +62,9 @@ class RunRequest:
     workers: int = DEFAULT_WORKERS
     rps: float | None = None
     activities_at_most_once: bool = False
-    client_settings: Any = None  # importer.client.ClientSettings overrides (timeouts, attempts)
+    client_settings: Any = (
+        None  # importer.send.client.ClientSettings overrides (timeouts, attempts)
+    )
     max_consecutive_failures: int = 10
     sandbox: bool = False
     command: str = "run"
@@ -84,12 +87,12 @@ def run_file(
     ``confirm`` is asked, with the planned counts, before the first write to a
     site this ledger has never written to; returning False stops with nothing sent.
     """
-    from importer.client import Client
-    from importer.client_settings import ClientSettings
     from importer.ledger.ledger import Ledger
     from importer.read.options import ReadOptions
     from importer.read.table import open_table, read_through
-    from importer.throttle import RateLimiter
+    from importer.send.client import Client
+    from importer.send.client_settings import ClientSettings
+    from importer.send.throttle import RateLimiter
 
     make_bar = progress or (lambda *a, **k: NullProgress())
     started = time.monotonic()
