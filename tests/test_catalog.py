@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from importer.catalog.detect import choose, detect, has_fingerprint, load_catalog
 from importer.catalog.lint import check
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import MappingError
 from importer.mapping.apply import map_chunk
 from importer.mapping.binding import bind

@@ -1,4 +1,4 @@
-"""The command line (importer.cli): help, version, and one clear line for every bad input.
+"""The command line (importer.cli.main): help, version, and one clear line for every bad input.
 
 A command that cannot do its job must say so in one line on stderr that
 starts with ``Error:``, names the problem and what to do, exit with the
@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from importer import __version__
-from importer.cli import cli, main
+from importer.cli.main import cli, main
 from importer.errors import ExitCode
 from tests.conftest import ROOT, SAMPLE_DATA, SITE
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from importer.catalog.detect import choose, detect, fingerprint_summary, load_catalog
 from importer.catalog.lint import check
 from importer.catalog.suggest import suggest
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.parse import parse_mapping
 from importer.mapping.spec import Mapping

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from importer.catalog.detect import CLEAR_LEAD, choose, clear_winner, detect, load_catalog
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS

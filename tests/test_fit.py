@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from importer.catalog.fit import check_fit, expected_columns
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.files import load_mapping
 from importer.mapping.parse import parse_mapping

@@ -19,7 +19,7 @@ import pandas as pd
 import phonenumbers
 import pytest
 
-from importer.command_inputs import with_home_region
+from importer.cli.arguments import with_home_region
 from importer.errors import ConfigError
 from importer.mapping.apply import map_chunk
 from importer.mapping.binding import bind

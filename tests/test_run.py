@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 from importer.config import Credentials
 from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for

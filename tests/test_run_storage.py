@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import RunWriteFailed
 from importer.ledger.store import LedgerStore
 from importer.outputs import private_files

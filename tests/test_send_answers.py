@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from importer.cli.summaries import run_summary
 from importer.config import Credentials
 from importer.errors import Stopping, UnexpectedAnswerError
 from importer.ledger.ledger import Ledger
@@ -28,7 +29,6 @@ from importer.sandbox.runner import start_sandbox
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
 from importer.send.http_errors import unexpected_body
-from importer.summary import run_summary
 from tests.conftest import SITE
 from tests.test_client import json_answer, scripted
 from tests.test_run import (

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from importer.catalog.suggest import IDENTITY, IDENTITY_MIN, suggest
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import ExitCode
 from importer.mapping.parse import parse_mapping
 from importer.plan.plan_file import PlanRequest, plan_file

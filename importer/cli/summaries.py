@@ -2,7 +2,7 @@
 
 Each function takes a result (a plan or run report as written to report.json,
 a preview, a catalog of mappings) and returns text without a final newline;
-``importer.cli`` prints it. Keeping the wording here keeps the commands thin
+``importer.cli.main`` prints it. Keeping the wording here keeps the commands thin
 and lets tests check the texts without a terminal.
 """
 

@@ -3,7 +3,7 @@
 Flags and environment variables become ``ReadOptions``, a ``Mapping`` (named,
 or detected from the file's header), a checked site UUID, and for a run a
 ``Destination``: the URL, credentials and ledger to use, with an embedded
-sandbox started when asked for. Nothing here prints; ``importer.cli`` does.
+sandbox started when asked for. Nothing here prints; ``importer.cli.main`` does.
 Heavy modules (the readers, the sandbox) are imported only when needed, so
 ``rg-import --help`` stays quick.
 """
