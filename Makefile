@@ -40,11 +40,11 @@ demo: $(STAMP)  ## import the sample Follow Up Boss export into the embedded san
 	@$(RUN_SAMPLE) sample_data/followupboss_people.csv --mapping followupboss || [ $$? -eq 3 ]
 
 lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check importer schemas tests bench
+	$(BIN)/ruff check importer tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)  ## format the code with ruff
-	$(BIN)/ruff format importer schemas tests bench
+	$(BIN)/ruff format importer tests bench
 
 bench: $(STAMP)  ## measure plan and send throughput; writes bench/results.json
 	$(BIN)/python bench/run.py

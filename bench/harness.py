@@ -41,7 +41,7 @@ def cli_command(python: str = sys.executable) -> tuple[str, ...]:
 
 
 def compile_package(root: Path = ROOT) -> bool:
-    """Compile ``importer`` and ``schemas`` to bytecode, as installing a wheel does.
+    """Compile ``importer`` to bytecode, as installing a wheel does.
 
     The editable install would otherwise compile every module on every timed
     command wherever ``PYTHONDONTWRITEBYTECODE`` is set (about 0.1 s of each
@@ -49,10 +49,7 @@ def compile_package(root: Path = ROOT) -> bool:
     """
     import compileall
 
-    return all(
-        compileall.compile_dir(root / name, quiet=1, force=False)
-        for name in ("importer", "schemas")
-    )
+    return bool(compileall.compile_dir(root / "importer", quiet=1, force=False))
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:

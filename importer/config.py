@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from importer.contract import DEFAULT_BASE_URL
+from importer.api_contract import DEFAULT_BASE_URL
 from importer.errors import ConfigError
 
 ENV_USERNAME = "RG_USERNAME"
@@ -24,7 +24,6 @@ ENV_BASE_URL = "RG_BASE_URL"
 ENV_SITE = "RG_SITE"
 ENV_LEDGER = "RG_LEDGER"
 ENV_PHONE_REGION = "RG_PHONE_REGION"
-DEFAULT_LEDGER = "rg-import.ledger.sqlite"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ conditions that stop the whole command::
     ├── LedgerError                    exit 2: the ledger is locked, corrupt or unwritable
     │   └── LedgerWriteError           a write failed (full disk...): a run stops, exit 4
     │       └── LedgerGone             the file was deleted or replaced while open: exit 4
-    ├── ApiError                       an HTTP exchange failed (raised by importer.client)
+    ├── ApiError                       an HTTP exchange failed (raised by importer.send.client)
     │   ├── UnexpectedAnswerError      a 2xx whose body is not the API's JSON: in doubt
     │   ├── ClientError                4xx: the request itself is wrong; never retried
     │   │   ├── BadRequestError        400

@@ -31,7 +31,7 @@ def load_sample_generator() -> ModuleType:
 @pytest.fixture
 def sandbox() -> Iterator[object]:
     """A fresh in-memory sandbox listening on a free loopback port."""
-    from importer.sandbox import start_sandbox
+    from importer.sandbox.runner import start_sandbox
 
     server = start_sandbox(port=0)
     try:

@@ -139,13 +139,13 @@ def test_run_timed_keeps_output_and_refuses_unexpected_exit_codes() -> None:
 
 
 def test_compile_package_writes_bytecode_the_interpreter_then_uses(tmp_path: Path) -> None:
-    for name in ("importer", "schemas"):
+    for name in ("importer", "importer/validate"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "__init__.py").write_text("VALUE = 41 + 1\n", encoding="utf-8")
     assert compile_package(tmp_path)
     compiled = sorted(p.name for p in (tmp_path / "importer" / "__pycache__").iterdir())
     assert compiled == [f"__init__.{sys.implementation.cache_tag}.pyc"]
-    broken = tmp_path / "schemas" / "__init__.py"
+    broken = tmp_path / "importer" / "validate" / "__init__.py"
     broken.write_text("VALUE = (\n", encoding="utf-8")
     os.utime(
         broken, (broken.stat().st_atime, broken.stat().st_mtime + 5)

@@ -23,14 +23,18 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.cli import main
-from importer.detect import check, choose, detect, has_fingerprint, load_catalog
-from importer.dry_run import PlanRequest, plan_file
-from importer.empty_values import blank_empty_values
+from importer.catalog.detect import choose, detect, has_fingerprint, load_catalog
+from importer.catalog.lint import check
+from importer.cli.main import main
 from importer.errors import MappingError
-from importer.mapfile import load_mapping, parse_mapping, read_overrides
-from importer.mapping import bind, map_chunk
-from importer.read import ReadOptions, open_table, peek_headers
+from importer.mapping.apply import map_chunk
+from importer.mapping.binding import bind
+from importer.mapping.empty_values import blank_empty_values
+from importer.mapping.files import load_mapping, read_overrides
+from importer.mapping.parse import parse_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.read.options import ReadOptions
+from importer.read.table import open_table, peek_headers
 from tests.conftest import MAPPINGS, SAMPLE_DATA
 
 CATALOG = SAMPLE_DATA / "catalog"

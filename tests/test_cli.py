@@ -1,4 +1,4 @@
-"""The command line (importer.cli): help, version, and one clear line for every bad input.
+"""The command line (importer.cli.main): help, version, and one clear line for every bad input.
 
 A command that cannot do its job must say so in one line on stderr that
 starts with ``Error:``, names the problem and what to do, exit with the
@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from importer import __version__
-from importer.cli import cli, main
+from importer.cli.main import cli, main
 from importer.errors import ExitCode
 from tests.conftest import ROOT, SAMPLE_DATA, SITE
 
@@ -172,7 +172,9 @@ def test_a_later_run_with_a_bad_file_leaves_no_run_directory(
     sent = len(sandbox_env.requests_log())
     # the site is known now, so no preview runs first: the run itself finds the problem
     unclosed = make_inputs(tmp_path)["unclosed"]
-    code, out, err = invoke(capsys, "run", str(unclosed), *common, "--out", str(tmp_path / "second"))
+    code, out, err = invoke(
+        capsys, "run", str(unclosed), *common, "--out", str(tmp_path / "second")
+    )
     assert_one_error_line(code, out, err, *BAD_FILES["unclosed"])
     assert not (tmp_path / "second").exists()
     assert len(sandbox_env.requests_log()) == sent

@@ -28,16 +28,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from importer import __version__
-from importer.client import (
-    Client,
-    ClientSettings,
-    Response,
-    RetryEvent,
-    parse_retry_after,
-    readable_error,
-)
+from importer.api_contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
 from importer.config import Credentials
-from importer.contract import DEFAULT_BASE_URL, V2_PATH_TEMPLATES
 from importer.errors import (
     ApiError,
     AuthError,
@@ -50,8 +42,11 @@ from importer.errors import (
     TransportError,
     ValidationError,
 )
-from importer.sandbox import Sandbox, start_sandbox
-from importer.throttle import RateLimiter
+from importer.sandbox.runner import Sandbox, start_sandbox
+from importer.send.client import Client, Response, RetryEvent
+from importer.send.client_settings import ClientSettings
+from importer.send.http_errors import parse_retry_after, readable_error
+from importer.send.throttle import RateLimiter
 from tests.conftest import SITE
 
 SANDBOX = Credentials("sandbox", "sandbox")

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer.dedupe import SeenKeys, key_hashes
+from importer.plan.dedupe import SeenKeys, key_hashes
 
 keys_strategy = st.lists(st.sampled_from(["", "a", "b", "c", "d", "e"]), min_size=1, max_size=40)
 

@@ -21,12 +21,16 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer.cli import main
-from importer.detect import check, choose, detect, fingerprint_summary, load_catalog, suggest
-from importer.dry_run import PlanRequest, plan_file
+from importer.catalog.detect import choose, detect, fingerprint_summary, load_catalog
+from importer.catalog.lint import check
+from importer.catalog.suggest import suggest
+from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile import Mapping, parse_mapping
-from importer.read import normalize_header, peek_headers
+from importer.mapping.parse import parse_mapping
+from importer.mapping.spec import Mapping
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.read.headers import normalize_header
+from importer.read.table import peek_headers
 from tests.conftest import MAPPINGS, ROOT, SAMPLE_DATA
 
 HUBSPOT_LIKE = {

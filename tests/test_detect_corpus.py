@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from importer.cli import main
-from importer.detect import CLEAR_LEAD, choose, clear_winner, detect, load_catalog
+from importer.catalog.detect import CLEAR_LEAD, choose, clear_winner, detect, load_catalog
+from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
-from importer.mapfile import parse_mapping
+from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS
 
 CORPUS = Path(__file__).parent / "corpus" / "headers"

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from importer.cli import main
+from importer.catalog.fit import check_fit, expected_columns
+from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
-from importer.fit import check_fit, expected_columns
-from importer.mapfile import load_mapping, parse_mapping
+from importer.mapping.files import load_mapping
+from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS
 
 SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from importer.errors import InputError
-from importer.read import open_table
+from importer.read.table import open_table
 from tests.conftest import ROOT, SAMPLE_DATA, SITE
 from tests.test_cli import assert_one_error_line, invoke
 

@@ -25,14 +25,11 @@ from conftest import ROOT, SITE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import importer.ledger as ledger_module
+import importer.ledger.ledger as ledger_module
 from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
-from importer.ledger import (
-    LeadIdConflict,
-    Ledger,
-    canonical_json,
-    payload_hash,
-)
+from importer.ledger.ledger import Ledger
+from importer.ledger.store import LEAD_STATES, canonical_json, payload_hash
+from importer.ledger.transitions import LeadIdConflict
 
 SOURCE = "followupboss"
 NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
@@ -478,7 +475,7 @@ def test_close_releases_the_lock(path: Path) -> None:
 
 HOLD = """
 import sys
-from importer.ledger import Ledger
+from importer.ledger.ledger import Ledger
 ledger = Ledger(sys.argv[1], run_id="holder-run")
 print("ready", flush=True)
 sys.stdin.read()
@@ -493,7 +490,7 @@ def test_the_lock_holds_across_processes_until_the_holder_is_killed(path: Path) 
         with pytest.raises(LedgerError, match=f"pid {child.pid}, run holder-run"):
             Ledger(path, run_id="run-2")
         with Ledger(path, run_id="report", readonly=True) as reader:
-            assert reader.counts()["leads"] == dict.fromkeys(ledger_module.LEAD_STATES, 0)
+            assert reader.counts()["leads"] == dict.fromkeys(LEAD_STATES, 0)
     finally:
         kill(child)
     with Ledger(path, run_id="run-3") as after:
@@ -503,7 +500,7 @@ def test_the_lock_holds_across_processes_until_the_holder_is_killed(path: Path) 
 TRY = """
 import sys
 from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
-from importer.ledger import Ledger
+from importer.ledger.ledger import Ledger
 try:
     Ledger(sys.argv[1], run_id="intruder")
 except LedgerError as exc:
@@ -621,7 +618,8 @@ def test_a_replaced_ledger_stops_before_the_next_write(
 
 CRASH = """
 import sys, uuid
-from importer.ledger import Ledger, payload_hash
+from importer.ledger.ledger import Ledger
+from importer.ledger.store import payload_hash
 path, site = sys.argv[1], sys.argv[2]
 ledger = Ledger(path, run_id="crashing")
 n = 0

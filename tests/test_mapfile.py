@@ -1,4 +1,4 @@
-"""Mapping files (importer.mapfile): every documented key parses, every mistake is named.
+"""Mapping files (importer.mapping.files): every documented key parses, every mistake is named.
 
 A mistake in a mapping file must stop the command with one line naming the
 file and the key at fault, so people can fix the YAML without reading code.
@@ -13,20 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from importer import contract
+from importer import api_contract as contract
 from importer.errors import ExitCode, MappingError
-from importer.mapfile import (
-    DEFAULT_FIELD_TRANSFORMS,
-    Mapping,
-    Template,
-    Transform,
-    ValueSpec,
-    find_mapping,
-    iter_mapping_files,
-    load_mapping,
-    parse_mapping,
-    read_yaml,
-)
+from importer.mapping.files import find_mapping, iter_mapping_files, load_mapping, read_yaml
+from importer.mapping.parse import parse_mapping
+from importer.mapping.spec import DEFAULT_FIELD_TRANSFORMS, Mapping, Template, Transform, ValueSpec
 from tests.conftest import MAPPINGS, ROOT
 
 DOCS = ROOT / "docs" / "mappings.md"
@@ -451,7 +442,7 @@ def test_billion_laughs_aliases_are_refused_before_anything_walks_them(tmp_path:
     ) as info:
         load_mapping(path)
     assert str(info.value).startswith(f"{path}: ")
-    from importer.lint import check
+    from importer.catalog.lint import check
 
     assert check(path) == [str(info.value)]
 
@@ -481,7 +472,7 @@ def test_a_footer_pattern_that_can_backtrack_for_ever_is_refused(
 
 
 def test_shipped_footer_patterns_pass_the_backtracking_check() -> None:
-    from importer.regex_guard import nested_quantifier
+    from importer.read.regex_guard import nested_quantifier
 
     patterns = [
         p

@@ -1,4 +1,4 @@
-"""Applying a mapping to rows (importer.mapping): small frames in, Real Geeks fields out.
+"""Applying a mapping to rows (importer.mapping.apply): small frames in, Real Geeks fields out.
 
 Every frame is built here with its index set to spreadsheet row numbers (the
 header is row 1), the way the reader yields chunks.
@@ -15,15 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.errors import InputError
-from importer.mapfile import parse_mapping
-from importer.mapping import (
+from importer.mapping.apply import (
     LEAD_ID_NAMESPACE,
     MappedChunk,
-    bind,
     lead_id_for,
     lead_ids_for,
     map_chunk,
 )
+from importer.mapping.binding import bind
+from importer.mapping.parse import parse_mapping
 from tests.conftest import SITE
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from importer.errors import ConfigError, OutputError
 from importer.models import Problem, RowIssue, Stage
-from importer.outputs import (
+from importer.outputs.csv_files import (
     FORMULA_START,
     PLAN_COLUMNS,
     REJECT_DIAGNOSTICS,
@@ -25,14 +25,17 @@ from importer.outputs import (
     CsvOut,
     RejectWriter,
     csv_lines,
+    neutralise,
+)
+from importer.outputs.private_files import (
     make_private_dir,
     make_run_dir,
-    neutralise,
     new_run_id,
     open_private,
     write_json,
 )
-from importer.read import open_table, unwrap_excel
+from importer.read.headers import unwrap_excel
+from importer.read.table import open_table
 
 BOM = b"\xef\xbb\xbf"
 FILE_SETTINGS = settings(

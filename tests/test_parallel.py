@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from importer.dry_run import PlanRequest, plan_file
-from importer.mapfile import load_mapping
-from importer.read import ReadOptions
+from importer.mapping.files import load_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.read.options import ReadOptions
 from tests.conftest import SITE, load_sample_generator
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
@@ -72,17 +72,17 @@ def test_a_duplicate_key_in_a_later_chunk_is_rejected(big_file: Path, tmp_path: 
 def test_a_small_file_has_its_last_piece_checked_by_the_parent(
     big_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import importer.parallel
+    import importer.plan.parallel
 
     here: list[int] = []
-    checked_here = importer.parallel._checked_here
+    checked_here = importer.plan.parallel._checked_here
 
     def spy(planner, table, piece):  # type: ignore[no-untyped-def]
         rows, checked, formatted = checked_here(planner, table, piece)
         here.append(len(rows))
         return rows, checked, formatted
 
-    monkeypatch.setattr(importer.parallel, "_checked_here", spy)
+    monkeypatch.setattr(importer.plan.parallel, "_checked_here", spy)
     # three pieces for two workers: two children, and the parent checks the third
     options = ReadOptions(chunk_rows=5_400)
     request = PlanRequest(

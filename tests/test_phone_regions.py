@@ -19,15 +19,16 @@ import pandas as pd
 import phonenumbers
 import pytest
 
-from importer.command_inputs import with_home_region
+from importer.cli.arguments import with_home_region
 from importer.errors import ConfigError
-from importer.mapfile import load_mapping
-from importer.mapfile_parse import parse_mapping
-from importer.mapping import bind, map_chunk
-from importer.mapping_spec import Mapping
-from importer.phones import normalize_phone
-from importer.read import open_table
-from importer.regions import country_region
+from importer.mapping.apply import map_chunk
+from importer.mapping.binding import bind
+from importer.mapping.files import load_mapping
+from importer.mapping.parse import parse_mapping
+from importer.mapping.spec import Mapping
+from importer.normalize.phones import normalize_phone
+from importer.normalize.regions import country_region
+from importer.read.table import open_table
 from tests.test_plan import plan_cli
 
 INTERNATIONAL = Path(__file__).parent / "data" / "international_contacts.csv"

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 from importer.config import Credentials
-from importer.dry_run import PlanRequest, plan_file
-from importer.mapfile import load_mapping
-from importer.mapping import lead_id_for
-from importer.outputs import neutralise
-from importer.plan import Planner
-from importer.read import open_table
-from importer.run import RunRequest, run_file
+from importer.mapping.apply import lead_id_for
+from importer.mapping.files import load_mapping
+from importer.outputs.csv_files import neutralise
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.plan.planner import Planner
+from importer.read.table import open_table
+from importer.send.run import RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
@@ -359,7 +359,7 @@ def test_a_plan_with_a_ledger_but_no_site_or_no_ledger_file_stops(tmp_path: Path
     with pytest.raises(ConfigError, match="does not exist"):
         plan(PEOPLE, tmp_path / "a", site=SITE, ledger=tmp_path / "none.sqlite")
     ledger = tmp_path / "ledger.sqlite"
-    from importer.ledger import Ledger
+    from importer.ledger.ledger import Ledger
 
     Ledger(ledger, run_id="t").close()
     with pytest.raises(ConfigError, match="--ledger needs --site"):

@@ -20,18 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import read_detect, read_ragged
 from importer.errors import ConfigError, InputError
-from importer.read import (
-    REJECT_COLUMNS,
-    ReadOptions,
-    Table,
-    normalize_header,
-    open_table,
-    peek_headers,
-    plan_columns,
-    unwrap_excel,
-)
+from importer.read import ragged as read_ragged
+from importer.read import sniff as read_detect
+from importer.read.headers import REJECT_COLUMNS, normalize_header, plan_columns, unwrap_excel
+from importer.read.options import ReadOptions
+from importer.read.table import Table, open_table, peek_headers
 
 SF_FOOTER = (
     r"Grand Totals \(\d+ records\)",
@@ -727,7 +721,10 @@ def test_ragged_rows_are_judged_where_the_parser_reads_the_rest(tmp_path: Path) 
     # a quote inside an unquoted cell: not standard CSV, so the parser reads the
     # file and the csv module counts the fields beside it
     text = 'Name,Note\nAna,say "hi"\nBo\nCy,"x,y",z\nDi,"ok"\n'
-    for table_path in (write(tmp_path, "q.csv", text), write(tmp_path, "q16.csv", "\ufeff" + text, "utf-16-le")):
+    for table_path in (
+        write(tmp_path, "q.csv", text),
+        write(tmp_path, "q16.csv", "\ufeff" + text, "utf-16-le"),
+    ):
         frame, found = ragged_of(table_path)
         assert frame.index.tolist() == [2, 3, 4, 5]
         assert list(found) == [3, 4], table_path
@@ -780,10 +777,10 @@ def test_content_wins_over_the_extension(tmp_path: Path) -> None:
 @pytest.fixture(params=["calamine", "openpyxl"])
 def xlsx_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each workbook test runs with both readers: calamine, and openpyxl as for big workbooks."""
-    import importer.read_xlsx
+    import importer.read.xlsx
 
     limit = 10**12 if request.param == "calamine" else -1
-    monkeypatch.setattr(importer.read_xlsx, "STREAM_ABOVE_BYTES", limit)
+    monkeypatch.setattr(importer.read.xlsx, "STREAM_ABOVE_BYTES", limit)
     return str(request.param)
 
 
@@ -982,7 +979,8 @@ def test_peek_headers_reads_only_the_header(tmp_path: Path) -> None:
 PEAK_RSS = textwrap.dedent(
     """
     import resource, sys
-    from importer.read import ReadOptions, open_table
+    from importer.read.options import ReadOptions
+    from importer.read.table import open_table
     with open_table(sys.argv[1], ReadOptions(chunk_rows=10_000)) as table:
         rows = sum(len(frame) for frame in table.chunks())
     print(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -1049,7 +1047,7 @@ BOMB_PEAK = textwrap.dedent(
     """
     import resource, sys
     from importer.errors import InputError
-    from importer.read import open_table
+    from importer.read.table import open_table
     try:
         open_table(sys.argv[1])
     except InputError as exc:

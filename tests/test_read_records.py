@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import read_ragged
 from importer.errors import ConfigError, InputError
-from importer.read import ReadOptions, open_table
-from importer.read_records import (
+from importer.read import ragged as read_ragged
+from importer.read.options import ReadOptions
+from importer.read.records import (
     RecordBlock,
     Unsplittable,
     artefact_records,
@@ -22,6 +22,7 @@ from importer.read_records import (
     record_blocks,
     record_ends,
 )
+from importer.read.table import open_table
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -53,7 +54,10 @@ def ragged_via(
         for piece in table.pieces(block_bytes=block_bytes):
             if isinstance(piece, RecordBlock):
                 half = list(range(0, len(piece), 2))
-                frames += [table.parse(piece, half), table.parse(piece, list(range(1, len(piece), 2)))]
+                frames += [
+                    table.parse(piece, half),
+                    table.parse(piece, list(range(1, len(piece), 2))),
+                ]
                 frames.append(table.parse(piece))
             else:
                 frames.append(piece)
@@ -225,7 +229,9 @@ def test_a_ragged_row_in_a_block_is_judged_by_its_row(tmp_path: Path) -> None:
 ROW = st.lists(CELL, min_size=1, max_size=5)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.lists(ROW, max_size=25),
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
@@ -245,9 +251,7 @@ def test_ragged_rows_are_the_same_from_blocks_and_chunks(
     assert fast == plain
     # a row missing a named cell, or with a value past the last column
     expected = [
-        n + 2
-        for n, cells in enumerate(rows)
-        if (len(cells) < 3 and any(cells)) or any(cells[3:])
+        n + 2 for n, cells in enumerate(rows) if (len(cells) < 3 and any(cells)) or any(cells[3:])
     ]
     assert sorted(fast) == expected
 

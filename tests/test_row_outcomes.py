@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from importer.dry_run import PlanRequest, plan_file
 from importer.errors import InputError
-from importer.mapfile import load_mapping
-from importer.sandbox import Sandbox
+from importer.mapping.files import load_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.sandbox.runner import Sandbox
 from tests.test_run import (
     assert_invariant,
     leads_by_id,

@@ -23,17 +23,18 @@ from typing import Any
 
 import pytest
 
-from importer.cli import main
-from importer.client import ClientSettings
+from importer.cli.main import main
 from importer.config import Credentials
-from importer.dry_run import PlanRequest, plan_file
-from importer.ledger import Ledger
-from importer.mapfile import load_mapping
-from importer.mapping import lead_id_for
-from importer.plan import Planner
-from importer.read import ReadOptions, open_table
-from importer.run import LEAD_RESULTS, RunRequest, run_file
-from importer.sandbox import Sandbox, start_sandbox
+from importer.ledger.ledger import Ledger
+from importer.mapping.apply import lead_id_for
+from importer.mapping.files import load_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
+from importer.plan.planner import Planner
+from importer.read.options import ReadOptions
+from importer.read.table import open_table
+from importer.sandbox.runner import Sandbox, start_sandbox
+from importer.send.client_settings import ClientSettings
+from importer.send.run import LEAD_RESULTS, RunRequest, run_file
 from tests.conftest import SAMPLE_DATA, SITE, load_sample_generator
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
@@ -308,16 +309,16 @@ def test_rerun_reads_no_row_it_recognises_and_reports_the_same_rejects(
 
     # sent rows are known by their bytes, invalid rows too: only the duplicates
     # (judged against the other rows every time) are mapped again
-    import importer.plan
+    import importer.plan.planner
 
     mapped_rows: list[int] = []
-    map_chunk = importer.plan.map_chunk
+    map_chunk = importer.plan.planner.map_chunk
 
     def counting(bound: Any, frame: Any, **kwargs: Any) -> Any:
         mapped_rows.extend(frame.index.tolist())
         return map_chunk(bound, frame, **kwargs)
 
-    monkeypatch.setattr(importer.plan, "map_chunk", counting)
+    monkeypatch.setattr(importer.plan.planner, "map_chunk", counting)
     second = run(sandbox, PEOPLE, ledger, new_out(tmp_path))
     assert 0 < len(mapped_rows) <= 2 * duplicates
     assert second["requests"]["total"] == 0

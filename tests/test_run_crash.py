@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from importer.sandbox import Sandbox, start_sandbox
+from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
 from tests.test_run import (
     assert_invariant,

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from importer.ledger import Ledger, payload_hash
-from importer.sandbox import Sandbox, start_sandbox
+from importer.ledger.ledger import Ledger
+from importer.ledger.store import payload_hash
+from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import SITE
 from tests.test_run import (
     FUB_SOURCE,

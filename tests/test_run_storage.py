@@ -19,12 +19,12 @@ from typing import IO, Any
 
 import pytest
 
-from importer import outputs
-from importer.cli import main
+from importer.cli.main import main
 from importer.errors import RunWriteFailed
-from importer.ledger_store import LedgerStore
+from importer.ledger.store import LedgerStore
+from importer.outputs import private_files
 from importer.progress import NullProgress
-from importer.sandbox import Sandbox, start_sandbox
+from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
 from tests.test_run import (
     SANDBOX_LOGIN,
@@ -102,7 +102,7 @@ def slow_sandbox() -> Iterator[Sandbox]:
 def test_a_ledger_deleted_or_replaced_mid_run_stops_the_run(
     slow_sandbox: Sandbox, tmp_path: Path, what: str
 ) -> None:
-    from importer.run import RunRequest, run_file
+    from importer.send.run import RunRequest, run_file
 
     sandbox = slow_sandbox
 
@@ -226,14 +226,14 @@ def test_a_full_ledger_disk_after_the_first_request_stops_and_the_next_run_resum
 
 def to_dev_full(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     """Output files with these names are written to /dev/full: every flush fails with ENOSPC."""
-    open_private = outputs.open_private
+    open_private = private_files.open_private
 
     def opener(path: Path, *, encoding: str = "utf-8") -> IO[str]:
         if path.name in names:
             return open("/dev/full", "w", encoding=encoding, newline="")
         return open_private(path, encoding=encoding)
 
-    monkeypatch.setattr(outputs, "open_private", opener)
+    monkeypatch.setattr(private_files, "open_private", opener)
 
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")

@@ -20,7 +20,7 @@ from test_sandbox_helpers import (
     session,
 )
 
-from importer.sandbox import Sandbox, start_sandbox
+from importer.sandbox.runner import Sandbox, start_sandbox
 
 FULL_BATHS_ERROR = "Property field 'full_baths' is not a valid integer."
 
@@ -389,7 +389,7 @@ def test_valid_variants_are_accepted(
 def test_each_activity_type_of_the_contract_is_accepted(
     sandbox: Sandbox, http: requests.Session
 ) -> None:
-    from importer.contract import ACTIVITY_TYPES
+    from importer.api_contract import ACTIVITY_TYPES
 
     body = lead(activities=[note(type=kind) for kind in ACTIVITY_TYPES])
     assert post_lead(http, sandbox, body).status_code == 201

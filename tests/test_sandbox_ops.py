@@ -23,7 +23,8 @@ from conftest import ROOT, SITE
 from test_sandbox_helpers import AUTH, error_of, lead, new_id, note, property_view, session
 
 from importer.errors import ConfigError
-from importer.sandbox import Sandbox, SandboxConfig, start_sandbox
+from importer.sandbox.config import SandboxConfig
+from importer.sandbox.runner import Sandbox, start_sandbox
 
 
 def leads_url(sb: Sandbox) -> str:
@@ -413,7 +414,7 @@ def test_from_cli_refuses_bad_values(options: dict[str, Any], named: str) -> Non
 def test_cli_help_lists_the_options() -> None:
     from click.testing import CliRunner
 
-    from importer.cli import cli
+    from importer.cli.main import cli
 
     result = CliRunner().invoke(cli, ["sandbox", "--help"])
     assert result.exit_code == 0
@@ -430,7 +431,7 @@ def test_cli_help_lists_the_options() -> None:
 
 
 def test_cli_names_a_bad_fault_kind_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from importer.cli import main
+    from importer.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
         main(["sandbox", "--port", "0", "--faults", "500,flood"])

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.contract import LEAD_FIELDS, PROPERTY_INT_FIELDS
+from importer.api_contract import LEAD_FIELDS, PROPERTY_INT_FIELDS
 from importer.sandbox import rules
 from importer.sandbox.operation import FaultPicker, RateLimiter, Recorder, retry_after_header
 from importer.sandbox.store import LeadStore, StoreClosed

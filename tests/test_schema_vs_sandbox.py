@@ -16,17 +16,20 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from importer.client import Client, ClientSettings
 from importer.config import Credentials
 from importer.errors import ImporterError, ValidationError
-from importer.ledger import Ledger
-from importer.mapfile import load_mapping
-from importer.mapping import MappedChunk, lead_id_for
-from importer.plan import Planner
-from importer.read import open_table
-from importer.send import CircuitBreaker, Sender, SendOutcome, SendPolicy
-from importer.transforms import valid_email_mask, valid_iso_datetime_mask
-from importer.validate import validate_chunk
+from importer.ledger.ledger import Ledger
+from importer.mapping.apply import MappedChunk, lead_id_for
+from importer.mapping.files import load_mapping
+from importer.normalize.dates import valid_iso_datetime_mask
+from importer.normalize.emails import valid_email_mask
+from importer.plan.planner import Planner
+from importer.read.table import open_table
+from importer.send.breaker import CircuitBreaker
+from importer.send.client import Client
+from importer.send.client_settings import ClientSettings
+from importer.send.sender import Sender, SendOutcome, SendPolicy
+from importer.validate.chunk import validate_chunk
 from tests.conftest import SAMPLE_DATA, SITE
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"

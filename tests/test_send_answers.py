@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
-from importer.client import Client, ClientSettings
+from importer.cli.summaries import run_summary
 from importer.config import Credentials
 from importer.errors import Stopping, UnexpectedAnswerError
-from importer.http_errors import unexpected_body
-from importer.ledger import Ledger
-from importer.sandbox import start_sandbox
-from importer.summary import run_summary
+from importer.ledger.ledger import Ledger
+from importer.sandbox.runner import start_sandbox
+from importer.send.client import Client
+from importer.send.client_settings import ClientSettings
+from importer.send.http_errors import unexpected_body
 from tests.conftest import SITE
 from tests.test_client import json_answer, scripted
 from tests.test_run import (
@@ -44,7 +45,9 @@ from tests.test_run import (
     write_people,
 )
 
-VALID_PEOPLE = 47  # rows of the sample people file that pass validation (3 keep a bad phone in the note)
+VALID_PEOPLE = (
+    47  # rows of the sample people file that pass validation (3 keep a bad phone in the note)
+)
 QUICK: dict[str, Any] = {"max_attempts": 2, "backoff_base": 0.01, "backoff_max": 0.02}
 FOREIGN = {  # sandbox fault kind -> words the row's message must use
     "2xx-html": "an HTML page",
@@ -330,7 +333,9 @@ def test_a_row_turned_away_after_every_retry_is_not_a_reject(tmp_path: Path, kin
     """429 after every retry applied nothing; a 500 may have: neither is the row's data refused."""
     ledger = tmp_path / "ledger.sqlite"
     with start_sandbox(port=0, fault_rate=1.0, faults=(kind,), retry_after_s=0) as busy:
-        report = run(busy, PEOPLE, ledger, new_out(tmp_path), max_consecutive_failures=1000, **QUICK)
+        report = run(
+            busy, PEOPLE, ledger, new_out(tmp_path), max_consecutive_failures=1000, **QUICK
+        )
         assert busy.leads(SITE) == []
     assert_invariant(report)
     leads = report["leads"]

@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
-from importer.client import Client, ClientSettings
+from importer.cli.summaries import run_summary
 from importer.config import Credentials
 from importer.errors import Stopping, TransportError
-from importer.sandbox import start_sandbox
-from importer.summary import run_summary
+from importer.sandbox.runner import start_sandbox
+from importer.send.client import Client
+from importer.send.client_settings import ClientSettings
 from tests.conftest import SITE
 from tests.test_run import PEOPLE, assert_invariant, ledger_counts, run
 from tests.test_run_crash import start_run, wait_for

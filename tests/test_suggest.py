@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from importer.cli import main
-from importer.dry_run import PlanRequest, plan_file
+from importer.catalog.suggest import IDENTITY, IDENTITY_MIN, suggest
+from importer.cli.main import main
 from importer.errors import ExitCode
-from importer.mapfile import parse_mapping
-from importer.suggest import IDENTITY, IDENTITY_MIN, suggest
+from importer.mapping.parse import parse_mapping
+from importer.plan.plan_file import PlanRequest, plan_file
 
 # Facebook Lead Ads export columns (the leads-center download): id, created_time,
 # ad/adset/campaign/form names, platform, then the form's questions.

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from importer.errors import Stopping
-from importer.throttle import BULK_429S, RateLimiter
+from importer.send.throttle import BULK_429S, RateLimiter
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""Value normalisers (importer.transforms): dirty cases, idempotency, fast paths.
+"""Value normalisers (importer.normalize.transforms): dirty cases, idempotency, fast paths.
 
 Three kinds of test:
 * tables of real dirty values (from CRM exports) with the value each must give;
@@ -22,34 +22,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer import regions
-from importer.cleaning import _clean_one, clean_values
-from importer.dates import compile_format
-from importer.emails import FAST_EMAIL, is_fast_email, library_email, surely_invalid
 from importer.errors import ConfigError
-from importer.names import fast_split, split_one
-from importer.phones import library_phone, nanp_fast
-from importer.transforms import (
+from importer.normalize import regions
+from importer.normalize.addresses import normalize_state, normalize_zip
+from importer.normalize.dates import compile_format, parse_datetime, valid_iso_datetime_mask
+from importer.normalize.emails import (
+    FAST_EMAIL,
+    is_fast_email,
+    library_email,
+    normalize_email,
+    surely_invalid,
+    valid_email_mask,
+)
+from importer.normalize.names import fast_split, split_name, split_one
+from importer.normalize.numbers import floor_integer, half_part, to_integer
+from importer.normalize.phones import library_phone, nanp_fast, normalize_phone
+from importer.normalize.text import (
     PLACEHOLDERS,
     Cleaned,
+    _clean_one,
     clean_multiline,
     clean_text,
-    floor_integer,
-    half_part,
+    clean_values,
     lower,
     map_values,
-    normalize_email,
-    normalize_phone,
-    normalize_state,
-    normalize_zip,
-    parse_datetime,
     split_multi,
-    split_name,
     title_case,
-    to_integer,
     upper,
-    valid_email_mask,
-    valid_iso_datetime_mask,
 )
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

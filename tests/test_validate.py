@@ -1,4 +1,4 @@
-"""Validation (importer.validate + schemas/): every rule of the API contract, per source row.
+"""Validation (importer.validate): every rule of the API contract, per source row.
 
 Most values are normalised (and rejected) by the mapping stage already; the
 schemas are the last check that what is sent is what the API accepts. Their
@@ -15,13 +15,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer import contract
+from importer import api_contract as contract
 from importer.errors import ImporterError
-from importer.mapfile import parse_mapping
-from importer.mapping import MappedChunk, bind, map_chunk
+from importer.mapping.apply import MappedChunk, map_chunk
+from importer.mapping.binding import bind
+from importer.mapping.parse import parse_mapping
 from importer.models import Problem, RowIssue, Stage
-from importer.validate import validate_chunk
-from schemas import ActivityFrame, LeadFrame, PotentialSellerFrame, PropertyFrame, checks
+from importer.validate.chunk import validate_chunk
+from importer.validate.schemas import checks
+from importer.validate.schemas.activity import ActivityFrame, PropertyFrame
+from importer.validate.schemas.lead import LeadFrame, PotentialSellerFrame
 from tests.conftest import SITE
 
 AS_WRITTEN = {"transform": "text"}

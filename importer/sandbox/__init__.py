@@ -1,7 +1,7 @@
 """A local, faithful stand-in for the Real Geeks Incoming Leads API.
 
 The sandbox serves the API's routes under ``/rest`` with the same payload
-rules, answers and error shape as the contract in ``importer.contract``, plus
+rules, answers and error shape as the contract in ``importer.api_contract``, plus
 inspection routes under ``/_sandbox`` and optional injected faults, latency and
 rate limits. It is the default server of the demo and of every test that talks
 HTTP. See docs/sandbox.md.

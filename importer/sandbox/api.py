@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from importer.contract import LEAD_TEXT_FIELDS
+from importer.api_contract import LEAD_TEXT_FIELDS
 from importer.sandbox import rules
 from importer.sandbox.config import SandboxConfig
 from importer.sandbox.operation import Recorder

@@ -2,7 +2,7 @@
 
 Every ``*_problems`` function yields readable reasons, each naming the field,
 in a fixed order; the server answers 422 with the first one. The field lists
-come from ``importer.contract`` so the sandbox, the schemas and the mapping
+come from ``importer.api_contract`` so the sandbox, the schemas and the mapping
 loader agree on one contract.
 
 Order of the checks for a lead: fields the API does not know, then each
@@ -20,7 +20,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from importer.contract import (
+from importer.api_contract import (
     ACTIVITY_FIELDS,
     ACTIVITY_REQUIRED,
     ACTIVITY_TYPES,

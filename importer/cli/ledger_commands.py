@@ -1,0 +1,46 @@
+"""``rg-import ledger show|export``: the ledger of what was sent, as a table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from importer.cli.shared import apply_options
+
+
+@click.group()
+def ledger() -> None:
+    """Look into the ledger of what was sent."""
+
+
+ledger_options = [
+    click.option("--ledger", "path", type=click.Path(path_type=Path), help="Ledger file (default: RG_LEDGER or ./rg-import.ledger.sqlite)."),
+    click.option("--state", type=click.Choice(["sending", "sent", "failed", "in_doubt"]), help="Only leads in this state."),
+]  # fmt: skip
+
+
+@ledger.command("show")
+@apply_options(ledger_options)
+def ledger_show(path: Path | None, state: str | None) -> None:
+    """Counts by state and the most recent leads."""
+    from importer.ledger.listing import find_ledger, ledger_overview, ledger_rows
+
+    click.echo(ledger_overview(ledger_rows(find_ledger(path), state)))
+
+
+@ledger.command("export")
+@apply_options(ledger_options)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+def ledger_export(path: Path | None, state: str | None, fmt: str) -> None:
+    """Write every lead of the ledger to stdout as CSV or JSON."""
+    from importer.ledger.listing import find_ledger, ledger_json, ledger_rows, write_ledger_csv
+
+    rows = ledger_rows(find_ledger(path), state)
+    if fmt == "json":
+        click.echo(ledger_json(rows))
+        return
+    write_ledger_csv(rows, sys.stdout)

@@ -1,0 +1,75 @@
+"""The ``rg-import`` command line: a thin click layer over the library.
+
+Each command parses its options, calls one library function, prints its
+result and returns an exit code. Errors that stop a command are mapped to exit
+codes in one place (``main``); tracebacks are shown only with ``--debug``.
+The commands live beside this module, one module per command or group; this
+one builds the group. The click-free parts live in ``importer.cli.arguments``
+(flags to read options, mapping, site and destination),
+``importer.cli.summaries`` (the texts printed) and the library. The library
+modules are imported inside the commands, so ``rg-import --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from importer import __version__
+from importer.cli.ledger_commands import ledger
+from importer.cli.mapping_commands import mappings_group
+from importer.cli.plan_and_run import plan, run
+from importer.cli.sandbox_command import sandbox
+from importer.errors import ExitCode, ImporterError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rg-import")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Bulk-import CRM spreadsheet exports into Real Geeks Lead Manager."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+for command in (ledger, mappings_group, plan, run, sandbox):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``rg-import`` script: run, map errors, exit."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="rg-import", standalone_mode=False, obj={"argv": args})
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        code = ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        # One line, like every other error; the hint replaces click's usage block.
+        message = " ".join(exc.format_message().split())
+        context = getattr(exc, "ctx", None)
+        hint = f" Run '{context.command_path} --help' for usage." if context is not None else ""
+        click.echo(f"Error: {message}{hint}", err=True)
+        code = ExitCode.USAGE
+    except ImporterError as exc:
+        if debug:
+            click.echo(traceback.format_exc().rstrip(), err=True)
+        click.echo(f"Error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        code = ExitCode.INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"Error: internal error ({type(exc).__name__}: {exc}); this is a bug in rg-import, "
+            "please report it with the output of the same command run with --debug",
+            err=True,
+        )
+        code = ExitCode.INTERNAL
+    sys.exit(int(code or 0))

@@ -1,0 +1,486 @@
+"""The ledger's SQLite file: its format, opening, locking, schema and file modes.
+
+``LedgerStore`` opens (or creates) the file, checks that it is an rg-import
+ledger of the schema version this code reads, and gives its subclasses one
+short transaction per call. The rows and what they mean are
+``importer.ledger.ledger``; the write-ahead state transitions are
+``importer.ledger.transitions``.
+
+Concurrency: one connection shared by the sender's worker threads, guarded by
+a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.
+That survives a crash of the process; after a power loss the last few commits
+may be lost. A second *run* cannot share the file, whatever name it uses for
+it (a symlink, a relative path, a hard link): unless opened ``readonly`` the
+store takes an exclusive ``flock`` on ``<real path>.lock`` (symlinks resolved),
+which names the holder, and on Linux also locks the database file itself (an
+open-file-description lock on one byte SQLite never locks), which every hard
+link meets. Before each write it checks that its path still names the file it
+opened: a ledger deleted or replaced during a run raises ``LedgerGone``
+instead of writing into a file nobody will read again.
+
+The file holds personal data, so it is created mode 0600 (SQLite gives the
+``-wal`` and ``-shm`` files the database's mode). It never holds credentials.
+
+Payloads are stored as canonical JSON (``canonical_json``) next to their
+SHA-256 (``payload_hash``), and lead ids as lower-case dashed UUID text
+(``normalize_lead_id``).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import struct
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from importer.errors import LedgerError, LedgerGone, LedgerWriteError
+
+LEAD_STATES = ("sending", "sent", "failed", "in_doubt")
+ACTIVITY_STATES = ("sending", "sent", "failed", "in_doubt")
+SCHEMA_VERSION = 1
+
+_PRIVATE = 0o600
+
+_SCHEMA = (
+    """CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE leads (
+        site TEXT NOT NULL,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        lead_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN {LEAD_STATES!r}),
+        payload TEXT,
+        payload_hash TEXT,
+        pending_payload TEXT,
+        pending_hash TEXT,
+        row_digest TEXT,
+        pending_digest TEXT,
+        row_activities INTEGER NOT NULL DEFAULT 0,
+        pending_activities INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (site, source, key)
+    )""",
+    "CREATE UNIQUE INDEX leads_lead_id ON leads (lead_id)",
+    # covering: a re-run answers "which rows are unchanged" from the index alone
+    "CREATE INDEX leads_digest ON leads (site, source, row_digest, state, key, lead_id, row_activities)",
+    "CREATE INDEX leads_state ON leads (state)",
+    # No foreign key to leads: an activity file may name leads this ledger never created.
+    f"""CREATE TABLE activities (
+        lead_id TEXT NOT NULL,
+        activity_hash TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN {ACTIVITY_STATES!r}),
+        payload TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (lead_id, activity_hash)
+    )""",
+    "CREATE INDEX activities_state ON activities (state)",
+)
+
+# Tables added after version 1 without changing what older ones hold: created
+# when missing, so a ledger written by an earlier rg-import gains them on open.
+_ADDITIONS = (
+    # rows that failed validation, by the digest of their raw bytes (which is
+    # salted with the mapping): a re-run reports them again without checking them
+    """CREATE TABLE IF NOT EXISTS rejected_rows (
+        site TEXT NOT NULL,
+        source TEXT NOT NULL,
+        row_digest TEXT NOT NULL,
+        key TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (site, source, row_digest)
+    ) WITHOUT ROWID""",
+)
+_BASE_TABLES = frozenset({"schema_version", "leads", "activities"})
+_ADDED_TABLES = frozenset({"rejected_rows"})
+
+
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    """The one JSON text of ``payload`` that hashing and storage use.
+
+    Raises ValueError for NaN or infinity (they are not JSON, and a request
+    carrying them could not be sent) and TypeError for non-JSON values.
+    """
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON of ``payload`` (UTF-8).
+
+    Equal for equal mappings whatever their key order. The format is stored
+    in every ledger, so changing it would make every row look changed.
+    """
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def normalize_lead_id(lead_id: str) -> str:
+    """``lead_id`` as lower-case dashed UUID text; raises ValueError if it is no UUID."""
+    try:
+        return str(uuid.UUID(str(lead_id)))
+    except ValueError:
+        raise ValueError(f"lead id {lead_id!r} is not a UUID") from None
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the disk (or the file's size limit) is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z``; naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_not_regular(path: str, resolved: str, mode: int) -> None:
+    """Raise LedgerError unless ``mode`` is a regular file's (a ledger must be one)."""
+    if stat.S_ISREG(mode):
+        return
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+    shown = path if resolved == os.path.abspath(path) else f"{path} (which is {resolved})"
+    raise LedgerError(
+        f"ledger {shown} is {what}, not a regular file; "
+        "give --ledger the path of a file (a run creates it if missing)"
+    )
+
+
+# One byte locked in the database file itself. SQLite locks bytes from 1 GiB
+# on (PENDING_BYTE, RESERVED_BYTE and 510 SHARED bytes); locks are advisory, so
+# a byte far beyond those never meets SQLite's own locks or its data.
+_INODE_LOCK_BYTE = 1 << 40
+
+
+def _lock_inode(fd: int) -> bool:
+    """Lock the open file itself, whatever its name; False if another run holds it.
+
+    An open-file-description lock (Linux) belongs to this descriptor, not to
+    the process: SQLite closing its own descriptors of the file cannot drop it,
+    and a second open in the same process is refused like another process.
+    Elsewhere, or where the file system cannot lock, the lock file alone holds.
+    """
+    if not hasattr(fcntl, "F_OFD_SETLK"):
+        return True
+    # struct flock: l_type, l_whence, l_start, l_len, l_pid (must be 0), padding
+    spec = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _INODE_LOCK_BYTE, 1, 0)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, spec)
+    except OSError as exc:
+        return not isinstance(exc, BlockingIOError) and exc.errno != errno.EACCES
+    return True
+
+
+class _RunLock:
+    """An exclusive, non-blocking ``flock`` on ``<db_path>.lock`` naming its holder.
+
+    ``db_path`` is the resolved path, so every name of one file meets one lock.
+    """
+
+    def __init__(self, db_path: str, run_id: str, *, name: str):
+        self.path = db_path + ".lock"
+        try:
+            # O_NOFOLLOW: a symlink planted as the lock file must not get its target truncated
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+            self._fd = os.open(self.path, flags, _PRIVATE)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the ledger lock file {self.path}: {exc.strerror}; "
+                "check that the directory exists and is writable"
+            ) from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = self._read_holder()
+            os.close(self._fd)
+            if not isinstance(exc, BlockingIOError):
+                raise LedgerError(f"cannot lock the ledger {name}: {exc.strerror}") from None
+            raise LedgerError(
+                f"ledger {name} is in use by another run (pid {holder.get('pid', '?')}, "
+                f"run {holder.get('run_id', '?')}); wait for it to finish, "
+                "or use --ledger to pick another file"
+            ) from None
+        with suppress(PermissionError):
+            os.fchmod(self._fd, _PRIVATE)
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "run_id": run_id}).encode(), 0)
+
+    def _read_holder(self) -> dict[str, Any]:
+        try:
+            holder = json.loads(os.pread(self._fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    def release(self) -> None:
+        """Forget the holder and unlock; the file stays so no other run's lock is orphaned."""
+        with suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # closing the only descriptor releases the flock
+
+
+class LedgerStore:
+    """The ledger file at ``path``, opened for the run ``run_id``.
+
+    Creates the file and its schema when missing. Raises LedgerError when
+    another run holds the file, when it is not an rg-import ledger, or when it
+    cannot be opened. ``readonly=True`` (for reports and plans) takes no lock,
+    creates nothing and refuses writes. ``clock`` returns the current time.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        run_id: str,
+        readonly: bool = False,
+        clock: Callable[[], datetime] = _utc_now,
+    ):
+        if sqlite3.sqlite_version_info < (3, 24, 0):
+            raise LedgerError(
+                f"SQLite {sqlite3.sqlite_version} is too old for the ledger (3.24 or newer "
+                "needed); use a Python built with a newer SQLite"
+            )
+        self.path = os.fspath(path)
+        self.run_id = run_id
+        self.readonly = readonly
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._file_lock: _RunLock | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._fd: int | None = None  # the database file, held open for its inode lock
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
+        self.real_path = self.path
+        self.tables: frozenset[str] = frozenset()  # the file's tables, known once open
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        # The lock and the files SQLite writes belong to the file, not to the name given.
+        self.real_path = os.path.realpath(self.path)
+        try:
+            _refuse_not_regular(self.path, self.real_path, os.stat(self.real_path).st_mode)
+        except FileNotFoundError:
+            if self.readonly:
+                raise LedgerError(
+                    f"no ledger at {self.path}: a run creates it; check the path or --ledger"
+                ) from None
+        except OSError as exc:
+            raise LedgerError(f"cannot open the ledger {self.path}: {exc.strerror}") from None
+        if self.readonly:
+            target, uri = Path(self.real_path).as_uri() + "?mode=ro", True
+        else:
+            self._file_lock = _RunLock(self.real_path, self.run_id, name=self.path)
+            self._hold_file()
+            target, uri = self.real_path, False
+        try:
+            self._conn = sqlite3.connect(
+                target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            tables = {
+                row[0]
+                for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if tables or self.readonly:
+                self._check_schema(tables)
+            if not self.readonly:
+                self._prepare(create=not tables)
+                tables |= _BASE_TABLES | _ADDED_TABLES
+            # a read-only ledger written by an earlier rg-import may lack the added tables
+            self.tables = frozenset(tables)
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(
+                f"cannot open the ledger {self.path} ({exc}); check its permissions and free space"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._not_a_ledger(str(exc)) from None
+
+    def _hold_file(self) -> None:
+        """Create the database file if missing, lock it and remember which file it is.
+
+        O_NOFOLLOW: the path is resolved, so a symlink here was planted after
+        resolving; the descriptor is checked again because the path was only
+        looked at before opening.
+        """
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            self._fd = os.open(self.real_path, flags, _PRIVATE)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
+        found = os.fstat(self._fd)
+        _refuse_not_regular(self.path, self.real_path, found.st_mode)
+        if not _lock_inode(self._fd):
+            raise LedgerError(
+                f"ledger {self.path} is in use by another run under another name (a hard link "
+                "to the same file); wait for it to finish, or use --ledger to pick another file"
+            )
+        self._identity = (found.st_dev, found.st_ino)
+
+    def _check_still_there(self) -> None:
+        """Raise LedgerGone if the ledger's path no longer names the file this run opened."""
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            raise LedgerGone(
+                f"the ledger {self.path} was deleted during the run", path=self.path
+            ) from None
+        except OSError:
+            return  # cannot look (a permission changed): SQLite reports real write errors
+        if (now.st_dev, now.st_ino) != self._identity:
+            raise LedgerGone(
+                f"the ledger {self.path} was replaced by another file during the run",
+                path=self.path,
+            )
+
+    def _prepare(self, *, create: bool) -> None:
+        """Make the files private, switch to WAL and create the schema if ``create``."""
+        conn = self._connection()
+        for suffix in ("", "-wal", "-shm"):  # tighten files an older or laxer tool left
+            with suppress(FileNotFoundError, PermissionError):
+                os.chmod(self.real_path + suffix, _PRIVATE)
+        journal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if journal != "wal":
+            raise LedgerError(
+                f"ledger {self.path} cannot use SQLite's WAL journal (got {journal!r}); "
+                "put it on a local disk with --ledger"
+            )
+        conn.execute("PRAGMA synchronous=NORMAL")
+        with self._transaction() as tx:
+            if create:
+                for statement in _SCHEMA:
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self._now())
+                )
+            for statement in _ADDITIONS:
+                tx.execute(statement)
+
+    def _not_a_ledger(self, why: str) -> LedgerError:
+        return LedgerError(
+            f"{self.path} is not an rg-import ledger ({why}); move it away, "
+            "or use --ledger to pick another file"
+        )
+
+    def _check_schema(self, tables: set[str]) -> None:
+        if not tables >= _BASE_TABLES:
+            found = "tables " + ", ".join(sorted(tables)) if tables else "no tables"
+            raise self._not_a_ledger(f"it has {found}")
+        version = (
+            self._connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        )
+        if version != SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, this rg-import reads "
+                f"version {SCHEMA_VERSION}; use the rg-import version that wrote it"
+            )
+
+    def close(self) -> None:
+        """Close the database and release the run lock; safe to call twice."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock on the file itself
+            self._fd = None
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing for the subclasses ---------------------------------------------
+
+    def _now(self) -> str:
+        return _iso(self._clock())
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"ledger {self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the thread lock; committed before it returns.
+
+        Raises LedgerGone before writing if the file was deleted or replaced,
+        and LedgerWriteError when SQLite cannot write (``disk_full`` for SQLITE_FULL).
+        """
+        if self.readonly:
+            raise LedgerError(f"ledger {self.path} was opened read-only")
+        with self._lock:
+            conn = self._connection()
+            self._check_still_there()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):  # SQLite may have rolled back already
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise LedgerWriteError(
+                        f"cannot write the ledger {self.path} ({exc}); check free disk space "
+                        "and permissions, then re-run to resume",
+                        path=self.path,
+                        disk_full=_disk_full(exc),
+                    ) from exc
+                raise
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()

@@ -1,0 +1,302 @@
+"""The ledger's write-ahead state transitions.
+
+Writes are write-ahead: ``begin_lead`` marks a row ``sending`` and commits
+*before* the HTTP request, and ``lead_sent`` / ``lead_failed`` /
+``lead_in_doubt`` record the outcome after it. A crash, even SIGKILL,
+therefore leaves at most one ``sending`` row per worker, and ``recover()`` at
+the start of the next run turns those into ``in_doubt``.
+
+Lead states::
+
+    begin_lead ──► sending ──► sent       (confirmed; payload becomes the confirmed one)
+                     │  ├────► failed     (a definite refusal such as 422; retried next run)
+                     │  └────► in_doubt   (outcome unknown; may become sent or failed later)
+                     └─ crash ─► in_doubt (by recover())
+
+Activities follow the same states, keyed ``(lead_id, activity_hash)``.
+``importer.ledger.ledger.Ledger`` adds the lookups and listings to these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from importer.errors import LedgerError
+from importer.ledger.store import LedgerStore, canonical_json, normalize_lead_id
+
+# Outcome transitions need an attempt in flight: a fresh one, or one whose
+# outcome was unknown and is now being settled.
+_OPEN_STATES = ("sending", "in_doubt")
+_DONE_STATES = ("sent", "failed", "in_doubt")
+_INTERRUPTED = (
+    "the run stopped before the answer arrived; the request may or may not have been applied"
+)
+
+
+class LeadIdConflict(LedgerError):
+    """A lead id would be given to a second source row, or changed for one the server may know."""
+
+
+class LedgerTransitions(LedgerStore):
+    """A ledger store with the write-ahead transitions of leads and activities.
+
+    Every method is one committed transaction; see the module docstring for
+    the states.
+    """
+
+    def begin_lead(
+        self,
+        site: str,
+        source: str,
+        key: str,
+        lead_id: str,
+        *,
+        payload: Mapping[str, Any],
+        payload_hash: str,
+        activity_hashes: Sequence[str] | Mapping[str, Mapping[str, Any]] = (),
+        row_digest: str | None = None,
+        row_activities: int = 0,
+    ) -> None:
+        """Record that ``payload`` is about to be sent for this row; commit before the request.
+
+        ``row_digest`` is the caller's quick fingerprint of the whole source row
+        and ``row_activities`` how many activities the row has; both are
+        confirmed with the payload and returned by ``lookup_digests``, so that
+        an unchanged row is recognised without mapping it.
+
+        The row becomes ``sending`` with one more attempt; its confirmed payload
+        is kept until ``lead_sent``. ``activity_hashes`` names the activities
+        the request carries (a mapping also stores their payloads); they become
+        ``sending`` for ``lead_id``. Raises ValueError if ``payload_hash`` is not
+        the hash of ``payload`` or the id is no UUID, and LeadIdConflict if the
+        id belongs to another row or the row's id cannot change any more.
+        """
+        lead_id = normalize_lead_id(lead_id)
+        text = canonical_json(payload)
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != payload_hash:
+            raise ValueError(f"payload_hash does not match the payload of {source}/{key}")
+        now = self._now()
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT lead_id, state, payload_hash FROM leads WHERE site = ? AND source = ? AND key = ?",
+                (site, source, key),
+            ).fetchone()
+            if row is not None and row[0] != lead_id and (row[1] != "failed" or row[2] is not None):
+                raise LeadIdConflict(
+                    f"{source}/{key} was sent as lead {row[0]}; it cannot become {lead_id}: "
+                    "keep the lead id of a row once the server may have it"
+                )
+            try:
+                conn.execute(
+                    "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
+                    "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
+                    "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
+                    "state = 'sending', pending_payload = excluded.pending_payload, "
+                    "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
+                    "pending_activities = excluded.pending_activities, "
+                    "attempts = leads.attempts + 1, "
+                    "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
+                    "updated_at = excluded.updated_at",
+                    (
+                        site,
+                        source,
+                        key,
+                        lead_id,
+                        text,
+                        payload_hash,
+                        row_digest,
+                        row_activities,
+                        self.run_id,
+                        now,
+                        now,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                owner = conn.execute(
+                    "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
+                ).fetchone()
+                raise LeadIdConflict(
+                    f"lead id {lead_id} of {source}/{key} already belongs to "
+                    f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
+                ) from None
+            self._begin_activities(conn, lead_id, activity_hashes, now)
+
+    def _begin_activities(
+        self,
+        conn: sqlite3.Connection,
+        lead_id: str,
+        activities: Sequence[str] | Mapping[str, Mapping[str, Any]],
+        now: str,
+    ) -> None:
+        payloads = activities if isinstance(activities, Mapping) else dict.fromkeys(activities)
+        conn.executemany(
+            "INSERT INTO activities (lead_id, activity_hash, state, payload, attempts, run_id, "
+            "created_at, updated_at) VALUES (?, ?, 'sending', ?, 1, ?, ?, ?) "
+            "ON CONFLICT (lead_id, activity_hash) DO UPDATE SET state = 'sending', "
+            "payload = coalesce(excluded.payload, activities.payload), "
+            "attempts = activities.attempts + 1, last_status = NULL, last_error = NULL, "
+            "run_id = excluded.run_id, updated_at = excluded.updated_at",
+            [
+                (lead_id, h, None if p is None else canonical_json(p), self.run_id, now, now)
+                for h, p in payloads.items()
+            ],
+        )
+
+    def _finish_lead(
+        self,
+        site: str,
+        source: str,
+        key: str,
+        state: str,
+        status: int | None,
+        error: str | None,
+        activity_hashes: Sequence[str],
+    ) -> None:
+        now = self._now()
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT lead_id, state FROM leads WHERE site = ? AND source = ? AND key = ?",
+                (site, source, key),
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no ledger row for {site}/{source}/{key}; call begin_lead first")
+            if row[1] not in _OPEN_STATES:
+                raise ValueError(
+                    f"{source}/{key} is {row[1]}, not being sent; call begin_lead first"
+                )
+            # sent promotes the pending payload; failed drops it (never applied);
+            # in_doubt keeps it so a later lead_sent can still promote it.
+            promote = state == "sent"
+            keep_pending = state == "in_doubt"
+            conn.execute(
+                "UPDATE leads SET state = ?, "
+                "payload = CASE WHEN ? THEN pending_payload ELSE payload END, "
+                "payload_hash = CASE WHEN ? THEN pending_hash ELSE payload_hash END, "
+                "row_digest = CASE WHEN ? THEN pending_digest ELSE row_digest END, "
+                "row_activities = CASE WHEN ? THEN pending_activities ELSE row_activities END, "
+                "pending_payload = CASE WHEN ? THEN pending_payload END, "
+                "pending_hash = CASE WHEN ? THEN pending_hash END, "
+                "pending_digest = CASE WHEN ? THEN pending_digest END, "
+                "last_status = ?, last_error = ?, updated_at = ? "
+                "WHERE site = ? AND source = ? AND key = ?",
+                (state, promote, promote, promote, promote, keep_pending, keep_pending, keep_pending,
+                 status, error, now, site, source, key),
+            )  # fmt: skip
+            self._finish_activities(conn, row[0], activity_hashes, state, status, error, now)
+
+    @staticmethod
+    def _finish_activities(
+        conn: sqlite3.Connection,
+        lead_id: str,
+        hashes: Sequence[str],
+        state: str,
+        status: int | None,
+        error: str | None,
+        now: str,
+    ) -> None:
+        unique = list(dict.fromkeys(hashes))
+        if not unique:
+            return
+        cursor = conn.executemany(
+            "UPDATE activities SET state = ?, last_status = ?, last_error = ?, updated_at = ? "
+            f"WHERE lead_id = ? AND activity_hash = ? AND state IN {_OPEN_STATES!r}",
+            [(state, status, error, now, lead_id, h) for h in unique],
+        )
+        if cursor.rowcount != len(unique):
+            raise ValueError(
+                f"some activities of lead {lead_id} are not being sent; "
+                "call begin_activities or begin_lead with them first"
+            )
+
+    def lead_sent(
+        self, site: str, source: str, key: str, *, status: int, activity_hashes: Sequence[str] = ()
+    ) -> None:
+        """The server accepted the request: ``sent``, and the pending payload becomes confirmed.
+
+        Raises KeyError for an unknown row and ValueError when no attempt is in
+        flight (the row is not ``sending`` or ``in_doubt``), or a listed
+        activity is not.
+        """
+        self._finish_lead(site, source, key, "sent", status, None, activity_hashes)
+
+    def lead_failed(
+        self,
+        site: str,
+        source: str,
+        key: str,
+        *,
+        status: int | None,
+        error: str,
+        activity_hashes: Sequence[str] = (),
+    ) -> None:
+        """The server refused the request for sure (e.g. 422): ``failed``, retried next run.
+
+        The confirmed payload stays. Raises like ``lead_sent``.
+        """
+        self._finish_lead(site, source, key, "failed", status, error, activity_hashes)
+
+    def lead_in_doubt(
+        self,
+        site: str,
+        source: str,
+        key: str,
+        *,
+        status: int | None,
+        error: str,
+        activity_hashes: Sequence[str] = (),
+    ) -> None:
+        """The outcome is unknown (e.g. a timeout after the body went out): ``in_doubt``.
+
+        The pending payload is kept, so ``lead_sent`` can still confirm it.
+        Raises like ``lead_sent``.
+        """
+        self._finish_lead(site, source, key, "in_doubt", status, error, activity_hashes)
+
+    def begin_activities(self, lead_id: str, activities: Mapping[str, Mapping[str, Any]]) -> None:
+        """Record that ``activities`` (hash -> payload) are about to be posted to ``lead_id``."""
+        lead_id = normalize_lead_id(lead_id)
+        now = self._now()
+        with self._transaction() as conn:
+            self._begin_activities(conn, lead_id, activities, now)
+
+    def activities_done(
+        self,
+        lead_id: str,
+        hashes: Sequence[str],
+        state: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the outcome (``sent``, ``failed`` or ``in_doubt``) of posting ``hashes``.
+
+        Raises ValueError for another state, or when a hash is not ``sending``
+        or ``in_doubt`` for that lead (nothing is recorded then).
+        """
+        if state not in _DONE_STATES:
+            raise ValueError(f"activity outcome must be one of {_DONE_STATES}, not {state!r}")
+        lead_id = normalize_lead_id(lead_id)
+        now = self._now()
+        with self._transaction() as conn:
+            self._finish_activities(conn, lead_id, hashes, state, status, error, now)
+
+    def recover(self) -> dict[str, int]:
+        """Turn what a crashed run left ``sending`` into ``in_doubt``; call before sending.
+
+        Returns ``{"leads": n, "activities": m}``, the rows changed.
+        """
+        now = self._now()
+        with self._transaction() as conn:
+            counts = {
+                table: conn.execute(
+                    f"UPDATE {table} SET state = 'in_doubt', last_status = NULL, "
+                    "last_error = ?, updated_at = ? WHERE state = 'sending'",
+                    (_INTERRUPTED, now),
+                ).rowcount
+                for table in ("leads", "activities")
+            }
+        return counts

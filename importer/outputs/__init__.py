@@ -1,0 +1,7 @@
+"""Outputs: the files a command writes for people.
+
+``private_files`` makes the run directory and opens every file in it
+owner-only and new (report.json through ``write_json``); ``csv_files`` writes
+rejects.csv, plan.csv and held_activities.csv, cells guarded against formula
+injection.
+"""

@@ -1,0 +1,45 @@
+"""``Formatted``: a chunk's plan.csv and rejects.csv lines, made where it was checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Formatted:
+    """The plan.csv and rejects.csv lines of a chunk, made where it was checked.
+
+    The plan lines travel as one string (one object to pass between
+    processes instead of one per row), with where each line ends.
+    """
+
+    plan: str  # one line per row, in order, joined
+    plan_ends: np.ndarray  # offset in ``plan`` where each row's line ends
+    rejects: dict[int, str]  # row -> line, for the rows rejected then
+    problems: dict[int, int]  # row -> how many problems it had then
+
+    @classmethod
+    def of(cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int]) -> Formatted:
+        return cls(*_joined_lines(plan), rejects, problems)
+
+    @property
+    def plan_lines(self) -> list[str]:
+        ends = self.plan_ends.tolist()
+        starts = [0, *ends[:-1]] if ends else []
+        return [self.plan[a:b] for a, b in zip(starts, ends, strict=True)]
+
+    def replace_plan_lines(self, lines: dict[int, str]) -> None:
+        """Put ``lines`` (position -> line) in place of the rows' lines."""
+        if not lines:
+            return
+        current = self.plan_lines
+        for position, line in lines.items():
+            current[position] = line
+        self.plan, self.plan_ends = _joined_lines(current)
+
+
+def _joined_lines(lines: list[str]) -> tuple[str, np.ndarray]:
+    """The lines joined, and the offset where each one ends."""
+    return "".join(lines), np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))

@@ -1,0 +1,229 @@
+"""Checking big files on several cores during a dry run.
+
+Parsing, mapping and validating rows is Python work that one core cannot
+share, so ``rg-import plan`` checks each piece of the file in a forked child
+process. A forked child sees what the parent holds without copying or
+pickling it: a block of raw records (``Table.pieces``), which the child
+parses itself, or a chunk the parent parsed (files the parser must read as a
+whole). Only the small result (rows, keys, lead ids, problems, output lines)
+comes back through a pipe. The parent concludes the pieces in file order,
+since duplicate keys are judged across the whole file, and reads the cells of
+rejected rows again from the block it kept. In a small file (a piece per
+worker and one more) the parent checks the last piece itself while the
+children check theirs.
+
+Where ``fork`` is not available, or a child fails in any way, the piece is
+simply checked in the parent, so the outcome never depends on this module
+(and a file that cannot be read fails with the parent's own error).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import pandas as pd
+
+from importer.plan.formatted import Formatted
+from importer.plan.plan_csv import format_chunk
+from importer.plan.planner import Planner
+from importer.plan.rows import Checked, PlannedChunk
+from importer.read.records import RecordBlock
+from importer.read.table import Table
+
+# Below this many rows a piece is checked in place: forking would cost more.
+MIN_PARALLEL_ROWS = 5_000
+
+Piece = RecordBlock | pd.DataFrame
+
+
+def default_processes() -> int:
+    """Checking processes to use: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def planned_chunks(
+    planner: Planner, table: Table, *, processes: int | None = None
+) -> Iterator[PlannedChunk]:
+    """``planner.plan_piece`` over ``table.pieces()``, with the checking spread over processes.
+
+    Only dry runs without a ledger are spread (the ledger's SQLite connection
+    must not cross a fork); others are planned in this process.
+    """
+    workers = default_processes() if processes is None else processes
+    parallel = (
+        workers > 1
+        and hasattr(os, "fork")
+        and planner.ledger is None
+        and not planner.payloads_needed
+    )
+    # pieces the size of chunks, the file split evenly between them
+    pieces = table.pieces(even=parallel)
+    if not parallel:
+        for piece in pieces:
+            yield planner.plan_piece(table, piece)
+        return
+    context = multiprocessing.get_context("fork")
+    pending: deque[_Job] = deque()
+    warmed = False
+    try:
+        for piece in pieces:
+            if len(piece) < MIN_PARALLEL_ROWS:
+                pending.append(_Job(piece))
+            else:
+                if not warmed:
+                    # pandera's import and the schemas (a fifth of a second):
+                    # done once here, before the first fork, every child inherits
+                    # them. Checking a few rows here would warm a little more but
+                    # costs more: each check has a fixed cost of about 0.05 s.
+                    from importer.validate.chunk import prepare
+
+                    prepare()
+                    warmed = True
+                # (known once the first piece is cut)
+                few_pieces = table.even_pieces is not None and table.even_pieces <= workers + 1
+                if few_pieces and sum(job.running for job in pending) >= workers:
+                    # A small file (a piece per worker, and one more): with every
+                    # worker busy, this process checks the last piece itself,
+                    # sparing a fork (its page copies) and the trip of a result
+                    # through a pipe, ~3% of the run. Not in bigger files: piece
+                    # after piece checked here would fragment this process's
+                    # memory, already the largest (it keeps the whole file's
+                    # keys), by ~15% for the same ~3%.
+                    result = _checked_here(planner, table, piece)
+                    pending.append(_Job(piece, result=result, received=True))
+                else:
+                    # objects alive now are never collected in a child: keep the
+                    # collector off the shared pages (copy-on-write stays cheap)
+                    gc.freeze()
+                    receiver, sender = context.Pipe(duplex=False)
+                    child = context.Process(
+                        target=_check_in_child, args=(planner, table, piece, sender), daemon=True
+                    )
+                    child.start()
+                    sender.close()
+                    pending.append(_Job(piece, child, receiver))
+            # one piece more than there are workers: this process splits (or
+            # checks) the next piece while the children check theirs
+            while len(pending) > workers:
+                yield _conclude(planner, table, _next_done(pending))
+        while pending:
+            yield _conclude(planner, table, _next_done(pending))
+    finally:
+        gc.unfreeze()
+        for job in pending:
+            job.abandon()
+
+
+@dataclass
+class _Job:
+    """A piece and the child checking it; ``result`` once received (None: check here)."""
+
+    piece: Piece
+    child: Any = None
+    receiver: Connection | None = None
+    result: tuple[list[int], Checked, Formatted] | None = None
+    received: bool = False
+
+    @property
+    def running(self) -> bool:
+        """A child is (or was) checking the piece and its result is not in yet."""
+        return self.child is not None and not self.received
+
+    def receive(self) -> None:
+        if self.received:
+            return
+        self.received = True
+        if self.receiver is None:
+            return
+        try:
+            self.result = self.receiver.recv()
+        except (EOFError, OSError):
+            self.result = None  # the child died; the piece is checked here instead
+        finally:
+            self.receiver.close()
+            self.child.join()
+
+    def abandon(self) -> None:
+        if self.receiver is not None and not self.received:
+            self.receiver.close()
+        if self.child is not None and not self.received:
+            self.child.terminate()
+            self.child.join()
+
+
+def _next_done(pending: deque[_Job]) -> _Job:
+    """The first pending job, once its result is in; results of later jobs are
+    taken in as they arrive meanwhile, so a child that finished early can exit
+    and its result is not left to unpack at the very end."""
+    head = pending[0]
+    while not head.received and head.receiver is not None:
+        waiting = {job.receiver: job for job in pending if not job.received and job.receiver}
+        if not waiting:
+            break
+        for ready in wait(list(waiting)):
+            waiting[ready].receive()  # type: ignore[index]
+    head.receive()
+    return pending.popleft()
+
+
+def _checked(planner: Planner, table: Table, piece: Piece) -> tuple[list[int], Checked, Formatted]:
+    """A piece's rows, checked, with their output lines (the concluding
+    process only redoes those of rows it finds duplicated)."""
+    frame = piece if isinstance(piece, pd.DataFrame) else table.parse(piece, count=False)
+    checked = planner.check(frame)
+    return frame.index.tolist(), checked, format_chunk(planner.unconcluded(frame, checked))
+
+
+def _checked_here(
+    planner: Planner, table: Table, piece: Piece
+) -> tuple[list[int], Checked, Formatted]:
+    # The collector would walk the piece's many new objects several times for
+    # nothing: they hold no cycles worth collecting before the piece is done.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _checked(planner, table, piece)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_in_child(planner: Planner, table: Table, piece: Piece, sender: Connection) -> None:
+    # A short-lived child: collecting garbage would only walk (and so copy) the
+    # memory it shares with the parent.
+    gc.disable()
+    try:
+        sender.send(_checked(planner, table, piece))
+    except BaseException:
+        sender.send(None)
+    finally:
+        sender.close()
+
+
+def _conclude(planner: Planner, table: Table, job: _Job) -> PlannedChunk:
+    piece, result = job.piece, job.result
+    if result is None:  # checked here: errors in the rows surface as the parent's own
+        return planner.plan_piece(table, piece)
+    rows, checked, formatted = result
+    if isinstance(piece, pd.DataFrame):
+        planned = planner.conclude(piece, checked)
+    else:
+        table.count_dropped(len(piece) - len(rows))
+        planned = planner.conclude(
+            _EMPTY,
+            checked,
+            rows=rows,
+            read_rows=lambda wanted: table.parse(piece, piece.positions(wanted), count=False),
+        )
+    planned.formatted = formatted
+    return planned
+
+
+_EMPTY = pd.DataFrame(index=pd.Index([], dtype="int64"))

@@ -1,0 +1,14 @@
+"""Defaults shared by several stages, each written once.
+
+The command line shows them in ``--help`` and the library uses them when a
+caller leaves a value out, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+UPDATE_APIS = ("v1", "v2")
+DEFAULT_UPDATE_API = "v1"  # PATCH v1 keeps absent fields; v2 can clear fields that became empty
+DEFAULT_WORKERS = 4  # requests in flight at once during a run
+DEFAULT_MAX_ATTEMPTS = 6  # tries per request, the first included
+DEFAULT_TIMEOUT_S = 30.0  # most seconds one try may take in all
+DEFAULT_LEDGER = "rg-import.ledger.sqlite"
