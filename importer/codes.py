@@ -136,8 +136,11 @@ _PATTERNS = {
 }
 
 
-def http_status(status: int) -> str:
-    """The code of an answer with this HTTP status: ``http_422``."""
+def http_status(status: int | None) -> str:
+    """The code of an answer with this HTTP status: ``http_422``.
+
+    (``ApiError.status`` is typed optional; an answer refused with a status
+    always has one.)"""
     return f"http_{status}"
 
 
