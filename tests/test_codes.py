@@ -153,6 +153,36 @@ def test_no_module_writes_a_problem_code_as_a_literal() -> None:
     assert offenders == [], "use the constants of importer/codes.py"
 
 
+# Also the names of outcomes and ledger states (a row ends in_doubt or not_sent),
+# which are words of their own, not problem codes.
+_OUTCOME_WORDS = {codes.IN_DOUBT, codes.NOT_SENT}
+
+
+def test_no_other_string_literal_is_a_problem_code() -> None:
+    """Comparisons and tables too (``p.code == "ragged_row"``, ``{"zip": "invalid_zip"}``)."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "codes.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and ast.get_docstring(node) is not None
+        }
+        offenders += [
+            f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and node.value not in _OUTCOME_WORDS
+            and (node.value in codes.CODES or codes.describe(node.value) is not None)
+        ]
+    assert offenders == [], "use the constants of importer/codes.py"
+
+
 def test_the_codes_the_checks_and_transforms_can_emit_are_known() -> None:
     from importer.validate.schemas.activity import ActivityFrame, PropertyFrame
     from importer.validate.schemas.lead import LeadFrame, PotentialSellerFrame
