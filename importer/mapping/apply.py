@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from importer import api_contract as contract
+from importer import codes
 from importer.mapping.binding import BoundMapping
 from importer.mapping.parts import activities_frame, fill_group
 from importer.mapping.spec import Mapping, ValueSpec
@@ -170,7 +171,7 @@ def map_chunk(
         )
         issues.problems[int(row)].append(
             Problem(
-                "missing_key",
+                codes.MISSING_KEY,
                 f"no key to identify this row: give it {what} so re-runs do not duplicate it",
             )
         )

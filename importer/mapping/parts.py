@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from importer import codes
 from importer.mapping.spec import ActivitySpec, Group, Mapping
 from importer.mapping.values import (
     FIELD_ORDER,
@@ -196,7 +197,7 @@ def _one_activity_frame(
         for row in index[~present.to_numpy()]:
             ev.issues.problems[int(row)].append(
                 Problem(
-                    "missing_description",
+                    codes.MISSING_DESCRIPTION,
                     f"{spec.type} has no text: the description columns are empty",
                 )
             )

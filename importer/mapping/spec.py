@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from importer import codes
+
 KINDS = ("lead", "potential_seller", "activity")
 CONFIDENCES = ("verified", "partial", "unverified")
 ON_INVALID = ("reject", "drop", "note")
@@ -58,15 +60,15 @@ DEFAULT_FIELD_TRANSFORMS: dict[str, str] = {
 
 # Problem codes for a field whose value cannot be normalised.
 INVALID_CODES: dict[str, str] = {
-    "email": "invalid_email",
-    "phone": "invalid_phone",
-    "zip": "invalid_zip",
-    "state": "invalid_state",
-    "datetime": "invalid_date",
-    "integer": "invalid_number",
-    "floor_integer": "invalid_number",
-    "half_part": "invalid_number",
-    "map": "invalid_value",
+    "email": codes.INVALID_EMAIL,
+    "phone": codes.INVALID_PHONE,
+    "zip": codes.INVALID_ZIP,
+    "state": codes.INVALID_STATE,
+    "datetime": codes.INVALID_DATE,
+    "integer": codes.INVALID_NUMBER,
+    "floor_integer": codes.INVALID_NUMBER,
+    "half_part": codes.INVALID_NUMBER,
+    "map": codes.INVALID_VALUE,
 }
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -102,7 +104,7 @@ class Transform:
 
     @property
     def invalid_code(self) -> str:
-        return INVALID_CODES.get(self.name, "invalid_value")
+        return INVALID_CODES.get(self.name, codes.INVALID_VALUE)
 
 
 @dataclass(frozen=True)

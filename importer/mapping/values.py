@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from importer import codes
 from importer.mapping.binding import BoundMapping
 from importer.mapping.spec import Template, Transform, ValueSpec
 from importer.models import Problem, RowWarning
@@ -78,7 +79,7 @@ class Collector:
                 self.deferred.append(_Deferred(int(row), code, text, label, value, needs_email))
             else:
                 self.warnings.append(
-                    RowWarning(int(row), f"dropped_{transform.name}", f"{text}; left out")
+                    RowWarning(int(row), codes.dropped(transform.name), f"{text}; left out")
                 )
                 dropped.append((int(row), f"{label} (not sent, invalid): {value}"))
         if dropped:

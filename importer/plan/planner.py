@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from importer import codes
 from importer.ledger.ledger import CachedReject, Ledger
 from importer.ledger.store import payload_hash
 from importer.mapping.apply import MappedChunk, lead_ids_for, map_chunk
@@ -263,7 +264,7 @@ class Planner:
             lead = f" (lead {leads[key]})" if key in leads else ""
             problems.setdefault(row, []).append(
                 Problem(
-                    "duplicate_key",
+                    codes.DUPLICATE_KEY,
                     f"same key {key!r} as row {kept} of the file it was rejected from, the row "
                     f"kept{lead}; merge it into that row, or give it its own ID",
                 )
@@ -379,7 +380,7 @@ class Planner:
         ):
             problems.setdefault(int(row), []).append(
                 Problem(
-                    "duplicate_key",
+                    codes.DUPLICATE_KEY,
                     f"same key {key!r} as row {earlier}; only the first row is kept",
                 )
             )
@@ -398,7 +399,7 @@ class Planner:
             warnings.append(
                 RowWarning(
                     row,
-                    "shared_email",
+                    codes.SHARED_EMAIL,
                     f"email {emails.loc[row]} is also on row {earlier} under another key; "
                     "Real Geeks may merge the two leads",
                 )
@@ -493,7 +494,7 @@ class Planner:
                 planned.reject(
                     i,
                     Problem(
-                        "unknown_lead",
+                        codes.UNKNOWN_LEAD,
                         f"no lead with key {planned.keys[i]!r} was sent from source {source!r} "
                         "to this site; import the people file first",
                     ),
@@ -524,7 +525,7 @@ def _not_cleared(plan: RowPlan) -> RowWarning:
     names = ", ".join(plan.cleared)
     return RowWarning(
         plan.row,
-        "not_cleared",
+        codes.NOT_CLEARED,
         f"{names} became empty in the file, but the v1 update API cannot clear a field: "
         "the lead keeps its earlier value (use --update-api v2 to clear it)",
     )

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from importer import codes
 from importer.models import Action, Problem, RowIssue, RowWarning, Stage
 from importer.plan.formatted import Formatted
-from importer.read import ragged as read_ragged
 
 
 @dataclass
@@ -68,7 +68,7 @@ class PlannedChunk:
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
         problems = list(self.problems.get(row, []))
-        if problems and all(p.code == read_ragged.RAGGED_ROW for p in problems):
+        if problems and all(p.code == codes.RAGGED_ROW for p in problems):
             stage = Stage.READ  # the reader refused the row: it was never mapped
         return RowIssue(row, stage, problems)
 

@@ -20,6 +20,8 @@ import re
 
 import pandas as pd
 
+from importer.codes import DUPLICATE_KEY
+
 _ATTR = "fed_back_duplicates"
 # the message ``importer.plan.planner`` writes for a duplicate: same key 'K' as row N; ...
 _SAME_KEY = re.compile(r"""same key ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") as row (\d+)""")
@@ -31,7 +33,7 @@ def duplicates_in(
     """Rows whose ``_code`` includes duplicate_key: row -> (key repeated, row kept)."""
     found: dict[int, tuple[str, int]] = {}
     for row, code, message in zip(rows, codes, messages, strict=True):
-        if "duplicate_key" not in code.split(";"):
+        if DUPLICATE_KEY not in code.split(";"):
             continue
         match = _SAME_KEY.search(message)
         if match is None:

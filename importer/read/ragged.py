@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from importer import codes
 from importer.models import Problem
 
-RAGGED_ROW = "ragged_row"
 _ATTR = "ragged_rows"
 _SHOWN = 60  # characters of the row quoted in the message
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -49,20 +49,20 @@ def problem(fields: int, width: int, text: str, delimiter: str, *, past: str = "
     shown = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
     if past:
         return Problem(
-            RAGGED_ROW,
+            codes.RAGGED_ROW,
             f"the row has {past} (the header row has {width} columns): {shown!r}; give that "
             "column a header or delete the stray cells (they are joined in the last cell here)",
         )
     said = f"the row has {fields} field{'s' if fields != 1 else ''} but the header row has {width}: {shown!r}"
     if fields < width:
         return Problem(
-            RAGGED_ROW,
+            codes.RAGGED_ROW,
             f"{said}; it looks cut short (a partial download?): complete the row, "
             "or export the file again",
         )
     name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
     return Problem(
-        RAGGED_ROW,
+        codes.RAGGED_ROW,
         f"{said}; a cell holding a {name} is probably not quoted: put quotes around that "
         "cell (the fields past the last column are joined in its cell here)",
     )

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from importer.codes import DUPLICATE_KEY
 from importer.errors import InputError
 from importer.read import fed_back as read_fed_back
 from importer.read import ragged as read_ragged
@@ -350,7 +351,7 @@ class Table:
         if len(self._diagnostics) < 2 or not len(raw):
             return {}
         codes = raw.iloc[:, self._diagnostics["_code"]].to_numpy(dtype=object)
-        hits = [i for i, code in enumerate(codes) if "duplicate_key" in code]
+        hits = [i for i, code in enumerate(codes) if DUPLICATE_KEY in code]
         if not hits:
             return {}
         messages = raw.iloc[:, self._diagnostics["_message"]].to_numpy(dtype=object)

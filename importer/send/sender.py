@@ -29,6 +29,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from importer.codes import (
+    IN_DOUBT,
+    INTERRUPTED,
+    NOT_SENT,
+    RATE_LIMITED,
+    RETRIES_EXHAUSTED,
+    UNEXPECTED_ANSWER,
+    UNREACHABLE,
+    http_status,
+)
 from importer.errors import (
     ApiError,
     AuthError,
@@ -172,7 +182,7 @@ class Sender:
                 # writes are ahead of requests: nothing of this row left
                 return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
             unrecorded = f"sent, but the ledger could not record the answer ({exc})"
-            return SendOutcome(plan, "in_doubt", [Problem("in_doubt", unrecorded)])
+            return SendOutcome(plan, "in_doubt", [Problem(IN_DOUBT, unrecorded)])
         except Stopping:  # from a prepare() before the row's first write: nothing was done
             return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
         finally:
@@ -181,7 +191,7 @@ class Sender:
     @staticmethod
     def _interrupted(outcome: SendOutcome) -> SendOutcome:
         outcome.result = "in_doubt"
-        outcome.problems = [Problem("interrupted", _STOPPED)]
+        outcome.problems = [Problem(INTERRUPTED, _STOPPED)]
         return outcome
 
     @staticmethod
@@ -252,7 +262,7 @@ class Sender:
         if held and p.kind == "potential_seller":
             # An anonymous lead is its property_viewed activity: it cannot be sent
             # without it, and at most once forbids sending it again.
-            outcome = SendOutcome(plan, "in_doubt", [Problem("in_doubt", _HELD)])
+            outcome = SendOutcome(plan, "in_doubt", [Problem(IN_DOUBT, _HELD)])
             outcome.doubt(h for h, _ in plan.activities if h in held)
             return outcome
         to_send = [(h, a) for h, a in plan.activities if h not in held]
@@ -287,7 +297,7 @@ class Sender:
                         self.ledger.lead_in_doubt(
                             p.site, p.source, plan.key, status=exc.status, error=exc.error
                         )
-                        outcome.result, outcome.problems = "in_doubt", [Problem("in_doubt", _HELD)]
+                        outcome.result, outcome.problems = "in_doubt", [Problem(IN_DOUBT, _HELD)]
                         return outcome
                     self._begin(plan, plan.activities_done)
                     response = create(p.site, self._lead_body(plan, []))
@@ -297,7 +307,7 @@ class Sender:
             # ``hashes`` names what the interrupted request carried
             if not (stop.maybe_applied or lead_unknown):
                 self._lead_not_sent(plan, hashes, _STOPPED_UNSENT)
-                return self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
+                return self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
             self.ledger.lead_in_doubt(
                 p.site, p.source, plan.key, status=None, error=_STOPPED, activity_hashes=hashes
             )
@@ -343,7 +353,7 @@ class Sender:
             except Stopping as stop:
                 if not stop.maybe_applied:
                     self._lead_not_sent(plan, [], _STOPPED_UNSENT)
-                    return self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
+                    return self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
                 self.ledger.lead_in_doubt(p.site, p.source, plan.key, status=None, error=_STOPPED)
                 return self._interrupted(outcome)
             except ApiError as exc:
@@ -438,13 +448,13 @@ class Sender:
         if not to_send:
             if held and p.kind == "activity":
                 outcome.result = "in_doubt"
-                outcome.problems = [Problem("in_doubt", _HELD)]
+                outcome.problems = [Problem(IN_DOUBT, _HELD)]
             return []
         hashes = [h for h, _ in to_send]
         try:
             self.client.prepare()
         except Stopping:  # nothing of these activities was recorded or sent
-            self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
+            self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
             return []
         self.ledger.begin_activities(plan.lead_id, dict(to_send))
         try:
@@ -457,7 +467,7 @@ class Sender:
         except Stopping as stop:
             if not stop.maybe_applied:
                 self._unsent_activities(plan, hashes, _STOPPED_UNSENT)
-                self._not_sent(outcome, Problem("not_sent", _STOPPED_UNSENT))
+                self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
                 return []
             self.ledger.activities_done(
                 plan.lead_id, hashes, "in_doubt", status=None, error=_STOPPED
@@ -508,26 +518,26 @@ def _doubt_problem(exc: ApiError, then: str) -> Problem:
     """Why a request's outcome is unknown, naming a foreign 2xx answer for what it is."""
     if isinstance(exc, UnexpectedAnswerError):
         return Problem(
-            "unexpected_answer",
+            UNEXPECTED_ANSWER,
             f"the answer was {exc}; the request may or may not have reached the API, {then}",
         )
-    return Problem("in_doubt", f"no answer to be sure of ({exc}); {then}")
+    return Problem(IN_DOUBT, f"no answer to be sure of ({exc}); {then}")
 
 
 def _api_problem(exc: ApiError) -> Problem:
     """A send failure as a reject reason with a stable code."""
     if isinstance(exc, NotFoundError):
-        return Problem("http_404", f"the API does not know this site or lead: {exc.error}")
+        return Problem(http_status(404), f"the API does not know this site or lead: {exc.error}")
     if isinstance(exc, RateLimitedError):
         return Problem(
-            "rate_limited", f"still rate limited after {exc.attempts} attempts: {exc.error}"
+            RATE_LIMITED, f"still rate limited after {exc.attempts} attempts: {exc.error}"
         )
     if isinstance(exc, TransportError):
         return Problem(
-            "unreachable", f"could not reach the API after {exc.attempts} attempts: {exc.error}"
+            UNREACHABLE, f"could not reach the API after {exc.attempts} attempts: {exc.error}"
         )
     if isinstance(exc, TransientError):
-        return Problem("retries_exhausted", f"{exc} after {exc.attempts} attempts")
+        return Problem(RETRIES_EXHAUSTED, f"{exc} after {exc.attempts} attempts")
     if exc.status == 422:
-        return Problem("http_422", f"the API refused the lead: {exc.error}")
-    return Problem(f"http_{exc.status}", f"the API refused the request: {exc.error}")
+        return Problem(http_status(422), f"the API refused the lead: {exc.error}")
+    return Problem(http_status(exc.status), f"the API refused the request: {exc.error}")

@@ -13,6 +13,7 @@ from collections import defaultdict
 import pandas as pd
 import pandera.pandas as pa
 
+from importer import codes
 from importer.errors import ImporterError
 from importer.mapping.apply import MappedChunk
 from importer.models import Problem
@@ -21,17 +22,17 @@ from importer.validate.schemas.lead import LeadFrame, PotentialSellerFrame
 
 # How each check's failure reads, given the column and the offending value.
 _MESSAGES = {
-    "invalid_email": "{column} {value!r} is not a valid email address",
-    "invalid_phone": "{column} {value!r} is not a phone number",
-    "invalid_date": "{column} {value!r} is not a date-time with a time zone",
-    "invalid_id": "id {value!r} is not a UUID",
-    "invalid_role": "role {value!r} must be one of Buyer, Seller, Buyer and Seller, Renter",
-    "missing_source": "source is empty: set source: in the mapping",
-    "missing_contact": "no contact details: the row has no name, email, phone or address",
-    "missing_description": "{column} is empty: an activity needs a description",
-    "invalid_activity_type": "activity type {value!r} is not one the API accepts",
-    "invalid_number": "property {column} {value!r} is not a whole number",
-    "missing_property": "a potential seller needs a property: the property columns are empty",
+    codes.INVALID_EMAIL: "{column} {value!r} is not a valid email address",
+    codes.INVALID_PHONE: "{column} {value!r} is not a phone number",
+    codes.INVALID_DATE: "{column} {value!r} is not a date-time with a time zone",
+    codes.INVALID_ID: "id {value!r} is not a UUID",
+    codes.INVALID_ROLE: "role {value!r} must be one of Buyer, Seller, Buyer and Seller, Renter",
+    codes.MISSING_SOURCE: "source is empty: set source: in the mapping",
+    codes.MISSING_CONTACT: "no contact details: the row has no name, email, phone or address",
+    codes.MISSING_DESCRIPTION: "{column} is empty: an activity needs a description",
+    codes.INVALID_ACTIVITY_TYPE: "activity type {value!r} is not one the API accepts",
+    codes.INVALID_NUMBER: "property {column} {value!r} is not a whole number",
+    codes.MISSING_PROPERTY: "a potential seller needs a property: the property columns are empty",
 }
 
 
@@ -96,7 +97,7 @@ def _collect(
     ].itertuples(index=False):
         row = int(row_of.loc[index]) if row_of is not None else int(index)
         code = str(check)
-        dataframe_check = code == "missing_contact"
+        dataframe_check = code == codes.MISSING_CONTACT
         if (row, code if dataframe_check else f"{code}:{column}") in seen:
             continue
         seen.add((row, code if dataframe_check else f"{code}:{column}"))
@@ -115,4 +116,6 @@ def _require_property(chunk: MappedChunk, problems: dict[int, list[Problem]]) ->
         with_property = set(acts.loc[has, "_row"].astype(int))
     for row in chunk.index:
         if int(row) not in with_property:
-            problems[int(row)].append(Problem("missing_property", _MESSAGES["missing_property"]))
+            problems[int(row)].append(
+                Problem(codes.MISSING_PROPERTY, _MESSAGES[codes.MISSING_PROPERTY])
+            )

@@ -11,6 +11,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from importer import api_contract as contract
+from importer import codes
 from importer.validate.schemas import checks
 
 
@@ -22,22 +23,22 @@ class ActivityFrame(pa.DataFrameModel):
     description: Series[str]
     created: Series[str] = pa.Field(required=False)
 
-    @pa.check("type", name="invalid_activity_type")
+    @pa.check("type", name=codes.INVALID_ACTIVITY_TYPE)
     @classmethod
     def type_known(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return s.isin(contract.ACTIVITY_TYPES)
 
-    @pa.check("source", name="missing_source")
+    @pa.check("source", name=codes.MISSING_SOURCE)
     @classmethod
     def source_present(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.non_empty(s)
 
-    @pa.check("description", name="missing_description")
+    @pa.check("description", name=codes.MISSING_DESCRIPTION)
     @classmethod
     def description_present(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.non_empty(s)
 
-    @pa.check("created", name="invalid_date")
+    @pa.check("created", name=codes.INVALID_DATE)
     @classmethod
     def created_iso(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_datetime(s)
@@ -71,7 +72,7 @@ class PropertyFrame(pa.DataFrameModel):
     sqft: Series[str] = pa.Field(required=False)
     year_built: Series[str] = pa.Field(required=False)
 
-    @pa.check(*contract.PROPERTY_INT_FIELDS, name="invalid_number")
+    @pa.check(*contract.PROPERTY_INT_FIELDS, name=codes.INVALID_NUMBER)
     @classmethod
     def whole_numbers(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.whole_number(s)

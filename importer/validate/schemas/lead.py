@@ -11,6 +11,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from importer import api_contract as contract
+from importer import codes
 from importer.validate.schemas import checks
 
 
@@ -39,37 +40,37 @@ class LeadFrame(pa.DataFrameModel):
     region: Series[str] = pa.Field(required=False)
     created: Series[str] = pa.Field(required=False)
 
-    @pa.check("id", name="invalid_id")
+    @pa.check("id", name=codes.INVALID_ID)
     @classmethod
     def id_is_uuid(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_uuid(s)
 
-    @pa.check("source", name="missing_source")
+    @pa.check("source", name=codes.MISSING_SOURCE)
     @classmethod
     def source_present(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.non_empty(s)
 
-    @pa.check("email", "second_email", name="invalid_email")
+    @pa.check("email", "second_email", name=codes.INVALID_EMAIL)
     @classmethod
     def emails_valid(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_email(s)
 
-    @pa.check("phone", "phone2", name="invalid_phone")
+    @pa.check("phone", "phone2", name=codes.INVALID_PHONE)
     @classmethod
     def phones_have_digits(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.digits_at_least(s, 7)
 
-    @pa.check("role", name="invalid_role")
+    @pa.check("role", name=codes.INVALID_ROLE)
     @classmethod
     def role_known(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return s.isin(("", *contract.ROLES))
 
-    @pa.check("created", name="invalid_date")
+    @pa.check("created", name=codes.INVALID_DATE)
     @classmethod
     def created_iso(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_datetime(s)
 
-    @pa.dataframe_check(name="missing_contact")
+    @pa.dataframe_check(name=codes.MISSING_CONTACT)
     @classmethod
     def has_contact(cls, df: pd.DataFrame) -> pd.Series[bool]:
         """At least one of the starred contact fields must be present."""
@@ -89,12 +90,12 @@ class PotentialSellerFrame(pa.DataFrameModel):
     id: Series[str] = pa.Field(required=False)
     created: Series[str] = pa.Field(required=False)
 
-    @pa.check("id", name="invalid_id")
+    @pa.check("id", name=codes.INVALID_ID)
     @classmethod
     def id_is_uuid(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_uuid(s)
 
-    @pa.check("created", name="invalid_date")
+    @pa.check("created", name=codes.INVALID_DATE)
     @classmethod
     def created_iso(cls, s: pd.Series[str]) -> pd.Series[bool]:
         return checks.valid_datetime(s)
