@@ -2,9 +2,9 @@
 
 ``plan_file`` reads the input (checking it on several cores, see
 ``importer.plan.parallel``), plans every row with ``importer.plan.planner.Planner``, and
-writes the run directory: plan.csv (one line per input row), rejects.csv (only
-when rows are rejected) and report.json, whose lines ``importer.plan.plan_csv``
-makes.
+writes the run directory: plan.csv (one line per input row) and rejects.csv
+(only when rows are rejected), whose lines ``importer.plan.plan_csv`` makes, and
+report.json, built (``importer.outputs.report``) from the ``PlanResult`` it returns.
 """
 
 from __future__ import annotations
