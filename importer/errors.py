@@ -115,12 +115,13 @@ class RunAborted(ImporterError):
 class RunWriteFailed(RunAborted):
     """The run stopped because a file it writes failed (full disk, ledger gone).
 
-    ``report`` is the run's report as far as it got (report.json may be missing).
+    ``result`` is the run's result as far as it got (an ``importer.outputs.report.RunResult``;
+    report.json may be missing).
     """
 
-    def __init__(self, message: str, report: dict[str, object]):
+    def __init__(self, message: str, result: object):
         super().__init__(message)
-        self.report = report
+        self.result = result
 
 
 class OutputError(ImporterError):

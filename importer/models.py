@@ -18,13 +18,35 @@ class Stage(StrEnum):
     SEND = "send"
 
 
-class Action(StrEnum):
-    """What a run does (or would do) with one input row."""
+class Outcome(StrEnum):
+    """How one input row ends: planned by ``rg-import plan``, done by ``rg-import run``.
+
+    The value is the plan's word (plan.csv's ``action`` column); ``done`` is the
+    word for a row a run has finished with (report.json's ``leads`` of a run).
+    A plan only decides the first four; a run can also end a row in doubt (the
+    server may have applied it) or not sent (the request never reached it).
+    """
 
     CREATE = "create"
     UPDATE = "update"
     UNCHANGED = "unchanged"
     REJECT = "reject"
+    IN_DOUBT = "in_doubt"
+    NOT_SENT = "not_sent"
+
+    @property
+    def done(self) -> str:
+        """The row's end after a run: created, updated, unchanged, rejected, in_doubt, not_sent."""
+        return _DONE.get(self, self.value)
+
+
+_DONE = {
+    Outcome.CREATE: "created",
+    Outcome.UPDATE: "updated",
+    Outcome.REJECT: "rejected",
+}
+# what a plan decides for a row; a run adds in doubt and not sent
+PLANNED = (Outcome.CREATE, Outcome.UPDATE, Outcome.UNCHANGED, Outcome.REJECT)
 
 
 @dataclass(frozen=True, slots=True)

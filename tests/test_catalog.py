@@ -32,6 +32,7 @@ from importer.mapping.binding import bind
 from importer.mapping.empty_values import blank_empty_values
 from importer.mapping.files import load_mapping, read_overrides
 from importer.mapping.parse import parse_mapping
+from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.options import ReadOptions
 from importer.read.table import open_table, peek_headers
@@ -160,8 +161,10 @@ def test_each_sample_is_small_dirty_and_has_one_to_three_rejects(mapping: str, n
 def test_each_sample_plans_to_exactly_its_expected_outcome(
     mapping: str, name: str, tmp_path: Path
 ) -> None:
-    report = plan_file(
-        PlanRequest(input=CATALOG / name, mapping=load_mapping(mapping), out=tmp_path / "run")
+    report = shown_json(
+        plan_file(
+            PlanRequest(input=CATALOG / name, mapping=load_mapping(mapping), out=tmp_path / "run")
+        )
     )
     with open(tmp_path / "run" / "plan.csv", encoding="utf-8-sig", newline="") as handle:
         plan = list(csv.DictReader(handle))

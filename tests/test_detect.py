@@ -28,6 +28,7 @@ from importer.cli.main import main
 from importer.errors import ConfigError, ExitCode
 from importer.mapping.parse import parse_mapping
 from importer.mapping.spec import Mapping
+from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.headers import normalize_header
 from importer.read.table import peek_headers
@@ -261,7 +262,7 @@ def test_a_starter_mapping_written_by_the_cli_checks_and_plans(
         mapping=parse_mapping(yaml.safe_load(starter.read_text("utf-8"))),
         out=tmp_path / "run",
     )
-    report = plan_file(request)
+    report = shown_json(plan_file(request))
     assert report["leads"]["create"] == 2 and report["leads"]["rejected"] == 0
     assert run_cli("mappings", "suggest", str(export), "--out", str(starter)) == ExitCode.USAGE
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from importer.mapping.files import load_mapping
+from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.options import ReadOptions
 from tests.conftest import SITE, load_sample_generator
@@ -28,14 +29,16 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def plan_with(path: Path, out: Path, processes: int, chunk_rows: int = 5_000) -> dict:  # type: ignore[type-arg]
-    return plan_file(
-        PlanRequest(
-            input=path,
-            mapping=load_mapping("followupboss"),
-            site=SITE,
-            out=out,
-            read_options=ReadOptions(chunk_rows=chunk_rows),
-            processes=processes,
+    return shown_json(
+        plan_file(
+            PlanRequest(
+                input=path,
+                mapping=load_mapping("followupboss"),
+                site=SITE,
+                out=out,
+                read_options=ReadOptions(chunk_rows=chunk_rows),
+                processes=processes,
+            )
         )
     )
 
@@ -88,9 +91,9 @@ def test_a_small_file_has_its_last_piece_checked_by_the_parent(
     request = PlanRequest(
         input=big_file, mapping=load_mapping("followupboss"), site=SITE, read_options=options
     )
-    one = plan_file(dataclasses.replace(request, out=tmp_path / "one", processes=1))
+    one = shown_json(plan_file(dataclasses.replace(request, out=tmp_path / "one", processes=1)))
     assert here == []
-    two = plan_file(dataclasses.replace(request, out=tmp_path / "two", processes=2))
+    two = shown_json(plan_file(dataclasses.replace(request, out=tmp_path / "two", processes=2)))
     assert len(here) == 1 and 4_000 < here[0] < 6_000
     for name in ("plan.csv", "rejects.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

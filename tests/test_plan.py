@@ -23,6 +23,7 @@ from importer.config import Credentials
 from importer.mapping.apply import lead_id_for
 from importer.mapping.files import load_mapping
 from importer.outputs.csv_files import neutralise
+from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.plan.planner import Planner
 from importer.read.table import open_table
@@ -56,20 +57,24 @@ def plan_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 
 def plan(input_path: Path, out: Path, mapping: str = "followupboss", **kw: Any) -> dict[str, Any]:
-    return plan_file(PlanRequest(input=input_path, mapping=load_mapping(mapping), out=out, **kw))
+    return shown_json(
+        plan_file(PlanRequest(input=input_path, mapping=load_mapping(mapping), out=out, **kw))
+    )
 
 
 def send(sandbox: Any, input_path: Path, ledger: Path, out: Path) -> dict[str, Any]:
     """A real ``run`` of a file against the sandbox; returns its report."""
-    return run_file(
-        RunRequest(
-            input=input_path,
-            mapping=load_mapping("followupboss"),
-            site=SITE,
-            base_url=sandbox.url,
-            credentials=Credentials("sandbox", "sandbox"),
-            ledger=ledger,
-            out=out,
+    return shown_json(
+        run_file(
+            RunRequest(
+                input=input_path,
+                mapping=load_mapping("followupboss"),
+                site=SITE,
+                base_url=sandbox.url,
+                credentials=Credentials("sandbox", "sandbox"),
+                ledger=ledger,
+                out=out,
+            )
         )
     )
 
@@ -405,7 +410,9 @@ def test_without_out_the_run_directory_is_made_under_rg_import_runs(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     shutil.copy(LEGACY, tmp_path / "legacy.csv")
-    report = plan_file(PlanRequest(input=Path("legacy.csv"), mapping=load_mapping("followupboss")))
+    report = shown_json(
+        plan_file(PlanRequest(input=Path("legacy.csv"), mapping=load_mapping("followupboss")))
+    )
     out = Path(report["out_dir"])
     assert out.parent == Path("rg-import-runs") and out.name == report["run_id"]
     assert (tmp_path / out / "plan.csv").exists()

@@ -15,6 +15,7 @@ import pytest
 
 from importer.errors import InputError
 from importer.mapping.files import load_mapping
+from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.sandbox.runner import Sandbox
 from tests.test_run import (
@@ -102,9 +103,11 @@ def test_ragged_rows_are_judged_in_the_checking_processes_too(tmp_path: Path) ->
     lines[1] = "Bo,Kim"  # row 3, cut short
     lines[11_000] = "X,Y,x@example.com,11100,extra"  # row 11002, one field too many
     path = write(tmp_path / "big.csv", lines)
-    report = plan_file(
-        PlanRequest(
-            input=path, mapping=load_mapping("followupboss"), out=tmp_path / "p", processes=2
+    report = shown_json(
+        plan_file(
+            PlanRequest(
+                input=path, mapping=load_mapping("followupboss"), out=tmp_path / "p", processes=2
+            )
         )
     )
     assert report["leads"]["rejected"] == 2 and report["leads"]["create"] == 11_998
@@ -154,8 +157,12 @@ def test_a_duplicate_fed_back_from_rejects_stays_rejected_and_names_the_kept_row
     assert third["leads"]["rejected"] == 1 and log_since(sandbox, mark) == []
 
     # a plan without history says so too
-    planned = plan_file(
-        PlanRequest(input=rejects_file, mapping=load_mapping("followupboss"), out=tmp_path / "p")
+    planned = shown_json(
+        plan_file(
+            PlanRequest(
+                input=rejects_file, mapping=load_mapping("followupboss"), out=tmp_path / "p"
+            )
+        )
     )
     assert planned["leads"]["rejected"] == 1
 

@@ -28,6 +28,7 @@ from importer.config import Credentials
 from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
 from importer.mapping.files import load_mapping
+from importer.outputs.report import RunResult, shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.plan.planner import Planner
 from importer.read.options import ReadOptions
@@ -80,7 +81,7 @@ def new_out(tmp_path: Path) -> Path:
     return tmp_path / f"out-{uuid.uuid4().hex[:8]}"
 
 
-def run(
+def run_result(
     sandbox: Sandbox,
     input_path: Path,
     ledger: Path,
@@ -93,7 +94,7 @@ def run(
     max_consecutive_failures: int = 10,
     chunk_rows: int | None = None,
     **settings: Any,
-) -> dict[str, Any]:
+) -> RunResult:
     """One ``run_file`` against ``sandbox``; ``settings`` are ClientSettings fields."""
     settings.setdefault("read_timeout", 5.0)
     settings.setdefault("base_url", sandbox.url)
@@ -108,6 +109,11 @@ def run(
     return run_file(request)
 
 
+def run(sandbox: Sandbox, input_path: Path, ledger: Path, out: Path, **kw: Any) -> dict[str, Any]:
+    """``run_result``'s report (report.json's data, and where it was written)."""
+    return shown_json(run_result(sandbox, input_path, ledger, out, **kw))
+
+
 def assert_invariant(report: dict[str, Any]) -> None:
     """Every input row ended in exactly one result."""
     leads = report["leads"]
@@ -117,8 +123,8 @@ def assert_invariant(report: dict[str, Any]) -> None:
 
 def plan_of(input_path: Path, mapping: str, out: Path) -> dict[int, dict[str, str]]:
     """The dry-run plan of a file without history: spreadsheet row -> plan.csv row."""
-    report = plan_file(
-        PlanRequest(input=input_path, mapping=load_mapping(mapping), site=SITE, out=out)
+    report = shown_json(
+        plan_file(PlanRequest(input=input_path, mapping=load_mapping(mapping), site=SITE, out=out))
     )
     _, rows = read_csv(Path(report["plan_file"]))
     return {int(r["row"]): r for r in rows}
@@ -415,7 +421,7 @@ def test_a_field_emptied_in_the_file_is_kept_by_v1_and_cleared_by_v2(
     def planned(update_api: str) -> dict[str, Any]:
         request = PlanRequest(input=path, mapping=load_mapping("followupboss"), site=SITE,
                               ledger=ledger, out=new_out(tmp_path), update_api=update_api)  # fmt: skip
-        return plan_file(request)
+        return shown_json(plan_file(request))
 
     # v1 cannot clear: plan and run agree that nothing is sent, and say why
     v1_plan = planned("v1")

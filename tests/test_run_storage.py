@@ -23,6 +23,7 @@ from importer.cli.main import main
 from importer.errors import RunWriteFailed
 from importer.ledger.store import LedgerStore
 from importer.outputs import private_files
+from importer.outputs.report import shown_json
 from importer.progress import NullProgress
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
@@ -132,7 +133,7 @@ def test_a_ledger_deleted_or_replaced_mid_run_stops_the_run(
     with pytest.raises(RunWriteFailed) as stopped:
         run_file(request, progress=pull_the_ledger)
 
-    report = stopped.value.report
+    report = shown_json(stopped.value.result)
     leads = report["leads"]
     assert_invariant(report)
     assert report["exit_code"] == 4

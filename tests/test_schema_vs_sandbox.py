@@ -21,6 +21,7 @@ from importer.errors import ImporterError, ValidationError
 from importer.ledger.ledger import Ledger
 from importer.mapping.apply import MappedChunk, lead_id_for
 from importer.mapping.files import load_mapping
+from importer.models import Outcome
 from importer.normalize.dates import valid_iso_datetime_mask
 from importer.normalize.emails import valid_email_mask
 from importer.plan.planner import Planner
@@ -83,7 +84,7 @@ def test_every_valid_row_of_the_samples_is_accepted(
     assert rows == 56 and len(people) == 47 and len(legacy) == 8 and len(notes) == 25
     for outcome in people + legacy + notes:
         assert outcome.problems == [], (outcome.plan.row, outcome.problems)
-    assert {(o.result, o.http_status) for o in people + legacy} == {("created", 201)}
+    assert {(o.result, o.http_status) for o in people + legacy} == {(Outcome.CREATE, 201)}
     assert {o.http_status for o in notes} == {200}  # adding activities answers 200
     assert sum(o.activities_sent for o in notes) == 25
     assert sandbox.stats()["requests"] == {
@@ -150,7 +151,7 @@ def test_potential_sellers_that_pass_are_accepted(
     with Ledger(tmp_path / "ledger.sqlite", run_id="sellers") as ledger:
         rows, outcomes = send_planned(source, str(mapping), client, ledger)
     assert rows == 3 and len(outcomes) == 2  # v3 has no property
-    assert [o.result for o in outcomes] == ["created", "created"]
+    assert [o.result for o in outcomes] == [Outcome.CREATE, Outcome.CREATE]
     assert sandbox.stats()["requests"] == {"create_potential_seller_lead": {"201": 2}}
     stored = {lead["id"]: lead for lead in sandbox.leads(SITE)}
     first = stored[lead_id_for(SITE, "Valuation page", "v1")]

@@ -25,6 +25,7 @@ from importer.cli.summaries import run_summary
 from importer.config import Credentials
 from importer.errors import Stopping, UnexpectedAnswerError
 from importer.ledger.ledger import Ledger
+from importer.outputs.report import shown_json
 from importer.sandbox.runner import start_sandbox
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
@@ -40,6 +41,7 @@ from tests.test_run import (
     new_out,
     read_csv,
     run,
+    run_result,
     use_cli_env,
     write_csv,
     write_people,
@@ -287,8 +289,9 @@ def test_held_activities_are_listed_counted_and_do_not_exit_0(tmp_path: Path) ->
 
     out = new_out(tmp_path)
     with start_sandbox(port=0) as api:
-        report = run(api, clean, ledger, out, activities_at_most_once=True)
+        result = run_result(api, clean, ledger, out, activities_at_most_once=True)
         stored = api.leads(SITE)
+    report = shown_json(result)
     # the leads went through, their activities were held: the run says so
     assert report["leads"]["created"] == 6 and report["leads"]["in_doubt"] == 0
     assert all(lead["activities"] == [] for lead in stored)
@@ -303,7 +306,7 @@ def test_held_activities_are_listed_counted_and_do_not_exit_0(tmp_path: Path) ->
     ids = {r["ID"]: n for n, r in enumerate(read_csv(clean)[1], start=2)}
     assert all(ids[r["key"]] == int(r["row"]) for r in rows)
     assert_invariant(report)
-    summary = run_summary(report)
+    summary = run_summary(result)
     assert f"({len(unknown)} held)" in summary and f"Held:     {held}" in summary
 
 

@@ -26,11 +26,12 @@ import pytest
 from importer.cli.summaries import run_summary
 from importer.config import Credentials
 from importer.errors import Stopping, TransportError
+from importer.outputs.report import shown_json
 from importer.sandbox.runner import start_sandbox
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
 from tests.conftest import SITE
-from tests.test_run import PEOPLE, assert_invariant, ledger_counts, run
+from tests.test_run import PEOPLE, assert_invariant, ledger_counts, run_result
 from tests.test_run_crash import start_run, wait_for
 
 SANDBOX = Credentials("sandbox", "sandbox")
@@ -198,15 +199,18 @@ def test_a_server_that_keeps_asking_for_long_waits_stops_the_run(tmp_path: Path)
     ledger = tmp_path / "ledger.sqlite"
     with start_sandbox(port=0, fault_rate=1.0, faults=("429",), retry_after_s=3600) as busy:
         thread, outcome = in_thread(
-            lambda: run(busy, PEOPLE, ledger, tmp_path / "out", workers=2, max_retry_after=0.2)
+            lambda: run_result(
+                busy, PEOPLE, ledger, tmp_path / "out", workers=2, max_retry_after=0.2
+            )
         )
         assert finished(thread), "the run sat out the server's hour"
-    [report] = outcome
-    assert not isinstance(report, BaseException), report
+    [result] = outcome
+    assert not isinstance(result, BaseException), result
+    report = shown_json(result)
     assert report["exit_code"] == 4
     assert "keeps asking to wait 1 h" in report["stopped"]
     assert "run again after" in report["stopped"]
-    assert run_summary(report).count("to resume") == 1  # said once, with the time
+    assert run_summary(result).count("to resume") == 1  # said once, with the time
     assert_invariant(report)
     assert report["leads"]["created"] == report["leads"]["in_doubt"] == 0
     assert report["leads"]["not_sent"] > 0

@@ -13,6 +13,7 @@ from importer.catalog.suggest import IDENTITY, IDENTITY_MIN, suggest
 from importer.cli.main import main
 from importer.errors import ExitCode
 from importer.mapping.parse import parse_mapping
+from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 
 # Facebook Lead Ads export columns (the leads-center download): id, created_time,
@@ -72,7 +73,7 @@ def test_facebook_leads_plan_with_the_surname_and_the_adset_left_to_the_note(
     starter = tmp_path / "new" / "folder" / "facebook.yaml"  # folders that do not exist
     assert run_cli("mappings", "suggest", str(export), "--out", str(starter)) == ExitCode.OK
     mapping = parse_mapping(yaml.safe_load(starter.read_text("utf-8")))
-    report = plan_file(PlanRequest(input=export, mapping=mapping, out=tmp_path / "run"))
+    report = shown_json(plan_file(PlanRequest(input=export, mapping=mapping, out=tmp_path / "run")))
     assert report["leads"]["create"] == 2 and report["leads"]["rejected"] == 0
     # the surname comes from the full name; adset_name is read by nothing, so the
     # unmapped note keeps it

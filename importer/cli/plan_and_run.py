@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -26,6 +26,7 @@ from importer.settings import (
 
 if TYPE_CHECKING:
     from importer.mapping.spec import Mapping
+    from importer.outputs.report import RunResult
 
 
 def _resolve_mapping(
@@ -80,6 +81,7 @@ def plan(
     """
     from importer.cli.arguments import read_options, site_option
     from importer.cli.summaries import plan_summary
+    from importer.outputs.report import shown_json
     from importer.plan.plan_file import PlanRequest, plan_file
     from importer.progress import make_progress
 
@@ -89,12 +91,12 @@ def plan(
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
         update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
     )  # fmt: skip
-    report = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
+    result = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
     if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(shown_json(result), indent=2, ensure_ascii=False))
     else:
-        click.echo(plan_summary(report))
-    return int(report["exit_code"])
+        click.echo(plan_summary(result))
+    return int(result.exit_code)
 
 
 run_options = [
@@ -134,6 +136,7 @@ def run(
     from importer.cli.arguments import read_options, run_destination, site_option
     from importer.cli.summaries import first_write_preview, run_summary
     from importer.config import environment
+    from importer.outputs.report import shown_json
     from importer.progress import make_progress
     from importer.send.client_settings import ClientSettings
     from importer.send.run import RunRequest, run_file
@@ -165,7 +168,7 @@ def run(
         input_name=input_name,
     )  # fmt: skip
     try:
-        report = run_file(
+        result = run_file(
             request,
             progress=lambda *a, **k: make_progress(*a, quiet=quiet or as_json, **k),
             # with --yes (or the sandbox) nothing is asked, so nothing is previewed
@@ -174,13 +177,14 @@ def run(
     except RunWriteFailed as exc:
         # a full disk may hold stdout and report.json too: the report goes to stderr,
         # then main() prints the one line saying what stopped the run (exit 4)
-        shown = json.dumps(exc.report, indent=2, ensure_ascii=False) if as_json else None
-        click.echo(shown or run_summary(exc.report), err=True)
+        stopped = cast("RunResult", exc.result)
+        shown = json.dumps(shown_json(stopped), indent=2, ensure_ascii=False) if as_json else None
+        click.echo(shown or run_summary(stopped), err=True)
         raise
     finally:
         target.close()
     if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(shown_json(result), indent=2, ensure_ascii=False))
     else:
-        click.echo(run_summary(report))
-    return int(report["exit_code"])
+        click.echo(run_summary(result))
+    return int(result.exit_code)

@@ -1,7 +1,7 @@
 """The short, human-readable texts the commands print: summaries, questions, tables.
 
-Each function takes a result (a plan or run report as written to report.json,
-a preview, a catalog of mappings) and returns text without a final newline;
+Each function takes a result (of a plan or a run, a preview, a catalog of
+mappings) and returns text without a final newline;
 ``importer.cli.main`` prints it. Keeping the wording here keeps the commands thin
 and lets tests check the texts without a terminal.
 """
@@ -12,20 +12,20 @@ from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from importer.models import Outcome
+from importer.outputs.report import plan_leads
+
 if TYPE_CHECKING:
     from importer.catalog.detect import BrokenMapping
     from importer.mapping.spec import Mapping
+    from importer.outputs.report import InputFacts, PlanResult, RunResult
 
 
-def plan_summary(report: MappingABC[str, Any]) -> str:
+def plan_summary(result: PlanResult) -> str:
     """What ``rg-import plan`` found: rows per action, warnings and the files written."""
-    inp, leads = report["input"], report["leads"]
-    how = ", ".join(
-        str(x) for x in (inp["encoding"], inp.get("delimiter") and repr(inp["delimiter"])) if x
-    )
-    lines = [
-        f"Planned {inp['rows']} rows of {inp['path']} ({how}) with mapping {report['mapping']['name']}:"
-    ]
+    inp, leads = result.input, plan_leads(result.leads)
+    how = ", ".join(str(x) for x in (inp.encoding, inp.delimiter and repr(inp.delimiter)) if x)
+    lines = [f"Planned {inp.rows} rows of {inp.path} ({how}) with mapping {result.mapping.name}:"]
     for label, key in (
         ("create", "create"),
         ("update", "update"),
@@ -33,40 +33,36 @@ def plan_summary(report: MappingABC[str, Any]) -> str:
         ("reject", "rejected"),
     ):
         lines.append(f"  {label:<10}{leads[key]:>8}")
-    warnings = report["warnings"]["total"]
+    warnings = sum(result.warnings.by_code.values())
     if warnings:
         lines.append(f"  {'warnings':<10}{warnings:>8}  (see report.json)")
     lines += _file_warnings(inp)
-    if not report["site_uuid"]:
+    if not result.site:
         lines.append("  (no --site given: lead ids are left blank)")
-    lines.append(f"Plan:    {report['plan_file']}")
-    if report["rejects_file"]:
-        lines.append(f"Rejects: {report['rejects_file']}  (fix them and run the file again)")
-    lines.append(f"Report:  {report['out_dir']}/report.json")
+    lines.append(f"Plan:    {result.plan_file}")
+    if result.rejects_file:
+        lines.append(f"Rejects: {result.rejects_file}  (fix them and run the file again)")
+    lines.append(f"Report:  {result.out_dir}/report.json")
     return "\n".join(lines)
 
 
-def run_summary(report: MappingABC[str, Any]) -> str:
+def run_summary(result: RunResult) -> str:
     """What ``rg-import run`` did: leads and activities per outcome, requests, files written."""
-    inp, leads, acts, reqs = (
-        report["input"],
-        report["leads"],
-        report["activities"],
-        report["requests"],
-    )
-    where = "the embedded sandbox" if report["sandbox"] else report["base_url"]
+    inp, leads, acts, reqs = result.input, result.leads, result.activities, result.requests
+    where = "the embedded sandbox" if result.sandbox else result.base_url
     lines = [
-        f"Sent {inp['path']} ({inp['rows']} rows, mapping {report['mapping']['name']}) to site {report['site_uuid']} on {where}:"
+        f"Sent {inp.path} ({inp.rows} rows, mapping {result.mapping.name}) to site {result.site} on {where}:"
     ]
     # rows of an activity file are activities: "created" means sent to their lead
-    activity_file = report["mapping"].get("kind") == "activity"
-    for key in ("created", "updated", "unchanged", "rejected", "in_doubt", "not_sent"):
-        if key in ("in_doubt", "not_sent") and not leads[key]:
+    activity_file = result.mapping.kind == "activity"
+    for outcome in Outcome:
+        if outcome in (Outcome.IN_DOUBT, Outcome.NOT_SENT) and not leads[outcome]:
             continue
-        if key == "updated" and activity_file:
+        if outcome is Outcome.UPDATE and activity_file:
             continue
-        label = "sent" if key == "created" and activity_file else key.replace("_", " ")
-        lines.append(f"  {label:<10}{leads[key]:>8}")
+        sent_activities = outcome is Outcome.CREATE and activity_file
+        label = "sent" if sent_activities else outcome.done.replace("_", " ")
+        lines.append(f"  {label:<10}{leads[outcome]:>8}")
     held = f" ({acts['held']} held)" if acts.get("held") else ""
     unsent = f"{acts['not_sent']} not sent, " if acts.get("not_sent") else ""
     lines.append(
@@ -74,39 +70,35 @@ def run_summary(report: MappingABC[str, Any]) -> str:
         f"{acts['in_doubt']} in doubt{held}, {unsent}{acts['possible_duplicates']} possible duplicates"
     )
     lines.append(
-        f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {report['duration_s']:.1f} s"
+        f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {result.duration_s:.1f} s"
     )
     lines += _file_warnings(inp)
-    if report["stopped"]:
+    if result.stopped:
         # a run stopped by a file it could not write says itself how to go on
-        advice = (
-            ""
-            if "to resume" in report["stopped"]
-            else " Run the same command again to resume."
-        )
-        lines.append(f"Stopped early: {report['stopped']}.{advice}")
-    elif leads["not_sent"]:
+        advice = "" if "to resume" in result.stopped else " Run the same command again to resume."
+        lines.append(f"Stopped early: {result.stopped}.{advice}")
+    elif leads[Outcome.NOT_SENT]:
         lines.append(
-            f"Not sent: {leads['not_sent']} rows did not reach the API; "
+            f"Not sent: {leads[Outcome.NOT_SENT]} rows did not reach the API; "
             "run the same command again to send them."
         )
-    if report["rejects_file"]:
-        lines.append(f"Rejects:  {report['rejects_file']}  (fix them and run the file again)")
-    if report["in_doubt_file"]:
-        lines.append(f"In doubt: {report['in_doubt_file']}  (the next run sends them again)")
-    if report.get("held_file"):
+    if result.rejects_file:
+        lines.append(f"Rejects:  {result.rejects_file}  (fix them and run the file again)")
+    if result.in_doubt_file:
+        lines.append(f"In doubt: {result.in_doubt_file}  (the next run sends them again)")
+    if result.held_file:
         lines.append(
-            f"Held:     {report['held_file']}  (activities not resent, as their first send is "
+            f"Held:     {result.held_file}  (activities not resent, as their first send is "
             "unknown: check these leads in Real Geeks)"
         )
-    if report.get("report_file", True):
-        lines.append(f"Report:   {report['out_dir']}/report.json")
+    if result.report_file:
+        lines.append(f"Report:   {result.out_dir}/report.json")
     return "\n".join(lines)
 
 
-def _file_warnings(inp: MappingABC[str, Any]) -> list[str]:
+def _file_warnings(inp: InputFacts) -> list[str]:
     """Warnings about the input file as a whole (e.g. formula cells read as empty)."""
-    return [f"  warning: {w}" for w in inp.get("warnings", [])]
+    return [f"  warning: {w}" for w in inp.warnings]
 
 
 def first_write_preview(preview: MappingABC[str, Any], url: str) -> str:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from importer.models import Action
+from importer.models import Outcome
 from importer.outputs.csv_files import csv_lines, reject_cells
 from importer.plan.formatted import Formatted
 from importer.plan.rows import PlannedChunk
@@ -30,7 +30,7 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     # positions among those rows (one C-level pass: a loop per row costs more at 33k rows)
     rejected = list(
         itertools.compress(
-            range(len(actions)), map(operator.is_, actions, itertools.repeat(Action.REJECT))
+            range(len(actions)), map(operator.is_, actions, itertools.repeat(Outcome.REJECT))
         )
     )
     codes = [""] * len(rows)
@@ -57,7 +57,9 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     )
 
 
-def write_chunk(planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[str]) -> None:
+def write_chunk(
+    planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[Outcome]
+) -> None:
     counts.update(planned.actions)
     formatted = planned.formatted
     if formatted is None:

@@ -23,7 +23,7 @@ from importer.ledger.store import payload_hash
 from importer.mapping.apply import MappedChunk, lead_ids_for, map_chunk
 from importer.mapping.binding import BoundMapping, bind
 from importer.mapping.spec import Mapping
-from importer.models import Action, Problem, RowWarning
+from importer.models import Outcome, Problem, RowWarning
 from importer.plan import payloads
 from importer.plan.rows import Checked, PlannedChunk, RowPlan
 from importer.read import fed_back as read_fed_back
@@ -143,7 +143,7 @@ class Planner:
         kind = self.mapping.kind
         n = len(rows)
         keys, lead_ids = [""] * n, [""] * n
-        actions = [Action.CREATE] * n
+        actions = [Outcome.CREATE] * n
         problems: dict[int, list[Problem]] = {}
         warnings: list[RowWarning] = []
         mapped: MappedChunk | None = None
@@ -172,7 +172,7 @@ class Planner:
         for i, row in enumerate(rows):
             if row in known:
                 keys[i], lead_ids[i], count = known[row]
-                actions[i] = Action.UNCHANGED
+                actions[i] = Outcome.UNCHANGED
                 unchanged_activities += count
         remembered = [i for i, row in enumerate(rows) if row in cached]
         remembered_ids = lead_ids_for(
@@ -190,14 +190,14 @@ class Planner:
             if row in problems:
                 if row in known:
                     unchanged_activities -= known[row][2]
-                actions[i] = Action.REJECT
+                actions[i] = Outcome.REJECT
         planned = PlannedChunk(
             frame, rows, keys, lead_ids, actions, problems, warnings, read_rows=read_rows
         )
         planned.activities_unchanged = unchanged_activities
         if mapped is None:
             return planned
-        live = [i for i in rest if actions[i] is not Action.REJECT]  # mapped rows, by position
+        live = [i for i in rest if actions[i] is not Outcome.REJECT]  # mapped rows, by position
         if kind == "activity":
             if self.ledger is not None:
                 self._link_activities(planned, mapped, live)
@@ -335,7 +335,7 @@ class Planner:
         if rows is None:
             rows = [int(r) for r in frame.index.tolist()]
         problems = checked.problems
-        actions = [Action.CREATE] * len(rows)
+        actions = [Outcome.CREATE] * len(rows)
         # Rows ascend within a chunk: each rejected row is found by bisection
         # instead of a test per row. Should some row not be found that way, the
         # test per row decides.
@@ -343,10 +343,10 @@ class Planner:
         for row in problems:
             at = bisect.bisect_left(rows, row)
             if at < len(rows) and rows[at] == row:
-                actions[at] = Action.REJECT
+                actions[at] = Outcome.REJECT
                 found += 1
         if found != len(problems):
-            actions = [Action.REJECT if r in problems else Action.CREATE for r in rows]
+            actions = [Outcome.REJECT if r in problems else Outcome.CREATE for r in rows]
         return PlannedChunk(
             frame,
             rows,
@@ -470,9 +470,9 @@ class Planner:
             if kept:
                 planned.warnings.append(_not_cleared(plan))
             if plan.changed or plan.activities or plan.resend or (plan.cleared and not kept):
-                plan.action = Action.UPDATE
+                plan.action = Outcome.UPDATE
             else:
-                plan.action = Action.UNCHANGED
+                plan.action = Outcome.UNCHANGED
                 # the row is as sent, only its digest in the ledger is stale; but a
                 # field v1 could not clear stays in the ledger, as it stays on the lead
                 plan.refresh = not kept
@@ -508,7 +508,7 @@ class Planner:
             plan = planned.plans[planned.rows[i]]
             _split_activities(plan, states.get(plan.lead_id, {}))
             if not plan.activities and not plan.activities_in_doubt:
-                plan.action = planned.actions[i] = Action.UNCHANGED
+                plan.action = planned.actions[i] = Outcome.UNCHANGED
                 planned.activities_unchanged += plan.activities_unchanged
                 del planned.plans[plan.row]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from importer import codes
-from importer.models import Action, Problem, RowIssue, RowWarning, Stage
+from importer.models import Outcome, Problem, RowIssue, RowWarning, Stage
 from importer.plan.formatted import Formatted
 
 
@@ -25,7 +25,7 @@ class RowPlan:
     row: int
     key: str
     lead_id: str
-    action: Action
+    action: Outcome
     problems: list[Problem] = field(default_factory=list)
     fields: dict[str, str] | None = None  # the full lead fields (create/update)
     changed: dict[str, str] | None = None  # fields to PATCH (update)
@@ -57,7 +57,7 @@ class PlannedChunk:
     rows: list[int]
     keys: list[str]
     lead_ids: list[str]
-    actions: list[Action]
+    actions: list[Outcome]
     problems: dict[int, list[Problem]]  # rejected rows only
     warnings: list[RowWarning]
     plans: dict[int, RowPlan] = field(default_factory=dict)
@@ -91,7 +91,7 @@ class PlannedChunk:
 
     def reject(self, position: int, problem: Problem) -> None:
         row = self.rows[position]
-        self.actions[position] = Action.REJECT
+        self.actions[position] = Outcome.REJECT
         self.problems.setdefault(row, []).append(problem)
         self.plans.pop(row, None)
 

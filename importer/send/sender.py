@@ -52,7 +52,7 @@ from importer.errors import (
     UnexpectedAnswerError,
 )
 from importer.ledger.store import payload_hash
-from importer.models import Action, Problem
+from importer.models import Outcome, Problem
 from importer.plan.payloads import ledger_payload
 from importer.plan.rows import RowPlan
 from importer.send.breaker import CircuitBreaker, never_reached
@@ -80,7 +80,7 @@ class SendOutcome:
     """
 
     plan: RowPlan
-    result: str  # "created" | "updated" | "unchanged" | "rejected" | "in_doubt" | "not_sent"
+    result: Outcome  # never planned-only: CREATE, UPDATE, UNCHANGED, REJECT, IN_DOUBT, NOT_SENT
     problems: list[Problem] = field(default_factory=list)
     http_status: int | None = None
     attempts: int | None = None
@@ -168,29 +168,29 @@ class Sender:
         reached the server (the row ends ``not_sent``; the next run sends it).
         """
         if self.breaker.stop.is_set():
-            return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
+            return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
         self.client.requested = False
         try:
             if self.policy.kind == "activity":
                 return self._send_activities_only(plan)
-            if plan.action is Action.CREATE:
+            if plan.action is Outcome.CREATE:
                 return self._create(plan)
             return self._update(plan)
         except LedgerWriteError as exc:
             self.breaker.halt(exc)
             if not self.client.requested:
                 # writes are ahead of requests: nothing of this row left
-                return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
+                return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
             unrecorded = f"sent, but the ledger could not record the answer ({exc})"
-            return SendOutcome(plan, "in_doubt", [Problem(IN_DOUBT, unrecorded)])
+            return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
         except Stopping:  # from a prepare() before the row's first write: nothing was done
-            return SendOutcome(plan, "not_sent", activities_not_sent=len(plan.activities))
+            return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
         finally:
             self.client.unprepare()
 
     @staticmethod
     def _interrupted(outcome: SendOutcome) -> SendOutcome:
-        outcome.result = "in_doubt"
+        outcome.result = Outcome.IN_DOUBT
         outcome.problems = [Problem(INTERRUPTED, _STOPPED)]
         return outcome
 
@@ -198,7 +198,7 @@ class Sender:
     def _not_sent(outcome: SendOutcome, problem: Problem) -> SendOutcome:
         """The row ends not sent; its activities not sent, sent or in doubt are counted once."""
         plan = outcome.plan
-        outcome.result, outcome.problems = "not_sent", [problem]
+        outcome.result, outcome.problems = Outcome.NOT_SENT, [problem]
         outcome.activities_not_sent = max(
             0, len(plan.activities) - outcome.activities_in_doubt - outcome.activities_sent
         )
@@ -262,14 +262,14 @@ class Sender:
         if held and p.kind == "potential_seller":
             # An anonymous lead is its property_viewed activity: it cannot be sent
             # without it, and at most once forbids sending it again.
-            outcome = SendOutcome(plan, "in_doubt", [Problem(IN_DOUBT, _HELD)])
+            outcome = SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, _HELD)])
             outcome.doubt(h for h, _ in plan.activities if h in held)
             return outcome
         to_send = [(h, a) for h, a in plan.activities if h not in held]
         hashes = [h for h, _ in to_send]
         self.client.prepare()
         self._begin(plan, plan.activities_done + hashes, dict(to_send))
-        outcome = SendOutcome(plan, "created")
+        outcome = SendOutcome(plan, Outcome.CREATE)
         outcome.doubt(h for h, _ in plan.activities if h in held)
         lead_unknown = False  # an earlier try of this lead may have been applied
         create = (
@@ -297,7 +297,8 @@ class Sender:
                         self.ledger.lead_in_doubt(
                             p.site, p.source, plan.key, status=exc.status, error=exc.error
                         )
-                        outcome.result, outcome.problems = "in_doubt", [Problem(IN_DOUBT, _HELD)]
+                        outcome.result = Outcome.IN_DOUBT
+                        outcome.problems = [Problem(IN_DOUBT, _HELD)]
                         return outcome
                     self._begin(plan, plan.activities_done)
                     response = create(p.site, self._lead_body(plan, []))
@@ -338,7 +339,7 @@ class Sender:
 
     def _update(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
-        outcome = SendOutcome(plan, "updated")
+        outcome = SendOutcome(plan, Outcome.UPDATE)
         changed = dict(plan.changed or {})
         if p.update_api == "v2":
             changed.update({name: "" for name in plan.cleared})
@@ -365,10 +366,10 @@ class Sender:
             # the row's summary now includes the new activities
             self._begin(plan, plan.activities_done + sent)
             self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
-        elif not changed and outcome.result == "updated":
+        elif not changed and outcome.result == Outcome.UPDATE:
             # nothing was sent: the only new activities are held (at most once),
             # or the only change is a cleared field that the v1 API cannot clear
-            outcome.result = "unchanged"
+            outcome.result = Outcome.UNCHANGED
         return outcome
 
     def refresh(self, plan: RowPlan) -> None:
@@ -417,14 +418,14 @@ class Sender:
                 # Turned away unapplied (401, 404 on create, 429 or 5xx after every
                 # retry): the row's data was not refused, so it is not a reject.
                 return self._not_sent(outcome, _api_problem(exc))
-            outcome.result = "rejected"
+            outcome.result = Outcome.REJECT
             outcome.problems = [_api_problem(exc)]
             outcome.activities_rejected += len(plan.activities)
             return outcome
         self.ledger.lead_in_doubt(
             p.site, p.source, plan.key, status=exc.status, error=exc.error, activity_hashes=hashes
         )
-        outcome.result = "in_doubt"
+        outcome.result = Outcome.IN_DOUBT
         outcome.doubt(hashes)
         outcome.problems = [_doubt_problem(exc, "the next run sends it again")]
         return outcome
@@ -432,7 +433,7 @@ class Sender:
     # ----------------------------------------------------------------- activities
 
     def _send_activities_only(self, plan: RowPlan) -> SendOutcome:
-        outcome = SendOutcome(plan, "created")
+        outcome = SendOutcome(plan, Outcome.CREATE)
         self._post_activities(plan, outcome)
         return outcome
 
@@ -447,7 +448,7 @@ class Sender:
         outcome.doubt(h for h, _ in plan.activities if h in held)
         if not to_send:
             if held and p.kind == "activity":
-                outcome.result = "in_doubt"
+                outcome.result = Outcome.IN_DOUBT
                 outcome.problems = [Problem(IN_DOUBT, _HELD)]
             return []
         hashes = [h for h, _ in to_send]
@@ -483,7 +484,7 @@ class Sender:
                     plan.lead_id, hashes, "failed", status=exc.status, error=exc.error
                 )
                 outcome.activities_rejected += len(hashes)
-                outcome.result = "rejected"
+                outcome.result = Outcome.REJECT
                 outcome.problems = [_api_problem(exc)]
                 return []
             self.breaker.failure(exc)
@@ -497,7 +498,7 @@ class Sender:
             )
             if state == "in_doubt":
                 outcome.doubt(hashes)
-                outcome.result = "in_doubt"
+                outcome.result = Outcome.IN_DOUBT
                 outcome.problems = [_doubt_problem(exc, "the next run decides")]
             else:
                 # 429 or 5xx after every retry, certainly unapplied: sent again next run.

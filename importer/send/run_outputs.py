@@ -1,0 +1,162 @@
+"""What a run counts and lists as rows end: the tally, and the files of rows to look at.
+
+rejects.csv and in_doubt.csv are written through ``Guarded``: a write error
+(a full disk) stops the run instead of crashing it, and the line that ends the
+run (``write_failure``) says how many rows were sent and how to resume.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from importer.errors import LedgerGone
+from importer.models import Outcome, RowIssue, Stage
+from importer.outputs import csv_files
+from importer.outputs.report import Warnings
+from importer.send.breaker import CircuitBreaker
+from importer.send.sender import SendOutcome
+
+ACTIVITY_RESULTS = ("sent", "unchanged", "rejected", "in_doubt", "not_sent")
+# what the progress bar shows as rows end (in doubt and not sent are said at the end)
+LIVE = (Outcome.CREATE, Outcome.UPDATE, Outcome.UNCHANGED, Outcome.REJECT)
+
+
+class FileWriteError(Exception):
+    """Writing one of the run's output files failed (``path``, the OSError)."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(f"cannot write {path} ({error.strerror})")
+        self.path = path
+        self.reason = error.strerror
+        self.disk_full = error.errno in _DISK_FULL
+
+
+# ENOSPC: no space left; EDQUOT: over the user's quota; EFBIG: over the file size limit
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def write_failure(error: Exception, sent: int) -> str:
+    """The one line that ends a run stopped by a file it could not write."""
+    if isinstance(error, LedgerGone):
+        return (
+            f"{error}; {sent} rows were sent. Put that ledger file back, then run again to "
+            "resume: a run with a new ledger sends every row again and repeats its notes"
+        )
+    path = getattr(error, "path", "")
+    if getattr(error, "disk_full", False):
+        return f"disk full at {path}; {sent} rows were sent, run again to resume"
+    reason = getattr(error, "reason", None) or error.__cause__ or error
+    return f"cannot write {path} ({reason}); {sent} rows were sent, fix it and run again to resume"
+
+
+class Guarded:
+    """A run output file whose write errors stop the run instead of crashing it.
+
+    After the first failure the file takes no more rows: the ledger still
+    knows every row, and the report counts them.
+    """
+
+    def __init__(self, writer: csv_files.RejectWriter, breaker: CircuitBreaker):
+        self.writer = writer
+        self.path = writer.path
+        self._breaker = breaker
+        self._failed = False
+
+    @property
+    def written(self) -> bool:
+        return self.writer.written
+
+    def reject(self, cells: list[str], issue: RowIssue) -> None:
+        if not self._failed:
+            self._do(self.writer.reject, cells, issue)
+
+    def close(self) -> None:
+        self._do(self.writer.close)
+
+    def _do(self, action: Callable[..., None], *args: Any) -> None:
+        try:
+            action(*args)
+        except OSError as exc:
+            self._failed = True
+            self._breaker.halt(FileWriteError(self.path, exc))
+
+
+class RunFiles:
+    """rejects.csv, in_doubt.csv and held_activities.csv of one run directory."""
+
+    def __init__(self, out_dir: Path, headers: list[str], breaker: CircuitBreaker):
+        self.out_dir = out_dir
+        self.rejects = Guarded(
+            csv_files.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True), breaker
+        )
+        self.doubts = Guarded(
+            csv_files.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True), breaker
+        )
+        self.held = csv_files.HeldWriter(out_dir / "held_activities.csv")
+
+    def close(self) -> None:
+        self.rejects.close()
+        self.doubts.close()
+        self.held.close()
+
+    def written(self) -> dict[str, Path | None]:
+        """The files that got rows, by their report field."""
+        return {
+            "rejects_file": self.rejects.path if self.rejects.written else None,
+            "in_doubt_file": self.doubts.path if self.doubts.written else None,
+            "held_file": self.held.path if self.held.written else None,
+        }
+
+
+class Tally:
+    """Counts of how rows and activities ended; lists rejected and in-doubt rows and held activities.
+
+    ``held_only``: the run sends activities at most once, so every activity it
+    leaves in doubt is held (never resent on its own) and listed in the held file.
+    """
+
+    def __init__(self, *, held_only: bool = False) -> None:
+        self.leads: Counter[Outcome] = Counter({o: 0 for o in Outcome})
+        self.activities: Counter[str] = Counter(
+            {k: 0 for k in (*ACTIVITY_RESULTS, "held", "possible_duplicates")}
+        )
+        self.warnings = Warnings()
+        self.held_only = held_only
+
+    def total(self) -> int:
+        return sum(self.leads.values())
+
+    def live(self) -> dict[str, int]:
+        return {o.done: self.leads[o] for o in LIVE if self.leads[o]}
+
+    def add(self, outcome: SendOutcome, cells: Callable[[], list[str]], files: RunFiles) -> None:
+        self.leads[outcome.result] += 1
+        self.activities["sent"] += outcome.activities_sent
+        self.activities["rejected"] += outcome.activities_rejected
+        self.activities["in_doubt"] += outcome.activities_in_doubt
+        self.activities["not_sent"] += outcome.activities_not_sent
+        self.activities["possible_duplicates"] += outcome.possible_duplicates
+        if self.held_only and outcome.in_doubt_hashes:
+            self._held(outcome, files.held)
+        self.activities["unchanged"] += outcome.plan.activities_unchanged
+        if outcome.result in (Outcome.REJECT, Outcome.IN_DOUBT):
+            issue = RowIssue(
+                outcome.plan.row,
+                Stage.SEND,
+                outcome.problems,
+                outcome.http_status,
+                outcome.attempts,
+            )
+            listed = files.rejects if outcome.result is Outcome.REJECT else files.doubts
+            listed.reject(cells(), issue)
+
+    def _held(self, outcome: SendOutcome, held_file: csv_files.HeldWriter) -> None:
+        plan = outcome.plan
+        activities = dict(plan.activities)
+        for digest in outcome.in_doubt_hashes:
+            self.activities["held"] += 1
+            held_file.held(plan.row, plan.key, plan.lead_id, digest, activities.get(digest, {}))
