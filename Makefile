@@ -39,12 +39,13 @@ demo: $(STAMP)  ## import the sample Follow Up Boss export into the embedded san
 	@echo "== 3. People again: nothing changed, so nothing is sent =="
 	@$(RUN_SAMPLE) sample_data/followupboss_people.csv --mapping followupboss || [ $$? -eq 3 ]
 
-lint: $(STAMP)  ## ruff and mypy
-	$(BIN)/ruff check importer tests bench
+lint: $(STAMP)  ## ruff check, ruff format --check and mypy (CI runs this before the tests)
+	$(BIN)/ruff check importer tests bench sample_data
+	$(BIN)/ruff format --check importer tests bench sample_data
 	$(BIN)/mypy
 
 fmt: $(STAMP)  ## format the code with ruff
-	$(BIN)/ruff format importer tests bench
+	$(BIN)/ruff format importer tests bench sample_data
 
 bench: $(STAMP)  ## measure plan and send throughput; writes bench/results.json
 	$(BIN)/python bench/run.py
