@@ -145,47 +145,12 @@ def map_chunk(
         if left_out is not None:
             issues.note(left_out)
     ev = Evaluator(bound, frame, issues)
-
-    fields: dict[str, pd.Series] = {}
-    for name in sorted(mapping.fields, key=lambda f: FIELD_ORDER.get(f, 1)):
-        if not full and not _can_matter(name, mapping.fields[name]):
-            fields[name] = ev.empty
-            continue
-        fields[name] = ev.value(mapping.fields[name], name, fields)
-    for group, cols in zip(mapping.groups, bound.groups, strict=True):
-        fields.update(fill_group(ev, group, cols))
-    if mapping.full_name is not None:
-        _fill_names(ev, mapping.full_name, fields)
-    _settle(issues, fields, ev.empty)
-
-    if mapping.kind == "activity":
-        keys = _link_keys(ev, mapping)
-        source_for_ids = mapping.link.source if mapping.link else mapping.source
-    else:
-        keys = _row_keys(ev, mapping, fields)
-        source_for_ids = mapping.source
-    no_key = keys == ""
-    for row in keys.index[no_key]:
-        what = (
-            "the link column" if mapping.kind == "activity" else "an ID, email or phone with a name"
-        )
-        issues.problems[int(row)].append(
-            Problem(
-                codes.MISSING_KEY,
-                f"no key to identify this row: give it {what} so re-runs do not duplicate it",
-            )
-        )
-
+    fields = _lead_fields(ev, bound, issues, full)
+    keys, source_for_ids = _keys(ev, mapping, fields, issues)
     if full and mapping.unmapped == "note" and bound.unmapped:
         issues.note(_unmapped_lines(ev, bound))
-
-    leads = pd.DataFrame(fields, index=frame.index)
-    if mapping.kind == "lead":
-        leads.insert(0, "source", mapping.source)
-    # text columns with the string dtype: pandera then checks the dtype, not each cell
-    leads = leads.astype({c: _TEXT for c in leads.columns if leads[c].dtype == object})
+    leads = _leads_frame(mapping, fields, frame.index)
     activities = activities_frame(ev, mapping, fields, issues, notes=full)
-
     lead_ids = (
         pd.Series(
             lead_ids_for(site, source_for_ids, keys.tolist()), index=frame.index, dtype=object
@@ -204,6 +169,59 @@ def map_chunk(
         warnings=issues.warnings,
         emails=emails,
     )
+
+
+def _lead_fields(
+    ev: Evaluator, bound: BoundMapping, issues: Collector, full: bool
+) -> dict[str, pd.Series]:
+    """Every lead field's values: single fields in ``FIELD_ORDER``, then
+    groups, then names from the whole-name column; bad secondary values settled."""
+    mapping = bound.mapping
+    fields: dict[str, pd.Series] = {}
+    for name in sorted(mapping.fields, key=lambda f: FIELD_ORDER.get(f, 1)):
+        if not full and not _can_matter(name, mapping.fields[name]):
+            fields[name] = ev.empty
+            continue
+        fields[name] = ev.value(mapping.fields[name], name, fields)
+    for group, cols in zip(mapping.groups, bound.groups, strict=True):
+        fields.update(fill_group(ev, group, cols))
+    if mapping.full_name is not None:
+        _fill_names(ev, mapping.full_name, fields)
+    _settle(issues, fields, ev.empty)
+    return fields
+
+
+def _keys(
+    ev: Evaluator, mapping: Mapping, fields: dict[str, pd.Series], issues: Collector
+) -> tuple[pd.Series, str]:
+    """Each row's source key (a problem where there is none), and the source
+    its lead id is made with."""
+    if mapping.kind == "activity":
+        keys = _link_keys(ev, mapping)
+        source_for_ids = mapping.link.source if mapping.link else mapping.source
+    else:
+        keys = _row_keys(ev, mapping, fields)
+        source_for_ids = mapping.source
+    no_key = keys == ""
+    for row in keys.index[no_key]:
+        what = (
+            "the link column" if mapping.kind == "activity" else "an ID, email or phone with a name"
+        )
+        issues.problems[int(row)].append(
+            Problem(
+                codes.MISSING_KEY,
+                f"no key to identify this row: give it {what} so re-runs do not duplicate it",
+            )
+        )
+    return keys, source_for_ids
+
+
+def _leads_frame(mapping: Mapping, fields: dict[str, pd.Series], index: pd.Index) -> pd.DataFrame:
+    leads = pd.DataFrame(fields, index=index)
+    if mapping.kind == "lead":
+        leads.insert(0, "source", mapping.source)
+    # text columns with the string dtype: pandera then checks the dtype, not each cell
+    return leads.astype({c: _TEXT for c in leads.columns if leads[c].dtype == object})
 
 
 def _fill_names(ev: Evaluator, spec: ValueSpec, fields: dict[str, pd.Series]) -> None:

@@ -1,8 +1,9 @@
 """Checking a mapping file's data and building a ``Mapping``: ``parse_mapping``.
 
 Every section of the file (fields, groups, activities, link, detect, options,
-read, empty_values) is read with ``importer.mapping.reader.MappingReader`` and
-checked against the API contract, so a mistake is reported with its key and
+read, empty_values) is read with ``importer.mapping.reader.MappingReader``, in
+a step of its own (groups and activities in ``importer.mapping.parse_parts``),
+and checked against the API contract, so a mistake is reported with its key and
 what to do instead of surfacing later as odd rows. Reading the YAML file
 itself is ``importer.mapping.files.load_mapping``.
 """
@@ -16,19 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from importer import api_contract as contract
+from importer.mapping.parse_parts import parse_activity, parse_groups, with_default_transform
 from importer.mapping.reader import MappingReader
 from importer.mapping.spec import (
     BUILTIN_VALUE_MAPS,
     CONFIDENCES,
-    DEFAULT_FIELD_TRANSFORMS,
     KINDS,
-    ON_INVALID,
     SECONDARY_FIELDS,
     UNMAPPED,
     ActivitySpec,
     Detect,
     EmptyValues,
-    Group,
     Link,
     Mapping,
     Options,
@@ -38,136 +37,27 @@ from importer.mapping.spec import (
 from importer.read.regex_guard import SAFER, nested_quantifier
 
 
-def _with_default_transform(spec: ValueSpec, field_name: str) -> ValueSpec:
-    """A lead field without a transform gets its natural one (email → email)."""
-    default = DEFAULT_FIELD_TRANSFORMS.get(field_name)
-    if spec.transforms or not default or spec.value is not None:
-        return spec
-    fallback = _with_default_transform(spec.fallback, field_name) if spec.fallback else None
-    return ValueSpec(
-        spec.columns, spec.template, spec.value, (Transform(default),), fallback, spec.on_invalid
-    )
-
-
 def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = None) -> Mapping:
-    """Check raw mapping data (as loaded from YAML) and build a ``Mapping``."""
+    """Check raw mapping data (as loaded from YAML) and build a ``Mapping``.
+
+    The sections are checked in this order, so a file's first mistake is the one reported.
+    """
     p = MappingReader(path)
-    top = p.mapping(data, "(top level)")
-    if not top:
-        raise p.fail("(top level)", "the mapping file is empty")
-    allowed = {
-        "name", "crm", "description", "confidence", "kind", "source", "detect", "read", "options",
-        "key", "key_fallback", "unmapped", "fields", "groups", "activities", "link", "ignore",
-        "value_maps", "empty_values", "full_name",
-    }  # fmt: skip
-    p.unknown_keys(top, allowed, "")
-    p.value_maps = dict(BUILTIN_VALUE_MAPS)
-    for mname, mvalues in p.mapping(top.get("value_maps"), "value_maps").items():
-        table = p.mapping(mvalues, f"value_maps.{mname}")
-        p.value_maps[str(mname)] = {
-            str(k): p.text(v, f"value_maps.{mname}.{k}", allow_empty=True) for k, v in table.items()
-        }
+    top = _top_level(p, data)
+    p.value_maps = _value_maps(p, top)
     kind = p.choice(top.get("kind"), "kind", KINDS, "lead")
-    if "source" not in top:
-        raise p.fail(
-            "source",
-            "missing: Real Geeks requires a lead source, e.g. source: Follow Up Boss import",
-        )
-    source = p.text(top["source"], "source")
-
-    fields: dict[str, ValueSpec] = {}
-    allowed_fields = set(contract.LEAD_TEXT_FIELDS)
-    if kind == "potential_seller":
-        allowed_fields = {"created"}
-    if kind == "activity":
-        allowed_fields = set()
-    for fname, raw in p.mapping(top.get("fields"), "fields").items():
-        if fname not in allowed_fields:
-            hint = "; tags, stages and custom fields go into a note activity or source_details"
-            known = ", ".join(sorted(allowed_fields)) or "none for this kind"
-            raise p.fail(f"fields.{fname}", f"not a Real Geeks {kind} field (known: {known}){hint}")
-        if fname == "source":
-            raise p.fail("fields.source", "set the top-level source: instead")
-        default = "note" if fname in SECONDARY_FIELDS else "reject"
-        fields[fname] = _with_default_transform(
-            p.value_spec(raw, f"fields.{fname}", default), fname
-        )
-
-    full_name = p.value_spec(top["full_name"], "full_name") if "full_name" in top else None
-    if full_name is not None and kind != "lead":
-        raise p.fail("full_name", "only a lead mapping has names")
-    fields, full_name = _split_name_fallbacks(fields, full_name)
-
-    groups = tuple(
-        _parse_group(p, g, f"groups[{i}]", allowed_fields)
-        for i, g in enumerate(top.get("groups") or [])
-    )
-    filled = [f for g in groups for f in g.fields] + list(fields)
-    dupes = sorted({f for f in filled if filled.count(f) > 1})
-    if dupes:
-        raise p.fail(
-            "groups", f"field {dupes[0]!r} is filled twice (by fields and a group, or two groups)"
-        )
-
+    source = _source(p, top)
+    fields, allowed_fields = _fields(p, top, kind)
+    fields, full_name = _split_name_fallbacks(fields, _full_name(p, top, kind))
+    groups = parse_groups(p, top.get("groups"), fields, allowed_fields)
     activities = tuple(
-        _parse_activity(p, a, f"activities[{i}]") for i, a in enumerate(top.get("activities") or [])
+        parse_activity(p, a, f"activities[{i}]") for i, a in enumerate(top.get("activities") or [])
     )
-    link = None
-    if kind == "activity":
-        raw_link = p.mapping(top.get("link"), "link")
-        if not raw_link:
-            raise p.fail(
-                "link",
-                "an activity mapping needs link: {source: <lead mapping source>, key: [column]}",
-            )
-        p.unknown_keys(raw_link, {"source", "key"}, "link")
-        link = Link(
-            p.text(raw_link.get("source"), "link.source"), p.texts(raw_link.get("key"), "link.key")
-        )
-        if not link.key:
-            raise p.fail("link.key", "name the column(s) holding the lead's source key")
-        if not activities:
-            raise p.fail("activities", "an activity mapping needs at least one activity")
-    if kind == "potential_seller" and not any(
-        a.type == "property_viewed" and a.property for a in activities
-    ):
-        raise p.fail(
-            "activities", "a potential seller needs a property_viewed activity with a property"
-        )
-
+    link = _link(p, top, kind, activities)
     detect_raw = p.mapping(top.get("detect"), "detect")
     p.unknown_keys(detect_raw, {"require_all", "require_any", "prefix_any"}, "detect")
-    options_raw = p.mapping(top.get("options"), "options")
-    p.unknown_keys(
-        options_raw,
-        {"phone_region", "country_columns", "timezone", "date_formats", "email_deny_domains"},
-        "options",
-    )
-    defaults = Options()
-    options = Options(
-        phone_region=_check_phone_region(p, options_raw.get("phone_region")),
-        country_columns=p.texts(options_raw.get("country_columns"), "options.country_columns"),
-        timezone=_check_timezone(p, options_raw.get("timezone", defaults.timezone)),
-        date_formats=p.texts(options_raw.get("date_formats"), "options.date_formats")
-        or defaults.date_formats,
-        email_deny_domains=p.texts(
-            options_raw.get("email_deny_domains"), "options.email_deny_domains"
-        ),
-    )
-    read = p.mapping(top.get("read"), "read")
-    p.unknown_keys(read, {"drop_rows_matching", "delimiter", "encoding", "sheet"}, "read")
-    for i, rx in enumerate(read.get("drop_rows_matching") or []):
-        try:
-            re.compile(rx)
-        except re.error as exc:
-            raise p.fail(
-                f"read.drop_rows_matching[{i}]", f"not a valid regular expression ({exc})"
-            ) from exc
-        if risk := nested_quantifier(rx):
-            raise p.fail(
-                f"read.drop_rows_matching[{i}]", f"could take for ever to match: {risk}; {SAFER}"
-            )
-
+    options = _options(p, top)
+    read = _read(p, top)
     key_fallback = top.get("key_fallback", True)
     if not isinstance(key_fallback, bool):
         raise p.fail("key_fallback", "expected true or false")
@@ -203,6 +93,134 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         fingerprint=hashlib.sha256(repr(data).encode("utf-8")).hexdigest(),
         full_name=full_name,
     )
+
+
+def _top_level(p: MappingReader, data: Any) -> dict[str, Any]:
+    top = p.mapping(data, "(top level)")
+    if not top:
+        raise p.fail("(top level)", "the mapping file is empty")
+    allowed = {
+        "name", "crm", "description", "confidence", "kind", "source", "detect", "read", "options",
+        "key", "key_fallback", "unmapped", "fields", "groups", "activities", "link", "ignore",
+        "value_maps", "empty_values", "full_name",
+    }  # fmt: skip
+    p.unknown_keys(top, allowed, "")
+    return top
+
+
+def _value_maps(p: MappingReader, top: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The built-in value maps and the file's own (``value_maps:``)."""
+    value_maps = dict(BUILTIN_VALUE_MAPS)
+    for mname, mvalues in p.mapping(top.get("value_maps"), "value_maps").items():
+        table = p.mapping(mvalues, f"value_maps.{mname}")
+        value_maps[str(mname)] = {
+            str(k): p.text(v, f"value_maps.{mname}.{k}", allow_empty=True) for k, v in table.items()
+        }
+    return value_maps
+
+
+def _source(p: MappingReader, top: dict[str, Any]) -> str:
+    if "source" not in top:
+        raise p.fail(
+            "source",
+            "missing: Real Geeks requires a lead source, e.g. source: Follow Up Boss import",
+        )
+    return p.text(top["source"], "source")
+
+
+def _fields(
+    p: MappingReader, top: dict[str, Any], kind: str
+) -> tuple[dict[str, ValueSpec], set[str]]:
+    """The ``fields:`` section, and the fields a mapping of this kind may fill."""
+    fields: dict[str, ValueSpec] = {}
+    allowed_fields = set(contract.LEAD_TEXT_FIELDS)
+    if kind == "potential_seller":
+        allowed_fields = {"created"}
+    if kind == "activity":
+        allowed_fields = set()
+    for fname, raw in p.mapping(top.get("fields"), "fields").items():
+        if fname not in allowed_fields:
+            hint = "; tags, stages and custom fields go into a note activity or source_details"
+            known = ", ".join(sorted(allowed_fields)) or "none for this kind"
+            raise p.fail(f"fields.{fname}", f"not a Real Geeks {kind} field (known: {known}){hint}")
+        if fname == "source":
+            raise p.fail("fields.source", "set the top-level source: instead")
+        default = "note" if fname in SECONDARY_FIELDS else "reject"
+        fields[fname] = with_default_transform(p.value_spec(raw, f"fields.{fname}", default), fname)
+    return fields, allowed_fields
+
+
+def _full_name(p: MappingReader, top: dict[str, Any], kind: str) -> ValueSpec | None:
+    full_name = p.value_spec(top["full_name"], "full_name") if "full_name" in top else None
+    if full_name is not None and kind != "lead":
+        raise p.fail("full_name", "only a lead mapping has names")
+    return full_name
+
+
+def _link(
+    p: MappingReader, top: dict[str, Any], kind: str, activities: tuple[ActivitySpec, ...]
+) -> Link | None:
+    """An activity file's ``link:`` to its leads; and the activities its kind needs."""
+    link = None
+    if kind == "activity":
+        raw_link = p.mapping(top.get("link"), "link")
+        if not raw_link:
+            raise p.fail(
+                "link",
+                "an activity mapping needs link: {source: <lead mapping source>, key: [column]}",
+            )
+        p.unknown_keys(raw_link, {"source", "key"}, "link")
+        link = Link(
+            p.text(raw_link.get("source"), "link.source"), p.texts(raw_link.get("key"), "link.key")
+        )
+        if not link.key:
+            raise p.fail("link.key", "name the column(s) holding the lead's source key")
+        if not activities:
+            raise p.fail("activities", "an activity mapping needs at least one activity")
+    if kind == "potential_seller" and not any(
+        a.type == "property_viewed" and a.property for a in activities
+    ):
+        raise p.fail(
+            "activities", "a potential seller needs a property_viewed activity with a property"
+        )
+    return link
+
+
+def _options(p: MappingReader, top: dict[str, Any]) -> Options:
+    options_raw = p.mapping(top.get("options"), "options")
+    p.unknown_keys(
+        options_raw,
+        {"phone_region", "country_columns", "timezone", "date_formats", "email_deny_domains"},
+        "options",
+    )
+    defaults = Options()
+    return Options(
+        phone_region=_check_phone_region(p, options_raw.get("phone_region")),
+        country_columns=p.texts(options_raw.get("country_columns"), "options.country_columns"),
+        timezone=_check_timezone(p, options_raw.get("timezone", defaults.timezone)),
+        date_formats=p.texts(options_raw.get("date_formats"), "options.date_formats")
+        or defaults.date_formats,
+        email_deny_domains=p.texts(
+            options_raw.get("email_deny_domains"), "options.email_deny_domains"
+        ),
+    )
+
+
+def _read(p: MappingReader, top: dict[str, Any]) -> dict[str, Any]:
+    read = p.mapping(top.get("read"), "read")
+    p.unknown_keys(read, {"drop_rows_matching", "delimiter", "encoding", "sheet"}, "read")
+    for i, rx in enumerate(read.get("drop_rows_matching") or []):
+        try:
+            re.compile(rx)
+        except re.error as exc:
+            raise p.fail(
+                f"read.drop_rows_matching[{i}]", f"not a valid regular expression ({exc})"
+            ) from exc
+        if risk := nested_quantifier(rx):
+            raise p.fail(
+                f"read.drop_rows_matching[{i}]", f"could take for ever to match: {risk}; {SAFER}"
+            )
+    return read
 
 
 def _split_name_fallbacks(
@@ -285,96 +303,3 @@ def _check_timezone(p: MappingReader, value: Any) -> str:
             "options.timezone", f"unknown time zone {tz!r}; use a name like America/New_York"
         ) from exc
     return tz
-
-
-def _parse_group(p: MappingReader, raw: Any, key: str, allowed_fields: set[str]) -> Group:
-    data = p.mapping(raw, key)
-    p.unknown_keys(data, {"fields", "columns", "transform", "split", "on_invalid", "overflow"}, key)
-    fields = p.texts(data.get("fields"), f"{key}.fields")
-    if not fields:
-        raise p.fail(
-            f"{key}.fields", "name the fields this group fills, e.g. [email, second_email]"
-        )
-    for f in fields:
-        if f not in allowed_fields:
-            raise p.fail(f"{key}.fields", f"{f!r} is not a Real Geeks lead field")
-    columns = p.texts(data.get("columns"), f"{key}.columns")
-    if not columns:
-        raise p.fail(f"{key}.columns", 'list the columns, e.g. ["Email {n}"]')
-    transform = p.transform(data["transform"], f"{key}.transform") if "transform" in data else None
-    if transform is None and fields[0] in DEFAULT_FIELD_TRANSFORMS:
-        transform = Transform(DEFAULT_FIELD_TRANSFORMS[fields[0]])
-    split = data.get("split")
-    return Group(
-        fields=fields,
-        columns=columns,
-        transform=transform,
-        split=None if split is None else p.text(split, f"{key}.split", allow_empty=False),
-        on_invalid=p.choice(
-            data.get("on_invalid"), f"{key}.on_invalid", ON_INVALID, _group_default(fields)
-        ),
-        overflow=p.choice(data.get("overflow"), f"{key}.overflow", ("note", "ignore"), "note"),
-    )
-
-
-def _group_default(fields: tuple[str, ...]) -> str:
-    """``note`` for a group of secondary fields, and for the email group
-    (email, second_email): a bad cell there is a second email when the row
-    keeps a valid one; ``reject`` otherwise."""
-    secondary = [f in SECONDARY_FIELDS for f in fields]
-    if any(secondary) and all(s or f == "email" for s, f in zip(secondary, fields, strict=True)):
-        return "note"
-    return "reject"
-
-
-def _parse_activity(p: MappingReader, raw: Any, key: str) -> ActivitySpec:
-    data = p.mapping(raw, key)
-    p.unknown_keys(data, {"type", "description", "created", "when", "property", "source"}, key)
-    atype = p.text(data.get("type"), f"{key}.type")
-    if atype not in contract.ACTIVITY_TYPES:
-        raise p.fail(
-            f"{key}.type", f"unknown activity type; known: {', '.join(contract.ACTIVITY_TYPES)}"
-        )
-    if "description" not in data:
-        raise p.fail(
-            f"{key}.description", "every activity needs a description (from: [column] or template:)"
-        )
-    description = p.value_spec(data["description"], f"{key}.description")
-    if not description.transforms and description.value is None:
-        description = ValueSpec(
-            description.columns, description.template, None, (Transform("multiline"),),
-            description.fallback, description.on_invalid,
-        )  # fmt: skip
-    created = None
-    if "created" in data:
-        created = _with_default_transform(
-            p.value_spec(data["created"], f"{key}.created"), "created"
-        )
-    prop: dict[str, ValueSpec] = {}
-    for pname, praw in p.mapping(data.get("property"), f"{key}.property").items():
-        if pname not in contract.PROPERTY_FIELDS:
-            raise p.fail(
-                f"{key}.property.{pname}",
-                f"not a property field; known: {', '.join(contract.PROPERTY_FIELDS)}",
-            )
-        spec = p.value_spec(praw, f"{key}.property.{pname}")
-        if pname in contract.PROPERTY_INT_FIELDS and not spec.transforms:
-            spec = ValueSpec(
-                spec.columns,
-                spec.template,
-                spec.value,
-                (Transform("integer"),),
-                spec.fallback,
-                spec.on_invalid,
-            )
-        prop[pname] = spec
-    if prop and atype != "property_viewed":
-        raise p.fail(f"{key}.property", "only property_viewed activities carry a property")
-    return ActivitySpec(
-        type=atype,
-        description=description,
-        created=created,
-        when=p.texts(data.get("when"), f"{key}.when"),
-        property=prop,
-        source=p.text(data["source"], f"{key}.source") if "source" in data else None,
-    )

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -36,6 +36,10 @@ from importer.plan.planner import Planner
 from importer.plan.rows import Checked, PlannedChunk
 from importer.read.records import RecordBlock
 from importer.read.table import Table
+
+if TYPE_CHECKING:
+    # (no ForkContext where fork is not available: for types only)
+    from multiprocessing.context import ForkContext
 
 # Below this many rows a piece is checked in place: forking would cost more.
 MIN_PARALLEL_ROWS = 5_000
@@ -74,41 +78,10 @@ def planned_chunks(
     warmed = False
     try:
         for piece in pieces:
-            if len(piece) < MIN_PARALLEL_ROWS:
-                pending.append(_Job(piece))
-            else:
-                if not warmed:
-                    # pandera's import and the schemas (a fifth of a second):
-                    # done once here, before the first fork, every child inherits
-                    # them. Checking a few rows here would warm a little more but
-                    # costs more: each check has a fixed cost of about 0.05 s.
-                    from importer.validate.chunk import prepare
-
-                    prepare()
-                    warmed = True
-                # (known once the first piece is cut)
-                few_pieces = table.even_pieces is not None and table.even_pieces <= workers + 1
-                if few_pieces and sum(job.running for job in pending) >= workers:
-                    # A small file (a piece per worker, and one more): with every
-                    # worker busy, this process checks the last piece itself,
-                    # sparing a fork (its page copies) and the trip of a result
-                    # through a pipe, ~3% of the run. Not in bigger files: piece
-                    # after piece checked here would fragment this process's
-                    # memory, already the largest (it keeps the whole file's
-                    # keys), by ~15% for the same ~3%.
-                    result = _checked_here(planner, table, piece)
-                    pending.append(_Job(piece, result=result, received=True))
-                else:
-                    # objects alive now are never collected in a child: keep the
-                    # collector off the shared pages (copy-on-write stays cheap)
-                    gc.freeze()
-                    receiver, sender = context.Pipe(duplex=False)
-                    child = context.Process(
-                        target=_check_in_child, args=(planner, table, piece, sender), daemon=True
-                    )
-                    child.start()
-                    sender.close()
-                    pending.append(_Job(piece, child, receiver))
+            if not warmed and len(piece) >= MIN_PARALLEL_ROWS:
+                _warm_up()
+                warmed = True
+            pending.append(_started(planner, table, piece, pending, workers, context))
             # one piece more than there are workers: this process splits (or
             # checks) the next piece while the children check theirs
             while len(pending) > workers:
@@ -119,6 +92,52 @@ def planned_chunks(
         gc.unfreeze()
         for job in pending:
             job.abandon()
+
+
+def _warm_up() -> None:
+    """pandera's import and the schemas (a fifth of a second): done once here,
+    before the first fork, every child inherits them. Checking a few rows here
+    would warm a little more but costs more: each check has a fixed cost of
+    about 0.05 s."""
+    from importer.validate.chunk import prepare
+
+    prepare()
+
+
+def _started(
+    planner: Planner,
+    table: Table,
+    piece: Piece,
+    pending: deque[_Job],
+    workers: int,
+    context: ForkContext,
+) -> _Job:
+    """The job of ``piece``: a small piece is left to ``_conclude`` to check
+    here; a big one is checked in a forked child, or here at once (see below)."""
+    if len(piece) < MIN_PARALLEL_ROWS:
+        return _Job(piece)
+    # (known once the first piece is cut)
+    few_pieces = table.even_pieces is not None and table.even_pieces <= workers + 1
+    if few_pieces and sum(job.running for job in pending) >= workers:
+        # A small file (a piece per worker, and one more): with every
+        # worker busy, this process checks the last piece itself,
+        # sparing a fork (its page copies) and the trip of a result
+        # through a pipe, ~3% of the run. Not in bigger files: piece
+        # after piece checked here would fragment this process's
+        # memory, already the largest (it keeps the whole file's
+        # keys), by ~15% for the same ~3%.
+        result = _checked_here(planner, table, piece)
+        return _Job(piece, result=result, received=True)
+    # objects alive now are never collected in a child: keep the
+    # collector off the shared pages (copy-on-write stays cheap)
+    gc.freeze()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_check_in_child, args=(planner, table, piece, sender), daemon=True
+    )
+    child.start()
+    sender.close()
+    return _Job(piece, child, receiver)
 
 
 @dataclass

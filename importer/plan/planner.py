@@ -17,16 +17,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from importer import codes
 from importer.ledger.ledger import CachedReject, Ledger
-from importer.ledger.store import payload_hash
-from importer.mapping.apply import MappedChunk, lead_ids_for, map_chunk
+from importer.mapping.apply import MappedChunk, map_chunk
 from importer.mapping.binding import BoundMapping, bind
 from importer.mapping.spec import Mapping
 from importer.models import Outcome, Problem, RowWarning
 from importer.plan import payloads
-from importer.plan.rows import Checked, PlannedChunk, RowPlan
-from importer.read import fed_back as read_fed_back
+from importer.plan.dedupe import SeenKeys, key_hashes
+from importer.plan.duplicates import file_duplicates, still_duplicates
+from importer.plan.history import (
+    attach_payloads,
+    compare_with_ledger,
+    link_activities,
+    remember_rejects,
+    take_cached,
+)
+from importer.plan.rows import Checked, PlannedChunk
 from importer.read import ragged as read_ragged
 
 if TYPE_CHECKING:
@@ -48,8 +54,6 @@ class Planner:
         payloads_needed: bool = False,
         clears_fields: bool = False,  # the update API can clear a field (v2); v1 cannot
     ):
-        from importer.plan.dedupe import SeenKeys
-
         self.mapping = mapping
         self.bound: BoundMapping = bind(mapping, columns, headers)
         self.site = site
@@ -140,10 +144,8 @@ class Planner:
         ones are rejected for the same problems as last time: neither is mapped.
         Nor are ragged rows (``importer.read.ragged``), rejected as the reader found them.
         """
-        kind = self.mapping.kind
         n = len(rows)
         keys, lead_ids = [""] * n, [""] * n
-        actions = [Outcome.CREATE] * n
         problems: dict[int, list[Problem]] = {}
         warnings: list[RowWarning] = []
         mapped: MappedChunk | None = None
@@ -154,93 +156,85 @@ class Planner:
             if row not in known and row not in cached and row not in ragged
         ]
         if rest:
-            # only rows that are new or changed since the last run are mapped and checked
-            todo = frame if len(rest) == len(frame) else frame.loc[[rows[i] for i in rest]]
-            mapped = map_chunk(self.bound, todo, site=self.site)
-            problems = _validate(mapped, kind)
-            warnings = list(mapped.warnings)
-            for i, key, lead_id in zip(
-                rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
-            ):
-                keys[i], lead_ids[i] = key, lead_id
-            at = {row: i for i, row in enumerate(rows)}
-            self._still_duplicates(frame, lambda row: keys[at[row]], problems)
-            self._remember_rejects(rows, rest, digests, keys, problems, warnings)
+            mapped, problems, warnings = self._map_new(frame, rows, digests, rest, keys, lead_ids)
         for row, problem in ragged.items():
             problems[row] = [problem]
-        unchanged_activities = 0
-        for i, row in enumerate(rows):
-            if row in known:
-                keys[i], lead_ids[i], count = known[row]
-                actions[i] = Outcome.UNCHANGED
-                unchanged_activities += count
-        remembered = [i for i, row in enumerate(rows) if row in cached]
-        remembered_ids = lead_ids_for(
-            self.site or "", self._id_source, [cached[rows[i]].key for i in remembered]
-        )
-        for i, lead_id in zip(remembered, remembered_ids, strict=True):
-            row, reject = rows[i], cached[rows[i]]
-            keys[i], lead_ids[i] = reject.key, lead_id
-            problems[row] = list(reject.problems)
-            warnings.extend(RowWarning(row, code, message) for code, message in reject.warnings)
+        _take_known(rows, known, keys, lead_ids)
+        take_cached(rows, cached, keys, lead_ids, problems, warnings, self.site, self._id_source)
         emails = mapped.emails if mapped is not None else None
         index = pd.Index(rows, dtype="int64")
         self._duplicates(pd.Series(keys, index=index, dtype=object), emails, problems, warnings)
-        for i, row in enumerate(rows):
-            if row in problems:
-                if row in known:
-                    unchanged_activities -= known[row][2]
-                actions[i] = Outcome.REJECT
+        actions, unchanged_activities = _actions(rows, known, problems)
         planned = PlannedChunk(
             frame, rows, keys, lead_ids, actions, problems, warnings, read_rows=read_rows
         )
         planned.activities_unchanged = unchanged_activities
-        if mapped is None:
-            return planned
-        live = [i for i in rest if actions[i] is not Outcome.REJECT]  # mapped rows, by position
-        if kind == "activity":
-            if self.ledger is not None:
-                self._link_activities(planned, mapped, live)
-        elif self.ledger is not None:
-            self._compare_with_ledger(planned, mapped, live, digests)
-        else:
-            self._attach_payloads(planned, mapped, live, digests)
+        if mapped is not None:
+            self._follow_history(planned, mapped, rest, digests)
         return planned
 
-    def _remember_rejects(
+    def _map_new(
         self,
+        frame: pd.DataFrame,
         rows: list[int],
-        positions: list[int],
         digests: list[str],
+        rest: list[int],
         keys: list[str],
-        problems: dict[int, list[Problem]],
-        warnings: list[RowWarning],
-    ) -> None:
-        """Keep the rows that failed validation, by digest: the next run skips checking them.
-
-        Only what the row alone decides is kept (duplicate keys and unknown
-        leads depend on other rows and the ledger, and are judged every run).
-        """
-        ledger = self.ledger
-        if ledger is None or ledger.readonly or not self.site:
-            return
-        failed = [i for i in positions if rows[i] in problems]
-        if not failed:
-            return
-        by_row: dict[int, list[tuple[str, str]]] = {}
-        for w in warnings:
-            if w.row is not None:
-                by_row.setdefault(w.row, []).append((w.code, w.message))
-        ledger.remember_rejected(
+        lead_ids: list[str],
+    ) -> tuple[MappedChunk, dict[int, list[Problem]], list[RowWarning]]:
+        """Map and check the rows at positions ``rest``, new or changed since the
+        last run; fill in their keys and lead ids, and remember those rejected."""
+        todo = frame if len(rest) == len(frame) else frame.loc[[rows[i] for i in rest]]
+        mapped = map_chunk(self.bound, todo, site=self.site)
+        problems = _validate(mapped, self.mapping.kind)
+        warnings = list(mapped.warnings)
+        for i, key, lead_id in zip(
+            rest, mapped.keys.tolist(), mapped.lead_ids.tolist(), strict=True
+        ):
+            keys[i], lead_ids[i] = key, lead_id
+        at = {row: i for i, row in enumerate(rows)}
+        self._still_duplicates(frame, lambda row: keys[at[row]], problems)
+        remember_rejects(
+            self.ledger,
             self.site,
             self.mapping.source,
-            [
-                CachedReject(
-                    digests[i], keys[i], tuple(problems[rows[i]]), tuple(by_row.get(rows[i], ()))
-                )
-                for i in failed
-            ],
+            rows,
+            rest,
+            digests,
+            keys,
+            problems,
+            warnings,
         )
+        return mapped, problems, warnings
+
+    def _follow_history(
+        self, planned: PlannedChunk, mapped: MappedChunk, rest: list[int], digests: list[str]
+    ) -> None:
+        """The mapped rows at ``rest`` not rejected: compared with the ledger
+        (linked to their leads, for activities), or given their payloads."""
+        kind, ledger, site = self.mapping.kind, self.ledger, self.site
+        live = [i for i in rest if planned.actions[i] is not Outcome.REJECT]
+        if kind == "activity":
+            if ledger is not None:
+                assert self.mapping.link is not None and site is not None
+                link_activities(
+                    planned, mapped, live, ledger=ledger, site=site, source=self.mapping.link.source
+                )
+        elif ledger is not None:
+            assert site is not None
+            compare_with_ledger(
+                planned,
+                mapped,
+                live,
+                digests,
+                ledger=ledger,
+                site=site,
+                source=self.mapping.source,
+                kind=kind,
+                clears_fields=self.clears_fields,
+            )
+        else:
+            attach_payloads(planned, mapped, live, digests, kind)
 
     def _still_duplicates(
         self,
@@ -248,32 +242,18 @@ class Planner:
         key_of: Callable[[int], str],
         problems: dict[int, list[Problem]],
     ) -> None:
-        """Reject again the rows of a reject file rejected as duplicates whose key is
-        still the one they repeated (``importer.read.fed_back``): sent, they would
-        overwrite the kept row's lead. ``key_of``: a mapped row's key."""
-        notes = read_fed_back.found(frame)
-        if not notes or self.mapping.kind == "activity":
-            return
-        hits = {row: note for row, note in notes.items() if note[0] and key_of(row) == note[0]}
-        leads: dict[str, str] = {}
-        if hits and self.ledger is not None and self.site:
-            wanted = sorted({key for key, _ in hits.values()})
-            records = self.ledger.lookup(self.site, self.mapping.source, wanted)
-            leads = {key: record.lead_id for key, record in records.items()}
-        for row, (key, kept) in hits.items():
-            lead = f" (lead {leads[key]})" if key in leads else ""
-            problems.setdefault(row, []).append(
-                Problem(
-                    codes.DUPLICATE_KEY,
-                    f"same key {key!r} as row {kept} of the file it was rejected from, the row "
-                    f"kept{lead}; merge it into that row, or give it its own ID",
-                )
-            )
+        still_duplicates(
+            frame,
+            key_of,
+            problems,
+            kind=self.mapping.kind,
+            ledger=self.ledger,
+            site=self.site,
+            source=self.mapping.source,
+        )
 
     def check(self, frame: pd.DataFrame) -> Checked:
         """Map and validate a chunk for a dry run; safe to run in another process."""
-        from importer.plan.dedupe import key_hashes
-
         ragged = read_ragged.found(frame)
         # ragged rows are not mapped: they keep no key, so they take part in no duplicate
         todo = frame.drop(index=list(ragged)) if ragged else frame
@@ -367,150 +347,16 @@ class Planner:
         key_hashes: np.ndarray | None = None,
         email_hashes: np.ndarray | None = None,
     ) -> None:
-        """Reject later rows with an earlier row's key; warn about emails shared across keys.
-
-        The hashes, when given, are those of ``keys`` and ``emails`` (same rows, same order).
-        """
-        if self.mapping.kind == "activity":
-            return  # many activity rows per lead is the point of an activity file
-        first = self.seen.first_rows(keys, pd.Series(True, index=keys.index), key_hashes)
-        hit = first.to_numpy() > 0
-        for row, key, earlier in zip(
-            keys.index[hit].tolist(), keys[hit].tolist(), first[hit].tolist(), strict=True
-        ):
-            problems.setdefault(int(row), []).append(
-                Problem(
-                    codes.DUPLICATE_KEY,
-                    f"same key {key!r} as row {earlier}; only the first row is kept",
-                )
-            )
-        if emails is None:
-            return
-        same_rows = len(emails) == len(keys) and emails.index.equals(keys.index)
-        mapped_keys = keys if same_rows else keys.loc[emails.index]
-        rejected = np.fromiter(problems, dtype=np.int64, count=len(problems))
-        valid = pd.Series(~np.isin(emails.index.to_numpy(), rejected), index=emails.index)
-        hashes = (
-            (email_hashes, key_hashes)
-            if same_rows and email_hashes is not None and key_hashes is not None
-            else None
+        file_duplicates(
+            self.seen,
+            keys,
+            emails,
+            problems,
+            warnings,
+            key_hashes,
+            email_hashes,
+            kind=self.mapping.kind,
         )
-        for row, earlier in self.seen.shared_emails(emails, mapped_keys, valid, hashes).items():
-            warnings.append(
-                RowWarning(
-                    row,
-                    codes.SHARED_EMAIL,
-                    f"email {emails.loc[row]} is also on row {earlier} under another key; "
-                    "Real Geeks may merge the two leads",
-                )
-            )
-
-    def _attach_payloads(
-        self,
-        planned: PlannedChunk,
-        mapped: MappedChunk,
-        positions: list[int],
-        digests: list[str] | None,
-    ) -> None:
-        """Build RowPlans, with payloads, for the rows at ``positions``."""
-        wanted = [planned.rows[i] for i in positions]
-        fields = payloads.lead_fields(mapped, wanted) if self.mapping.kind != "activity" else {}
-        activities = payloads.activities_by_row(mapped, wanted)
-        for i in positions:
-            row = planned.rows[i]
-            planned.plans[row] = RowPlan(
-                row,
-                planned.keys[i],
-                planned.lead_ids[i],
-                planned.actions[i],
-                fields=fields.get(row, {}),
-                activities=[(payload_hash(a), a) for a in activities.get(row, [])],
-                digest=digests[i] if digests else None,
-            )
-
-    # ----------------------------------------------------------------- history
-
-    def _compare_with_ledger(
-        self, planned: PlannedChunk, mapped: MappedChunk, live: list[int], digests: list[str] | None
-    ) -> None:
-        """create → update/unchanged for mapped rows the ledger already knows by key.
-
-        Rows unchanged since confirmed were recognised by their digest before
-        mapping; these rows are new, or differ from what was confirmed, and are
-        compared payload by payload.
-        """
-        ledger = self.ledger
-        assert self.site is not None and ledger is not None
-        if not live:
-            return
-        self._attach_payloads(planned, mapped, live, digests)
-        records = ledger.lookup(self.site, self.mapping.source, [planned.keys[i] for i in live])
-        if not records:
-            return
-        details = [planned.plans[planned.rows[i]] for i in live if planned.keys[i] in records]
-        for plan in details:
-            plan.lead_id = records[plan.key].lead_id
-        states = ledger.activity_states(sorted({p.lead_id for p in details}))
-        for plan in details:
-            record = records[plan.key]
-            _split_activities(plan, states.get(plan.lead_id, {}))
-            if record.payload is None:
-                plan.resend = True  # never confirmed: create again (a POST with our id merges)
-                continue
-            assert plan.fields is not None
-            confirmed = payloads.lead_part(record.payload)
-            if record.state == "sent":
-                plan.changed, plan.cleared = payloads.changed_fields(confirmed, plan.fields)
-            else:
-                # an update whose outcome is unknown: send every field again
-                plan.resend = True
-                plan.changed = dict(plan.fields)
-                plan.cleared = payloads.changed_fields(confirmed, plan.fields)[1]
-            kept = plan.cleared and not self.clears_fields
-            if kept:
-                planned.warnings.append(_not_cleared(plan))
-            if plan.changed or plan.activities or plan.resend or (plan.cleared and not kept):
-                plan.action = Outcome.UPDATE
-            else:
-                plan.action = Outcome.UNCHANGED
-                # the row is as sent, only its digest in the ledger is stale; but a
-                # field v1 could not clear stays in the ledger, as it stays on the lead
-                plan.refresh = not kept
-        for i in live:
-            plan = planned.plans[planned.rows[i]]
-            planned.actions[i] = plan.action
-            planned.lead_ids[i] = plan.lead_id
-
-    def _link_activities(self, planned: PlannedChunk, mapped: MappedChunk, live: list[int]) -> None:
-        """Activity rows find their lead's id through the ledger (leads sent before)."""
-        ledger = self.ledger
-        assert self.mapping.link is not None and self.site is not None and ledger is not None
-        source = self.mapping.link.source
-        found = ledger.find_lead_ids(self.site, [(source, planned.keys[i]) for i in live])
-        linked = []
-        for i in live:
-            lead_id = found.get((source, planned.keys[i]))
-            if lead_id is None:
-                planned.reject(
-                    i,
-                    Problem(
-                        codes.UNKNOWN_LEAD,
-                        f"no lead with key {planned.keys[i]!r} was sent from source {source!r} "
-                        "to this site; import the people file first",
-                    ),
-                )
-                continue
-            planned.lead_ids[i] = lead_id
-            linked.append(i)
-        self._attach_payloads(planned, mapped, linked, None)
-        states = ledger.activity_states(sorted({planned.lead_ids[i] for i in linked}))
-        for i in linked:
-            plan = planned.plans[planned.rows[i]]
-            _split_activities(plan, states.get(plan.lead_id, {}))
-            if not plan.activities and not plan.activities_in_doubt:
-                plan.action = planned.actions[i] = Outcome.UNCHANGED
-                planned.activities_unchanged += plan.activities_unchanged
-                del planned.plans[plan.row]
 
 
 def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
@@ -521,27 +367,32 @@ def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
     return validate_chunk(mapped, kind)
 
 
-def _not_cleared(plan: RowPlan) -> RowWarning:
-    names = ", ".join(plan.cleared)
-    return RowWarning(
-        plan.row,
-        codes.NOT_CLEARED,
-        f"{names} became empty in the file, but the v1 update API cannot clear a field: "
-        "the lead keeps its earlier value (use --update-api v2 to clear it)",
-    )
+def _take_known(
+    rows: list[int],
+    known: dict[int, tuple[str, str, int]],
+    keys: list[str],
+    lead_ids: list[str],
+) -> None:
+    """Rows confirmed sent exactly as they are keep the key and lead id sent."""
+    for i, row in enumerate(rows):
+        if row in known:
+            keys[i], lead_ids[i], _ = known[row]
 
 
-def _split_activities(plan: RowPlan, states: dict[str, str]) -> None:
-    """Keep only the activities not yet sent; note those whose earlier send is unknown."""
-    todo = []
-    for digest, activity in plan.activities:
-        state = states.get(digest)
-        if state == "sent":
-            plan.activities_unchanged += 1
-            plan.activities_done.append(digest)
-        elif state in ("in_doubt", "sending"):
-            plan.activities_in_doubt.append(digest)
-            todo.append((digest, activity))
-        else:
-            todo.append((digest, activity))
-    plan.activities = todo
+def _actions(
+    rows: list[int], known: dict[int, tuple[str, str, int]], problems: dict[int, list[Problem]]
+) -> tuple[list[Outcome], int]:
+    """Each row's action before the ledger is asked (rows with problems are
+    rejected, ``known`` ones unchanged), and the activities of those unchanged."""
+    actions = [Outcome.CREATE] * len(rows)
+    unchanged_activities = 0
+    for i, row in enumerate(rows):
+        if row in known:
+            actions[i] = Outcome.UNCHANGED
+            unchanged_activities += known[row][2]
+    for i, row in enumerate(rows):
+        if row in problems:
+            if row in known:
+                unchanged_activities -= known[row][2]
+            actions[i] = Outcome.REJECT
+    return actions, unchanged_activities

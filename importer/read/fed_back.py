@@ -23,7 +23,7 @@ import pandas as pd
 from importer.codes import DUPLICATE_KEY
 
 _ATTR = "fed_back_duplicates"
-# the message ``importer.plan.planner`` writes for a duplicate: same key 'K' as row N; ...
+# the message ``importer.plan.duplicates`` writes for a duplicate: same key 'K' as row N; ...
 _SAME_KEY = re.compile(r"""same key ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") as row (\d+)""")
 
 
