@@ -6,5 +6,6 @@ yields chunks whose cells are all ``str``, indexed by spreadsheet row.
 ``options`` holds ``ReadOptions``; ``headers`` the header and cell artefacts;
 ``records`` the raw byte records of a CSV (for digests and parallel checking);
 ``ragged`` and ``fed_back`` the verdicts that travel with rows; ``spool`` copies
-piped input once; ``regex_guard`` refuses patterns that could backtrack for ever.
+piped input once, and ``files`` refuses it (and says why any file cannot be
+opened); ``regex_guard`` refuses patterns that could backtrack for ever.
 """

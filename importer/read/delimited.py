@@ -23,13 +23,13 @@ import pandas as pd
 from importer.errors import InputError
 from importer.models import Problem
 from importer.read import ragged as read_ragged
+from importer.read.files import open_binary
 from importer.read.records import field_counts, record_ends
 from importer.read.sniff import (
     SAMPLE_BYTES,
     decode_sample,
     guess_encoding_from_head,
     locate_header,
-    open_binary,
     parse_sample,
     scan_file,
     sniff_delimiter,
