@@ -1,7 +1,7 @@
 """Read: CSV/TSV/TXT and XLSX exports in, text-only DataFrame chunks out.
 
 ``table.open_table`` is the door: it sniffs the file (``sniff``), reads it with
-``delimited`` or ``xlsx`` (after ``xlsx_guard`` checked the workbook), and
+``delimited`` (over ``csv_streams``) or ``xlsx`` (after ``xlsx_guard`` checked the workbook), and
 yields chunks whose cells are all ``str``, indexed by spreadsheet row.
 ``options`` holds ``ReadOptions``; ``headers`` the header and cell artefacts;
 ``records`` the raw byte records of a CSV (for digests and parallel checking);
