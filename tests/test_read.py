@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.errors import ConfigError, InputError
+from importer.read import files as read_files
 from importer.read import ragged as read_ragged
 from importer.read import sniff as read_detect
 from importer.read.headers import REJECT_COLUMNS, normalize_header, plan_columns, unwrap_excel
@@ -621,7 +622,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(read_detect, "open", refuse, raising=False)
+    monkeypatch.setattr(read_files, "open", refuse, raising=False)
     assert "permission denied" in error_for(path)
 
 

@@ -76,8 +76,28 @@ def render(
     questions: Sequence[Guess] = (),
 ) -> str:
     """The starter mapping as YAML text (see the module docstring)."""
+    lines = _preamble(name, headers, by_target, unmatched)
+    lines += _key(by_target)
+    lines += [
+        "",
+        "unmapped: note                 # columns not read below go into one note per lead",
+        "",
+    ]
+    lines += _fields(by_target)
+    lines += _groups(by_target)
+    lines += _activities(by_target)
+    lines += _ignored(by_target)
+    lines += _unmatched(unmatched)
+    lines += _questions(questions)
+    return "\n".join(lines) + "\n"
+
+
+def _preamble(
+    name: str, headers: Sequence[str], by_target: dict[str, list[Guess]], unmatched: list[str]
+) -> list[str]:
+    """How to use the file, who it is for, how files like it are recognised, its options."""
     crm = name.replace("_", " ").title()
-    lines = [
+    return [
         "# Starter mapping proposed by `rg-import mappings suggest`. Edit it before use:",
         "# each guessed line ends with how sure the guess is (0-1) and why; check the",
         "# low ones first. Then run",
@@ -98,42 +118,53 @@ def render(
         "  timezone: UTC                # the time zone of dates written without one",
         "",
     ]  # fmt: skip
+
+
+def _key(by_target: dict[str, list[Guess]]) -> list[str]:
     keys = _ordered(by_target.get("key", []))
-    if keys:
-        lines.append(
-            "key:                           # the record id: re-runs update, never duplicate"
-        )
-        lines.append("  from:")
-        _column_list(lines, "    ", keys)
-    else:
-        lines.append("# No record id found: rows are keyed by email, or by phone and name.")
-    lines += [
-        "",
-        "unmapped: note                 # columns not read below go into one note per lead",
-        "",
+    if not keys:
+        return ["# No record id found: rows are keyed by email, or by phone and name."]
+    lines = [
+        "key:                           # the record id: re-runs update, never duplicate",
+        "  from:",
     ]
-    lines += _fields(by_target)
-    lines += _groups(by_target)
-    lines += _activities(by_target)
+    _column_list(lines, "    ", keys)
+    return lines
+
+
+def _ignored(by_target: dict[str, list[Guess]]) -> list[str]:
     ignored = by_target.get("ignore", [])
-    if ignored:
-        lines += ["", "ignore:                        # read on purpose and not wanted in the note"]
-        _column_list(lines, "  ", ignored)
-    if unmatched:
-        lines += ["", '# Not matched to any field; they go into the note as "Header: value":']
-        lines += [f"#   {comment_text(h)}" for h in unmatched]
-    if questions:
-        lines += [
-            "",
-            "# Questions: these columns only look a little like who-the-lead-is fields, so",
-            "# they were left to the note. If one is right, add it under fields: above:",
-        ]
-        lines += [
+    if not ignored:
+        return []
+    lines = ["", "ignore:                        # read on purpose and not wanted in the note"]
+    _column_list(lines, "  ", ignored)
+    return lines
+
+
+def _unmatched(unmatched: list[str]) -> list[str]:
+    if not unmatched:
+        return []
+    return [
+        "",
+        '# Not matched to any field; they go into the note as "Header: value":',
+        *(f"#   {comment_text(h)}" for h in unmatched),
+    ]
+
+
+def _questions(questions: Sequence[Guess]) -> list[str]:
+    """Loose guesses at who-the-lead-is fields, asked instead of used."""
+    if not questions:
+        return []
+    return [
+        "",
+        "# Questions: these columns only look a little like who-the-lead-is fields, so",
+        "# they were left to the note. If one is right, add it under fields: above:",
+        *(
             f"#   {comment_text(q.column)} -> {q.target}? ({q.confidence:.2f}, "
             f"{comment_text(q.reason)})"
             for q in questions
-        ]
-    return "\n".join(lines) + "\n"
+        ),
+    ]
 
 
 def _fields(by_target: dict[str, list[Guess]]) -> list[str]:

@@ -2,15 +2,14 @@
 
 ``importer.read.sniff`` chooses the encoding, delimiter and header row from the
 first bytes; pandas then reads the rows after the header in chunks, so memory
-stays flat whatever the file size.
+stays flat whatever the file size. The streams it reads (and the csv module's
+count of fields beside it) come from ``importer.read.csv_streams``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-import itertools
 import math
 import os
 import re
@@ -23,13 +22,14 @@ import pandas as pd
 from importer.errors import InputError
 from importer.models import Problem
 from importer.read import ragged as read_ragged
+from importer.read.csv_streams import FieldCounter, from_a_record, widened
+from importer.read.files import open_binary
 from importer.read.records import field_counts, record_ends
 from importer.read.sniff import (
     SAMPLE_BYTES,
     decode_sample,
     guess_encoding_from_head,
     locate_header,
-    open_binary,
     parse_sample,
     scan_file,
     sniff_delimiter,
@@ -43,9 +43,6 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _PARSER_BUFFER = 262_144
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _UNCLOSED = re.compile(r"EOF inside string starting at row (\d+)")
-# The csv module counts the fields of rows the parser reads the ordinary way;
-# a cell as big as the parser takes must not stop it.
-csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 class CsvSource:
@@ -89,8 +86,8 @@ class CsvSource:
         self.width = len(self.raw_headers)
         # rows with fewer fields than this lack a named column (see importer.read.ragged)
         self._named = read_ragged.named_width(self.raw_headers)
-        self._counter: _FieldCounter | None = None
-        self._widening = False  # the next chunk starts with the row ``_widened`` put first
+        self._counter: FieldCounter | None = None
+        self._widening = False  # the next chunk starts with the row ``widened`` put first
         # a rough size of a row, to size blocks of raw records like chunks of rows:
         # the sample's bytes over the line ends outside quotes in it (``records``
         # stops at a few dozen, so it cannot tell). Complete records only: an
@@ -113,7 +110,7 @@ class CsvSource:
             self._handle.seek(offset)
         self._first_row = self.header_row + 1 if first_row is None else first_row
         # the fields of every row are counted alongside, to find the ragged ones
-        self._counter = _FieldCounter(
+        self._counter = FieldCounter(
             self.path, self.encoding or "utf-8", self.delimiter or ",",
             offset=offset, skip=0 if offset else self.header_row,
         )  # fmt: skip
@@ -121,7 +118,7 @@ class CsvSource:
             # a row of the header's width goes first (and is dropped again): the
             # parser then takes every row, shorter or longer (see ``_read_csv``)
             self._reader = self._read_csv(
-                self._widened(self._handle),
+                widened(self._handle, self.delimiter or ",", self.width, self._pandas_encoding),
                 skiprows=[] if offset else list(range(1, self.header_row + 1)),
                 chunksize=self.options.chunk_rows,
                 wide=True,
@@ -137,50 +134,12 @@ class CsvSource:
         # The BOM sits in the header row, which pandas skips: utf-8 keeps its fast byte path.
         return "utf-8" if codec in ("utf-8", "utf8", "utf-8-sig") else self.encoding
 
-    def _from_a_record(self, stream: BinaryIO) -> BinaryIO:
-        """``stream`` (at a record past the header) as pandas must read it.
-
-        Reading UTF-8, pandas drops a BOM at the start of what it reads: right
-        at the start of the file, but part-way it is the first character of a
-        cell. Such a BOM gets one more in front, for pandas to drop instead.
-        """
-        if self._pandas_encoding != "utf-8":
-            return stream
-        at = stream.tell()
-        head = stream.read(len(codecs.BOM_UTF8))
-        stream.seek(at)
-        if head != codecs.BOM_UTF8:
-            return stream
-        return io.BufferedReader(_Prefixed(codecs.BOM_UTF8, stream))
-
-    def _widened(self, stream: BinaryIO) -> BinaryIO:
-        """``stream`` (at a record) after a row of the header's width, all empty.
-
-        With ``usecols`` the parser keeps the first fields of a longer row
-        instead of stopping, but refuses a first row shorter than the header:
-        this row is never shorter. It is also the stream's start, so a BOM in
-        the first record (a cell's first character) is no longer dropped.
-        """
-        line = (self.delimiter or ",") * (self.width - 1) + "\n"
-        codec = codecs.lookup(self._pandas_encoding or "utf-8").name
-        prefix = line.encode(codec)
-        if codec in ("utf-16", "utf-32"):
-            # the file's own byte-order mark decides the byte order: it must come first
-            at = stream.tell()
-            head = stream.read(4) if at == 0 else b""
-            stream.seek(at)
-            for bom, name in _BYTE_ORDERS:
-                if head.startswith(bom):
-                    prefix = bom + line.encode(name)
-                    break
-        return io.BufferedReader(_Prefixed(prefix, stream))
-
     def _read_csv(
         self, source: Any, *, skiprows: int | list[int], chunksize: int | None, wide: bool = False
     ) -> Any:
         """``wide``: rows may have more fields than the header (the parser keeps
         the first ones instead of stopping; the ragged rows are judged apart).
-        ``source`` must then be ``_widened``."""
+        ``source`` must then be ``widened``."""
         # the parser takes the first fields of a longer row instead of stopping
         widening: dict[str, Any] = {"usecols": range(self.width)} if wide else {}
         return pd.read_csv(
@@ -217,11 +176,16 @@ class CsvSource:
         try:
             if wide:
                 frame = self._read_csv(
-                    self._widened(io.BytesIO(data)), skiprows=0, chunksize=None, wide=True
+                    widened(io.BytesIO(data), delimiter, self.width, self._pandas_encoding),
+                    skiprows=0,
+                    chunksize=None,
+                    wide=True,
                 ).iloc[1:]
             else:
                 frame = self._read_csv(
-                    self._from_a_record(io.BytesIO(data)), skiprows=0, chunksize=None
+                    from_a_record(io.BytesIO(data), self._pandas_encoding),
+                    skiprows=0,
+                    chunksize=None,
                 )
         except pd.errors.ParserError as exc:
             raise self._parser_error(exc, rows=rows) from None
@@ -334,7 +298,7 @@ class CsvSource:
         unclosed = _UNCLOSED.search(text)
         if unclosed:
             # pandas counts these rows from 0, from where it started reading,
-            # which is the row ``_widened`` puts first
+            # which is the row ``widened`` puts first
             start = self._first_row - 1 if self._first_row != self.header_row + 1 else 0
             row = int(unclosed.group(1)) + start
             if rows is not None:
@@ -389,68 +353,3 @@ class CsvSource:
             if not self._handle.closed:
                 self._final_bytes = max(self._final_bytes, self._handle.tell())
             self._handle.close()
-
-
-_BYTE_ORDERS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16's: it starts with the same bytes
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-
-class _FieldCounter:
-    """Each record's fields, as Python's csv module splits them, read beside the parser.
-
-    The csv module follows the same rules as the parser's tokenizer (a quote
-    opens a cell only at its start, text after a closing quote is kept, CR, LF
-    and CRLF end records), and unlike the parser it says how many fields each
-    record has. Only the first field of every record and the fields of the
-    records that may be ragged are kept.
-    """
-
-    def __init__(self, path: str, encoding: str, delimiter: str, *, offset: int, skip: int):
-        self._handle = open_binary(path)
-        self._handle.seek(offset)
-        text = io.TextIOWrapper(self._handle, encoding=encoding, newline="")
-        self._reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True)
-        for _ in itertools.islice(self._reader, skip):
-            pass
-
-    def take(self, rows: int, named: int, width: int) -> tuple[list[str], dict[int, list[str]]]:
-        """The next ``rows`` records: their first fields, and the fields of the
-        ones with fewer than ``named`` or more than ``width`` fields, by position."""
-        firsts: list[str] = []
-        suspects: dict[int, list[str]] = {}
-        try:
-            for i, fields in enumerate(itertools.islice(self._reader, rows)):
-                firsts.append(fields[0] if fields else "")
-                if not named <= len(fields) <= width:
-                    suspects[i] = fields
-        except csv.Error:
-            pass  # the parser reports what is wrong there (or the two disagree)
-        return firsts, suspects
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-class _Prefixed(io.RawIOBase):
-    """``prefix``, then the rest of ``stream``."""
-
-    def __init__(self, prefix: bytes, stream: BinaryIO):
-        self._prefix = prefix
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)

@@ -10,15 +10,14 @@ import codecs
 import csv
 import hashlib
 import io
-import os
-import stat
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 from importer.errors import InputError
+from importer.read.files import open_binary
 
 FileKind = Literal["csv", "xlsx"]
 
@@ -38,42 +37,6 @@ _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 _ARTEFACT_SCAN_LIMIT = 200_000
 
 SAVE_AS = "open it in Excel and save it as .xlsx or .csv (UTF-8)"
-
-
-def open_binary(path: str) -> BinaryIO:
-    """Open ``path`` for reading bytes; raises InputError for every OS-level failure."""
-    if os.path.isdir(path):
-        raise InputError(
-            "is a directory, not a file; pass the path of a CSV or XLSX file", path=path
-        )
-    if _is_stream(path):
-        # a pipe or device yields its bytes once, and the reader opens its input several
-        # times: the second look would find nothing (0 rows) or block (a FIFO)
-        raise InputError(
-            "is a pipe or device, not a regular file; save it to a file first, "
-            "or let the rg-import command read it (it copies such an input once)",
-            path=path,
-        )
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise InputError("no such file; check the path", path=path) from None
-    except PermissionError:
-        raise InputError(
-            "cannot be read (permission denied); check the file's permissions", path=path
-        ) from None
-    except OSError as exc:
-        raise InputError(
-            f"cannot be opened ({exc.strerror or exc}); check the path", path=path
-        ) from None
-
-
-def _is_stream(path: str) -> bool:
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False  # open() reports it in its own words
-    return not stat.S_ISREG(mode)
 
 
 def read_head(path: str, size: int = SAMPLE_BYTES) -> bytes:
@@ -207,58 +170,92 @@ def scan_file(path: str, encoding: str | None, *, extra_delimiter: str | None = 
     Raises InputError when the file cannot be read, when an explicit encoding
     (or a UTF-8 BOM) does not fit the bytes, or for an unknown encoding name.
     """
-    digest = hashlib.sha256()
-    size = 0
-    field_starts = ",;\t|\r\n" + (extra_delimiter or "")
-    finder = _ArtefactFinder(field_starts)
+    finder = _ArtefactFinder(",;\t|\r\n" + (extra_delimiter or ""))
     with open_binary(path) as handle:
         first = handle.read(_BLOCK)
-        why = None  # how a detected encoding was chosen, for the error message
-        chosen = encoding or ""
-        if not chosen:
-            if bom := _encoding_from_bom(first):
-                chosen, why = bom, "starts with a byte-order mark"
-            elif utf16 := _bomless_utf16(first):
-                chosen, why = utf16, "looks like UTF-16 (a NUL in every other byte)"
-            else:
-                chosen = "utf-8"
-        decoder = _incremental_decoder(path, chosen)
-        block = first
-        failed_utf8 = False
-        undefined_cp1252 = False
-        while block:
-            digest.update(block)
-            if not failed_utf8:
-                pending = len(decoder.getstate()[0])
-                try:
-                    finder.feed(decoder.decode(block))
-                except UnicodeDecodeError as exc:
-                    if why is not None or encoding is not None:
-                        raise _decode_error(
-                            path, chosen, size - pending + exc.start, exc, why=why
-                        ) from None
-                    failed_utf8 = True
-            if failed_utf8:
-                # cp1252 or latin-1, not known until the end; both keep ASCII
-                # where it is, which is all the artefact finder looks at.
-                finder.feed(block.decode("latin-1"))
-            if not undefined_cp1252:  # checked from the start: UTF-8 can hold these bytes too
-                undefined_cp1252 = any(b in block for b in _CP1252_UNDEFINED)
-            size += len(block)
+        chosen, why = (encoding, None) if encoding else _first_guess(first)
+        scanner = _Scanner(
+            path, chosen, why, finder, strict=why is not None or encoding is not None
+        )
+        for block in _blocks(path, handle, first):
+            scanner.feed(block)
+        scanner.finish()
+    return scanner.result(encoding)
+
+
+def _first_guess(first: bytes) -> tuple[str, str | None]:
+    """The encoding the first block points to, and how it was chosen (None: only a try at UTF-8)."""
+    if bom := _encoding_from_bom(first):
+        return bom, "starts with a byte-order mark"
+    if utf16 := _bomless_utf16(first):
+        return utf16, "looks like UTF-16 (a NUL in every other byte)"
+    return "utf-8", None
+
+
+def _blocks(path: str, handle: BinaryIO, first: bytes) -> Iterator[bytes]:
+    """``first``, then the rest of the file a block at a time."""
+    block = first
+    while block:
+        yield block
+        try:
+            block = handle.read(_BLOCK)
+        except OSError as exc:
+            raise InputError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+
+
+class _Scanner:
+    """The state of ``scan_file``'s pass: digest, size, decoding, artefacts.
+
+    ``strict``: the encoding is given or certain, so bytes that do not decode
+    are an error; otherwise they only mean the file is not UTF-8, and the
+    rest is read as cp1252 or latin-1 (decided at the end).
+    """
+
+    def __init__(
+        self, path: str, chosen: str, why: str | None, finder: _ArtefactFinder, *, strict: bool
+    ):
+        self.path, self.chosen, self.why, self.strict = path, chosen, why, strict
+        self.finder = finder
+        self.decoder = _incremental_decoder(path, chosen)
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.failed_utf8 = False
+        self.undefined_cp1252 = False
+
+    def feed(self, block: bytes) -> None:
+        self.digest.update(block)
+        if not self.failed_utf8:
+            pending = len(self.decoder.getstate()[0])
             try:
-                block = handle.read(_BLOCK)
-            except OSError as exc:
-                raise InputError(f"cannot be read ({exc.strerror or exc})", path=path) from None
-        if not failed_utf8:
-            try:
-                finder.feed(decoder.decode(b"", final=True))
+                self.finder.feed(self.decoder.decode(block))
             except UnicodeDecodeError as exc:
-                if why is not None or encoding is not None:
-                    raise _decode_error(path, chosen, size, exc, why=why) from None
-                failed_utf8 = True
-    if failed_utf8:
-        chosen = "latin-1" if undefined_cp1252 else "cp1252"
-    return Scan(digest.hexdigest(), size, encoding or chosen, finder.found)
+                self._undecodable(exc, self.size - pending + exc.start)
+        if self.failed_utf8:
+            # cp1252 or latin-1, not known until the end; both keep ASCII
+            # where it is, which is all the artefact finder looks at.
+            self.finder.feed(block.decode("latin-1"))
+        if not self.undefined_cp1252:  # checked from the start: UTF-8 can hold these bytes too
+            self.undefined_cp1252 = any(b in block for b in _CP1252_UNDEFINED)
+        self.size += len(block)
+
+    def finish(self) -> None:
+        """Decode what the decoder still holds (an incomplete character at the end)."""
+        if self.failed_utf8:
+            return
+        try:
+            self.finder.feed(self.decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            self._undecodable(exc, self.size)
+
+    def _undecodable(self, exc: UnicodeDecodeError, offset: int) -> None:
+        if self.strict:
+            raise _decode_error(self.path, self.chosen, offset, exc, why=self.why) from None
+        self.failed_utf8 = True
+
+    def result(self, encoding: str | None) -> Scan:
+        if self.failed_utf8:
+            self.chosen = "latin-1" if self.undefined_cp1252 else "cp1252"
+        return Scan(self.digest.hexdigest(), self.size, encoding or self.chosen, self.finder.found)
 
 
 def _encoding_from_bom(head: bytes) -> str | None:

@@ -23,15 +23,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-import numpy as np
 import pandas as pd
 
-from importer.codes import DUPLICATE_KEY
 from importer.errors import InputError
-from importer.read import fed_back as read_fed_back
-from importer.read import ragged as read_ragged
+from importer.read.cleaning import Cleaner
 from importer.read.delimited import CsvSource
-from importer.read.headers import normalize_header, plan_columns, unwrap_cell, unwrap_excel
+from importer.read.headers import normalize_header, plan_columns
 from importer.read.options import ReadOptions, check_options
 from importer.read.records import (
     BLOCK_BYTES,
@@ -41,7 +38,6 @@ from importer.read.records import (
     record_blocks,
     splittable_encoding,
 )
-from importer.read.regex_guard import MAX_FOOTER_CELL
 from importer.read.sniff import read_head, sniff_kind
 
 __all__ = ["Table", "TableInfo", "open_table", "peek_headers", "read_through"]
@@ -90,48 +86,17 @@ class _Source(Protocol):
     def close(self) -> None: ...
 
 
-def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Boolean mask of rows whose cells are all ""; checks only rows still in doubt."""
-    rows = np.arange(len(frame))
-    for position in range(frame.shape[1]):
-        if not len(rows):
-            break
-        cells = frame.iloc[:, position].to_numpy(dtype=object)[rows]
-        rows = rows[cells == ""]
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[rows] = True
-    return mask
-
-
-def _first_filled(frame: pd.DataFrame) -> np.ndarray:
-    """The first non-empty cell of every row ("" for a blank row)."""
-    first = np.full(len(frame), "", dtype=object)
-    rows = np.arange(len(frame))
-    for position in range(frame.shape[1]):
-        if not len(rows):
-            break
-        cells = frame.iloc[:, position].to_numpy(dtype=object)[rows]
-        filled = cells != ""
-        first[rows[filled]] = cells[filled]
-        rows = rows[~filled]
-    return first
-
-
 class Table:
     """An opened input file: its ``info`` and, once, its rows as DataFrame chunks."""
 
     def __init__(self, source: _Source, options: ReadOptions, patterns: list[re.Pattern[str]]):
         self._source = source
         self._options = options
-        self._footer = (
-            re.compile("|".join(f"(?:{p.pattern})" for p in patterns)) if patterns else None
-        )
         headers, columns, ignored, kept = plan_columns(source.raw_headers)
-        self._kept = kept
-        # a reject file's _code and _message columns, read for its duplicates (see read_fed_back)
-        cleaned = [unwrap_cell(c.replace("\ufeff", "").strip()) for c in source.raw_headers]
-        self._diagnostics = {c: i for i, c in enumerate(cleaned) if c in ("_code", "_message")}
-        self._keep_all = len(kept) == len(source.raw_headers)
+        self._cleaner = Cleaner(
+            source.raw_headers, columns, kept, patterns,
+            skip_blank_rows=options.skip_blank_rows, maybe_artefacts=source.maybe_artefacts,
+        )  # fmt: skip
         self.info = TableInfo(
             path=source.path,
             format=source.format,
@@ -267,7 +232,7 @@ class Table:
             if source.maybe_artefacts
             else None
         )
-        frame = self._clean(raw, suspects)
+        frame = self._cleaner.clean(raw, suspects)
         if count:
             self.count_dropped(len(raw) - len(frame))
         return frame
@@ -287,7 +252,7 @@ class Table:
     def _frames(self) -> Iterator[pd.DataFrame]:
         try:
             for raw in self._source.frames():
-                frame = self._clean(raw)
+                frame = self._cleaner.clean(raw)
                 self._dropped += len(raw) - len(frame)
                 self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
                 if len(frame):
@@ -296,69 +261,6 @@ class Table:
             self.info.dropped_rows = self._source.blank_rows_skipped + self._dropped
         finally:
             self._source.close()
-
-    def _clean(self, raw: pd.DataFrame, suspects: np.ndarray | None = None) -> pd.DataFrame:
-        """Named columns, Excel artefacts undone, blank rows and footers dropped
-        (the caller counts them).
-
-        ``suspects``: positions of the only rows that may hold artefacts (None: any row).
-        The verdicts on ragged rows (``importer.read.ragged``) stay with the frame.
-        """
-        ragged = read_ragged.found(raw)
-        fed_back = self._fed_back_duplicates(raw)
-        frame = raw if self._keep_all else raw.iloc[:, self._kept]
-        frame.columns = pd.Index(self.info.columns, dtype=object)
-        if suspects is not None:
-            if len(suspects):
-                some = frame.iloc[suspects]
-                for position in range(frame.shape[1]):
-                    column = some.iloc[:, position]
-                    unwrapped = unwrap_excel(column)
-                    if unwrapped is not column:
-                        values = frame.iloc[:, position].to_numpy(dtype=object, copy=True)
-                        values[suspects] = unwrapped.to_numpy(dtype=object)
-                        frame.isetitem(
-                            position, pd.array(values, dtype=frame.dtypes.iloc[position])
-                        )
-        elif self._source.maybe_artefacts:
-            for position in range(frame.shape[1]):
-                column = frame.iloc[:, position]
-                unwrapped = unwrap_excel(column)
-                if unwrapped is not column:
-                    frame.isetitem(position, unwrapped.array)
-        drop = np.zeros(len(frame), dtype=bool)
-        if self._options.skip_blank_rows:
-            drop |= _blank_rows(frame)
-        if self._footer is not None:
-            matches = self._footer.fullmatch
-            first = _first_filled(frame)
-            # a footer is a short line: a long cell is never tried (bounds .*.*-like patterns)
-            drop |= np.fromiter(
-                (len(v) <= MAX_FOOTER_CELL and matches(v) is not None for v in first),
-                dtype=bool,
-                count=len(first),
-            )
-        if drop.any():
-            frame = frame.loc[~drop]
-        if ragged:
-            read_ragged.attach(frame, ragged)
-        if fed_back:
-            read_fed_back.attach(frame, fed_back)
-        return frame
-
-    def _fed_back_duplicates(self, raw: pd.DataFrame) -> dict[int, tuple[str, int]]:
-        """A reject file's rows rejected as duplicates (see ``importer.read.fed_back``)."""
-        if len(self._diagnostics) < 2 or not len(raw):
-            return {}
-        codes = raw.iloc[:, self._diagnostics["_code"]].to_numpy(dtype=object)
-        hits = [i for i, code in enumerate(codes) if DUPLICATE_KEY in code]
-        if not hits:
-            return {}
-        messages = raw.iloc[:, self._diagnostics["_message"]].to_numpy(dtype=object)
-        rows = raw.index.tolist()
-        return read_fed_back.duplicates_in(
-            [codes[i] for i in hits], [messages[i] for i in hits], [rows[i] for i in hits]
-        )
 
     @property
     def bytes_read(self) -> int:

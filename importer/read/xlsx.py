@@ -28,13 +28,13 @@ from python_calamine import CalamineWorkbook, SheetTypeEnum
 from importer.errors import InputError
 from importer.models import Problem
 from importer.read import ragged as read_ragged
+from importer.read.files import open_binary
 from importer.read.sniff import (
     MAX_TITLE_ROWS,
     SAMPLE_RECORDS,
     SAVE_AS,
     is_blank,
     locate_header,
-    open_binary,
 )
 from importer.read.xlsx_guard import formula_warning, inspect_package, scan_sheet
 
