@@ -29,7 +29,8 @@ from importer.read.table import open_table
 from importer.send.breaker import CircuitBreaker
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
-from importer.send.sender import Sender, SendOutcome, SendPolicy
+from importer.send.send_outcome import SendOutcome, SendPolicy
+from importer.send.sender import Sender
 from importer.validate.chunk import validate_chunk
 from tests.conftest import SAMPLE_DATA, SITE
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,6 +28,7 @@ from importer.settings import (
 if TYPE_CHECKING:
     from importer.mapping.spec import Mapping
     from importer.outputs.report import RunResult
+    from importer.send.run import RunRequest
 
 
 def _resolve_mapping(
@@ -134,12 +136,9 @@ def run(
     INPUT may be - to read standard input (then pass --yes: there is no one to ask).
     """
     from importer.cli.arguments import read_options, run_destination, site_option
-    from importer.cli.summaries import first_write_preview, run_summary
     from importer.config import environment
-    from importer.outputs.report import shown_json
-    from importer.progress import make_progress
     from importer.send.client_settings import ClientSettings
-    from importer.send.run import RunRequest, run_file
+    from importer.send.run import RunRequest
 
     env = environment()
     mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
@@ -151,15 +150,6 @@ def run(
         base_url=target.url, read_timeout=read_timeout, max_attempts=max_attempts,
         update_api=update_api, pool_size=max(workers, 4),
     )  # fmt: skip
-
-    def confirm(preview: dict[str, Any]) -> bool:
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                "this is the first write to this site: check with `rg-import plan`, then re-run with --yes"
-            )
-        click.echo(first_write_preview(preview, target.url), err=True)
-        return click.confirm("Send?", default=False, err=True)
-
     request = RunRequest(
         input=input_path, mapping=mapping, site=target.site, base_url=target.url,
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
@@ -168,23 +158,58 @@ def run(
         input_name=input_name,
     )  # fmt: skip
     try:
-        result = run_file(
-            request,
-            progress=lambda *a, **k: make_progress(*a, quiet=quiet or as_json, **k),
-            # with --yes (or the sandbox) nothing is asked, so nothing is previewed
-            confirm=None if yes or sandbox else confirm,
+        # with --yes (or the sandbox) nothing is asked, so nothing is previewed
+        confirm = None if yes or sandbox else _confirm_first_write(target.url)
+        result = _send(request, confirm, quiet=quiet or as_json, as_json=as_json)
+    finally:
+        target.close()
+    click.echo(_shown(result, as_json))
+    return int(result.exit_code)
+
+
+def _confirm_first_write(url: str) -> Callable[[dict[str, Any]], bool]:
+    """Asks on the terminal before the first write to a site; refuses without one."""
+
+    def confirm(preview: dict[str, Any]) -> bool:
+        from importer.cli.summaries import first_write_preview
+
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "this is the first write to this site: check with `rg-import plan`, then re-run with --yes"
+            )
+        click.echo(first_write_preview(preview, url), err=True)
+        return click.confirm("Send?", default=False, err=True)
+
+    return confirm
+
+
+def _send(
+    request: RunRequest,
+    confirm: Callable[[dict[str, Any]], bool] | None,
+    *,
+    quiet: bool,
+    as_json: bool,
+) -> RunResult:
+    """``run_file``; when the run's files cannot be written, its report goes to stderr."""
+    from importer.progress import make_progress
+    from importer.send.run import run_file
+
+    try:
+        return run_file(
+            request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k), confirm=confirm
         )
     except RunWriteFailed as exc:
         # a full disk may hold stdout and report.json too: the report goes to stderr,
         # then main() prints the one line saying what stopped the run (exit 4)
-        stopped = cast("RunResult", exc.result)
-        shown = json.dumps(shown_json(stopped), indent=2, ensure_ascii=False) if as_json else None
-        click.echo(shown or run_summary(stopped), err=True)
+        click.echo(_shown(cast("RunResult", exc.result), as_json), err=True)
         raise
-    finally:
-        target.close()
+
+
+def _shown(result: RunResult, as_json: bool) -> str:
+    """The run's report as printed: report.json with --json, else the summary."""
+    from importer.cli.summaries import run_summary
+    from importer.outputs.report import shown_json
+
     if as_json:
-        click.echo(json.dumps(shown_json(result), indent=2, ensure_ascii=False))
-    else:
-        click.echo(run_summary(result))
-    return int(result.exit_code)
+        return json.dumps(shown_json(result), indent=2, ensure_ascii=False)
+    return run_summary(result)

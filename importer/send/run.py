@@ -35,7 +35,8 @@ from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
 from importer.send.breaker import CircuitBreaker
 from importer.send.run_outputs import FileWriteError, RunFiles, Tally, write_failure
-from importer.send.sender import Sender, SendOutcome, SendPolicy
+from importer.send.send_outcome import SendOutcome, SendPolicy
+from importer.send.sender import Sender
 from importer.settings import DEFAULT_WORKERS
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from importer.models import Outcome, RowIssue, Stage
 from importer.outputs import csv_files
 from importer.outputs.report import Warnings
 from importer.send.breaker import CircuitBreaker
-from importer.send.sender import SendOutcome
+from importer.send.send_outcome import SendOutcome
 
 ACTIVITY_RESULTS = ("sent", "unchanged", "rejected", "in_doubt", "not_sent")
 # what the progress bar shows as rows end (in doubt and not sent are said at the end)

@@ -20,94 +20,48 @@ server reasons, or that got such a foreign 2xx; its message says which. It also
 stops the run when the ledger cannot be written (full disk, file deleted): the
 row at hand then ends not sent if none of its requests went out, in doubt if
 one did.
+
+The activities' own request is ``importer.send.activity_requests``, the shared
+ledger writes ``importer.send.row_records``, and the outcome and its problems
+``importer.send.send_outcome``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from importer.codes import (
-    IN_DOUBT,
-    INTERRUPTED,
-    NOT_SENT,
-    RATE_LIMITED,
-    RETRIES_EXHAUSTED,
-    UNEXPECTED_ANSWER,
-    UNREACHABLE,
-    http_status,
-)
+from importer.codes import IN_DOUBT, NOT_SENT
 from importer.errors import (
     ApiError,
     AuthError,
     ClientError,
     LedgerWriteError,
     NotFoundError,
-    RateLimitedError,
     Stopping,
     TransientError,
-    TransportError,
-    UnexpectedAnswerError,
 )
-from importer.ledger.store import payload_hash
 from importer.models import Outcome, Problem
-from importer.plan.payloads import ledger_payload
 from importer.plan.rows import RowPlan
+from importer.send.activity_requests import ActivityRequests
 from importer.send.breaker import CircuitBreaker, never_reached
-from importer.settings import DEFAULT_UPDATE_API
-
-__all__ = ["SendOutcome", "SendPolicy", "Sender"]
-
-
-_HELD = "an earlier send of this activity is unknown; not resent (--activities-at-most-once)"
-_STOPPED = (
-    "the run stopped while this request waited to be retried; an earlier try may have been applied"
+from importer.send.row_records import RowRecords
+from importer.send.send_outcome import (
+    HELD,
+    STOPPED,
+    STOPPED_UNSENT,
+    SendOutcome,
+    SendPolicy,
+    api_problem,
+    doubt_problem,
+    held_activities,
+    not_sent,
+    possible_copies,
+    stopped_in_doubt,
 )
-_STOPPED_UNSENT = (
-    "the run stopped before this request reached the server; nothing was applied, "
-    "the next run sends it"
-)
 
-
-@dataclass
-class SendOutcome:
-    """How one row ended: exactly one of created, updated, unchanged, rejected, in_doubt, not_sent.
-
-    ``not_sent``: nothing of the row reached the server in this run (it could
-    not be reached, or the run stopped first); the row stays pending.
-    """
-
-    plan: RowPlan
-    result: Outcome  # never planned-only: CREATE, UPDATE, UNCHANGED, REJECT, IN_DOUBT, NOT_SENT
-    problems: list[Problem] = field(default_factory=list)
-    http_status: int | None = None
-    attempts: int | None = None
-    activities_sent: int = 0
-    activities_rejected: int = 0
-    activities_not_sent: int = 0
-    possible_duplicates: int = 0  # extra copies of activities the server may now hold
-    # hashes of the activities this run left in doubt (held, or sent with an unknown outcome)
-    in_doubt_hashes: list[str] = field(default_factory=list)
-
-    @property
-    def activities_in_doubt(self) -> int:
-        return len(self.in_doubt_hashes)
-
-    def doubt(self, hashes: Iterable[str]) -> None:
-        """Count these activities in doubt (once each)."""
-        self.in_doubt_hashes.extend(h for h in hashes if h not in self.in_doubt_hashes)
-
-
-@dataclass(frozen=True)
-class SendPolicy:
-    site: str
-    source: str
-    kind: str  # lead | potential_seller | activity
-    activities_at_most_once: bool = False
-    update_api: str = DEFAULT_UPDATE_API  # v2 can clear fields that became empty
-    max_consecutive_failures: int = 10
+__all__ = ["Sender"]
 
 
 # Client calls that wait for a turn to send, or give it back, without a request.
@@ -145,6 +99,15 @@ class _Watched:
         return call
 
 
+@dataclass
+class _Carried:
+    """What the lead request in hand carries, and whether an earlier try of the lead may have applied."""
+
+    hashes: list[str]
+    activities: list[dict[str, Any]]
+    lead_unknown: bool = False
+
+
 class Sender:
     """Sends planned rows through a Client, recording each step in the Ledger."""
 
@@ -153,6 +116,8 @@ class Sender:
         self.ledger = ledger
         self.policy = policy
         self.breaker = breaker
+        self.records = RowRecords(ledger, policy)
+        self.activities = ActivityRequests(self.client, self.records, policy, breaker)
 
     # ----------------------------------------------------------------- entry
 
@@ -188,43 +153,6 @@ class Sender:
         finally:
             self.client.unprepare()
 
-    @staticmethod
-    def _interrupted(outcome: SendOutcome) -> SendOutcome:
-        outcome.result = Outcome.IN_DOUBT
-        outcome.problems = [Problem(INTERRUPTED, _STOPPED)]
-        return outcome
-
-    @staticmethod
-    def _not_sent(outcome: SendOutcome, problem: Problem) -> SendOutcome:
-        """The row ends not sent; its activities not sent, sent or in doubt are counted once."""
-        plan = outcome.plan
-        outcome.result, outcome.problems = Outcome.NOT_SENT, [problem]
-        outcome.activities_not_sent = max(
-            0, len(plan.activities) - outcome.activities_in_doubt - outcome.activities_sent
-        )
-        return outcome
-
-    def _unsent_activities(self, plan: RowPlan, hashes: list[str], error: str) -> None:
-        """Record activities whose request never reached the server.
-
-        They become ``failed`` (sent again by the next run), except those whose
-        send in an earlier run is unknown: they stay in doubt, so an at-most-once
-        run still holds them and an at-least-once one still counts their copies.
-        """
-        earlier = set(plan.activities_in_doubt)
-        fresh = [h for h in hashes if h not in earlier]
-        again = [h for h in hashes if h in earlier]
-        if fresh:
-            self.ledger.activities_done(plan.lead_id, fresh, "failed", status=None, error=error)
-        if again:
-            self.ledger.activities_done(plan.lead_id, again, "in_doubt", status=None, error=error)
-
-    def _lead_not_sent(self, plan: RowPlan, hashes: list[str], error: str) -> None:
-        """Record a lead request that never reached the server: pending for the next run."""
-        p = self.policy
-        self.ledger.lead_failed(p.site, p.source, plan.key, status=None, error=error)
-        self._unsent_activities(plan, hashes, error)
-
     # ----------------------------------------------------------------- leads
 
     def _lead_body(self, plan: RowPlan, activities: list[dict[str, Any]]) -> dict[str, Any]:
@@ -234,108 +162,100 @@ class Sender:
             body["activities"] = activities
         return body
 
-    def _begin(
-        self, plan: RowPlan, confirmed: list[str], activities: dict[str, Any] | None = None
-    ) -> None:
-        """Mark the row sending, with the ledger summary it will have once confirmed.
-
-        The row's digest is recorded only when the confirmation covers all of
-        its activities; otherwise the next run must look at the row again.
-        """
-        assert plan.fields is not None
-        stored = ledger_payload(plan.fields, confirmed)
-        everything = set(plan.activities_done) | {h for h, _ in plan.activities}
-        complete = set(confirmed) >= everything
-        self.ledger.begin_lead(
-            self.policy.site, self.policy.source, plan.key, plan.lead_id,
-            payload=stored, payload_hash=payload_hash(stored), activity_hashes=activities or {},
-            row_digest=plan.digest if complete else None, row_activities=len(everything),
-        )  # fmt: skip
-
-    def _held(self, plan: RowPlan) -> set[str]:
-        """Activities whose earlier send is unknown and must not be resent (at most once)."""
-        return set(plan.activities_in_doubt) if self.policy.activities_at_most_once else set()
-
     def _create(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
-        held = self._held(plan)
+        held = held_activities(p, plan)
         if held and p.kind == "potential_seller":
             # An anonymous lead is its property_viewed activity: it cannot be sent
             # without it, and at most once forbids sending it again.
-            outcome = SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, _HELD)])
+            outcome = SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, HELD)])
             outcome.doubt(h for h, _ in plan.activities if h in held)
             return outcome
         to_send = [(h, a) for h, a in plan.activities if h not in held]
-        hashes = [h for h, _ in to_send]
+        carried = _Carried([h for h, _ in to_send], [a for _, a in to_send])
         self.client.prepare()
-        self._begin(plan, plan.activities_done + hashes, dict(to_send))
+        self.records.begin(plan, plan.activities_done + carried.hashes, dict(to_send))
         outcome = SendOutcome(plan, Outcome.CREATE)
         outcome.doubt(h for h, _ in plan.activities if h in held)
-        lead_unknown = False  # an earlier try of this lead may have been applied
-        create = (
-            self.client.create_potential_seller_lead
-            if p.kind == "potential_seller"
-            else self.client.create_lead
-        )
         try:
-            if p.activities_at_most_once and to_send:
-                try:
-                    response = create(
-                        p.site, self._lead_body(plan, [a for _, a in to_send]), retry_unknown=False
-                    )
-                except TransientError as exc:
-                    if not exc.maybe_applied:
-                        raise
-                    # The server may have stored the activities: never send them again;
-                    # the lead itself is safe to resend (a POST with our id merges).
-                    self.ledger.activities_done(
-                        plan.lead_id, hashes, "in_doubt", status=exc.status, error=exc.error
-                    )
-                    outcome.doubt(hashes)
-                    hashes, to_send, lead_unknown = [], [], True
-                    if p.kind == "potential_seller":
-                        self.ledger.lead_in_doubt(
-                            p.site, p.source, plan.key, status=exc.status, error=exc.error
-                        )
-                        outcome.result = Outcome.IN_DOUBT
-                        outcome.problems = [Problem(IN_DOUBT, _HELD)]
-                        return outcome
-                    self._begin(plan, plan.activities_done)
-                    response = create(p.site, self._lead_body(plan, []))
-            else:
-                response = create(p.site, self._lead_body(plan, [a for _, a in to_send]))
+            response = self._post_lead(plan, outcome, carried)
         except Stopping as stop:
-            # ``hashes`` names what the interrupted request carried
-            if not (stop.maybe_applied or lead_unknown):
-                self._lead_not_sent(plan, hashes, _STOPPED_UNSENT)
-                return self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
-            self.ledger.lead_in_doubt(
-                p.site, p.source, plan.key, status=None, error=_STOPPED, activity_hashes=hashes
-            )
-            outcome.doubt(hashes)
-            return self._interrupted(outcome)
+            return self._create_stopped(plan, outcome, carried, stop)
         except ApiError as exc:
-            if lead_unknown:
+            if carried.lead_unknown:
                 exc.maybe_applied = True  # the first try carried the lead too
-            return self._lead_failed(plan, exc, hashes, outcome, creating=True)
+            return self._lead_failed(plan, exc, carried.hashes, outcome, creating=True)
+        if response is None:  # a potential seller whose activities are in doubt
+            return outcome
         self.breaker.success()
         self.ledger.lead_sent(
-            p.site, p.source, plan.key, status=response.status, activity_hashes=hashes
+            p.site, p.source, plan.key, status=response.status, activity_hashes=carried.hashes
         )
         outcome.http_status, outcome.attempts = response.status, response.attempts
-        outcome.activities_sent += len(hashes)
-        outcome.possible_duplicates += self._possible_copies(
-            plan, hashes, response.unknown_outcomes
+        outcome.activities_sent += len(carried.hashes)
+        outcome.possible_duplicates += possible_copies(
+            plan, carried.hashes, response.unknown_outcomes
         )
         return outcome
 
-    def _possible_copies(self, plan: RowPlan, sent: list[str], unknown_outcomes: int) -> int:
-        """How many extra copies of the activities just sent the server may now hold.
+    def _create_call(self) -> Any:
+        if self.policy.kind == "potential_seller":
+            return self.client.create_potential_seller_lead
+        return self.client.create_lead
 
-        Every try whose outcome was unknown may have stored the whole batch once
-        more, and an activity whose earlier send was unknown may be there already.
+    def _post_lead(self, plan: RowPlan, outcome: SendOutcome, carried: _Carried) -> Any:
+        """POST the new lead with its activities; None when it ends in doubt without a request.
+
+        At most once, the activities are sent without retries: a try that may
+        have been applied is not resent with them (see ``_lead_without_activities``).
         """
-        return len(sent) * unknown_outcomes + len(set(plan.activities_in_doubt) & set(sent))
+        p = self.policy
+        create = self._create_call()
+        if not (p.activities_at_most_once and carried.activities):
+            return create(p.site, self._lead_body(plan, carried.activities))
+        try:
+            return create(p.site, self._lead_body(plan, carried.activities), retry_unknown=False)
+        except TransientError as exc:
+            if not exc.maybe_applied:
+                raise
+            return self._lead_without_activities(plan, outcome, carried, exc)
+
+    def _lead_without_activities(
+        self, plan: RowPlan, outcome: SendOutcome, carried: _Carried, exc: TransientError
+    ) -> Any:
+        """After a try that may have stored the activities: resend the lead alone, or hold it."""
+        p = self.policy
+        # The server may have stored the activities: never send them again;
+        # the lead itself is safe to resend (a POST with our id merges).
+        self.ledger.activities_done(
+            plan.lead_id, carried.hashes, "in_doubt", status=exc.status, error=exc.error
+        )
+        outcome.doubt(carried.hashes)
+        carried.hashes, carried.activities, carried.lead_unknown = [], [], True
+        if p.kind == "potential_seller":
+            self.ledger.lead_in_doubt(
+                p.site, p.source, plan.key, status=exc.status, error=exc.error
+            )
+            outcome.result = Outcome.IN_DOUBT
+            outcome.problems = [Problem(IN_DOUBT, HELD)]
+            return None
+        self.records.begin(plan, plan.activities_done)
+        return self._create_call()(p.site, self._lead_body(plan, []))
+
+    def _create_stopped(
+        self, plan: RowPlan, outcome: SendOutcome, carried: _Carried, stop: Stopping
+    ) -> SendOutcome:
+        """The run stopped during the create: not sent, or in doubt if a try may have applied."""
+        p = self.policy
+        # ``carried.hashes`` names what the interrupted request carried
+        if not (stop.maybe_applied or carried.lead_unknown):
+            self.records.lead_not_sent(plan, carried.hashes, STOPPED_UNSENT)
+            return not_sent(outcome, Problem(NOT_SENT, STOPPED_UNSENT))
+        self.ledger.lead_in_doubt(
+            p.site, p.source, plan.key, status=None, error=STOPPED, activity_hashes=carried.hashes
+        )
+        outcome.doubt(carried.hashes)
+        return stopped_in_doubt(outcome)
 
     def _update(self, plan: RowPlan) -> SendOutcome:
         p = self.policy
@@ -346,25 +266,25 @@ class Sender:
         if changed or plan.resend:
             if changed:
                 self.client.prepare()
-            self._begin(plan, plan.activities_done)
+            self.records.begin(plan, plan.activities_done)
             try:
                 if changed:
                     response = self.client.update_lead(p.site, plan.lead_id, changed)
                     outcome.http_status, outcome.attempts = response.status, response.attempts
             except Stopping as stop:
                 if not stop.maybe_applied:
-                    self._lead_not_sent(plan, [], _STOPPED_UNSENT)
-                    return self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
-                self.ledger.lead_in_doubt(p.site, p.source, plan.key, status=None, error=_STOPPED)
-                return self._interrupted(outcome)
+                    self.records.lead_not_sent(plan, [], STOPPED_UNSENT)
+                    return not_sent(outcome, Problem(NOT_SENT, STOPPED_UNSENT))
+                self.ledger.lead_in_doubt(p.site, p.source, plan.key, status=None, error=STOPPED)
+                return stopped_in_doubt(outcome)
             except ApiError as exc:
                 return self._lead_failed(plan, exc, [], outcome)
             self.breaker.success()
             self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
-        sent = self._post_activities(plan, outcome)
+        sent = self.activities.post(plan, outcome)
         if sent:
             # the row's summary now includes the new activities
-            self._begin(plan, plan.activities_done + sent)
+            self.records.begin(plan, plan.activities_done + sent)
             self.ledger.lead_sent(p.site, p.source, plan.key, status=outcome.http_status or 200)
         elif not changed and outcome.result == Outcome.UPDATE:
             # nothing was sent: the only new activities are held (at most once),
@@ -374,7 +294,7 @@ class Sender:
 
     def refresh(self, plan: RowPlan) -> None:
         """Rewrite the ledger summary of an unchanged row (no request is made)."""
-        self._begin(plan, plan.activities_done)
+        self.records.begin(plan, plan.activities_done)
         self.ledger.lead_sent(self.policy.site, self.policy.source, plan.key, status=200)
 
     def _lead_failed(
@@ -390,8 +310,8 @@ class Sender:
         outcome.http_status, outcome.attempts = exc.status, exc.attempts
         if never_reached(exc):
             self.breaker.failure(exc)
-            self._lead_not_sent(plan, hashes, exc.error)
-            return self._not_sent(outcome, _api_problem(exc))
+            self.records.lead_not_sent(plan, hashes, exc.error)
+            return not_sent(outcome, api_problem(exc))
         # answers every request of the run would get: the run stops, the row is not sent
         stops_run = isinstance(exc, AuthError) or (creating and isinstance(exc, NotFoundError))
         refused = isinstance(exc, ClientError) and not stops_run
@@ -417,9 +337,9 @@ class Sender:
             if not refused:
                 # Turned away unapplied (401, 404 on create, 429 or 5xx after every
                 # retry): the row's data was not refused, so it is not a reject.
-                return self._not_sent(outcome, _api_problem(exc))
+                return not_sent(outcome, api_problem(exc))
             outcome.result = Outcome.REJECT
-            outcome.problems = [_api_problem(exc)]
+            outcome.problems = [api_problem(exc)]
             outcome.activities_rejected += len(plan.activities)
             return outcome
         self.ledger.lead_in_doubt(
@@ -427,118 +347,12 @@ class Sender:
         )
         outcome.result = Outcome.IN_DOUBT
         outcome.doubt(hashes)
-        outcome.problems = [_doubt_problem(exc, "the next run sends it again")]
+        outcome.problems = [doubt_problem(exc, "the next run sends it again")]
         return outcome
 
     # ----------------------------------------------------------------- activities
 
     def _send_activities_only(self, plan: RowPlan) -> SendOutcome:
         outcome = SendOutcome(plan, Outcome.CREATE)
-        self._post_activities(plan, outcome)
+        self.activities.post(plan, outcome)
         return outcome
-
-    def _post_activities(self, plan: RowPlan, outcome: SendOutcome) -> list[str]:
-        """Post the row's new activities in one request; returns the hashes confirmed sent.
-
-        Sets ``outcome.result`` to rejected, in_doubt or not_sent when the post fails.
-        """
-        p = self.policy
-        held = self._held(plan)
-        to_send = [(h, a) for h, a in plan.activities if h not in held]
-        outcome.doubt(h for h, _ in plan.activities if h in held)
-        if not to_send:
-            if held and p.kind == "activity":
-                outcome.result = Outcome.IN_DOUBT
-                outcome.problems = [Problem(IN_DOUBT, _HELD)]
-            return []
-        hashes = [h for h, _ in to_send]
-        try:
-            self.client.prepare()
-        except Stopping:  # nothing of these activities was recorded or sent
-            self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
-            return []
-        self.ledger.begin_activities(plan.lead_id, dict(to_send))
-        try:
-            response = self.client.add_activities(
-                p.site,
-                plan.lead_id,
-                [a for _, a in to_send],
-                retry_unknown=not p.activities_at_most_once,
-            )
-        except Stopping as stop:
-            if not stop.maybe_applied:
-                self._unsent_activities(plan, hashes, _STOPPED_UNSENT)
-                self._not_sent(outcome, Problem(NOT_SENT, _STOPPED_UNSENT))
-                return []
-            self.ledger.activities_done(
-                plan.lead_id, hashes, "in_doubt", status=None, error=_STOPPED
-            )
-            outcome.doubt(hashes)
-            self._interrupted(outcome)
-            return []
-        except ApiError as exc:
-            outcome.http_status, outcome.attempts = exc.status, exc.attempts
-            if isinstance(exc, ClientError) and not isinstance(exc, AuthError):
-                self.breaker.success()
-                self.ledger.activities_done(
-                    plan.lead_id, hashes, "failed", status=exc.status, error=exc.error
-                )
-                outcome.activities_rejected += len(hashes)
-                outcome.result = Outcome.REJECT
-                outcome.problems = [_api_problem(exc)]
-                return []
-            self.breaker.failure(exc)
-            if never_reached(exc) or isinstance(exc, AuthError):
-                self._unsent_activities(plan, hashes, exc.error)
-                self._not_sent(outcome, _api_problem(exc))
-                return []
-            state = "in_doubt" if exc.maybe_applied else "failed"
-            self.ledger.activities_done(
-                plan.lead_id, hashes, state, status=exc.status, error=exc.error
-            )
-            if state == "in_doubt":
-                outcome.doubt(hashes)
-                outcome.result = Outcome.IN_DOUBT
-                outcome.problems = [_doubt_problem(exc, "the next run decides")]
-            else:
-                # 429 or 5xx after every retry, certainly unapplied: sent again next run.
-                self._not_sent(outcome, _api_problem(exc))
-            return []
-        self.breaker.success()
-        self.ledger.activities_done(plan.lead_id, hashes, "sent", status=response.status)
-        outcome.activities_sent += len(hashes)
-        outcome.possible_duplicates += self._possible_copies(
-            plan, hashes, response.unknown_outcomes
-        )
-        if outcome.http_status is None:
-            outcome.http_status, outcome.attempts = response.status, response.attempts
-        return hashes
-
-
-def _doubt_problem(exc: ApiError, then: str) -> Problem:
-    """Why a request's outcome is unknown, naming a foreign 2xx answer for what it is."""
-    if isinstance(exc, UnexpectedAnswerError):
-        return Problem(
-            UNEXPECTED_ANSWER,
-            f"the answer was {exc}; the request may or may not have reached the API, {then}",
-        )
-    return Problem(IN_DOUBT, f"no answer to be sure of ({exc}); {then}")
-
-
-def _api_problem(exc: ApiError) -> Problem:
-    """A send failure as a reject reason with a stable code."""
-    if isinstance(exc, NotFoundError):
-        return Problem(http_status(404), f"the API does not know this site or lead: {exc.error}")
-    if isinstance(exc, RateLimitedError):
-        return Problem(
-            RATE_LIMITED, f"still rate limited after {exc.attempts} attempts: {exc.error}"
-        )
-    if isinstance(exc, TransportError):
-        return Problem(
-            UNREACHABLE, f"could not reach the API after {exc.attempts} attempts: {exc.error}"
-        )
-    if isinstance(exc, TransientError):
-        return Problem(RETRIES_EXHAUSTED, f"{exc} after {exc.attempts} attempts")
-    if exc.status == 422:
-        return Problem(http_status(422), f"the API refused the lead: {exc.error}")
-    return Problem(http_status(exc.status), f"the API refused the request: {exc.error}")

@@ -1,0 +1,92 @@
+"""A thread's turn to send a try: a place in flight, a rate slot, and the run's stop.
+
+Every wait here (a free place among the ``max_in_flight`` tries, the rate
+limiter, the pause before a retry) ends at once when ``stop`` is set, raising
+``Stopping`` and holding nothing. ``maybe_applied`` on that ``Stopping`` says
+whether an earlier try of the same request may have been applied.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from importer.errors import Stopping
+from importer.send.throttle import RateLimiter
+
+__all__ = ["IN_FLIGHT_POLL_S", "InFlight"]
+
+IN_FLIGHT_POLL_S = 0.25  # how often a thread waiting for a place in flight looks at ``stop``
+
+
+class InFlight:
+    """The places in flight shared by a client's threads, and each thread's waits.
+
+    ``sleep`` (default: wait on ``stop``) is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        stop: threading.Event,
+        max_in_flight: int | None,
+        rate_limiter: RateLimiter | None,
+        sleep: Callable[[float], None] | None,
+    ) -> None:
+        self._stop = stop
+        self._in_flight = threading.Semaphore(max_in_flight) if max_in_flight else None
+        self._limiter = rate_limiter
+        self._sleep = sleep
+        self._local = threading.local()
+
+    def prepare(self) -> None:
+        """Wait now for the calling thread's next try (see ``Client.prepare``)."""
+        if not getattr(self._local, "prepared", False):
+            self._get_ready(maybe_applied=False)
+            self._local.prepared = True
+
+    def unprepare(self) -> None:
+        """Give back the place a ``prepare`` got, if no try used it."""
+        if getattr(self._local, "prepared", False):
+            self._local.prepared = False
+            self.leave()
+
+    def enter(self, *, maybe_applied: bool) -> None:
+        """Take the turn for a try: the one ``prepare`` waited for, or wait for one now."""
+        if getattr(self._local, "prepared", False):
+            self._local.prepared = False  # this try uses what prepare() waited for
+        else:
+            # a stop while waiting to send: applied only if an earlier try may have been
+            self._get_ready(maybe_applied=maybe_applied)
+
+    def leave(self) -> None:
+        """Give back the place in flight of a try that ended."""
+        if self._in_flight is not None:
+            self._in_flight.release()
+
+    def wait(self, seconds: float, *, maybe_applied: bool) -> None:
+        """Wait before a retry; raise ``Stopping`` as soon as the run stops."""
+        if self._sleep is not None:
+            try:
+                self._sleep(seconds)
+            except Stopping:  # an injected sleep may stop the run itself
+                raise Stopping(maybe_applied=maybe_applied) from None
+            stopped = self._stop.is_set()
+        else:
+            stopped = self._stop.wait(seconds)
+        if stopped:
+            raise Stopping(maybe_applied=maybe_applied)
+
+    def _get_ready(self, *, maybe_applied: bool) -> None:
+        """Wait for a place in flight, then for the rate limiter; raise ``Stopping`` holding nothing."""
+        if self._stop.is_set():
+            raise Stopping(maybe_applied=maybe_applied)
+        if self._in_flight is not None:
+            while not self._in_flight.acquire(timeout=IN_FLIGHT_POLL_S):
+                if self._stop.is_set():
+                    raise Stopping(maybe_applied=maybe_applied)
+        try:
+            if self._limiter is not None:
+                self._limiter.acquire()
+        except Stopping:
+            self.leave()
+            raise Stopping(maybe_applied=maybe_applied) from None
