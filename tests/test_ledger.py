@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 import importer.ledger.ledger as ledger_module
 from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
 from importer.ledger.ledger import Ledger
-from importer.ledger.store import LEAD_STATES, canonical_json, payload_hash
+from importer.ledger.schema import LEAD_STATES
+from importer.ledger.store import canonical_json, payload_hash
 from importer.ledger.transitions import LeadIdConflict
 
 SOURCE = "followupboss"

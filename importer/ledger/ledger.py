@@ -18,11 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from importer.ledger.store import (
-    ACTIVITY_STATES,
-    LEAD_STATES,
-    normalize_lead_id,
-)
+from importer.ledger.schema import ACTIVITY_STATES, LEAD_STATES
+from importer.ledger.store import normalize_lead_id
 from importer.ledger.transitions import LedgerTransitions
 from importer.models import Problem
 
