@@ -3,9 +3,9 @@
 ``LedgerStore`` opens (or creates) the file, checks that it is an rg-import
 ledger of the schema version this code reads (tables in
 ``importer.ledger.schema``, locks in ``importer.ledger.locking``), and gives
-its subclasses one short transaction per call. The rows and what they mean are
-``importer.ledger.ledger``; the write-ahead state transitions are
-``importer.ledger.transitions``.
+one short transaction per call to what builds on it: the write-ahead state
+transitions (``importer.ledger.transitions``) and the lookups and listings
+(``importer.ledger.queries``), which ``importer.ledger.ledger.Ledger`` joins.
 
 Concurrency: one connection shared by the sender's worker threads, guarded by
 a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.
@@ -81,7 +81,7 @@ def _disk_full(exc: sqlite3.Error) -> bool:
     return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -107,7 +107,7 @@ class LedgerStore:
         *,
         run_id: str,
         readonly: bool = False,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ):
         if sqlite3.sqlite_version_info < (3, 24, 0):
             raise LedgerError(
@@ -210,7 +210,7 @@ class LedgerStore:
 
     def _prepare(self, *, create: bool) -> None:
         """Make the files private, switch to WAL and create the schema if ``create``."""
-        conn = self._connection()
+        conn = self.connection()
         for suffix in ("", "-wal", "-shm"):  # tighten files an older or laxer tool left
             with suppress(FileNotFoundError, PermissionError):
                 os.chmod(self.real_path + suffix, PRIVATE_MODE)
@@ -221,13 +221,11 @@ class LedgerStore:
                 "put it on a local disk with --ledger"
             )
         conn.execute("PRAGMA synchronous=NORMAL")
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             if create:
                 for statement in SCHEMA:
                     tx.execute(statement)
-                tx.execute(
-                    "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self._now())
-                )
+                tx.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self.now()))
             for statement in ADDITIONS:
                 tx.execute(statement)
 
@@ -241,9 +239,7 @@ class LedgerStore:
         if not tables >= BASE_TABLES:
             found = "tables " + ", ".join(sorted(tables)) if tables else "no tables"
             raise self._not_a_ledger(f"it has {found}")
-        version = (
-            self._connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        )
+        version = self.connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise LedgerError(
                 f"ledger {self.path} has schema version {version}, this rg-import reads "
@@ -274,18 +270,20 @@ class LedgerStore:
     ) -> None:
         self.close()
 
-    # -- plumbing for the subclasses ---------------------------------------------
+    # -- what the transitions and queries build on ------------------------------
 
-    def _now(self) -> str:
+    def now(self) -> str:
+        """The clock's time as the ledger stores it (``_iso``)."""
         return _iso(self._clock())
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """The open connection; LedgerError once closed. Share it only under the lock."""
         if self._conn is None:
             raise LedgerError(f"ledger {self.path} is closed")
         return self._conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction under the thread lock; committed before it returns.
 
         Raises LedgerGone before writing if the file was deleted or replaced,
@@ -294,7 +292,7 @@ class LedgerStore:
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
         with self._lock:
-            conn = self._connection()
+            conn = self.connection()
             self._check_still_there()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -313,6 +311,7 @@ class LedgerStore:
                     ) from exc
                 raise
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows ``sql`` reads, under the thread lock."""
         with self._lock:
-            return self._connection().execute(sql, params).fetchall()
+            return self.connection().execute(sql, params).fetchall()

@@ -14,7 +14,7 @@ Lead states::
                      └─ crash ─► in_doubt (by recover())
 
 Activities follow the same states, keyed ``(lead_id, activity_hash)``.
-``importer.ledger.ledger.Ledger`` adds the lookups and listings to these.
+``importer.ledger.ledger.Ledger`` offers these beside the lookups and listings.
 """
 
 from __future__ import annotations
@@ -64,12 +64,15 @@ def _keep_lead_id(conn: sqlite3.Connection, site: str, source: str, key: str, le
         )
 
 
-class LedgerTransitions(LedgerStore):
-    """A ledger store with the write-ahead transitions of leads and activities.
+class LedgerTransitions:
+    """The write-ahead transitions of leads and activities in ``store``.
 
     Every method is one committed transaction; see the module docstring for
     the states.
     """
+
+    def __init__(self, store: LedgerStore):
+        self._store = store
 
     def begin_lead(
         self,
@@ -100,8 +103,8 @@ class LedgerTransitions(LedgerStore):
         """
         lead_id = normalize_lead_id(lead_id)
         text = _checked_payload(payload, payload_hash, source, key)
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             _keep_lead_id(conn, site, source, key, lead_id)
             pending = (text, payload_hash, row_digest, row_activities)
             self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
@@ -128,7 +131,7 @@ class LedgerTransitions(LedgerStore):
                 "attempts = leads.attempts + 1, "
                 "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
                 "updated_at = excluded.updated_at",
-                (*row_key, lead_id, *pending, self.run_id, now, now),
+                (*row_key, lead_id, *pending, self._store.run_id, now, now),
             )
         except sqlite3.IntegrityError:
             # the unique index on lead_id: another row already has this id
@@ -156,7 +159,7 @@ class LedgerTransitions(LedgerStore):
             "attempts = activities.attempts + 1, last_status = NULL, last_error = NULL, "
             "run_id = excluded.run_id, updated_at = excluded.updated_at",
             [
-                (lead_id, h, None if p is None else canonical_json(p), self.run_id, now, now)
+                (lead_id, h, None if p is None else canonical_json(p), self._store.run_id, now, now)
                 for h, p in payloads.items()
             ],
         )
@@ -171,8 +174,8 @@ class LedgerTransitions(LedgerStore):
         error: str | None,
         activity_hashes: Sequence[str],
     ) -> None:
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             row = conn.execute(
                 "SELECT lead_id, state FROM leads WHERE site = ? AND source = ? AND key = ?",
                 (site, source, key),
@@ -274,8 +277,8 @@ class LedgerTransitions(LedgerStore):
     def begin_activities(self, lead_id: str, activities: Mapping[str, Mapping[str, Any]]) -> None:
         """Record that ``activities`` (hash -> payload) are about to be posted to ``lead_id``."""
         lead_id = normalize_lead_id(lead_id)
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             self._begin_activities(conn, lead_id, activities, now)
 
     def activities_done(
@@ -295,8 +298,8 @@ class LedgerTransitions(LedgerStore):
         if state not in _DONE_STATES:
             raise ValueError(f"activity outcome must be one of {_DONE_STATES}, not {state!r}")
         lead_id = normalize_lead_id(lead_id)
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             self._finish_activities(conn, lead_id, hashes, state, status, error, now)
 
     def recover(self) -> dict[str, int]:
@@ -304,8 +307,8 @@ class LedgerTransitions(LedgerStore):
 
         Returns ``{"leads": n, "activities": m}``, the rows changed.
         """
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             counts = {
                 table: conn.execute(
                     f"UPDATE {table} SET state = 'in_doubt', last_status = NULL, "

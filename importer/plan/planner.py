@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from importer import codes
-from importer.ledger.ledger import CachedReject, Ledger
+from importer.ledger.ledger import Ledger
+from importer.ledger.records import CachedReject
 from importer.ledger.store import payload_hash
 from importer.mapping.apply import MappedChunk, lead_ids_for, map_chunk
 from importer.mapping.binding import BoundMapping, bind
