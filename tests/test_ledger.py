@@ -25,10 +25,12 @@ from conftest import ROOT, SITE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import importer.ledger.ledger as ledger_module
+import importer.ledger.queries as queries_module
 from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
 from importer.ledger.ledger import Ledger
-from importer.ledger.store import LEAD_STATES, canonical_json, payload_hash
+from importer.ledger.records import LeadRecord
+from importer.ledger.schema import LEAD_STATES
+from importer.ledger.store import canonical_json, payload_hash
 from importer.ledger.transitions import LeadIdConflict
 
 SOURCE = "followupboss"
@@ -51,7 +53,7 @@ def begin(ledger: Ledger, key: str, payload: dict[str, Any], **kwargs: Any) -> N
     )
 
 
-def record(ledger: Ledger, key: str) -> ledger_module.LeadRecord:
+def record(ledger: Ledger, key: str) -> LeadRecord:
     return ledger.lookup(SITE, SOURCE, [key])[key]
 
 
@@ -342,7 +344,7 @@ def test_find_lead_ids_returns_leads_the_server_has(ledger: Ledger) -> None:
 def test_iteration_pages_filters_and_keeps_recording_order(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ledger_module, "_PAGE", 3)  # force several pages
+    monkeypatch.setattr(queries_module, "_PAGE", 3)  # force several pages
     for n in range(10):
         begin(ledger, f"k{n:02}", {"n": n}, activity_hashes=[f"h{n}"])
         if n % 2:
@@ -376,8 +378,7 @@ def test_batched_lookup_beyond_the_variable_limit_finds_every_key(
     fill_sent_leads(path, present)
     with Ledger(path, run_id="run-2") as reopened:
         # Some SQLite builds allow 999 or 32,766 variables; this one may allow more.
-        assert reopened._conn is not None
-        reopened._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        reopened.store.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
         keys = [f"person-{n}" for n in range(total)]
         found = reopened.lookup(SITE, SOURCE, keys)
         assert len(found) == present
@@ -464,6 +465,16 @@ def test_a_second_ledger_in_the_same_process_is_refused(ledger: Ledger, path: Pa
     )
     with Ledger(path, run_id="report", readonly=True) as reader:
         assert reader.counts()["leads"]["sending"] == 0
+
+
+def test_every_public_method_is_documented_once_where_it_is_defined(ledger: Ledger) -> None:
+    # Ledger offers the methods of the objects it is built of; help() must still show them
+    public = [name for name in vars(ledger) if not name.startswith("_") and name != "store"]
+    assert {"begin_lead", "lead_sent", "recover", "lookup", "iter_leads"} <= set(public)
+    for name in public:
+        method = getattr(ledger, name)
+        assert method.__doc__, name
+        assert method.__self__.__class__ is not Ledger  # defined once, not copied here
 
 
 def test_close_releases_the_lock(path: Path) -> None:
@@ -752,9 +763,9 @@ def test_a_missing_directory_is_reported(tmp_path: Path) -> None:
 
 def test_a_full_disk_stops_with_a_ledger_error_and_records_nothing(ledger: Ledger) -> None:
     begin(ledger, "p1", {"a": 1})
-    assert ledger._conn is not None
-    pages = ledger._conn.execute("PRAGMA page_count").fetchone()[0]
-    ledger._conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
+    conn = ledger.store.connection()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
     with pytest.raises(LedgerWriteError, match="check free disk space") as full:
         begin(ledger, "p2", {"notes": "x" * 100_000})
     assert full.value.disk_full

@@ -308,7 +308,7 @@ def test_rerun_reads_no_row_it_recognises_and_reports_the_same_rejects(
     ledger = tmp_path / "ledger.sqlite"
     first = run(sandbox, PEOPLE, ledger, new_out(tmp_path))
     with Ledger(ledger, run_id="t", readonly=True) as book:
-        remembered = book._query("SELECT count(*) FROM rejected_rows")[0][0]
+        remembered = book.store.query("SELECT count(*) FROM rejected_rows")[0][0]
     _, first_rejects = read_csv(Path(first["rejects_file"]))
     duplicates = sum(r["_code"] == "duplicate_key" for r in first_rejects)
     assert remembered == first["leads"]["rejected"] - duplicates > 0

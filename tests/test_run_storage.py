@@ -165,7 +165,7 @@ def cap_the_ledger(monkeypatch: pytest.MonkeyPatch, spare_pages: int) -> None:
 
     def capped(self: LedgerStore, *, create: bool) -> None:
         prepare(self, create=create)
-        conn = self._connection()
+        conn = self.connection()
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages + spare_pages}")
 

@@ -2,285 +2,88 @@
 
 Per source row key ``(site, source, key)`` the ledger remembers the Real Geeks
 lead id, the last payload the server confirmed and its hash, and which
-activities were sent. ``Ledger`` is the whole API, built in three layers:
+activities were sent. ``Ledger`` is the whole API, built by composition: it
+owns a ``LedgerStore`` (``importer.ledger.store``: the file, its locks and one
+transaction per call) and offers the methods of two objects built on it:
 
-* ``importer.ledger.store``: the file (format, opening, locking, schema, modes);
-* ``importer.ledger.transitions``: the write-ahead states ``sending`` →
-  ``sent`` / ``failed`` / ``in_doubt`` and ``recover()`` after a crash;
-* this module: the records and the queries (lookups by key or digest, the
-  activity states of leads, counts and listings).
+* ``LedgerTransitions`` (``importer.ledger.transitions``): the write-ahead
+  states ``sending`` → ``sent`` / ``failed`` / ``in_doubt`` and ``recover()``
+  after a crash;
+* ``LedgerQueries`` (``importer.ledger.queries``): lookups by key or digest,
+  the activity states of leads, counts and listings.
+
+Each method is documented where it is defined; ``help(ledger.begin_lead)``
+shows it, because the methods are theirs, bound to this ledger's store.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+import os
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Self
 
-from importer.ledger.store import (
-    ACTIVITY_STATES,
-    LEAD_STATES,
-    normalize_lead_id,
-)
+from importer.ledger.queries import LedgerQueries
+from importer.ledger.store import LedgerStore, utc_now
 from importer.ledger.transitions import LedgerTransitions
-from importer.models import Problem
 
-__all__ = ["CachedReject", "LeadRecord", "Ledger"]
-
-_BATCH = 500  # keys per IN (...) query: far below every SQLite variable limit
-_PAGE = 1000  # rows per page when iterating, so no lock is held while the caller works
-
-_LEAD_COLUMNS = (
-    "site, source, key, lead_id, state, payload, payload_hash, attempts, "
-    "last_status, last_error, run_id, created_at, updated_at"
-)
-_ACTIVITY_COLUMNS = (
-    "lead_id", "activity_hash", "state", "payload", "attempts",
-    "last_status", "last_error", "run_id", "created_at", "updated_at",
-)  # fmt: skip
+__all__ = ["Ledger"]
 
 
-@dataclass(frozen=True)
-class CachedReject:
-    """A row that failed validation, as the ledger remembers it by its digest."""
+class Ledger:
+    """The ledger file at ``path`` for the run ``run_id``.
 
-    digest: str
-    key: str
-    problems: tuple[Problem, ...]
-    warnings: tuple[tuple[str, str], ...] = ()  # (code, message)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "problems": [[p.code, p.message, p.column] for p in self.problems],
-                "warnings": [list(w) for w in self.warnings],
-            },
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, digest: str, key: str, text: str) -> CachedReject:
-        data = json.loads(text)
-        return cls(
-            digest,
-            key,
-            tuple(Problem(code, message, column) for code, message, column in data["problems"]),
-            tuple((code, message) for code, message in data.get("warnings", [])),
-        )
-
-
-@dataclass(frozen=True)
-class LeadRecord:
-    """What the ledger knows about one source row.
-
-    ``payload`` is the last payload (lead fields, no activities) the server
-    confirmed, None if none ever was; ``attempts`` counts ``begin_lead`` calls
-    over all runs; ``run_id`` is the run that last began sending the row.
+    The arguments, and the LedgerError raised when the file cannot be used,
+    are ``LedgerStore``'s. Close it (or use it as a context manager) to
+    release the run's locks.
     """
 
-    site: str
-    source: str
-    key: str
-    lead_id: str
-    state: str
-    payload: dict[str, Any] | None
-    payload_hash: str | None
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    run_id: str
-    created_at: str
-    updated_at: str
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        run_id: str,
+        readonly: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+    ):
+        self.store = LedgerStore(path, run_id=run_id, readonly=readonly, clock=clock)
+        transitions = LedgerTransitions(self.store)
+        self.begin_lead = transitions.begin_lead
+        self.lead_sent = transitions.lead_sent
+        self.lead_failed = transitions.lead_failed
+        self.lead_in_doubt = transitions.lead_in_doubt
+        self.begin_activities = transitions.begin_activities
+        self.activities_done = transitions.activities_done
+        self.recover = transitions.recover
+        queries = LedgerQueries(self.store)
+        self.lookup = queries.lookup
+        self.lookup_digests = queries.lookup_digests
+        self.lookup_rejected = queries.lookup_rejected
+        self.remember_rejected = queries.remember_rejected
+        self.find_lead_ids = queries.find_lead_ids
+        self.activity_states = queries.activity_states
+        self.sent_activity_hashes = queries.sent_activity_hashes
+        self.counts = queries.counts
+        self.iter_leads = queries.iter_leads
+        self.iter_activities = queries.iter_activities
 
+    @property
+    def readonly(self) -> bool:
+        """Whether the ledger was opened for reading only (it then refuses writes)."""
+        return self.store.readonly
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def close(self) -> None:
+        """Close the store (``LedgerStore.close``)."""
+        self.store.close()
 
+    def __enter__(self) -> Self:
+        return self
 
-def _records(rows: list[tuple[Any, ...]]) -> list[LeadRecord]:
-    # One json.loads over all payloads is ~3x faster than one call per row;
-    # the texts are canonical JSON written by the ledger itself.
-    texts = [row[5] for row in rows if row[5] is not None]
-    decoded = iter(json.loads("[" + ",".join(texts) + "]"))
-    return [
-        LeadRecord(
-            row[0], row[1], row[2], row[3], row[4],
-            None if row[5] is None else next(decoded),
-            row[6], row[7], row[8], row[9], row[10], row[11], row[12],
-        )  # positional: measurably faster than keywords for 100,000 records
-        for row in rows
-    ]  # fmt: skip
-
-
-class Ledger(LedgerTransitions):
-    """The SQLite ledger at ``path`` for the run ``run_id``.
-
-    Creates the file and its schema when missing. Raises LedgerError when
-    another run holds the file, when it is not an rg-import ledger, or when it
-    cannot be opened. ``readonly=True`` (for reports and plans) takes no lock,
-    creates nothing and refuses writes. ``clock`` returns the current time.
-    """
-
-    # -- lookups ----------------------------------------------------------------
-
-    def lookup(self, site: str, source: str, keys: Sequence[str]) -> dict[str, LeadRecord]:
-        """The records of those ``keys`` the ledger knows, by key; unknown keys are absent."""
-        rows: list[tuple[Any, ...]] = []
-        # Sorted batches walk the index in order: ~25% faster than a shuffled file.
-        for batch in _chunks(sorted(set(keys)), _BATCH):
-            rows += self._query(
-                f"SELECT {_LEAD_COLUMNS} FROM leads WHERE site = ? AND source = ? "
-                f"AND key IN ({','.join('?' * len(batch))})",
-                (site, source, *batch),
-            )
-        return {record.key: record for record in _records(rows)}
-
-    def lookup_digests(
-        self, site: str, source: str, digests: Sequence[str]
-    ) -> dict[str, tuple[str, str, int]]:
-        """Rows confirmed sent with one of these digests: digest -> (key, lead_id, activities).
-
-        A re-run finds its unchanged rows with this before mapping them at all:
-        one query per call, answered from a covering index.
-        """
-        out: dict[str, tuple[str, str, int]] = {}
-        for batch in _chunks(sorted(set(digests)), 100_000):
-            for digest, key, lead_id, count in self._query(
-                "SELECT row_digest, key, lead_id, row_activities FROM leads "
-                "WHERE site = ? AND source = ? AND state = 'sent' "
-                "AND row_digest IN (SELECT value FROM json_each(?))",
-                (site, source, json.dumps(list(batch))),
-            ):
-                out[digest] = (key, lead_id, count)
-        return out
-
-    def lookup_rejected(
-        self, site: str, source: str, digests: Sequence[str]
-    ) -> dict[str, CachedReject]:
-        """Rows rejected before with one of these digests: digest -> what was wrong."""
-        if not digests or "rejected_rows" not in self.tables:
-            return {}
-        out: dict[str, CachedReject] = {}
-        for batch in _chunks(sorted(set(digests)), 100_000):
-            for digest, key, text in self._query(
-                "SELECT row_digest, key, problems FROM rejected_rows "
-                "WHERE site = ? AND source = ? AND row_digest IN (SELECT value FROM json_each(?))",
-                (site, source, json.dumps(list(batch))),
-            ):
-                out[digest] = CachedReject.from_json(digest, key, text)
-        return out
-
-    def remember_rejected(self, site: str, source: str, rejects: Sequence[CachedReject]) -> None:
-        """Keep rows that failed validation (see ``lookup_rejected``); one transaction."""
-        if not rejects:
-            return
-        now = self._now()
-        with self._transaction() as tx:
-            tx.executemany(
-                "INSERT OR REPLACE INTO rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(site, source, r.digest, r.key, r.to_json(), self.run_id, now) for r in rejects],
-            )
-
-    def find_lead_ids(
-        self, site: str, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], str]:
-        """Lead ids of the leads that exist on the server, by ``(source, key)``.
-
-        A lead counts as existing once any request for it was confirmed (it has
-        a confirmed payload), whatever its latest state: a lead whose later
-        update failed or is in doubt still exists. Keys whose first create was
-        never confirmed (sending, failed or in doubt) are absent, so activities
-        are not posted to a lead that may not exist.
-        """
-        by_source: dict[str, list[str]] = {}
-        for source, key in sorted(set(keys)):
-            by_source.setdefault(source, []).append(key)
-        found: dict[tuple[str, str], str] = {}
-        for source, source_keys in by_source.items():
-            for batch in _chunks(source_keys, _BATCH):
-                for key, lead_id in self._query(
-                    "SELECT key, lead_id FROM leads WHERE site = ? AND source = ? "
-                    f"AND key IN ({','.join('?' * len(batch))}) AND payload_hash IS NOT NULL",
-                    (site, source, *batch),
-                ):
-                    found[(source, key)] = lead_id
-        return found
-
-    def activity_states(self, lead_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        """``{lead_id: {activity_hash: state}}`` for every given lead id, as spelt by the caller."""
-        spellings: dict[str, list[str]] = {}
-        for given in dict.fromkeys(lead_ids):
-            spellings.setdefault(normalize_lead_id(given), []).append(given)
-        result: dict[str, dict[str, str]] = {given: {} for given in dict.fromkeys(lead_ids)}
-        for batch in _chunks(sorted(spellings), _BATCH):
-            for lead_id, activity_hash, state in self._query(
-                "SELECT lead_id, activity_hash, state FROM activities "
-                f"WHERE lead_id IN ({','.join('?' * len(batch))})",
-                batch,
-            ):
-                for given in spellings[lead_id]:
-                    result[given][activity_hash] = state
-        return result
-
-    def sent_activity_hashes(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
-        """``{lead_id: hashes of its activities in state sent}`` for every given lead id."""
-        return {
-            lead_id: {h for h, state in states.items() if state == "sent"}
-            for lead_id, states in self.activity_states(lead_ids).items()
-        }
-
-    # -- reading ----------------------------------------------------------------
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Rows per state, every state present: ``{"leads": {...}, "activities": {...}}``."""
-        result: dict[str, dict[str, int]] = {}
-        for table, states in (("leads", LEAD_STATES), ("activities", ACTIVITY_STATES)):
-            found = dict(self._query(f"SELECT state, count(*) FROM {table} GROUP BY state"))
-            result[table] = {state: found.get(state, 0) for state in states}
-        return result
-
-    def _pages(
-        self, table: str, columns: str, state: str | None, site: str | None = None
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        """Matching rows in the order they were first recorded, one query per page.
-
-        Paging on rowid keeps each page an index range (the state index ends
-        in rowid), and no lock is held while the caller works on a page.
-        """
-        conditions, params = ["rowid > ?"], []
-        if state is not None:
-            conditions.append("state = ?")
-            params.append(state)
-        if site is not None:
-            conditions.append("+site = ?")  # unary +: filter only; keep rowid order
-            params.append(site)
-        sql = (
-            f"SELECT rowid, {columns} FROM {table} WHERE {' AND '.join(conditions)} "
-            f"ORDER BY rowid LIMIT {_PAGE}"
-        )
-        after = 0
-        while rows := self._query(sql, [after, *params]):
-            yield [row[1:] for row in rows]
-            after = rows[-1][0]
-
-    def iter_leads(
-        self, *, state: str | None = None, site: str | None = None
-    ) -> Iterator[LeadRecord]:
-        """Every lead record, optionally of one state and site, in the order first recorded."""
-        if state is not None and state not in LEAD_STATES:
-            raise ValueError(f"lead state must be one of {LEAD_STATES}, not {state!r}")
-        for page in self._pages("leads", _LEAD_COLUMNS, state, site):
-            yield from _records(page)
-
-    def iter_activities(self, *, state: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every activity as a dict of its columns (``payload`` decoded, or None), oldest first."""
-        if state is not None and state not in ACTIVITY_STATES:
-            raise ValueError(f"activity state must be one of {ACTIVITY_STATES}, not {state!r}")
-        for page in self._pages("activities", ", ".join(_ACTIVITY_COLUMNS), state):
-            for row in page:
-                activity = dict(zip(_ACTIVITY_COLUMNS, row, strict=True))
-                if activity["payload"] is not None:
-                    activity["payload"] = json.loads(activity["payload"])
-                yield activity
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

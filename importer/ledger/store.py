@@ -1,10 +1,11 @@
-"""The ledger's SQLite file: its format, opening, locking, schema and file modes.
+"""The ledger's SQLite file: opening, checking, file modes, one transaction per call.
 
 ``LedgerStore`` opens (or creates) the file, checks that it is an rg-import
-ledger of the schema version this code reads, and gives its subclasses one
-short transaction per call. The rows and what they mean are
-``importer.ledger.ledger``; the write-ahead state transitions are
-``importer.ledger.transitions``.
+ledger of the schema version this code reads (tables in
+``importer.ledger.schema``, locks in ``importer.ledger.locking``), and gives
+one short transaction per call to what builds on it: the write-ahead state
+transitions (``importer.ledger.transitions``) and the lookups and listings
+(``importer.ledger.queries``), which ``importer.ledger.ledger.Ledger`` joins.
 
 Concurrency: one connection shared by the sender's worker threads, guarded by
 a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.
@@ -28,14 +29,10 @@ SHA-256 (``payload_hash``), and lead ids as lower-case dashed UUID text
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import os
 import sqlite3
-import stat
-import struct
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,79 +43,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from importer.errors import LedgerError, LedgerGone, LedgerWriteError
-
-LEAD_STATES = ("sending", "sent", "failed", "in_doubt")
-ACTIVITY_STATES = ("sending", "sent", "failed", "in_doubt")
-SCHEMA_VERSION = 1
-
-_PRIVATE = 0o600
-
-_SCHEMA = (
-    """CREATE TABLE schema_version (
-        version INTEGER PRIMARY KEY,
-        applied_at TEXT NOT NULL
-    )""",
-    f"""CREATE TABLE leads (
-        site TEXT NOT NULL,
-        source TEXT NOT NULL,
-        key TEXT NOT NULL,
-        lead_id TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN {LEAD_STATES!r}),
-        payload TEXT,
-        payload_hash TEXT,
-        pending_payload TEXT,
-        pending_hash TEXT,
-        row_digest TEXT,
-        pending_digest TEXT,
-        row_activities INTEGER NOT NULL DEFAULT 0,
-        pending_activities INTEGER NOT NULL DEFAULT 0,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_status INTEGER,
-        last_error TEXT,
-        run_id TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (site, source, key)
-    )""",
-    "CREATE UNIQUE INDEX leads_lead_id ON leads (lead_id)",
-    # covering: a re-run answers "which rows are unchanged" from the index alone
-    "CREATE INDEX leads_digest ON leads (site, source, row_digest, state, key, lead_id, row_activities)",
-    "CREATE INDEX leads_state ON leads (state)",
-    # No foreign key to leads: an activity file may name leads this ledger never created.
-    f"""CREATE TABLE activities (
-        lead_id TEXT NOT NULL,
-        activity_hash TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN {ACTIVITY_STATES!r}),
-        payload TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_status INTEGER,
-        last_error TEXT,
-        run_id TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (lead_id, activity_hash)
-    )""",
-    "CREATE INDEX activities_state ON activities (state)",
-)
-
-# Tables added after version 1 without changing what older ones hold: created
-# when missing, so a ledger written by an earlier rg-import gains them on open.
-_ADDITIONS = (
-    # rows that failed validation, by the digest of their raw bytes (which is
-    # salted with the mapping): a re-run reports them again without checking them
-    """CREATE TABLE IF NOT EXISTS rejected_rows (
-        site TEXT NOT NULL,
-        source TEXT NOT NULL,
-        row_digest TEXT NOT NULL,
-        key TEXT NOT NULL,
-        problems TEXT NOT NULL,
-        run_id TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (site, source, row_digest)
-    ) WITHOUT ROWID""",
-)
-_BASE_TABLES = frozenset({"schema_version", "leads", "activities"})
-_ADDED_TABLES = frozenset({"rejected_rows"})
+from importer.ledger.locking import PRIVATE_MODE, RunLock, lock_inode, refuse_not_regular
+from importer.ledger.schema import ADDED_TABLES, ADDITIONS, BASE_TABLES, SCHEMA, SCHEMA_VERSION
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -155,7 +81,7 @@ def _disk_full(exc: sqlite3.Error) -> bool:
     return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -164,100 +90,6 @@ def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _refuse_not_regular(path: str, resolved: str, mode: int) -> None:
-    """Raise LedgerError unless ``mode`` is a regular file's (a ledger must be one)."""
-    if stat.S_ISREG(mode):
-        return
-    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
-    shown = path if resolved == os.path.abspath(path) else f"{path} (which is {resolved})"
-    raise LedgerError(
-        f"ledger {shown} is {what}, not a regular file; "
-        "give --ledger the path of a file (a run creates it if missing)"
-    )
-
-
-# One byte locked in the database file itself. SQLite locks bytes from 1 GiB
-# on (PENDING_BYTE, RESERVED_BYTE and 510 SHARED bytes); locks are advisory, so
-# a byte far beyond those never meets SQLite's own locks or its data.
-_INODE_LOCK_BYTE = 1 << 40
-
-
-def _lock_inode(fd: int) -> bool:
-    """Lock the open file itself, whatever its name; False if another run holds it.
-
-    An open-file-description lock (Linux) belongs to this descriptor, not to
-    the process: SQLite closing its own descriptors of the file cannot drop it,
-    and a second open in the same process is refused like another process.
-    Elsewhere, or where the file system cannot lock, the lock file alone holds.
-    """
-    if not hasattr(fcntl, "F_OFD_SETLK"):
-        return True
-    # struct flock: l_type, l_whence, l_start, l_len, l_pid (must be 0), padding
-    spec = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _INODE_LOCK_BYTE, 1, 0)
-    try:
-        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, spec)
-    except OSError as exc:
-        return not isinstance(exc, BlockingIOError) and exc.errno != errno.EACCES
-    return True
-
-
-class _RunLock:
-    """An exclusive, non-blocking ``flock`` on ``<db_path>.lock`` naming its holder.
-
-    ``db_path`` is the resolved path, so every name of one file meets one lock.
-    """
-
-    def __init__(self, db_path: str, run_id: str, *, name: str):
-        self.path = db_path + ".lock"
-        try:
-            # O_NOFOLLOW: a symlink planted as the lock file must not get its target truncated
-            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-            self._fd = os.open(self.path, flags, _PRIVATE)
-        except OSError as exc:
-            raise LedgerError(
-                f"cannot create the ledger lock file {self.path}: {exc.strerror}; "
-                "check that the directory exists and is writable"
-            ) from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = self._read_holder()
-            os.close(self._fd)
-            if not isinstance(exc, BlockingIOError):
-                raise LedgerError(f"cannot lock the ledger {name}: {exc.strerror}") from None
-            raise LedgerError(
-                f"ledger {name} is in use by another run (pid {holder.get('pid', '?')}, "
-                f"run {holder.get('run_id', '?')}); wait for it to finish, "
-                "or use --ledger to pick another file"
-            ) from None
-        with suppress(PermissionError):
-            os.fchmod(self._fd, _PRIVATE)
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "run_id": run_id}).encode(), 0)
-
-    def _read_holder(self) -> dict[str, Any]:
-        try:
-            holder = json.loads(os.pread(self._fd, 4096, 0) or b"{}")
-        except (OSError, ValueError):
-            return {}
-        return holder if isinstance(holder, dict) else {}
-
-    def release(self) -> None:
-        """Forget the holder and unlock; the file stays so no other run's lock is orphaned."""
-        with suppress(OSError):
-            os.ftruncate(self._fd, 0)
-        os.close(self._fd)  # closing the only descriptor releases the flock
 
 
 class LedgerStore:
@@ -275,7 +107,7 @@ class LedgerStore:
         *,
         run_id: str,
         readonly: bool = False,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ):
         if sqlite3.sqlite_version_info < (3, 24, 0):
             raise LedgerError(
@@ -287,7 +119,7 @@ class LedgerStore:
         self.readonly = readonly
         self._clock = clock
         self._lock = threading.Lock()
-        self._file_lock: _RunLock | None = None
+        self._file_lock: RunLock | None = None
         self._conn: sqlite3.Connection | None = None
         self._fd: int | None = None  # the database file, held open for its inode lock
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
@@ -303,7 +135,7 @@ class LedgerStore:
         # The lock and the files SQLite writes belong to the file, not to the name given.
         self.real_path = os.path.realpath(self.path)
         try:
-            _refuse_not_regular(self.path, self.real_path, os.stat(self.real_path).st_mode)
+            refuse_not_regular(self.path, self.real_path, os.stat(self.real_path).st_mode)
         except FileNotFoundError:
             if self.readonly:
                 raise LedgerError(
@@ -314,7 +146,7 @@ class LedgerStore:
         if self.readonly:
             target, uri = Path(self.real_path).as_uri() + "?mode=ro", True
         else:
-            self._file_lock = _RunLock(self.real_path, self.run_id, name=self.path)
+            self._file_lock = RunLock(self.real_path, self.run_id, name=self.path)
             self._hold_file()
             target, uri = self.real_path, False
         try:
@@ -329,7 +161,7 @@ class LedgerStore:
                 self._check_schema(tables)
             if not self.readonly:
                 self._prepare(create=not tables)
-                tables |= _BASE_TABLES | _ADDED_TABLES
+                tables |= BASE_TABLES | ADDED_TABLES
             # a read-only ledger written by an earlier rg-import may lack the added tables
             self.tables = frozenset(tables)
         except sqlite3.OperationalError as exc:
@@ -348,12 +180,12 @@ class LedgerStore:
         """
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            self._fd = os.open(self.real_path, flags, _PRIVATE)
+            self._fd = os.open(self.real_path, flags, PRIVATE_MODE)
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
         found = os.fstat(self._fd)
-        _refuse_not_regular(self.path, self.real_path, found.st_mode)
-        if not _lock_inode(self._fd):
+        refuse_not_regular(self.path, self.real_path, found.st_mode)
+        if not lock_inode(self._fd):
             raise LedgerError(
                 f"ledger {self.path} is in use by another run under another name (a hard link "
                 "to the same file); wait for it to finish, or use --ledger to pick another file"
@@ -378,10 +210,10 @@ class LedgerStore:
 
     def _prepare(self, *, create: bool) -> None:
         """Make the files private, switch to WAL and create the schema if ``create``."""
-        conn = self._connection()
+        conn = self.connection()
         for suffix in ("", "-wal", "-shm"):  # tighten files an older or laxer tool left
             with suppress(FileNotFoundError, PermissionError):
-                os.chmod(self.real_path + suffix, _PRIVATE)
+                os.chmod(self.real_path + suffix, PRIVATE_MODE)
         journal = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if journal != "wal":
             raise LedgerError(
@@ -389,14 +221,12 @@ class LedgerStore:
                 "put it on a local disk with --ledger"
             )
         conn.execute("PRAGMA synchronous=NORMAL")
-        with self._transaction() as tx:
+        with self.transaction() as tx:
             if create:
-                for statement in _SCHEMA:
+                for statement in SCHEMA:
                     tx.execute(statement)
-                tx.execute(
-                    "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self._now())
-                )
-            for statement in _ADDITIONS:
+                tx.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self.now()))
+            for statement in ADDITIONS:
                 tx.execute(statement)
 
     def _not_a_ledger(self, why: str) -> LedgerError:
@@ -406,12 +236,10 @@ class LedgerStore:
         )
 
     def _check_schema(self, tables: set[str]) -> None:
-        if not tables >= _BASE_TABLES:
+        if not tables >= BASE_TABLES:
             found = "tables " + ", ".join(sorted(tables)) if tables else "no tables"
             raise self._not_a_ledger(f"it has {found}")
-        version = (
-            self._connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        )
+        version = self.connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise LedgerError(
                 f"ledger {self.path} has schema version {version}, this rg-import reads "
@@ -442,18 +270,20 @@ class LedgerStore:
     ) -> None:
         self.close()
 
-    # -- plumbing for the subclasses ---------------------------------------------
+    # -- what the transitions and queries build on ------------------------------
 
-    def _now(self) -> str:
+    def now(self) -> str:
+        """The clock's time as the ledger stores it (``_iso``)."""
         return _iso(self._clock())
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """The open connection; LedgerError once closed. Share it only under the lock."""
         if self._conn is None:
             raise LedgerError(f"ledger {self.path} is closed")
         return self._conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction under the thread lock; committed before it returns.
 
         Raises LedgerGone before writing if the file was deleted or replaced,
@@ -462,7 +292,7 @@ class LedgerStore:
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
         with self._lock:
-            conn = self._connection()
+            conn = self.connection()
             self._check_still_there()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -481,6 +311,7 @@ class LedgerStore:
                     ) from exc
                 raise
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows ``sql`` reads, under the thread lock."""
         with self._lock:
-            return self._connection().execute(sql, params).fetchall()
+            return self.connection().execute(sql, params).fetchall()

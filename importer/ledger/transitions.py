@@ -14,7 +14,7 @@ Lead states::
                      └─ crash ─► in_doubt (by recover())
 
 Activities follow the same states, keyed ``(lead_id, activity_hash)``.
-``importer.ledger.ledger.Ledger`` adds the lookups and listings to these.
+``importer.ledger.ledger.Ledger`` offers these beside the lookups and listings.
 """
 
 from __future__ import annotations
@@ -40,12 +40,39 @@ class LeadIdConflict(LedgerError):
     """A lead id would be given to a second source row, or changed for one the server may know."""
 
 
-class LedgerTransitions(LedgerStore):
-    """A ledger store with the write-ahead transitions of leads and activities.
+def _checked_payload(payload: Mapping[str, Any], payload_hash: str, source: str, key: str) -> str:
+    """The canonical JSON of ``payload``; ValueError if ``payload_hash`` is not its hash."""
+    text = canonical_json(payload)
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != payload_hash:
+        raise ValueError(f"payload_hash does not match the payload of {source}/{key}")
+    return text
+
+
+def _keep_lead_id(conn: sqlite3.Connection, site: str, source: str, key: str, lead_id: str) -> None:
+    """Raise LeadIdConflict if the row has another id the server may already know.
+
+    Only a failed row the server never confirmed may change its id.
+    """
+    row = conn.execute(
+        "SELECT lead_id, state, payload_hash FROM leads WHERE site = ? AND source = ? AND key = ?",
+        (site, source, key),
+    ).fetchone()
+    if row is not None and row[0] != lead_id and (row[1] != "failed" or row[2] is not None):
+        raise LeadIdConflict(
+            f"{source}/{key} was sent as lead {row[0]}; it cannot become {lead_id}: "
+            "keep the lead id of a row once the server may have it"
+        )
+
+
+class LedgerTransitions:
+    """The write-ahead transitions of leads and activities in ``store``.
 
     Every method is one committed transaction; see the module docstring for
     the states.
     """
+
+    def __init__(self, store: LedgerStore):
+        self._store = store
 
     def begin_lead(
         self,
@@ -75,55 +102,46 @@ class LedgerTransitions(LedgerStore):
         id belongs to another row or the row's id cannot change any more.
         """
         lead_id = normalize_lead_id(lead_id)
-        text = canonical_json(payload)
-        if hashlib.sha256(text.encode("utf-8")).hexdigest() != payload_hash:
-            raise ValueError(f"payload_hash does not match the payload of {source}/{key}")
-        now = self._now()
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT lead_id, state, payload_hash FROM leads WHERE site = ? AND source = ? AND key = ?",
-                (site, source, key),
-            ).fetchone()
-            if row is not None and row[0] != lead_id and (row[1] != "failed" or row[2] is not None):
-                raise LeadIdConflict(
-                    f"{source}/{key} was sent as lead {row[0]}; it cannot become {lead_id}: "
-                    "keep the lead id of a row once the server may have it"
-                )
-            try:
-                conn.execute(
-                    "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
-                    "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
-                    "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
-                    "state = 'sending', pending_payload = excluded.pending_payload, "
-                    "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
-                    "pending_activities = excluded.pending_activities, "
-                    "attempts = leads.attempts + 1, "
-                    "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
-                    "updated_at = excluded.updated_at",
-                    (
-                        site,
-                        source,
-                        key,
-                        lead_id,
-                        text,
-                        payload_hash,
-                        row_digest,
-                        row_activities,
-                        self.run_id,
-                        now,
-                        now,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                owner = conn.execute(
-                    "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
-                ).fetchone()
-                raise LeadIdConflict(
-                    f"lead id {lead_id} of {source}/{key} already belongs to "
-                    f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
-                ) from None
+        text = _checked_payload(payload, payload_hash, source, key)
+        now = self._store.now()
+        with self._store.transaction() as conn:
+            _keep_lead_id(conn, site, source, key, lead_id)
+            pending = (text, payload_hash, row_digest, row_activities)
+            self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
             self._begin_activities(conn, lead_id, activity_hashes, now)
+
+    def _upsert_sending(
+        self,
+        conn: sqlite3.Connection,
+        row_key: tuple[str, str, str],
+        lead_id: str,
+        pending: tuple[str, str, str | None, int],
+        now: str,
+    ) -> None:
+        """Make the row ``sending`` with ``pending`` (payload, hash, digest, activities)."""
+        try:
+            conn.execute(
+                "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
+                "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
+                "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
+                "state = 'sending', pending_payload = excluded.pending_payload, "
+                "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
+                "pending_activities = excluded.pending_activities, "
+                "attempts = leads.attempts + 1, "
+                "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
+                "updated_at = excluded.updated_at",
+                (*row_key, lead_id, *pending, self._store.run_id, now, now),
+            )
+        except sqlite3.IntegrityError:
+            # the unique index on lead_id: another row already has this id
+            owner = conn.execute(
+                "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
+            ).fetchone()
+            raise LeadIdConflict(
+                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} already belongs to "
+                f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
+            ) from None
 
     def _begin_activities(
         self,
@@ -141,7 +159,7 @@ class LedgerTransitions(LedgerStore):
             "attempts = activities.attempts + 1, last_status = NULL, last_error = NULL, "
             "run_id = excluded.run_id, updated_at = excluded.updated_at",
             [
-                (lead_id, h, None if p is None else canonical_json(p), self.run_id, now, now)
+                (lead_id, h, None if p is None else canonical_json(p), self._store.run_id, now, now)
                 for h, p in payloads.items()
             ],
         )
@@ -156,8 +174,8 @@ class LedgerTransitions(LedgerStore):
         error: str | None,
         activity_hashes: Sequence[str],
     ) -> None:
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             row = conn.execute(
                 "SELECT lead_id, state FROM leads WHERE site = ? AND source = ? AND key = ?",
                 (site, source, key),
@@ -259,8 +277,8 @@ class LedgerTransitions(LedgerStore):
     def begin_activities(self, lead_id: str, activities: Mapping[str, Mapping[str, Any]]) -> None:
         """Record that ``activities`` (hash -> payload) are about to be posted to ``lead_id``."""
         lead_id = normalize_lead_id(lead_id)
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             self._begin_activities(conn, lead_id, activities, now)
 
     def activities_done(
@@ -280,8 +298,8 @@ class LedgerTransitions(LedgerStore):
         if state not in _DONE_STATES:
             raise ValueError(f"activity outcome must be one of {_DONE_STATES}, not {state!r}")
         lead_id = normalize_lead_id(lead_id)
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             self._finish_activities(conn, lead_id, hashes, state, status, error, now)
 
     def recover(self) -> dict[str, int]:
@@ -289,8 +307,8 @@ class LedgerTransitions(LedgerStore):
 
         Returns ``{"leads": n, "activities": m}``, the rows changed.
         """
-        now = self._now()
-        with self._transaction() as conn:
+        now = self._store.now()
+        with self._store.transaction() as conn:
             counts = {
                 table: conn.execute(
                     f"UPDATE {table} SET state = 'in_doubt', last_status = NULL, "

@@ -11,7 +11,8 @@ activity rows find their lead through it (``link_activities``).
 from __future__ import annotations
 
 from importer import codes
-from importer.ledger.ledger import CachedReject, Ledger
+from importer.ledger.ledger import Ledger
+from importer.ledger.records import CachedReject
 from importer.ledger.store import payload_hash
 from importer.mapping.apply import MappedChunk, lead_ids_for
 from importer.models import Outcome, Problem, RowWarning

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from importer.ledger.ledger import CachedReject, Ledger
+from importer.ledger.ledger import Ledger
+from importer.ledger.records import CachedReject
 from importer.mapping.apply import MappedChunk, map_chunk
 from importer.mapping.binding import BoundMapping, bind
 from importer.mapping.spec import Mapping
