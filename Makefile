@@ -22,8 +22,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)  ## create .venv and install rg-import with its dev tools
 
+# -n auto: one test process per core (pytest-xdist); PYTEST_ARGS="-n 0" runs them in one.
 test: $(STAMP)  ## run the whole test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # rg-import exits 3 when some rows are rejected, which the sample files have on purpose.
 RUN_SAMPLE = $(BIN)/rg-import run --sandbox --quiet
