@@ -29,7 +29,7 @@ from importer.mapping.spec import Mapping
 from importer.normalize.phones import normalize_phone
 from importer.normalize.regions import country_region
 from importer.read.table import open_table
-from tests.test_plan import plan_cli
+from tests.plan.test_plan import plan_cli
 
 INTERNATIONAL = Path(__file__).parents[1] / "data" / "international_contacts.csv"
 COUNTRY = {"Norway": "NO", "Norge": "NO", "India": "IN", "IN": "IN", "United Kingdom": "GB",
