@@ -20,8 +20,8 @@ import pytest
 
 from importer.errors import InputError
 from importer.read.table import open_table
+from tests.cli.test_cli import assert_one_error_line, invoke
 from tests.conftest import ROOT, SAMPLE_DATA, SITE
-from tests.test_cli import assert_one_error_line, invoke
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
 PEOPLE_ROWS = 56
