@@ -24,7 +24,15 @@ from importer.errors import ConfigError
 from importer.sandbox.config import SandboxConfig
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
-from tests.test_sandbox_helpers import AUTH, error_of, lead, new_id, note, property_view, session
+from tests.sandbox.test_sandbox_helpers import (
+    AUTH,
+    error_of,
+    lead,
+    new_id,
+    note,
+    property_view,
+    session,
+)
 
 
 def leads_url(sb: Sandbox) -> str:

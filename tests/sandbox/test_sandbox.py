@@ -11,7 +11,7 @@ import requests
 
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import SITE
-from tests.test_sandbox_helpers import (
+from tests.sandbox.test_sandbox_helpers import (
     AUTH,
     OTHER_SITE,
     error_of,
