@@ -201,8 +201,8 @@ def test_the_codes_the_checks_and_transforms_can_emit_are_known() -> None:
 
 def sample_mappings() -> dict[str, str]:
     """Every sample file and the mapping it is planned with (the catalog's from its
-    generator's own table, as tests/test_catalog.py)."""
-    from tests.test_catalog import OWNERS
+    generator's own table, as tests/catalog/test_catalog.py)."""
+    from tests.catalog.test_catalog import OWNERS
 
     return {**OWNERS, "home_valuations.csv": "home_valuations"}
 

@@ -19,12 +19,20 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import ROOT, SITE
-from test_sandbox_helpers import AUTH, error_of, lead, new_id, note, property_view, session
 
 from importer.errors import ConfigError
 from importer.sandbox.config import SandboxConfig
 from importer.sandbox.runner import Sandbox, start_sandbox
+from tests.conftest import ROOT, SITE
+from tests.sandbox.test_sandbox_helpers import (
+    AUTH,
+    error_of,
+    lead,
+    new_id,
+    note,
+    property_view,
+    session,
+)
 
 
 def leads_url(sb: Sandbox) -> str:

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import SITE
-from test_sandbox_helpers import (
+
+from importer.sandbox.runner import Sandbox, start_sandbox
+from tests.conftest import SITE
+from tests.sandbox.test_sandbox_helpers import (
     AUTH,
     OTHER_SITE,
     error_of,
@@ -19,8 +21,6 @@ from test_sandbox_helpers import (
     property_view,
     session,
 )
-
-from importer.sandbox.runner import Sandbox, start_sandbox
 
 FULL_BATHS_ERROR = "Property field 'full_baths' is not a valid integer."
 

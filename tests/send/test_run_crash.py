@@ -25,7 +25,7 @@ import pytest
 
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
-from tests.test_run import (
+from tests.send.test_run import (
     assert_invariant,
     leads_by_id,
     ledger_counts,

@@ -18,7 +18,7 @@ from importer.mapping.files import load_mapping
 from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.sandbox.runner import Sandbox
-from tests.test_run import (
+from tests.send.test_run import (
     assert_invariant,
     leads_by_id,
     log_since,

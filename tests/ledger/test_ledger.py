@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SITE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from importer.ledger.records import LeadRecord
 from importer.ledger.schema import LEAD_STATES
 from importer.ledger.store import canonical_json, payload_hash
 from importer.ledger.transitions import LeadIdConflict
+from tests.conftest import ROOT, SITE
 
 SOURCE = "followupboss"
 NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")

@@ -29,9 +29,9 @@ from importer.mapping.spec import Mapping
 from importer.normalize.phones import normalize_phone
 from importer.normalize.regions import country_region
 from importer.read.table import open_table
-from tests.test_plan import plan_cli
+from tests.plan.test_plan import plan_cli
 
-INTERNATIONAL = Path(__file__).parent / "data" / "international_contacts.csv"
+INTERNATIONAL = Path(__file__).parents[1] / "data" / "international_contacts.csv"
 COUNTRY = {"Norway": "NO", "Norge": "NO", "India": "IN", "IN": "IN", "United Kingdom": "GB",
            "UK": "GB", "Japan": "JP", "日本": "JP"}  # fmt: skip
 

@@ -27,15 +27,15 @@ from importer.outputs.report import shown_json
 from importer.progress import NullProgress
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import ROOT, SITE
-from tests.test_run import (
+from tests.send.test_run import (
     SANDBOX_LOGIN,
     assert_invariant,
     ledger_counts,
     load_mapping,
     write_people,
 )
-from tests.test_run_crash import run_command, start_run, wait_for
-from tests.test_run_faults import duplicated_activities
+from tests.send.test_run_crash import run_command, start_run, wait_for
+from tests.send.test_run_faults import duplicated_activities
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from importer.errors import ConfigError, ExitCode
 from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS
 
-CORPUS = Path(__file__).parent / "corpus" / "headers"
+CORPUS = Path(__file__).parents[1] / "corpus" / "headers"
 SAMPLES = sorted(CORPUS.glob("*.csv"))
 
 # Shipped layouts for which no real header was found in public code or docs

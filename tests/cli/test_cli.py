@@ -116,7 +116,7 @@ def make_inputs(tmp_path: Path) -> dict[str, Path]:
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256))
     )
     files["xls"].write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
-    # (a ragged row is a row rejected, not a bad file: see tests/test_row_outcomes.py)
+    # (a ragged row is a row rejected, not a bad file: see tests/read/test_row_outcomes.py)
     files["unclosed"].write_text(
         'ID,First Name,Email 1\n1,Ana,ana@example.com\n2,Bo,"bo@example.com\n3,Cy,cy@example.com\n',
         encoding="utf-8",

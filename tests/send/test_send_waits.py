@@ -31,8 +31,8 @@ from importer.sandbox.runner import start_sandbox
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
 from tests.conftest import SITE
-from tests.test_run import PEOPLE, assert_invariant, ledger_counts, run_result
-from tests.test_run_crash import start_run, wait_for
+from tests.send.test_run import PEOPLE, assert_invariant, ledger_counts, run_result
+from tests.send.test_run_crash import start_run, wait_for
 
 SANDBOX = Credentials("sandbox", "sandbox")
 HANG_GUARD_S = 30  # far above any expected time: only a hang gets there

@@ -31,8 +31,8 @@ from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
 from importer.send.http_errors import unexpected_body
 from tests.conftest import SITE
-from tests.test_client import json_answer, scripted
-from tests.test_run import (
+from tests.send.test_client import json_answer, scripted
+from tests.send.test_run import (
     NOTES,
     PEOPLE,
     assert_invariant,

@@ -20,7 +20,7 @@ from importer.ledger.ledger import Ledger
 from importer.ledger.store import payload_hash
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import SITE
-from tests.test_run import (
+from tests.send.test_run import (
     FUB_SOURCE,
     NOTES,
     PEOPLE,

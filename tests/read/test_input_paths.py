@@ -20,8 +20,8 @@ import pytest
 
 from importer.errors import InputError
 from importer.read.table import open_table
+from tests.cli.test_cli import assert_one_error_line, invoke
 from tests.conftest import ROOT, SAMPLE_DATA, SITE
-from tests.test_cli import assert_one_error_line, invoke
 
 PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
 PEOPLE_ROWS = 56
@@ -202,7 +202,7 @@ def test_run_into_a_used_directory_sends_nothing(
 
 
 def test_a_zip_bomb_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.test_read import bomb_xlsx
+    from tests.read.test_read import bomb_xlsx
 
     path = bomb_xlsx(tmp_path / "export.xlsx", 128)
     out = tmp_path / "out"

@@ -16,7 +16,7 @@ from importer.mapping.parse import parse_mapping
 from tests.conftest import MAPPINGS
 
 SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"
-CORPUS = Path(__file__).parent / "corpus" / "headers"
+CORPUS = Path(__file__).parents[1] / "corpus" / "headers"
 
 
 def invoke(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
