@@ -12,7 +12,12 @@ modules are imported inside the commands, so ``rg-import --help`` stays quick.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
+import os
 import sys
+import threading
 import traceback
 
 import click
@@ -72,4 +77,29 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         code = ExitCode.INTERNAL
+    if argv is None:  # the installed script: shut down in order, then skip the teardown
+        _exit_after_shutdown(int(code or 0))
     sys.exit(int(code or 0))
+
+
+def _exit_after_shutdown(code: int) -> None:
+    """Exit with ``code`` once everything that can still act has finished.
+
+    Threads still running are joined, atexit handlers run (temporary copies of
+    piped input are removed, thread pools are joined), logging is shut down and
+    the standard streams are flushed: what ``sys.exit`` does. Only the
+    interpreter's last step is skipped: freeing the heap of pandas and pandera
+    objects one by one, which costs about 0.2 s (a tenth of a 100,000-row plan)
+    and which the operating system does at once. Callers in the same process
+    (the tests) get a plain ``SystemExit``.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (| head): nothing left to tell
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

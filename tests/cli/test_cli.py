@@ -422,3 +422,21 @@ def test_without_mapping_an_unknown_header_stops_with_one_line(
     code, out, err = invoke(capsys, "plan", str(odd), "--out", str(tmp_path / "out"))
     assert_one_error_line(code, out, err, "no mapping recognises this header", "--mapping")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_script_exits_after_an_orderly_shutdown() -> None:
+    """The installed script skips only the interpreter's teardown: atexit handlers
+    still run, the output is flushed and the exit code is the command's."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.argv = ['rg-import', 'mappings', 'show', 'no-such-mapping']\n"
+        "from importer.cli.main import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.strip().endswith("atexit ran")
+    assert done.stderr.startswith("Error:") and "Traceback" not in done.stderr
