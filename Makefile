@@ -39,6 +39,9 @@ demo: $(STAMP)  ## import the sample Follow Up Boss export into the embedded san
 	@echo
 	@echo "== 3. People again: nothing changed, so nothing is sent =="
 	@$(RUN_SAMPLE) sample_data/followupboss_people.csv --mapping followupboss || [ $$? -eq 3 ]
+	@echo
+	@echo "Each run wrote report.html beside its report.json (counts as a chart, reasons, requests)."
+	@echo "Open the last one in a browser: $$(ls -t rg-import-runs/*/report.html | head -n 1)"
 
 lint: $(STAMP)  ## ruff check, ruff format --check and mypy (CI runs this before the tests)
 	$(BIN)/ruff check importer tests bench sample_data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from importer.models import Outcome
@@ -43,6 +44,7 @@ def plan_summary(result: PlanResult) -> str:
     if result.rejects_file:
         lines.append(f"Rejects: {result.rejects_file}  (fix them and run the file again)")
     lines.append(f"Report:  {result.out_dir}/report.json")
+    lines += _page_line(result.out_dir, "         ")
     return "\n".join(lines)
 
 
@@ -53,20 +55,22 @@ def run_summary(result: RunResult) -> str:
     lines = [
         f"Sent {inp.path} ({inp.rows} rows, mapping {result.mapping.name}) to site {result.site} on {where}:"
     ]
-    # rows of an activity file are activities: "created" means sent to their lead
     activity_file = result.mapping.kind == "activity"
-    for outcome in Outcome:
-        if outcome in (Outcome.IN_DOUBT, Outcome.NOT_SENT) and not leads[outcome]:
-            continue
-        if outcome is Outcome.UPDATE and activity_file:
-            continue
-        sent_activities = outcome is Outcome.CREATE and activity_file
-        label = "sent" if sent_activities else outcome.done.replace("_", " ")
-        lines.append(f"  {label:<10}{leads[outcome]:>8}")
+    if activity_file:
+        lines += _activity_rows(leads)
+    else:
+        for outcome in Outcome:
+            if outcome in (Outcome.IN_DOUBT, Outcome.NOT_SENT) and not leads[outcome]:
+                continue
+            lines.append(f"  {outcome.done.replace('_', ' '):<10}{leads[outcome]:>8}")
     held = f" ({acts['held']} held)" if acts.get("held") else ""
     unsent = f"{acts['not_sent']} not sent, " if acts.get("not_sent") else ""
+    label, refused = "activities", "rejected"
+    if activity_file:
+        # its rows refused by our checks never became activities: the rows' count holds them
+        label, refused = "activities built from rows", "rejected by the API"
     lines.append(
-        f"  activities: {acts['sent']} sent, {acts['unchanged']} unchanged, {acts['rejected']} rejected, "
+        f"  {label}: {acts['sent']} sent, {acts['unchanged']} unchanged, {acts['rejected']} {refused}, "
         f"{acts['in_doubt']} in doubt{held}, {unsent}{acts['possible_duplicates']} possible duplicates"
     )
     lines.append(
@@ -93,7 +97,38 @@ def run_summary(result: RunResult) -> str:
         )
     if result.report_file:
         lines.append(f"Report:   {result.out_dir}/report.json")
+        lines += _page_line(result.out_dir, "          ")
     return "\n".join(lines)
+
+
+# What each row count of an activity file means: its rows are not leads, and a row
+# refused by our checks never became an activity, so the activities line cannot show it.
+ACTIVITY_ROWS = {
+    Outcome.CREATE: ("rows sent", "their activities reached their leads"),
+    Outcome.UNCHANGED: ("rows unchanged", "their activities were all sent before"),
+    Outcome.REJECT: (
+        "rows rejected",
+        "refused by rg-import's checks before any activity was built, or by the API",
+    ),
+    Outcome.IN_DOUBT: ("rows in doubt", "the API may have stored their activities"),
+    Outcome.NOT_SENT: ("rows not sent", "their activities never reached the API"),
+}
+
+
+def _activity_rows(leads: MappingABC[Outcome, int]) -> list[str]:
+    """The row counts of an activity file, each saying what it counts."""
+    lines = []
+    for outcome, (label, meaning) in ACTIVITY_ROWS.items():
+        if outcome in (Outcome.IN_DOUBT, Outcome.NOT_SENT) and not leads[outcome]:
+            continue
+        lines.append(f"  {label:<15}{leads[outcome]:>8}  ({meaning})")
+    return lines
+
+
+def _page_line(out_dir: Path, indent: str) -> list[str]:
+    """report.html under report.json, if it was written (a full disk may have stopped it)."""
+    page = out_dir / "report.html"
+    return [f"{indent}{page}  (open it in a browser)"] if page.is_file() else []
 
 
 def _file_warnings(inp: InputFacts) -> list[str]:

@@ -23,7 +23,7 @@ from importer.errors import ConfigError
 from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome
-from importer.outputs import private_files
+from importer.outputs import private_files, report_html
 from importer.outputs.report import InputFacts, PlanResult, Warnings, report_json
 from importer.plan.plan_csv import write_chunk
 from importer.plan.planner import Planner
@@ -88,7 +88,9 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         plan_file=out_dir / "plan.csv", rejects_file=rejects_file,
         duration_s=round(time.monotonic() - started, 3),
     )  # fmt: skip
-    private_files.write_json(out_dir / "report.json", report_json(result))
+    data = report_json(result)
+    private_files.write_json(out_dir / "report.json", data)
+    report_html.write_html(out_dir / "report.html", data)
     return result
 
 

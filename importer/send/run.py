@@ -28,7 +28,7 @@ from importer.errors import ConfigError, ExitCode, LedgerWriteError, RunWriteFai
 from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome
-from importer.outputs import private_files
+from importer.outputs import private_files, report_html
 from importer.outputs.report import InputFacts, RunResult, report_json
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
@@ -326,17 +326,20 @@ def _exit_code(tally: Tally, breaker: CircuitBreaker, *, interrupted: bool) -> E
 
 
 def _write_report(result: RunResult, failed: Exception | None) -> RunResult:
-    """Write report.json; raises RunWriteFailed when a file of the run could not be written."""
+    """Write report.json and report.html; raises RunWriteFailed when a file of the run could not be written."""
     sent = result.leads[Outcome.CREATE] + result.leads[Outcome.UPDATE]
     if failed is not None:
         result = dataclasses.replace(result, stopped=write_failure(failed, sent))
-    report_file = result.out_dir / "report.json"
+    report_file = writing = result.out_dir / "report.json"
     try:
-        private_files.write_json(report_file, report_json(result))
+        data = report_json(result)
+        private_files.write_json(report_file, data)
         result = dataclasses.replace(result, report_file=report_file)
+        writing = result.out_dir / "report.html"
+        report_html.write_html(writing, data)
     except OSError as exc:
-        # the run's outcome matters more than its report file: the caller shows it
-        failed = failed or FileWriteError(report_file, exc)
+        # the run's outcome matters more than its report files: the caller shows it
+        failed = failed or FileWriteError(writing, exc)
         stopped = result.stopped or write_failure(failed, sent)
         result = dataclasses.replace(result, stopped=stopped, exit_code=ExitCode.ABORTED)
     if failed is not None:
