@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from importer.codes import describe
+from importer.outputs import private_files
 from importer.outputs.html_parts import NONE, bar_chart, facts, table, text
-from importer.outputs.private_files import open_private
 
 # the files a run directory can hold, in the order a person looks at them
 LINKED = (
@@ -59,7 +59,7 @@ def write_html(path: Path, report: Mapping[str, Any]) -> None:
     """
     present = [name for name, _ in LINKED if (path.parent / name).is_file()]
     page = render(report, present)
-    with open_private(path) as f:
+    with private_files.open_private(path) as f:
         f.write(page)
 
 
