@@ -163,7 +163,7 @@ def test_a_reused_out_is_refused_and_overwrite_leaves_no_old_rejects(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     code, _, err = invoke(capsys, *args, "--overwrite")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["plan.csv", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["plan.csv", "report.html", "report.json"]
     assert report(out)["rejects_file"] is None
 
 
