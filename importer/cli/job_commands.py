@@ -38,7 +38,9 @@ def jobs_list(config: Path | None) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        click.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]]))
+        click.echo(
+            "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3]])
+        )
 
 
 @jobs_group.command("check")

@@ -23,7 +23,9 @@ THIRD_SITE = "0b8f3a52-4c1e-4f6e-8b9a-77c2d4e5f601"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_env: Sandbox) -> Iterator[Path]:
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_env: Sandbox
+) -> Iterator[Path]:
     """A project folder; the working directory is another one, with no RG_SITE or RG_LEDGER."""
     for name in ("RG_SITE", "RG_LEDGER", "RG_PHONE_REGION"):
         monkeypatch.delenv(name, raising=False)
@@ -64,7 +66,7 @@ def test_run_job_sends_the_newest_export_with_the_jobs_settings(
     older = write_people(project / "exports" / "people-2026-01-02.csv", 30, seed=1)
     newest = write_people(project / "exports" / "people-2026-01-01.csv", 12, seed=2)
     os.utime(older, (1_000_000, 1_000_000))
-    config = write_jobs(project, JOB.format(site=SITE) + 'workers = 2\njson = true\n')
+    config = write_jobs(project, JOB.format(site=SITE) + "workers = 2\njson = true\n")
 
     code, out, err = invoke(capsys, "run", "--job", "nightly", "--config", str(config))
 
@@ -102,7 +104,7 @@ def test_flags_and_the_environment_win_over_the_file(
     ("extra", "words"),
     [
         ("wrokers = 2", ["unknown key 'wrokers'", "did you mean 'workers'?"]),
-        ("workers = 0", ["[jobs.nightly] workers = 0", "0<=x<=64" if False else "range"]),
+        ("workers = 0", ["[jobs.nightly] workers = 0", "is not in the range"]),
         ('update_api = "v9"', ["update_api = 'v9'", "v1"]),
         ('api_token = "abc"', ["credentials never go in rg-import.toml"]),
     ],
@@ -151,7 +153,7 @@ def test_jobs_check_finds_every_problem_and_writes_nothing(
     write_people(project / "exports" / "people-1.csv", 3, seed=4)
     (project / "drop").mkdir()
     (project / "not-a-ledger.sqlite").write_text("plain text, no database" * 40, encoding="utf-8")
-    config = write_jobs(project, JOB.format(site=SITE) + """
+    config = write_jobs(project, JOB.format(site=SITE) + f"""
 [jobs.broken]
 input = "exports/missing-*.csv"
 mapping = "no_such_mapping"
@@ -161,10 +163,10 @@ ledger = "not-a-ledger.sqlite"
 [jobs.drop]
 inbox = "drop"
 mapping = "followupboss"
-site = "%s"
+site = "{SITE}"
 ledger = "state/drop.sqlite"
 workers = 99
-""" % SITE)  # fmt: skip
+""")  # fmt: skip
     before = files_under(project.parent)
 
     code, out, err = invoke(capsys, "jobs", "check", "--config", str(config))
@@ -183,7 +185,9 @@ workers = 99
     assert "Traceback" not in out + err
 
 
-def test_jobs_check_of_a_good_file_exits_0(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jobs_check_of_a_good_file_exits_0(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project / "exports").mkdir()
     write_people(project / "exports" / "people-1.csv", 3, seed=4)
     config = write_jobs(project, JOB.format(site=SITE))
@@ -216,7 +220,9 @@ def test_a_drop_folder_runs_each_file_in_name_order_and_files_it_away(
     drop = project / "drop"
     drop.mkdir()
     write_people(drop / "1-clean.csv", 8, seed=5)
-    (drop / "2-with-rejects.csv").write_bytes((SAMPLE_DATA / "followupboss_people.csv").read_bytes())
+    (drop / "2-with-rejects.csv").write_bytes(
+        (SAMPLE_DATA / "followupboss_people.csv").read_bytes()
+    )
     (drop / "3-empty.csv").write_bytes(b"")
     (drop / ".4-partial.csv").write_text("still copying", encoding="utf-8")
     config = write_jobs(project, INBOX_JOB.format(site=SITE))
@@ -316,9 +322,10 @@ def test_ledger_backup_copies_the_ledger_of_a_run(
     assert code == 0, err
     assert out.startswith(f"Ledger {ledger} (") and "copied to copy.sqlite" in out
     assert stat.S_IMODE(Path("copy.sqlite").stat().st_mode) == 0o600
-    with Ledger("copy.sqlite", run_id="t", readonly=True) as copy, Ledger(
-        ledger, run_id="t", readonly=True
-    ) as original:
+    with (
+        Ledger("copy.sqlite", run_id="t", readonly=True) as copy,
+        Ledger(ledger, run_id="t", readonly=True) as original,
+    ):
         assert copy.counts() == original.counts()
     with Ledger(ledger, run_id="busy"):
         code, out, err = invoke(capsys, "ledger", "backup", "again.sqlite", "--ledger", str(ledger))

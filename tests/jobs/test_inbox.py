@@ -62,7 +62,7 @@ def test_an_empty_inbox_waits_for_nothing(tmp_path: Path) -> None:
 
 
 def test_a_missing_inbox_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="drop folder .* does not exist"):
+    with pytest.raises(ConfigError, match=r"drop folder .* does not exist"):
         ready_files(tmp_path / "nope", 0)
 
 

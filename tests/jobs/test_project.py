@@ -40,9 +40,9 @@ def test_the_project_file_is_found_in_the_working_directory_or_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match="no rg-import.toml in .*--config PATH"):
+    with pytest.raises(ConfigError, match=r"no rg-import\.toml in .*--config PATH"):
         project_path(None)
-    with pytest.raises(ConfigError, match="no project file at elsewhere.toml"):
+    with pytest.raises(ConfigError, match=r"no project file at elsewhere\.toml"):
         project_path(Path("elsewhere.toml"))
     path = project(tmp_path, "[jobs.a]\ninput = 'a.csv'\n")
     assert project_path(None) == path
@@ -55,7 +55,7 @@ def test_the_project_file_is_found_in_the_working_directory_or_given(
 )  # fmt: skip
 def test_credentials_never_live_in_the_file(tmp_path: Path, line: str) -> None:
     path = project(tmp_path, f"[jobs.nightly]\ninput = 'a.csv'\n{line}\n")
-    with pytest.raises(ConfigError, match="credentials never go in rg-import.toml") as refused:
+    with pytest.raises(ConfigError, match=r"credentials never go in rg-import\.toml") as refused:
         load_job(path, "nightly")
     assert "hunter2" not in str(refused.value)
 

@@ -39,7 +39,9 @@ def test_a_backup_is_a_private_copy_that_reads_as_the_ledger(tmp_path: Path) -> 
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     with Ledger(target, run_id="t", readonly=True) as copy:
         assert sorted(r.key for r in copy.iter_leads()) == ["k0", "k1", "k2"]
-    assert sorted(p.name for p in target.parent.iterdir() if not p.name.endswith(("-wal", "-shm"))) == ["ledger-copy.sqlite"]
+    assert sorted(
+        p.name for p in target.parent.iterdir() if not p.name.endswith(("-wal", "-shm"))
+    ) == ["ledger-copy.sqlite"]
 
 
 def test_a_backup_is_refused_while_a_run_holds_the_ledger(tmp_path: Path) -> None:
