@@ -32,6 +32,7 @@ STAGES = (
     "ledger",
     "plan",
     "send",
+    "jobs",
     "cli",
 )
 

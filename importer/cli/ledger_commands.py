@@ -1,4 +1,4 @@
-"""``rg-import ledger show|export``: the ledger of what was sent, as a table."""
+"""``rg-import ledger show|export|backup``: the ledger of what was sent, as a table or a copy."""
 
 from __future__ import annotations
 
@@ -44,3 +44,19 @@ def ledger_export(path: Path | None, state: str | None, fmt: str) -> None:
         click.echo(ledger_json(rows))
         return
     write_ledger_csv(rows, sys.stdout)
+
+
+@ledger.command("backup")
+@click.argument("target", metavar="PATH", type=click.Path(path_type=Path))
+@click.option("--ledger", "path", type=click.Path(path_type=Path), help="Ledger file (default: RG_LEDGER or ./rg-import.ledger.sqlite).")  # fmt: skip
+def ledger_backup(target: Path, path: Path | None) -> None:
+    """Copy the ledger to the new file PATH (0600), consistent, while no run uses it.
+
+    Refused while a run holds the ledger; no run can start during the copy.
+    """
+    from importer.ledger.backup import backup_ledger
+    from importer.ledger.listing import find_ledger
+
+    source = find_ledger(path)
+    leads = backup_ledger(source, target)
+    click.echo(f"Ledger {source} ({leads} leads) copied to {target}")

@@ -23,6 +23,7 @@ import traceback
 import click
 
 from importer import __version__
+from importer.cli.job_commands import jobs_group
 from importer.cli.ledger_commands import ledger
 from importer.cli.mapping_commands import mappings_group
 from importer.cli.plan_and_run import plan, run
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for command in (ledger, mappings_group, plan, run, sandbox):
+for command in (jobs_group, ledger, mappings_group, plan, run, sandbox):
     cli.add_command(command)
 
 

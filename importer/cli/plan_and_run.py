@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from importer.cli.job_settings import job_options, job_runs, remember_result
 from importer.cli.shared import apply_options, command_line, input_options, spools_input
 from importer.errors import ConfigError, RunWriteFailed
 from importer.settings import (
@@ -121,19 +122,23 @@ run_options = [
 
 
 @click.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT", required=False, type=click.Path(path_type=Path))
 @apply_options(input_options)
 @apply_options(run_options)
+@apply_options(job_options)
+@job_runs
 @spools_input
 def run(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
     ledger: Path | None, out: Path | None, overwrite: bool, activities_at_most_once: bool, update_api: str,
-    max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
+    max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool, runs_dir: Path | None,
+    keep_runs: int | None,
 ) -> int:  # fmt: skip
     """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest.
 
     INPUT may be - to read standard input (then pass --yes: there is no one to ask).
+    With --job NAME, the job of rg-import.toml says what to send (see docs/scheduling.md).
     """
     from importer.cli.arguments import read_options, run_destination, site_option
     from importer.config import environment
@@ -155,12 +160,13 @@ def run(
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
-        input_name=input_name,
+        input_name=input_name, runs_dir=runs_dir,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed
         confirm = None if yes or sandbox else _confirm_first_write(target.url)
         result = _send(request, confirm, quiet=quiet or as_json, as_json=as_json)
+        remember_result(result)  # for the run directory's upkeep (importer.cli.job_settings)
     finally:
         target.close()
     click.echo(_shown(result, as_json))

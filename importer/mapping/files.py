@@ -47,10 +47,16 @@ def iter_mapping_files() -> Iterator[Path]:
                 yield p
 
 
+def names_a_file(name_or_path: str) -> bool:
+    """Whether ``--mapping`` names a YAML file (else a shipped mapping's name)."""
+    candidate = Path(name_or_path)
+    return candidate.suffix in (".yaml", ".yml") or candidate.parent != Path(".")
+
+
 def find_mapping(name_or_path: str) -> Path:
     """Resolve ``--mapping``: a path to a YAML file, or the name of a shipped mapping."""
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.parent != Path("."):
+    if names_a_file(name_or_path):
         if candidate.is_file():
             return candidate
         raise MappingError("no such mapping file; check the path", path=str(candidate))

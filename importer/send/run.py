@@ -73,6 +73,7 @@ class RunRequest:
     command: str = "run"
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
+    runs_dir: Path | None = None  # without ``out``: the run directory is <runs_dir>/<run id>
 
 
 ProgressFactory = Callable[..., Progress]
@@ -117,7 +118,8 @@ def run_file(
             chunks = _first_planned(planner, table)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = private_files.make_run_dir(
-                req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
+                req.out or (req.runs_dir or Path("rg-import-runs")) / run_id,
+                overwrite=req.overwrite,
             )
             files = RunFiles(out_dir, table.info.headers, breaker)
             loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress)
