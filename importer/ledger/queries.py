@@ -100,6 +100,35 @@ class LedgerQueries:
                 ],
             )
 
+    def lookup_reported(
+        self, site: str, source: str, digests: Sequence[str]
+    ) -> dict[str, tuple[str, str, str]]:
+        """Rejects reported before with one of these digests: digest -> (key, codes, run_id)."""
+        if not digests or "reported_rejects" not in self._store.tables:
+            return {}
+        out: dict[str, tuple[str, str, str]] = {}
+        for batch in _chunks(sorted(set(digests)), 100_000):
+            for digest, key, found, run_id in self._store.query(
+                "SELECT row_digest, key, codes, run_id FROM reported_rejects "
+                "WHERE site = ? AND source = ? AND row_digest IN (SELECT value FROM json_each(?))",
+                (site, source, json.dumps(list(batch))),
+            ):
+                out[digest] = (key, found, run_id)
+        return out
+
+    def remember_reported(
+        self, site: str, source: str, rejects: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Keep the rejects this run reports, as (digest, key, codes); one transaction."""
+        if not rejects:
+            return
+        now = self._store.now()
+        with self._store.transaction() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO reported_rejects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(site, source, d, k, c, self._store.run_id, now) for d, k, c in rejects],
+            )
+
     def find_lead_ids(
         self, site: str, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
