@@ -91,9 +91,8 @@ def run_file(
 
     ``confirm`` is asked, with the planned counts, before the first write to a
     site this ledger has never written to; returning False stops with nothing sent.
-    ``on_wait`` is told when the run waits for a ledger another run holds.
-    Raises RunWriteFailed, with the result, when an output file or the ledger
-    could not be written.
+    ``on_wait`` is told when the run waits for a ledger another run holds. Raises
+    RunWriteFailed, with the result, when an output file or the ledger could not be written.
     """
     from importer.ledger.ledger import Ledger
     from importer.read.options import ReadOptions
@@ -123,27 +122,30 @@ def run_file(
                 req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
             )
             files = RunFiles(out_dir, table.info.headers, breaker)
-            memory = RejectMemory(ledger, req.site, req.mapping.source)
-            loop = _SendLoop(
-                sender, tally, files, table, req.workers, progress or _no_progress, memory
-            )
+            loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
+                             RejectMemory(ledger, req.site, req.mapping.source))  # fmt: skip
             loop.run(chunks)
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
         # rows read but never sent are counted as not sent, so the sum holds
         tally.leads[Outcome.NOT_SENT] += info.rows - tally.total()
-    name = req.input_name or str(req.input)
-    problems = input_problems(info.rows, name, allow_empty=req.allow_empty)
-    ending = Ending(loop.interrupt, memory.known, req.fail_on, bool(problems))
+    problems, ending = _ending(req, loop, info.rows)
     result = RunResult(
-        run_id=run_id, command=req.command, input=InputFacts.of(info, name),
+        run_id=run_id, command=req.command, input=InputFacts.of(info, req.input_name or str(req.input)),
         read_to_end=loop.read_to_end, mapping=req.mapping, site=req.site, base_url=req.base_url,
         sandbox=req.sandbox, leads=tally.leads, activities=dict(tally.activities), requests=stats,
         recovered_in_doubt=recovered, warnings=tally.warnings, out_dir=out_dir, **files.written(),
         stopped=breaker.reason, duration_s=round(time.monotonic() - started, 3),
-        exit_code=exit_code(tally, breaker, ending), rejects_known=memory.known, problems=problems,
+        exit_code=exit_code(tally, breaker, ending), rejects_known=ending.rejects_known,
+        problems=problems,
     )  # fmt: skip
     return write_report(result, breaker.write_error)
+
+
+def _ending(req: RunRequest, loop: _SendLoop, rows: int) -> tuple[tuple[Problem, ...], Ending]:
+    """The problems of the input as a whole, and what besides the tally decides the exit code."""
+    problems = input_problems(rows, req.input_name or str(req.input), allow_empty=req.allow_empty)
+    return problems, Ending(loop.interrupt, loop.memory.known, req.fail_on, bool(problems))
 
 
 def _no_progress(*args: Any, **kwargs: Any) -> Progress:
