@@ -4,7 +4,8 @@ Lookups answer the planner and the sender (which rows are known, unchanged,
 rejected before, or exist on the server; which activities were sent); the
 listings walk every lead or activity for reports and ``rg-import ledger``.
 The rows that failed validation are remembered here too, beside the lookup
-that reads them back.
+that reads them back, and so are the rejects each run reported (for
+``importer.plan.known_rejects``).
 """
 
 from __future__ import annotations
