@@ -61,7 +61,7 @@ def _resolve_mapping(
 
 # what both commands print, and which outcomes make exit 3
 outcome_options = [
-    click.option("--fail-on", type=click.Choice(FAIL_ON), default=DEFAULT_FAIL_ON, show_default=True, help="Which rejects make exit 3: any, only those no earlier run of the ledger reported, or none."),
+    click.option("--fail-on", type=click.Choice(FAIL_ON), default=DEFAULT_FAIL_ON, show_default=True, help="Which rejects make exit 3: new-rejects (only those no earlier run of the ledger reported), rejects (any) or never."),
     click.option("--allow-empty", is_flag=True, help="A file with a header but no data rows is fine (else: empty_input, exit 3)."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
     click.option("--summary-line", is_flag=True, help="Print the result as one line instead of the summary."),
