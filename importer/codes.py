@@ -28,9 +28,11 @@ from typing import Literal
 StageName = Literal["read", "validate", "plan", "send"]
 # What the row becomes: refused, sent with a warning, either (``on_invalid``
 # decides), not sent (the next run sends it again) or in doubt.
+# ``whole file``: a problem of the input itself, no row's (report.json's ``problems``).
 Outcome = Literal[
-    "reject", "warning", "reject or warning", "not sent", "in doubt", "in doubt or not sent"
-]
+    "reject", "warning", "reject or warning", "not sent", "in doubt", "in doubt or not sent",
+    "whole file",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,9 @@ def _code(name: str, stage: StageName, outcome: Outcome, meaning: str) -> str:
 # ---------------------------------------------------------------- read
 RAGGED_ROW = _code(
     "ragged_row", "read", "reject", "the row has more or fewer fields than the header row"
+)
+EMPTY_INPUT = _code(
+    "empty_input", "read", "whole file", "the file has a header but no data rows (exit 3)"
 )
 
 # ---------------------------------------------------------------- validate

@@ -8,7 +8,8 @@ conditions that stop the whole command::
     ├── ConfigError (ValueError)       exit 2: bad flag, environment or credentials
     │   └── MappingError               exit 2: a mapping file is missing or malformed
     ├── InputError                     exit 2: the input file cannot be used as it is
-    ├── LedgerError                    exit 2: the ledger is locked, corrupt or unwritable
+    ├── LedgerError                    exit 2: the ledger is corrupt or unwritable
+    │   ├── LedgerLocked               exit 5: another run holds the ledger (--wait waits for it)
     │   └── LedgerWriteError           a write failed (full disk...): a run stops, exit 4
     │       └── LedgerGone             the file was deleted or replaced while open: exit 4
     ├── ApiError                       an HTTP exchange failed (raised by importer.send.client)
@@ -27,12 +28,18 @@ conditions that stop the whole command::
     └── OutputError                    exit 4: an output file could not be created safely
 
     Stopping (not an ImporterError)    raised inside a worker when the run is stopping
+    Terminated (KeyboardInterrupt)     SIGTERM: stops like Ctrl-C, exit 143
 
 Every message says what went wrong and what to do next, in one line.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 
@@ -44,7 +51,9 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage, configuration or input error; nothing was sent
     REJECTS = 3  # finished, but some rows were rejected or are in doubt
     ABORTED = 4  # stopped early (auth, circuit breaker); re-run to resume
+    LOCKED = 5  # another run holds the ledger; nothing was sent, try again later (or --wait)
     INTERRUPTED = 130  # Ctrl-C; the ledger is consistent, re-run to resume
+    TERMINATED = 143  # SIGTERM (128 + 15, as a shell reports it); like Ctrl-C otherwise
 
 
 class ImporterError(Exception):
@@ -85,6 +94,13 @@ class LedgerError(ImporterError):
     """The ledger cannot be opened, is locked by another run, or is damaged."""
 
     exit_code = ExitCode.USAGE
+
+
+class LedgerLocked(LedgerError):
+    """Another run holds the ledger (its own exit code, so a scheduler can tell it from a bad
+    configuration: the job may simply run again later, or wait with ``--wait``)."""
+
+    exit_code = ExitCode.LOCKED
 
 
 class LedgerWriteError(LedgerError):
@@ -225,3 +241,38 @@ class Stopping(Exception):
     def __init__(self, *, maybe_applied: bool = True) -> None:
         super().__init__("the run is stopping")
         self.maybe_applied = maybe_applied
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, a container runtime, ``kill``): the command stops as on Ctrl-C.
+
+    A KeyboardInterrupt, so every place that ends a run cleanly on Ctrl-C ends
+    it on SIGTERM too; only the message and the exit code (143) differ.
+    """
+
+
+@contextmanager
+def terminate_stops() -> Iterator[None]:
+    """While this lasts, SIGTERM raises ``Terminated`` in the main thread of this process.
+
+    A process forked meanwhile (``importer.plan.parallel``) inherits the
+    handler: there SIGTERM ends the process as it always would, silently.
+    Outside the main thread signals cannot be handled, and nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def on_term(signum: int, frame: object) -> None:
+        if os.getpid() != owner:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -12,3 +12,7 @@ DEFAULT_WORKERS = 4  # requests in flight at once during a run
 DEFAULT_MAX_ATTEMPTS = 6  # tries per request, the first included
 DEFAULT_TIMEOUT_S = 30.0  # most seconds one try may take in all
 DEFAULT_LEDGER = "rg-import.ledger.sqlite"
+# --fail-on: which rejects make a plan or run exit 3 (new-rejects: only those no earlier run
+# of the ledger reported; never: none, though rows in doubt or not sent still do)
+FAIL_ON = ("new-rejects", "rejects", "never")
+DEFAULT_FAIL_ON = "rejects"

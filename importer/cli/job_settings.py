@@ -50,8 +50,9 @@ ENV_OF = {"site": ENV_SITE, "ledger": ENV_LEDGER, "base_url": ENV_BASE_URL,
 NOT_SETTINGS = ("job", "config", "out", "runs_dir")
 # exit codes from best to worst, for a job that ran several files; codes not listed
 # (added later) rank between a refused file and a run stopped early
-_RANK = {ExitCode.OK: 0, ExitCode.REJECTS: 1, ExitCode.USAGE: 2, ExitCode.ABORTED: 4,
-         ExitCode.INTERNAL: 5, ExitCode.INTERRUPTED: 6, 143: 6}  # fmt: skip
+_RANK: dict[int, int] = {ExitCode.OK: 0, ExitCode.REJECTS: 1, ExitCode.USAGE: 2, ExitCode.LOCKED: 3,
+         ExitCode.ABORTED: 4, ExitCode.INTERNAL: 5, ExitCode.INTERRUPTED: 6,
+         ExitCode.TERMINATED: 6}  # fmt: skip
 
 job_options = [
     click.option("--job", metavar="NAME", help="Run the job NAME of rg-import.toml: its input, mapping, site, ledger and flags (flags and RG_* variables given here win)."),

@@ -28,7 +28,7 @@ from importer.cli.ledger_commands import ledger
 from importer.cli.mapping_commands import mappings_group
 from importer.cli.plan_and_run import plan, run
 from importer.cli.sandbox_command import sandbox
-from importer.errors import ExitCode, ImporterError
+from importer.errors import ExitCode, ImporterError, Terminated, terminate_stops
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,10 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
     try:
-        code = cli.main(args=args, prog_name="rg-import", standalone_mode=False, obj={"argv": args})
-    except click.exceptions.Abort:
-        click.echo("Interrupted.", err=True)
-        code = ExitCode.INTERRUPTED
+        # SIGTERM (systemd, containers) stops any command as Ctrl-C does, with its own code
+        with terminate_stops():
+            code = cli.main(
+                args=args, prog_name="rg-import", standalone_mode=False, obj={"argv": args}
+            )
+    except click.exceptions.Abort as exc:
+        # click turns KeyboardInterrupt (and so Terminated) into Abort
+        code = _interrupted(exc.__cause__ or exc.__context__)
     except click.ClickException as exc:
         # One line, like every other error; the hint replaces click's usage block.
         message = " ".join(exc.format_message().split())
@@ -66,9 +70,8 @@ def main(argv: list[str] | None = None) -> None:
             click.echo(traceback.format_exc().rstrip(), err=True)
         click.echo(f"Error: {exc}", err=True)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        code = ExitCode.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        code = _interrupted(exc)
     except Exception as exc:
         if debug:
             raise
@@ -81,6 +84,15 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # the installed script: shut down in order, then skip the teardown
         _exit_after_shutdown(int(code or 0))
     sys.exit(int(code or 0))
+
+
+def _interrupted(cause: BaseException | None) -> ExitCode:
+    """Say why the command stopped (Ctrl-C or SIGTERM); its exit code."""
+    if isinstance(cause, Terminated):
+        click.echo("Stopped by SIGTERM.", err=True)
+        return ExitCode.TERMINATED
+    click.echo("Interrupted.", err=True)
+    return ExitCode.INTERRUPTED
 
 
 def _exit_after_shutdown(code: int) -> None:

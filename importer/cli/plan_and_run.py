@@ -7,7 +7,6 @@ from the header), call one library function (``importer.plan.plan_file`` or
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,14 +14,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from importer.cli.job_settings import job_options, job_runs, remember_result
+from importer.cli.job_settings import JOB_META, job_options, job_runs, remember_result
 from importer.cli.shared import apply_options, command_line, input_options, spools_input
+from importer.cli.shown import Shown, show_result
 from importer.errors import ConfigError, RunWriteFailed
 from importer.settings import (
+    DEFAULT_FAIL_ON,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_S,
     DEFAULT_UPDATE_API,
     DEFAULT_WORKERS,
+    FAIL_ON,
     UPDATE_APIS,
 )
 
@@ -34,10 +36,11 @@ if TYPE_CHECKING:
 
 def _resolve_mapping(
     mapping_name: str | None, input_path: Path, sheet: str | None, delimiter: str | None,
-    encoding: str | None, phone_region: str | None,
+    encoding: str | None, phone_region: str | None, *, quiet: bool = False,
 ) -> Mapping:  # fmt: skip
     """The --mapping given (checked to fit the file), or the one whose fingerprint
-    matches the file's header (announced), reading phones for the --phone-region."""
+    matches the file's header (announced, unless ``quiet``), reading phones for the
+    --phone-region."""
     from importer.cli.arguments import (
         detect_mapping,
         given_mapping,
@@ -52,9 +55,19 @@ def _resolve_mapping(
     from importer.cli.summaries import detected_mapping
 
     mapping = detect_mapping(input_path, read_options(sheet, delimiter, encoding))
-    click.echo(detected_mapping(mapping), err=True)
+    if not quiet:
+        click.echo(detected_mapping(mapping), err=True)
     return with_home_region(mapping, phone_region)
 
+
+# what both commands print, and which outcomes make exit 3
+outcome_options = [
+    click.option("--fail-on", type=click.Choice(FAIL_ON), default=DEFAULT_FAIL_ON, show_default=True, help="Which rejects make exit 3: new-rejects (only those no earlier run of the ledger reported), rejects (any) or never."),
+    click.option("--allow-empty", is_flag=True, help="A file with a header but no data rows is fine (else: empty_input, exit 3)."),
+    click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
+    click.option("--summary-line", is_flag=True, help="Print the result as one line instead of the summary."),
+    click.option("--quiet", "-q", is_flag=True, help="Print nothing when all is well; otherwise one line per problem, on stderr."),
+]  # fmt: skip
 
 plan_options = [
     click.option("--site", metavar="UUID", help="Real Geeks site UUID (or RG_SITE); needed for lead ids and --ledger."),
@@ -63,8 +76,7 @@ plan_options = [
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
     click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
-    click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
-    click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    *outcome_options,
 ]  # fmt: skip
 
 
@@ -76,29 +88,29 @@ plan_options = [
 def plan(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None, overwrite: bool,
-    processes: int | None, update_api: str, as_json: bool, quiet: bool,
+    processes: int | None, update_api: str, fail_on: str, allow_empty: bool, as_json: bool,
+    summary_line: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing.
 
     INPUT may be - to read standard input.
     """
     from importer.cli.arguments import read_options, site_option
-    from importer.cli.summaries import plan_summary
-    from importer.outputs.report import shown_json
     from importer.plan.plan_file import PlanRequest, plan_file
     from importer.progress import make_progress
 
-    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
+    mapping = _resolve_mapping(
+        mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+    )
     request = PlanRequest(
         input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
         update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
+        fail_on=fail_on, allow_empty=allow_empty,
     )  # fmt: skip
-    result = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k))
-    if as_json:
-        click.echo(json.dumps(shown_json(result), indent=2, ensure_ascii=False))
-    else:
-        click.echo(plan_summary(result))
+    quiet_bar = quiet or as_json or summary_line
+    result = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k))
+    show_result(result, Shown(as_json=as_json, summary_line=summary_line, quiet=quiet))
     return int(result.exit_code)
 
 
@@ -116,8 +128,8 @@ run_options = [
     click.option("--max-attempts", default=DEFAULT_MAX_ATTEMPTS, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
     click.option("--timeout", "read_timeout", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(min=0.1), help="Most seconds one try may take in all: connecting, sending, the whole answer."),
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
-    click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
-    click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    click.option("--wait", "lock_wait", default=0, type=click.FloatRange(min=0), metavar="SECONDS", help="When another run holds the ledger, wait this long for it (default: exit 5 at once)."),
+    *outcome_options,
 ]  # fmt: skip
 
 
@@ -132,7 +144,8 @@ def run(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
     ledger: Path | None, out: Path | None, overwrite: bool, activities_at_most_once: bool, update_api: str,
-    max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool, runs_dir: Path | None,
+    max_attempts: int, read_timeout: float, yes: bool, lock_wait: float, fail_on: str,
+    allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool, runs_dir: Path | None,
     keep_runs: int | None,
 ) -> int:  # fmt: skip
     """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest.
@@ -146,7 +159,11 @@ def run(
     from importer.send.run import RunRequest
 
     env = environment()
-    mapping = _resolve_mapping(mapping_name, input_path, sheet, delimiter, encoding, phone_region)
+    job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
+    shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
+    mapping = _resolve_mapping(
+        mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+    )
     options = read_options(sheet, delimiter, encoding, mapping)
     target = run_destination(
         site=site_option(site), base_url=base_url, ledger=ledger, sandbox=sandbox, env=env
@@ -160,16 +177,17 @@ def run(
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
-        input_name=input_name, runs_dir=runs_dir,
+        input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
+        lock_wait=lock_wait,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed
         confirm = None if yes or sandbox else _confirm_first_write(target.url)
-        result = _send(request, confirm, quiet=quiet or as_json, as_json=as_json)
+        result = _send(request, confirm, shown)
         remember_result(result)  # for the run directory's upkeep (importer.cli.job_settings)
     finally:
         target.close()
-    click.echo(_shown(result, as_json))
+    show_result(result, shown)
     return int(result.exit_code)
 
 
@@ -190,32 +208,24 @@ def _confirm_first_write(url: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _send(
-    request: RunRequest,
-    confirm: Callable[[dict[str, Any]], bool] | None,
-    *,
-    quiet: bool,
-    as_json: bool,
+    request: RunRequest, confirm: Callable[[dict[str, Any]], bool] | None, shown: Shown
 ) -> RunResult:
     """``run_file``; when the run's files cannot be written, its report goes to stderr."""
     from importer.progress import make_progress
     from importer.send.run import run_file
 
+    quiet_bar = shown.quiet or shown.as_json or shown.summary_line
     try:
         return run_file(
-            request, progress=lambda *a, **k: make_progress(*a, quiet=quiet, **k), confirm=confirm
-        )
+            request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k),
+            confirm=confirm, on_wait=None if shown.quiet else _say,
+        )  # fmt: skip
     except RunWriteFailed as exc:
         # a full disk may hold stdout and report.json too: the report goes to stderr,
         # then main() prints the one line saying what stopped the run (exit 4)
-        click.echo(_shown(cast("RunResult", exc.result), as_json), err=True)
+        show_result(cast("RunResult", exc.result), shown, err=True, problems=False)
         raise
 
 
-def _shown(result: RunResult, as_json: bool) -> str:
-    """The run's report as printed: report.json with --json, else the summary."""
-    from importer.cli.summaries import run_summary
-    from importer.outputs.report import shown_json
-
-    if as_json:
-        return json.dumps(shown_json(result), indent=2, ensure_ascii=False)
-    return run_summary(result)
+def _say(notice: str) -> None:
+    click.echo(notice, err=True)

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from importer.models import Outcome
-from importer.outputs.report import plan_leads
+from importer.outputs.report import RunResult, plan_leads
 
 if TYPE_CHECKING:
     from importer.catalog.detect import BrokenMapping
     from importer.mapping.spec import Mapping
-    from importer.outputs.report import InputFacts, PlanResult, RunResult
+    from importer.outputs.report import InputFacts, PlanResult
 
 
 def plan_summary(result: PlanResult) -> str:
@@ -33,11 +33,11 @@ def plan_summary(result: PlanResult) -> str:
         ("unchanged", "unchanged"),
         ("reject", "rejected"),
     ):
-        lines.append(f"  {label:<10}{leads[key]:>8}")
+        lines.append(f"  {label:<10}{leads[key]:>8}{_known(result) if key == 'rejected' else ''}")
     warnings = sum(result.warnings.by_code.values())
     if warnings:
         lines.append(f"  {'warnings':<10}{warnings:>8}  (see report.json)")
-    lines += _file_warnings(inp)
+    lines += _file_warnings(inp) + _file_problems(result)
     if not result.site:
         lines.append("  (no --site given: lead ids are left blank)")
     lines.append(f"Plan:    {result.plan_file}")
@@ -62,7 +62,8 @@ def run_summary(result: RunResult) -> str:
         for outcome in Outcome:
             if outcome in (Outcome.IN_DOUBT, Outcome.NOT_SENT) and not leads[outcome]:
                 continue
-            lines.append(f"  {outcome.done.replace('_', ' '):<10}{leads[outcome]:>8}")
+            known = _known(result) if outcome is Outcome.REJECT else ""
+            lines.append(f"  {outcome.done.replace('_', ' '):<10}{leads[outcome]:>8}{known}")
     held = f" ({acts['held']} held)" if acts.get("held") else ""
     unsent = f"{acts['not_sent']} not sent, " if acts.get("not_sent") else ""
     label, refused = "activities", "rejected"
@@ -76,7 +77,7 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {result.duration_s:.1f} s"
     )
-    lines += _file_warnings(inp)
+    lines += _file_warnings(inp) + _file_problems(result)
     if result.stopped:
         # a run stopped by a file it could not write says itself how to go on
         advice = "" if "to resume" in result.stopped else " Run the same command again to resume."
@@ -129,6 +130,74 @@ def _page_line(out_dir: Path, indent: str) -> list[str]:
     """report.html under report.json, if it was written (a full disk may have stopped it)."""
     page = out_dir / "report.html"
     return [f"{indent}{page}  (open it in a browser)"] if page.is_file() else []
+
+
+def _known(result: PlanResult | RunResult) -> str:
+    """``  (K already reported)`` after the rejects, when an earlier run reported some."""
+    return f"  ({result.rejects_known} already reported)" if result.rejects_known else ""
+
+
+def _file_problems(result: PlanResult | RunResult) -> list[str]:
+    return [f"  problem: {p.message} ({p.code})" for p in result.problems]
+
+
+def summary_line(result: PlanResult | RunResult, job: str | None = None) -> str:
+    """``--summary-line``: the whole result in one line, for cron mail and logs.
+
+    ``job nightly: 240 rows, 3 created, 5 updated, 232 unchanged, 0 new rejects, exit 0``;
+    without a job the input as typed names it. A plan says ``to create``, ``to update``.
+    """
+    leads, rejected = result.leads, result.leads[Outcome.REJECT]
+    parts = [f"{result.input.rows} rows"]
+    if isinstance(result, RunResult):
+        parts += [f"{leads[Outcome.CREATE]} created", f"{leads[Outcome.UPDATE]} updated"]
+    else:
+        parts += [f"{leads[Outcome.CREATE]} to create", f"{leads[Outcome.UPDATE]} to update"]
+    parts.append(f"{leads[Outcome.UNCHANGED]} unchanged")
+    known = f" ({result.rejects_known} already reported)" if result.rejects_known else ""
+    parts.append(f"{rejected - result.rejects_known} new rejects{known}")
+    if isinstance(result, RunResult):
+        parts += [
+            f"{leads[o]} {o.done.replace('_', ' ')}"
+            for o in (Outcome.IN_DOUBT, Outcome.NOT_SENT)
+            if leads[o]
+        ]
+        if result.stopped:
+            parts.append(f"stopped: {result.stopped}")
+    parts += [p.code for p in result.problems]
+    who = f"job {job}" if job else result.input.path
+    return f"{who}: {', '.join(parts)}, exit {int(result.exit_code)}"
+
+
+def problem_lines(result: PlanResult | RunResult) -> list[str]:
+    """What needs a look, one line each, for ``--quiet`` (empty when nothing does)."""
+    lines = [f"{p.code}: {p.message}" for p in result.problems]
+    rejected = result.leads[Outcome.REJECT]
+    if rejected:
+        known = f" ({result.rejects_known} already reported)" if result.rejects_known else ""
+        where = f": see {result.rejects_file}" if result.rejects_file else ""
+        lines.append(f"rejected {rejected} rows{known}{where}")
+    if isinstance(result, RunResult):
+        lines += _run_problem_lines(result)
+    return lines
+
+
+def _run_problem_lines(result: RunResult) -> list[str]:
+    leads, lines = result.leads, []
+    if leads[Outcome.IN_DOUBT]:
+        lines.append(
+            f"{leads[Outcome.IN_DOUBT]} rows in doubt: see {result.in_doubt_file} "
+            "(the next run sends them again)"
+        )
+    if leads[Outcome.NOT_SENT]:
+        lines.append(
+            f"{leads[Outcome.NOT_SENT]} rows not sent: run the same command again to send them"
+        )
+    if result.activities.get("held"):
+        lines.append(f"{result.activities['held']} activities held: see {result.held_file}")
+    if result.stopped:
+        lines.append(f"stopped early: {result.stopped}")
+    return lines
 
 
 def _file_warnings(inp: InputFacts) -> list[str]:

@@ -46,8 +46,12 @@ class Ledger:
         run_id: str,
         readonly: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
     ):
-        self.store = LedgerStore(path, run_id=run_id, readonly=readonly, clock=clock)
+        self.store = LedgerStore(
+            path, run_id=run_id, readonly=readonly, clock=clock, wait=wait, on_wait=on_wait
+        )
         transitions = LedgerTransitions(self.store)
         self.begin_lead = transitions.begin_lead
         self.lead_sent = transitions.lead_sent
@@ -61,6 +65,8 @@ class Ledger:
         self.lookup_digests = queries.lookup_digests
         self.lookup_rejected = queries.lookup_rejected
         self.remember_rejected = queries.remember_rejected
+        self.lookup_reported = queries.lookup_reported
+        self.remember_reported = queries.remember_reported
         self.find_lead_ids = queries.find_lead_ids
         self.activity_states = queries.activity_states
         self.sent_activity_hashes = queries.sent_activity_hashes

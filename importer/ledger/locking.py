@@ -14,12 +14,15 @@ import json
 import os
 import stat
 import struct
+import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from importer.errors import LedgerError
+from importer.errors import LedgerError, LedgerLocked
 
 PRIVATE_MODE = 0o600  # the ledger holds personal data
+LOCK_POLL_S = 0.25  # how often a run waiting for the ledger (--wait) tries its lock again
 
 _NOT_REGULAR = (
     (stat.S_ISDIR, "a directory"),
@@ -68,12 +71,18 @@ def lock_inode(fd: int) -> bool:
 
 
 class RunLock:
-    """An exclusive, non-blocking ``flock`` on ``<db_path>.lock`` naming its holder.
+    """An exclusive ``flock`` on ``<db_path>.lock`` naming its holder.
 
     ``db_path`` is the resolved path, so every name of one file meets one lock.
+    When another run holds it, ``wait`` seconds are spent waiting for it
+    (polling, so Ctrl-C and SIGTERM end the wait at once; ``on_wait`` is told
+    once whom it waits for), then LedgerLocked is raised.
     """
 
-    def __init__(self, db_path: str, run_id: str, *, name: str):
+    def __init__(
+        self, db_path: str, run_id: str, *, name: str, wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ):  # fmt: skip
         self.path = db_path + ".lock"
         try:
             # O_NOFOLLOW: a symlink planted as the lock file must not get its target truncated
@@ -85,21 +94,42 @@ class RunLock:
                 "check that the directory exists and is writable"
             ) from None
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = self._read_holder()
+            self._take(name, wait, on_wait)
+        except BaseException:
             os.close(self._fd)
-            if not isinstance(exc, BlockingIOError):
-                raise LedgerError(f"cannot lock the ledger {name}: {exc.strerror}") from None
-            raise LedgerError(
-                f"ledger {name} is in use by another run (pid {holder.get('pid', '?')}, "
-                f"run {holder.get('run_id', '?')}); wait for it to finish, "
-                "or use --ledger to pick another file"
-            ) from None
+            raise
         with suppress(PermissionError):
             os.fchmod(self._fd, PRIVATE_MODE)
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "run_id": run_id}).encode(), 0)
+
+    def _take(self, name: str, wait: float, on_wait: Callable[[str], None] | None) -> None:
+        """Lock, waiting up to ``wait`` seconds for another run to let go."""
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise LedgerError(f"cannot lock the ledger {name}: {exc.strerror}") from None
+            holder = self._read_holder()
+            held_by = f"pid {holder.get('pid', '?')}, run {holder.get('run_id', '?')}"
+            if time.monotonic() >= deadline:
+                waited = f" after waiting {wait:g} s" if wait else ""
+                advice = "wait longer with --wait SECONDS" if wait else "or pass --wait SECONDS"
+                raise LedgerLocked(
+                    f"ledger {name} is in use by another run ({held_by}){waited}; "
+                    f"try again when it has finished, {advice}, or use --ledger to pick another file"
+                ) from None
+            if on_wait is not None and not told:
+                on_wait(
+                    f"Waiting up to {wait:g} s for ledger {name}, in use by another run ({held_by})"
+                )
+                told = True
+            time.sleep(min(LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
 
     def _read_holder(self) -> dict[str, Any]:
         try:

@@ -4,7 +4,8 @@ Lookups answer the planner and the sender (which rows are known, unchanged,
 rejected before, or exist on the server; which activities were sent); the
 listings walk every lead or activity for reports and ``rg-import ledger``.
 The rows that failed validation are remembered here too, beside the lookup
-that reads them back.
+that reads them back, and so are the rejects each run reported (for
+``importer.plan.known_rejects``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,35 @@ class LedgerQueries:
                     (site, source, r.digest, r.key, r.to_json(), self._store.run_id, now)
                     for r in rejects
                 ],
+            )
+
+    def lookup_reported(
+        self, site: str, source: str, digests: Sequence[str]
+    ) -> dict[str, tuple[str, str, str]]:
+        """Rejects reported before with one of these digests: digest -> (key, codes, run_id)."""
+        if not digests or "reported_rejects" not in self._store.tables:
+            return {}
+        out: dict[str, tuple[str, str, str]] = {}
+        for batch in _chunks(sorted(set(digests)), 100_000):
+            for digest, key, found, run_id in self._store.query(
+                "SELECT row_digest, key, codes, run_id FROM reported_rejects "
+                "WHERE site = ? AND source = ? AND row_digest IN (SELECT value FROM json_each(?))",
+                (site, source, json.dumps(list(batch))),
+            ):
+                out[digest] = (key, found, run_id)
+        return out
+
+    def remember_reported(
+        self, site: str, source: str, rejects: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Keep the rejects this run reports, as (digest, key, codes); one transaction."""
+        if not rejects:
+            return
+        now = self._store.now()
+        with self._store.transaction() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO reported_rejects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(site, source, d, k, c, self._store.run_id, now) for d, k, c in rejects],
             )
 
     def find_lead_ids(

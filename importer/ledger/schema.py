@@ -74,6 +74,18 @@ ADDITIONS = (
         created_at TEXT NOT NULL,
         PRIMARY KEY (site, source, row_digest)
     ) WITHOUT ROWID""",
+    # every rejected row a run reported (at any stage), by digest, with its key and
+    # codes: the next run tells a reject reported before from a new one
+    """CREATE TABLE IF NOT EXISTS reported_rejects (
+        site TEXT NOT NULL,
+        source TEXT NOT NULL,
+        row_digest TEXT NOT NULL,
+        key TEXT NOT NULL,
+        codes TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (site, source, row_digest)
+    ) WITHOUT ROWID""",
 )
 BASE_TABLES = frozenset({"schema_version", "leads", "activities"})
-ADDED_TABLES = frozenset({"rejected_rows"})
+ADDED_TABLES = frozenset({"rejected_rows", "reported_rejects"})

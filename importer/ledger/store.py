@@ -42,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from importer.errors import LedgerError, LedgerGone, LedgerWriteError
+from importer.errors import LedgerError, LedgerGone, LedgerLocked, LedgerWriteError
 from importer.ledger.locking import PRIVATE_MODE, RunLock, lock_inode, refuse_not_regular
 from importer.ledger.schema import ADDED_TABLES, ADDITIONS, BASE_TABLES, SCHEMA, SCHEMA_VERSION
 
@@ -97,8 +97,10 @@ class LedgerStore:
 
     Creates the file and its schema when missing. Raises LedgerError when
     another run holds the file, when it is not an rg-import ledger, or when it
-    cannot be opened. ``readonly=True`` (for reports and plans) takes no lock,
-    creates nothing and refuses writes. ``clock`` returns the current time.
+    cannot be opened (LedgerLocked when another run holds it, after waiting
+    ``wait`` seconds for it; see ``RunLock``). ``readonly=True`` (for reports
+    and plans) takes no lock, creates nothing and refuses writes. ``clock``
+    returns the current time.
     """
 
     def __init__(
@@ -108,6 +110,8 @@ class LedgerStore:
         run_id: str,
         readonly: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
     ):
         if sqlite3.sqlite_version_info < (3, 24, 0):
             raise LedgerError(
@@ -126,12 +130,12 @@ class LedgerStore:
         self.real_path = self.path
         self.tables: frozenset[str] = frozenset()  # the file's tables, known once open
         try:
-            self._open()
+            self._open(wait, on_wait)
         except BaseException:
             self.close()
             raise
 
-    def _open(self) -> None:
+    def _open(self, wait: float, on_wait: Callable[[str], None] | None) -> None:
         # The lock and the files SQLite writes belong to the file, not to the name given.
         self.real_path = os.path.realpath(self.path)
         try:
@@ -146,7 +150,9 @@ class LedgerStore:
         if self.readonly:
             target, uri = Path(self.real_path).as_uri() + "?mode=ro", True
         else:
-            self._file_lock = RunLock(self.real_path, self.run_id, name=self.path)
+            self._file_lock = RunLock(
+                self.real_path, self.run_id, name=self.path, wait=wait, on_wait=on_wait
+            )
             self._hold_file()
             target, uri = self.real_path, False
         try:
@@ -186,7 +192,7 @@ class LedgerStore:
         found = os.fstat(self._fd)
         refuse_not_regular(self.path, self.real_path, found.st_mode)
         if not lock_inode(self._fd):
-            raise LedgerError(
+            raise LedgerLocked(
                 f"ledger {self.path} is in use by another run under another name (a hard link "
                 "to the same file); wait for it to finish, or use --ledger to pick another file"
             )

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from importer import codes
 from importer.errors import ExitCode
 from importer.mapping.spec import Mapping
-from importer.models import PLANNED, Outcome, RowWarning
+from importer.models import PLANNED, Outcome, Problem, RowWarning
+from importer.settings import DEFAULT_FAIL_ON
 
 WARNING_EXAMPLES = 20  # the plan's report shows this many warnings in full
 
@@ -56,6 +58,28 @@ class Warnings:
             self.examples.extend(found[: WARNING_EXAMPLES - len(self.examples)])
 
 
+def input_problems(rows: int, path: str, *, allow_empty: bool) -> tuple[Problem, ...]:
+    """Problems of the input as a whole: a file with no data rows, unless that is expected."""
+    if rows or allow_empty:
+        return ()
+    return (
+        Problem(
+            codes.EMPTY_INPUT,
+            f"{path} has no data rows, only a header: the export that made it may have failed; "
+            "check it, or pass --allow-empty if an empty file is expected",
+        ),
+    )
+
+
+def rejects_fail(rejected: int, known: int, fail_on: str) -> bool:
+    """Whether rejects make the exit code 3 under ``--fail-on`` (see ``settings.FAIL_ON``)."""
+    if fail_on == "never":
+        return False
+    if fail_on == "new-rejects":
+        return rejected > known
+    return rejected > 0
+
+
 @dataclass(frozen=True)
 class PlanResult:
     """What ``rg-import plan`` found, and the files it wrote."""
@@ -71,10 +95,14 @@ class PlanResult:
     plan_file: Path
     rejects_file: Path | None
     duration_s: float
+    rejects_known: int = 0  # rejects an earlier run of the ledger reported (see plan.known_rejects)
+    problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
+    fail_on: str = DEFAULT_FAIL_ON
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.REJECTS if self.leads[Outcome.REJECT] else ExitCode.OK
+        failing = rejects_fail(self.leads[Outcome.REJECT], self.rejects_known, self.fail_on)
+        return ExitCode.REJECTS if failing or self.problems else ExitCode.OK
 
 
 @dataclass(frozen=True)
@@ -102,6 +130,8 @@ class RunResult:
     duration_s: float
     exit_code: ExitCode
     report_file: Path | None = None  # None until report.json is written
+    rejects_known: int = 0  # rejects an earlier run of the ledger reported (see plan.known_rejects)
+    problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
 
     @property
     def invariant_holds(self) -> bool:
@@ -152,6 +182,16 @@ def _warnings(warnings: Warnings) -> dict[str, Any]:
     return shown
 
 
+def _rejects(result: PlanResult | RunResult) -> dict[str, Any]:
+    """report.json's ``rejects``: how many of the rows rejected an earlier run reported."""
+    rejected = result.leads[Outcome.REJECT]
+    return {"known": result.rejects_known, "new": rejected - result.rejects_known}
+
+
+def _problems(result: PlanResult | RunResult) -> list[dict[str, str]]:
+    return [{"code": p.code, "message": p.message} for p in result.problems]
+
+
 def plan_leads(counts: Counter[Outcome]) -> dict[str, int]:
     """A plan's counts by name: a run's ``rejected``, the predicted ``create`` and ``update``."""
     return {("rejected" if o is Outcome.REJECT else o.value): counts[o] for o in PLANNED}
@@ -161,6 +201,8 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
     return {
         **_head(result),
         "leads": plan_leads(result.leads),
+        "rejects": _rejects(result),
+        "problems": _problems(result),
         "warnings": _warnings(result.warnings),
         "plan_file": str(result.plan_file),
         "rejects_file": _path(result.rejects_file),
@@ -176,6 +218,8 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "base_url": result.base_url,
         "sandbox": result.sandbox,
         "leads": {o.done: result.leads[o] for o in Outcome},
+        "rejects": _rejects(result),
+        "problems": _problems(result),
         "activities": dict(result.activities),
         "requests": result.requests,
         "recovered_in_doubt": result.recovered_in_doubt,

@@ -24,12 +24,19 @@ from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome
 from importer.outputs import private_files, report_html
-from importer.outputs.report import InputFacts, PlanResult, Warnings, report_json
+from importer.outputs.report import (
+    InputFacts,
+    PlanResult,
+    Warnings,
+    input_problems,
+    report_json,
+)
+from importer.plan.known_rejects import RejectMemory
 from importer.plan.plan_csv import write_chunk
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
-from importer.settings import DEFAULT_UPDATE_API
+from importer.settings import DEFAULT_FAIL_ON, DEFAULT_UPDATE_API
 
 if TYPE_CHECKING:
     from importer.ledger.ledger import Ledger
@@ -59,6 +66,8 @@ class PlanRequest:
     update_api: str = (
         DEFAULT_UPDATE_API  # the one the run would use: v2 can clear fields, v1 cannot
     )
+    fail_on: str = DEFAULT_FAIL_ON  # which rejects make exit 3 (settings.FAIL_ON)
+    allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
 
 
 def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = None) -> PlanResult:
@@ -80,13 +89,16 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         out_dir = private_files.make_run_dir(
             req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
         )
-        leads, warnings, rejects_file = _write_outputs(chunks, table, out_dir, bar)
+        memory = RejectMemory(ledger, req.site, req.mapping.source)
+        leads, warnings, rejects_file = _write_outputs(chunks, table, out_dir, bar, memory)
         info = table.info
+    name = req.input_name or str(req.input)
     result = PlanResult(
-        run_id=run_id, command=req.command, input=InputFacts.of(info, req.input_name or str(req.input)),
+        run_id=run_id, command=req.command, input=InputFacts.of(info, name),
         mapping=req.mapping, site=req.site, leads=leads, warnings=warnings, out_dir=out_dir,
         plan_file=out_dir / "plan.csv", rejects_file=rejects_file,
-        duration_s=round(time.monotonic() - started, 3),
+        duration_s=round(time.monotonic() - started, 3), rejects_known=memory.known,
+        problems=input_problems(info.rows, name, allow_empty=req.allow_empty), fail_on=req.fail_on,
     )  # fmt: skip
     data = report_json(result)
     private_files.write_json(out_dir / "report.json", data)
@@ -144,10 +156,12 @@ def _first_read(chunks: Iterator[PlannedChunk], bar: Progress) -> Iterator[Plann
 
 
 def _write_outputs(
-    chunks: Iterator[PlannedChunk], table: Table, out_dir: Path, bar: Progress
-) -> tuple[Counter[Outcome], Warnings, Path | None]:
+    chunks: Iterator[PlannedChunk], table: Table, out_dir: Path, bar: Progress,
+    memory: RejectMemory,
+) -> tuple[Counter[Outcome], Warnings, Path | None]:  # fmt: skip
     """Write plan.csv and rejects.csv; returns the rows per outcome, the warnings and
-    the rejects file (None when no row was rejected)."""
+    the rejects file (None when no row was rejected). ``memory`` counts the rejects
+    reported before."""
     from importer.outputs import csv_files
 
     plan_out = csv_files.CsvOut(out_dir / "plan.csv", csv_files.PLAN_COLUMNS)
@@ -158,6 +172,8 @@ def _write_outputs(
         done = 0
         for planned in chunks:
             write_chunk(planned, plan_out, rejects, counts)
+            rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
+            memory.count(planned.rejects_at(rejected))
             warnings.add(planned.warnings)
             bar.advance(table.bytes_read - done)
             done = table.bytes_read

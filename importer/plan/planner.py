@@ -167,8 +167,9 @@ class Planner:
         self._duplicates(pd.Series(keys, index=index, dtype=object), emails, problems, warnings)
         actions, unchanged_activities = _actions(rows, known, problems)
         planned = PlannedChunk(
-            frame, rows, keys, lead_ids, actions, problems, warnings, read_rows=read_rows
-        )
+            frame, rows, keys, lead_ids, actions, problems, warnings, read_rows=read_rows,
+            digests=digests,
+        )  # fmt: skip
         planned.activities_unchanged = unchanged_activities
         if mapped is not None:
             self._follow_history(planned, mapped, rest, digests)

@@ -65,6 +65,16 @@ class PlannedChunk:
     # reads the cells of rows missing from ``frame`` (recognised without reading them)
     read_rows: Callable[[list[int]], pd.DataFrame] | None = None
     formatted: Formatted | None = None  # output lines made by a checking process
+    # each row's digest (see importer.plan.payloads), when planned with a ledger or for a run
+    digests: list[str] | None = None
+
+    def rejects_at(self, positions: list[int]) -> list[tuple[str | None, str, list[Problem]]]:
+        """(digest, key, problems) of the rejected rows at ``positions``, for known rejects."""
+        digests = self.digests
+        return [
+            (digests[i] if digests else None, self.keys[i], self.problems.get(self.rows[i], []))
+            for i in positions
+        ]
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
         problems = list(self.problems.get(row, []))

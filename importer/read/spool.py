@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import stat
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from importer.errors import ImporterError, InputError
+from importer.errors import ImporterError, InputError, terminate_stops
 
 STDIN = "-"
 
@@ -75,7 +73,8 @@ def spooled_input(path: Path) -> Iterator[Source]:
         )
     fd, copy = tempfile.mkstemp(prefix="rg-import-input-")  # 0600, in a fresh name
     try:
-        with _terminate_cleans_up():
+        # SIGTERM raises Terminated meanwhile, so the copy is removed
+        with terminate_stops():
             with os.fdopen(fd, "wb") as sink:
                 _copy(path, sink)
             try:
@@ -106,30 +105,3 @@ def _copy(path: Path, sink: BinaryIO) -> None:
             "save it to a file first and pass that file's path (or set TMPDIR to a roomier folder)",
             path=name,
         ) from None
-
-
-@contextmanager
-def _terminate_cleans_up() -> Iterator[None]:
-    """While the copy exists, SIGTERM raises KeyboardInterrupt (exit 130), so it is removed.
-
-    ``run`` puts its own handler in while it sends (SIGTERM stops the run) and
-    restores this one after. A process forked to check rows (``importer.plan.parallel``)
-    inherits the handler: there SIGTERM ends the process as it always would.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    owner = os.getpid()
-
-    def on_term(signum: int, frame: object) -> None:
-        if os.getpid() != owner:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -10,34 +10,32 @@ stopped first; such rows stay pending for the next run); the report proves it.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from importer.errors import ConfigError, ExitCode, LedgerWriteError, RunWriteFailed
+from importer.errors import ConfigError, LedgerWriteError, terminate_stops
 from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
-from importer.models import PLANNED, Outcome
-from importer.outputs import private_files, report_html
-from importer.outputs.report import InputFacts, RunResult, report_json
+from importer.models import PLANNED, Outcome, Problem
+from importer.outputs import private_files
+from importer.outputs.report import InputFacts, RunResult, input_problems
+from importer.plan.known_rejects import RejectMemory
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
 from importer.send.breaker import CircuitBreaker
-from importer.send.run_outputs import FileWriteError, RunFiles, Tally, write_failure
+from importer.send.run_end import Ending, exit_code, stop_reason, write_report
+from importer.send.run_outputs import RunFiles, Tally
 from importer.send.send_outcome import SendOutcome, SendPolicy
 from importer.send.sender import Sender
-from importer.settings import DEFAULT_WORKERS
+from importer.settings import DEFAULT_FAIL_ON, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
     from importer.ledger.ledger import Ledger
@@ -74,6 +72,9 @@ class RunRequest:
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
     runs_dir: Path | None = None  # without ``out``: the run directory is <runs_dir>/<run id>
+    fail_on: str = DEFAULT_FAIL_ON  # which rejects make exit 3 (settings.FAIL_ON)
+    allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
+    lock_wait: float = 0.0  # seconds to wait for a ledger another run holds (--wait)
 
 
 ProgressFactory = Callable[..., Progress]
@@ -85,13 +86,14 @@ def run_file(
     *,
     progress: ProgressFactory | None = None,
     confirm: Confirm | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Send ``req.input`` to Real Geeks; returns the result (also written as report.json).
 
     ``confirm`` is asked, with the planned counts, before the first write to a
     site this ledger has never written to; returning False stops with nothing sent.
-    Raises RunWriteFailed, with the result, when an output file or the ledger
-    could not be written.
+    ``on_wait`` is told when the run waits for a ledger another run holds. Raises
+    RunWriteFailed, with the result, when an output file or the ledger could not be written.
     """
     from importer.ledger.ledger import Ledger
     from importer.read.options import ReadOptions
@@ -101,7 +103,7 @@ def run_file(
     started = time.monotonic()
     run_id = private_files.new_run_id()
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
-    with Ledger(req.ledger, run_id=run_id) as ledger:
+    with Ledger(req.ledger, run_id=run_id, wait=req.lock_wait, on_wait=on_wait) as ledger:
         recovered = ledger.recover()
         settings = req.client_settings or ClientSettings(base_url=req.base_url)
         _ask_or_read_through(req, options, ledger, settings, confirm)
@@ -117,26 +119,38 @@ def run_file(
             )  # fmt: skip
             chunks = _first_planned(planner, table)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
-            out_dir = private_files.make_run_dir(
-                req.out or (req.runs_dir or Path("rg-import-runs")) / run_id,
-                overwrite=req.overwrite,
-            )
+            out_dir = _make_run_dir(req, run_id)
             files = RunFiles(out_dir, table.info.headers, breaker)
-            loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress)
+            loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
+                             RejectMemory(ledger, req.site, req.mapping.source))  # fmt: skip
             loop.run(chunks)
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
         # rows read but never sent are counted as not sent, so the sum holds
         tally.leads[Outcome.NOT_SENT] += info.rows - tally.total()
+    problems, ending = _ending(req, loop, info.rows)
     result = RunResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, req.input_name or str(req.input)),
         read_to_end=loop.read_to_end, mapping=req.mapping, site=req.site, base_url=req.base_url,
         sandbox=req.sandbox, leads=tally.leads, activities=dict(tally.activities), requests=stats,
         recovered_in_doubt=recovered, warnings=tally.warnings, out_dir=out_dir, **files.written(),
         stopped=breaker.reason, duration_s=round(time.monotonic() - started, 3),
-        exit_code=_exit_code(tally, breaker, interrupted=loop.interrupted),
+        exit_code=exit_code(tally, breaker, ending), rejects_known=ending.rejects_known,
+        problems=problems,
     )  # fmt: skip
-    return _write_report(result, breaker.write_error)
+    return write_report(result, breaker.write_error)
+
+
+def _make_run_dir(req: RunRequest, run_id: str) -> Path:
+    """``--out``, or a new directory named after the run in the folder of run directories."""
+    where = req.out or (req.runs_dir or Path("rg-import-runs")) / run_id
+    return private_files.make_run_dir(where, overwrite=req.overwrite)
+
+
+def _ending(req: RunRequest, loop: _SendLoop, rows: int) -> tuple[tuple[Problem, ...], Ending]:
+    """The problems of the input as a whole, and what besides the tally decides the exit code."""
+    problems = input_problems(rows, req.input_name or str(req.input), allow_empty=req.allow_empty)
+    return problems, Ending(loop.interrupt, loop.memory.known, req.fail_on, bool(problems))
 
 
 def _no_progress(*args: Any, **kwargs: Any) -> Progress:
@@ -209,7 +223,7 @@ class _SendLoop:
 
     def __init__(
         self, sender: Sender, tally: Tally, files: RunFiles, table: Table, workers: int,
-        make_bar: ProgressFactory,
+        make_bar: ProgressFactory, memory: RejectMemory,
     ) -> None:  # fmt: skip
         self.sender, self.breaker = sender, sender.breaker
         self.tally, self.files, self.table = tally, files, table
@@ -225,12 +239,13 @@ class _SendLoop:
         self.limit = max(workers * 8, 256)
         self.read_so_far = 0
         self.read_to_end = False
-        self.interrupted = False
+        self.interrupt: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM, once it came
+        self.memory = memory  # tells rejects an earlier run reported from new ones
 
     def run(self, chunks: Iterator[PlannedChunk]) -> None:
         """Send every chunk, then wait for the rows in flight; a stop ends it early."""
         try:
-            with _interrupt_stops(self.breaker):
+            with terminate_stops():  # SIGTERM stops the run as Ctrl-C does
                 self.read_to_end = self._send_chunks(chunks)
                 self._drain()
         except (KeyboardInterrupt, LedgerWriteError) as exc:
@@ -239,8 +254,8 @@ class _SendLoop:
             if isinstance(exc, LedgerWriteError):
                 self.breaker.halt(exc)
             else:
-                self.interrupted = True
-                self.breaker.interrupt("interrupted (Ctrl-C)")
+                self.interrupt = exc
+                self.breaker.interrupt(stop_reason(exc))
             self._drain()
         finally:
             self.pool.shutdown(wait=True)
@@ -276,6 +291,7 @@ class _SendLoop:
         for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
             self.files.rejects.reject(cells, planned.issue(planned.rows[i]))
         self.tally.leads[Outcome.REJECT] += len(rejected)
+        self._count_rejects(planned.rejects_at(rejected))
         return len(rejected)
 
     def _send_row(self, planned: PlannedChunk, position: int) -> int:
@@ -302,51 +318,28 @@ class _SendLoop:
         return 0
 
     def _settle(self, done: set[Future[SendOutcome]]) -> None:
+        refused = []  # rows the API refused: known or new rejects
         for fut in done:
             planned, position = self.inflight.pop(fut)
-            self.tally.add(fut.result(), partial(planned.cells, position), self.files)
+            outcome = fut.result()
+            self.tally.add(outcome, partial(planned.cells, position), self.files)
+            if outcome.result is Outcome.REJECT:
+                digest = planned.digests[position] if planned.digests else None
+                refused.append((digest, outcome.plan.key, outcome.problems))
+        self._count_rejects(refused)
         self.sending.advance(len(done))
         self.sending.counts(**self.tally.live())
+
+    def _count_rejects(self, rejects: list[tuple[str | None, str, list[Problem]]]) -> None:
+        """Known or new; a failed ledger write (of the new ones) stops the run as a worker's does."""
+        try:
+            self.memory.count(rejects)
+        except LedgerWriteError as exc:
+            self.breaker.halt(exc)
 
     def _drain(self) -> None:
         while self.inflight:
             self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
-
-
-def _exit_code(tally: Tally, breaker: CircuitBreaker, *, interrupted: bool) -> ExitCode:
-    if interrupted:
-        return ExitCode.INTERRUPTED
-    if breaker.reason is not None:
-        return ExitCode.ABORTED
-    unsure = (Outcome.REJECT, Outcome.IN_DOUBT, Outcome.NOT_SENT)
-    if any(tally.leads[o] for o in unsure) or tally.activities["held"]:
-        # the run finished, but rows or activities are not (surely) there: exit 3, so a
-        # nightly job notices. Held activities may be missing from their leads and
-        # someone has to look; rows not sent are sent by the next run.
-        return ExitCode.REJECTS
-    return ExitCode.OK
-
-
-def _write_report(result: RunResult, failed: Exception | None) -> RunResult:
-    """Write report.json and report.html; raises RunWriteFailed when a file of the run could not be written."""
-    sent = result.leads[Outcome.CREATE] + result.leads[Outcome.UPDATE]
-    if failed is not None:
-        result = dataclasses.replace(result, stopped=write_failure(failed, sent))
-    report_file = writing = result.out_dir / "report.json"
-    try:
-        data = report_json(result)
-        private_files.write_json(report_file, data)
-        result = dataclasses.replace(result, report_file=report_file)
-        writing = result.out_dir / "report.html"
-        report_html.write_html(writing, data)
-    except OSError as exc:
-        # the run's outcome matters more than its report files: the caller shows it
-        failed = failed or FileWriteError(writing, exc)
-        stopped = result.stopped or write_failure(failed, sent)
-        result = dataclasses.replace(result, stopped=stopped, exit_code=ExitCode.ABORTED)
-    if failed is not None:
-        raise RunWriteFailed(result.stopped or "", result)
-    return result
 
 
 def _site_known(ledger: Any, site: str) -> bool:
@@ -372,20 +365,3 @@ def _preview_counts(
         for frame in table.chunks():
             counts.update(planner.plan_chunk(frame).actions)
     return {o.value: counts[o] for o in PLANNED}
-
-
-@contextmanager
-def _interrupt_stops(breaker: CircuitBreaker) -> Iterator[None]:
-    """SIGTERM stops the run like Ctrl-C does: finish in-flight rows, then exit 130."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

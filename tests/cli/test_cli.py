@@ -408,10 +408,14 @@ def test_as_a_process_an_error_is_one_line_and_debug_adds_the_traceback(tmp_path
 def test_without_mapping_the_layout_is_detected_from_the_header(
     clean_env: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out, err = invoke(capsys, "plan", str(PEOPLE), "--out", str(tmp_path / "out"), "-q")
+    code, out, err = invoke(capsys, "plan", str(PEOPLE), "--out", str(tmp_path / "out"))
     assert code == ExitCode.REJECTS
     assert "Using mapping followupboss (Follow Up Boss, verified)" in err
     assert "with mapping followupboss" in out
+    # --quiet: no notice; what makes exit 3 is one line on stderr
+    code, out, err = invoke(capsys, "plan", str(PEOPLE), "--out", str(tmp_path / "q"), "-q")
+    assert code == ExitCode.REJECTS and out == ""
+    assert err == f"rejected 9 rows: see {tmp_path / 'q' / 'rejects.csv'}\n"
 
 
 def test_without_mapping_an_unknown_header_stops_with_one_line(

@@ -23,7 +23,7 @@ NOTES = SAMPLE_DATA / "followupboss_notes.csv"
 
 def sandbox_run(path: Path, mapping: str, out: Path, capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit) as done:
-        main(["run", "--sandbox", "--quiet", str(path), "--mapping", mapping, "--out", str(out)])
+        main(["run", "--sandbox", str(path), "--mapping", mapping, "--out", str(out)])
     assert done.value.code == 3  # both sample files have rejects on purpose
     return capsys.readouterr().out
 

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import importer.ledger.queries as queries_module
-from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
+from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerLocked, LedgerWriteError
 from importer.ledger.ledger import Ledger
 from importer.ledger.records import LeadRecord
 from importer.ledger.schema import LEAD_STATES
@@ -457,14 +457,48 @@ def test_opening_tightens_a_lax_ledger(path: Path) -> None:
 
 
 def test_a_second_ledger_in_the_same_process_is_refused(ledger: Ledger, path: Path) -> None:
-    with pytest.raises(LedgerError) as refused:
+    with pytest.raises(LedgerLocked) as refused:
         Ledger(path, run_id="run-2")
     assert str(refused.value) == (
         f"ledger {path} is in use by another run (pid {os.getpid()}, run run-1); "
-        "wait for it to finish, or use --ledger to pick another file"
+        "try again when it has finished, or pass --wait SECONDS, "
+        "or use --ledger to pick another file"
     )
+    # its own exit code: a scheduler tells "busy" from a configuration error (2)
+    assert refused.value.exit_code == ExitCode.LOCKED == 5
     with Ledger(path, run_id="report", readonly=True) as reader:
         assert reader.counts()["leads"]["sending"] == 0
+
+
+def test_a_run_waiting_for_the_ledger_takes_it_once_the_other_lets_go(
+    ledger: Ledger, path: Path
+) -> None:
+    waiting = threading.Event()
+    notices: list[str] = []
+
+    def on_wait(notice: str) -> None:
+        notices.append(notice)
+        waiting.set()
+
+    opened: list[Ledger] = []
+    second = threading.Thread(
+        target=lambda: opened.append(Ledger(path, run_id="run-2", wait=600, on_wait=on_wait))
+    )
+    second.start()
+    assert waiting.wait(60)  # it waits, and says for whom
+    assert not opened
+    ledger.close()  # the first run ends
+    second.join(60)
+    assert len(opened) == 1
+    opened[0].close()
+    assert notices == [
+        f"Waiting up to 600 s for ledger {path}, in use by another run (pid {os.getpid()}, run run-1)"
+    ]
+
+
+def test_a_wait_that_runs_out_still_gets_the_lock_code(ledger: Ledger, path: Path) -> None:
+    with pytest.raises(LedgerLocked, match=r"in use by another run .* after waiting 0.01 s"):
+        Ledger(path, run_id="run-2", wait=0.01)
 
 
 def test_every_public_method_is_documented_once_where_it_is_defined(ledger: Ledger) -> None:
@@ -510,7 +544,7 @@ def test_the_lock_holds_across_processes_until_the_holder_is_killed(path: Path) 
 
 TRY = """
 import sys
-from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerWriteError
+from importer.errors import LedgerError
 from importer.ledger.ledger import Ledger
 try:
     Ledger(sys.argv[1], run_id="intruder")

@@ -163,7 +163,7 @@ def test_a_run_with_rejects_writes_a_page_with_report_json_numbers(
     with start_sandbox(port=0, username=SECRET_USER, password=SECRET) as sandbox:
         monkeypatch.setenv("RG_BASE_URL", sandbox.url)
         code = cli("run", str(PEOPLE), "--mapping", "followupboss", "--site", SITE,
-                   "--ledger", str(tmp_path / "l.sqlite"), "--out", str(out), "--yes", "--quiet")  # fmt: skip
+                   "--ledger", str(tmp_path / "l.sqlite"), "--out", str(out), "--yes")  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 3
     assert f"{out / 'report.html'}  (open it in a browser)" in printed
@@ -202,7 +202,7 @@ def test_a_plan_writes_its_page_and_escapes_markup_in_names_and_cells(
     named = tmp_path / f"{MARKUP.replace('/', '')} & 'quotes'.csv"
     named.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n", "utf-8")
     out = tmp_path / "plan"
-    assert cli("plan", str(named), "--mapping", "followupboss", "--out", str(out), "--quiet") == 3
+    assert cli("plan", str(named), "--mapping", "followupboss", "--out", str(out)) == 3
     assert f"{out / 'report.html'}  (open it in a browser)" in capsys.readouterr().out
 
     markup, page, report = read_page(out)

@@ -322,7 +322,7 @@ def test_plan_with_a_ledger_shows_updates_and_unchanged_rows(
 
     code, out, _err = plan_cli(
         capsys, str(tmp_path / "people.csv"), "-m", "followupboss", "--site", SITE,
-        "--ledger", str(ledger), "--out", str(tmp_path / "plan"), "--quiet",
+        "--ledger", str(ledger), "--out", str(tmp_path / "plan"),
     )  # fmt: skip
     assert code == 3  # the rejected rows are still rejected
     assert "update" in out and "unchanged" in out

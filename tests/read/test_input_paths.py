@@ -51,7 +51,7 @@ def test_piped_input_is_planned_in_full(tmp_path: Path, name: str) -> None:
     spool = tmp_path / "tmp"
     spool.mkdir()
     done = rg(
-        "plan", name, "-m", "followupboss", "--out", "out", "-q",
+        "plan", name, "-m", "followupboss", "--out", "out",
         cwd=tmp_path, data=PEOPLE.read_bytes(), TMPDIR=str(spool),
     )  # fmt: skip
     assert done.returncode == 3, done.stderr  # the sample has rejects on purpose
@@ -224,7 +224,7 @@ def test_formula_cells_read_as_empty_are_named_in_the_summary_and_report(
     path = tmp_path / "formulas.xlsx"
     workbook.save(path)
     out = tmp_path / "out"
-    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(out), "-q")
+    code, text, err = invoke(capsys, "plan", str(path), "-m", "generic", "--out", str(out))
     assert code == 0, err
     warning = (
         "sheet 'Sheet': 1 formula cell has no saved result and read as empty (B2); "

@@ -20,7 +20,7 @@ from typing import IO, Any
 import pytest
 
 from importer.cli.main import main
-from importer.errors import RunWriteFailed
+from importer.errors import ExitCode, RunWriteFailed
 from importer.ledger.store import LedgerStore
 from importer.outputs import private_files
 from importer.outputs.report import shown_json
@@ -74,14 +74,46 @@ def test_two_runs_through_a_symlinked_ledger_path_one_is_refused(tmp_path: Path)
         first.communicate(timeout=60)
         assert still_running
 
-        assert second.returncode == 2
+        # its own exit code (5), not a configuration error's (2)
+        assert second.returncode == ExitCode.LOCKED == 5
         assert second.stderr.splitlines() == [
             f"Error: ledger {alias} is in use by another run (pid {first.pid}, run "
             + json.loads((tmp_path / "first" / "report.json").read_text())["run_id"]
-            + "); wait for it to finish, or use --ledger to pick another file"
+            + "); try again when it has finished, or pass --wait SECONDS, "
+            "or use --ledger to pick another file"
         ]
         assert not (tmp_path / "second").exists()
         assert duplicated_activities(sandbox) == 0
+
+
+@pytest.mark.slow
+def test_a_run_with_wait_waits_for_the_run_holding_the_ledger_then_runs(tmp_path: Path) -> None:
+    path = write_people(tmp_path / "people.csv", 300, seed=37)
+    ledger = tmp_path / "ledger.sqlite"
+    with start_sandbox(port=0, latency_ms=50) as sandbox:
+        first = start_run(run_command(sandbox, path, ledger, tmp_path / "first"), tmp_path)
+        wait_for(lambda: sandbox.stats()["total"] >= 5, first)
+        # without -q, so it says that it waits (and for whom)
+        waiting = [a for a in run_command(sandbox, path, ledger, tmp_path / "second") if a != "-q"]
+        second = start_run([*waiting, "--wait", "600", "--workers", "8"], tmp_path)
+        assert second.stderr is not None
+        notice = next(line for line in second.stderr if line.startswith("Waiting up to 600 s"))
+        assert f"in use by another run (pid {first.pid}," in notice
+        still_running = first.poll() is None
+        first.send_signal(signal.SIGTERM)  # the first run ends (stopped part-way)
+        first.communicate(timeout=60)
+        _, rest = second.communicate(timeout=120)
+        assert still_running
+
+        assert first.returncode == ExitCode.TERMINATED
+        assert second.returncode == ExitCode.OK, rest
+        report = json.loads((tmp_path / "second" / "report.json").read_text())
+        stored = sandbox.leads(SITE)
+    # the waiting run sent what the first left, each lead once
+    leads = report["leads"]
+    assert leads["created"] > 0 and leads["unchanged"] > 0
+    done = leads["created"] + leads["updated"] + leads["unchanged"]
+    assert done == len(stored) == report["input"]["rows"]
 
 
 def first_env() -> dict[str, str]:
@@ -196,7 +228,8 @@ def test_a_full_ledger_disk_after_the_first_request_stops_and_the_next_run_resum
     ledger = tmp_path / "ledger.sqlite"
     with monkeypatch.context() as patched:
         cap_the_ledger(patched, spare_pages=3)
-        code = invoke(*run_args(sandbox, path, ledger, tmp_path / "full"))
+        args = [a for a in run_args(sandbox, path, ledger, tmp_path / "full") if a != "-q"]
+        code = invoke(*args)
     out, err = capsys.readouterr()
     report = json.loads((tmp_path / "full" / "report.json").read_text())
     sent = len(sandbox.leads(SITE))
