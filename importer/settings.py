@@ -12,3 +12,6 @@ DEFAULT_WORKERS = 4  # requests in flight at once during a run
 DEFAULT_MAX_ATTEMPTS = 6  # tries per request, the first included
 DEFAULT_TIMEOUT_S = 30.0  # most seconds one try may take in all
 DEFAULT_LEDGER = "rg-import.ledger.sqlite"
+# rejects.xlsx is written beside rejects.csv up to this many rejected rows: past
+# it the workbook would take minutes and be too long to review by hand
+REJECT_WORKBOOK_MAX_ROWS = 100_000

@@ -3,7 +3,7 @@
 ``plan_file`` returns a ``PlanResult`` and ``run_file`` a ``RunResult``; the CLI
 renders them (``importer.cli.summaries``) and ``report_json`` turns either into
 report.json's data. One builder makes both, so they share their field names:
-run_id, command, input, mapping, site_uuid, leads, warnings, rejects_file,
+run_id, command, input, mapping, site_uuid, leads, warnings, rejects_file, rejects_workbook,
 duration_s and exit_code. A plan's ``leads`` counts what a run would do (its
 predicted ``create`` and ``update`` beside ``unchanged`` and ``rejected``), a
 run's ``leads`` how every row ended (``Outcome.done``).
@@ -71,6 +71,7 @@ class PlanResult:
     plan_file: Path
     rejects_file: Path | None
     duration_s: float
+    rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
 
     @property
     def exit_code(self) -> ExitCode:
@@ -102,6 +103,7 @@ class RunResult:
     duration_s: float
     exit_code: ExitCode
     report_file: Path | None = None  # None until report.json is written
+    rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
 
     @property
     def invariant_holds(self) -> bool:
@@ -164,6 +166,7 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
         "warnings": _warnings(result.warnings),
         "plan_file": str(result.plan_file),
         "rejects_file": _path(result.rejects_file),
+        "rejects_workbook": _path(result.rejects_workbook),
         "duration_s": result.duration_s,
         "exit_code": int(result.exit_code),
     }
@@ -181,6 +184,7 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "recovered_in_doubt": result.recovered_in_doubt,
         "warnings": _warnings(result.warnings),
         "rejects_file": _path(result.rejects_file),
+        "rejects_workbook": _path(result.rejects_workbook),
         "in_doubt_file": _path(result.in_doubt_file),
         "held_file": _path(result.held_file),
         "stopped": result.stopped,

@@ -73,6 +73,7 @@ class RunRequest:
     command: str = "run"
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
+    reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
 
 
 ProgressFactory = Callable[..., Progress]
@@ -119,7 +120,9 @@ def run_file(
             out_dir = private_files.make_run_dir(
                 req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
             )
-            files = RunFiles(out_dir, table.info.headers, breaker)
+            files = RunFiles(
+                out_dir, table.info.headers, breaker, req.mapping if req.reject_workbook else None
+            )
             loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress)
             loop.run(chunks)
             info, stats = table.info, client.stats()
