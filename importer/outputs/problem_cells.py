@@ -57,10 +57,12 @@ class ProblemCells:
                 "description": activity.description, "created": activity.created,
                 **activity.property,
             }  # fmt: skip
-            for name, spec in specs.items():
-                if spec is not None:
+            for name, given in specs.items():
+                if given is not None:
                     found = self._activity_fields.setdefault(name, [])
-                    found += [p for p in self._columns(spec.referenced_columns()) if p not in found]
+                    found += [
+                        p for p in self._columns(given.referenced_columns()) if p not in found
+                    ]
         if mapping.full_name is not None:  # a bad first or last name came from the whole name
             for name in ("first_name", "last_name"):
                 if not self._fields.get(name):
@@ -75,7 +77,9 @@ class ProblemCells:
             return self._exact[column]
         activity = problem.message.startswith(_ACTIVITY_WORDS)
         lookups = (
-            (self._activity_fields, self._fields) if activity else (self._fields, self._activity_fields)
+            (self._activity_fields, self._fields)
+            if activity
+            else (self._fields, self._activity_fields)
         )
         for lookup in lookups:
             candidates = lookup.get(column)

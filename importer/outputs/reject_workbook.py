@@ -21,10 +21,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import itertools
-from copy import copy
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,7 +197,9 @@ def _styled(sheet: Any, value: str, look: str = "text", note: list[Problem] | No
     cell._style = copy(_style_of(sheet, look, quoted))
     if note:
         text = "\n".join(f"{p.code}: {p.message}" for p in note)
-        cell.comment = Comment(_escaped(text), _AUTHOR, width=320, height=40 + 15 * (len(text) // 45))
+        cell.comment = Comment(
+            _escaped(text), _AUTHOR, width=320, height=40 + 15 * (len(text) // 45)
+        )
     return cell
 
 
@@ -260,14 +262,19 @@ def _write_summary(sheet: Any, tally: _Tally) -> None:
     for letter, width in zip("ABCDE", (22, 8, 48, 12, 80), strict=True):
         sheet.column_dimensions[letter].width = width
     sheet.append(
-        [_styled(sheet, h, "header") for h in ("Code", "Rows", "Meaning", "Example row", "Example message")]
+        [
+            _styled(sheet, h, "header")
+            for h in ("Code", "Rows", "Meaning", "Example row", "Example message")
+        ]
     )
     for code, example in tally.ordered():
         described = codes.describe(code)
         link = _styled(sheet, example.row)
         link.hyperlink = Hyperlink(ref="", location=f"'{REJECTS_SHEET}'!A{example.sheet_row}")
         meaning = described.meaning if described else ""
-        sheet.append([_value(sheet, code), example.rows, meaning, link, _value(sheet, example.message)])
+        sheet.append(
+            [_value(sheet, code), example.rows, meaning, link, _value(sheet, example.message)]
+        )
     sheet.append([])
     sheet.append([_styled(sheet, "Rejected rows", "header"), tally.rows])
     sheet.append(_lines(sheet, [

@@ -136,7 +136,10 @@ class RunFiles:
         path = writer.path.with_suffix(".xlsx")
         try:
             self.workbook = write_reject_workbook(
-                writer.path, path, writer.problems, ProblemCells(self.headers, self.workbook_mapping)
+                writer.path,
+                path,
+                writer.problems,
+                ProblemCells(self.headers, self.workbook_mapping),
             )
         except OSError as exc:  # a full disk: said like any other file of the run
             self.rejects.fail(FileWriteError(path, exc))

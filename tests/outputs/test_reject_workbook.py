@@ -29,7 +29,16 @@ from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.table import open_table
 from tests.cli.test_cli import invoke
 
-HEADER = ["First Name", "Last Name", "Email 1", "Phone 1", "Address 1 - Zip", "Date Added", "Custom", "ID"]
+HEADER = [
+    "First Name",
+    "Last Name",
+    "Email 1",
+    "Phone 1",
+    "Address 1 - Zip",
+    "Date Added",
+    "Custom",
+    "ID",
+]
 # values a spreadsheet would turn into something else, or run: each must come back as it was
 TRICKY = [
     "02134", "0808 157 0192", "=1+1", '=HYPERLINK("http://x.test","click")', "+44 20 7946 0958",
@@ -44,7 +53,9 @@ def _rows() -> list[list[str]]:
         rows.append([f"P{i}", "Lee", f"p{i}@@example.com", "", "02134", "", value, str(200 + i)])
     rows.append(["", "", "", "", "", "", "nobody", "300"])  # missing_contact: the whole row
     rows.append(["Bo", "Ray", "bo@@example.com", "", "", "32/13/2024", "", "301"])  # two codes
-    rows.append(["Cy", "Lee", "cy@example.com", "", "", "", "", "100"])  # duplicate_key: ID of row 2
+    rows.append(
+        ["Cy", "Lee", "cy@example.com", "", "", "", "", "100"]
+    )  # duplicate_key: ID of row 2
     return rows
 
 
@@ -69,7 +80,11 @@ def planned(tmp_path: Path) -> dict[str, Path | None]:
 def read_back(path: Path) -> tuple[list[str], list[str], list[tuple[int, list[str]]]]:
     """What ``plan`` or ``run`` would read from ``path``: headers, ignored columns, rows."""
     with open_table(path) as table:
-        rows = [(int(n), list(map(str, r))) for f in table.chunks() for n, r in zip(f.index, f.to_numpy().tolist(), strict=True)]
+        rows = [
+            (int(n), list(map(str, r)))
+            for f in table.chunks()
+            for n, r in zip(f.index, f.to_numpy().tolist(), strict=True)
+        ]
         return table.info.headers, table.info.ignored, rows
 
 
@@ -109,7 +124,9 @@ def test_the_workbook_has_the_rows_and_columns_of_rejects_csv(planned: dict[str,
     with open(planned["csv"], encoding="utf-8-sig", newline="") as f:
         csv_rows = list(csv.reader(f))
     sheet = openpyxl.load_workbook(planned["xlsx"])["Rejects"]
-    values = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    values = [
+        ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+    ]
     assert values[0] == csv_rows[0] == [*HEADER, "_row", "_stage", "_code", "_message"]
     assert len(values) == len(csv_rows)
     diagnostics = slice(len(HEADER), None)
@@ -130,7 +147,9 @@ def test_each_problem_cell_is_filled_and_says_what_is_wrong(planned: dict[str, P
 
     email = cell("200", "Email 1")
     assert email.fill.fgColor.rgb.endswith("FFC7CE")
-    assert _comment(email) == "invalid_email: Email 1 'p0@@example.com' is not a valid email address"
+    assert (
+        _comment(email) == "invalid_email: Email 1 'p0@@example.com' is not a valid email address"
+    )
     assert _comment(cell("200", "First Name")) is None and cell("200", "_code").comment is None
     # a row with two problems marks both cells
     assert _comment(cell("301", "Date Added")).startswith("invalid_date: Date Added '32/13/2024'")
@@ -140,13 +159,17 @@ def test_each_problem_cell_is_filled_and_says_what_is_wrong(planned: dict[str, P
         row = by_id[key]
         assert sheet.row_dimensions[row].fill.fgColor.rgb.endswith("FDE9D9")
         assert _comment(cell(key, "_code")).startswith(f"{code}: ")
-    assert sheet.row_dimensions[by_id["200"]].fill is None or not sheet.row_dimensions[by_id["200"]].fill.fgColor.rgb.endswith("FDE9D9")
+    assert sheet.row_dimensions[by_id["200"]].fill is None or not sheet.row_dimensions[
+        by_id["200"]
+    ].fill.fgColor.rgb.endswith("FDE9D9")
     assert sheet.freeze_panes == "A2"
     assert sheet.column_dimensions["A"].width >= len("First Name")
     assert sheet.column_dimensions[openpyxl.utils.get_column_letter(columns["_message"])].width > 40
 
 
-def test_the_summary_comes_first_with_the_codes_most_frequent_first(planned: dict[str, Path]) -> None:
+def test_the_summary_comes_first_with_the_codes_most_frequent_first(
+    planned: dict[str, Path],
+) -> None:
     book = openpyxl.load_workbook(planned["xlsx"])
     assert book.sheetnames == ["Summary", "Rejects"]
     rows = list(book["Summary"].iter_rows(values_only=True))
@@ -179,10 +202,14 @@ def test_no_xlsx_leaves_the_workbook_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = write_export(tmp_path / "export.csv")
-    code, out, _ = invoke(capsys, "plan", str(source), "-m", "followupboss", "--out", str(tmp_path / "a"), "--no-xlsx")
+    code, out, _ = invoke(
+        capsys, "plan", str(source), "-m", "followupboss", "--out", str(tmp_path / "a"), "--no-xlsx"
+    )
     assert code == 3 and (tmp_path / "a" / "rejects.csv").exists()
     assert not (tmp_path / "a" / "rejects.xlsx").exists() and "rejects.xlsx" not in out
-    code, out, _ = invoke(capsys, "plan", str(source), "-m", "followupboss", "--out", str(tmp_path / "b"))
+    code, out, _ = invoke(
+        capsys, "plan", str(source), "-m", "followupboss", "--out", str(tmp_path / "b")
+    )
     assert code == 3 and (tmp_path / "b" / "rejects.xlsx").exists()
     assert f"{tmp_path / 'b' / 'rejects.xlsx'}  (the same rows, each bad cell marked)" in out
 
@@ -201,7 +228,9 @@ def test_a_half_written_workbook_is_removed(planned: dict[str, Path], tmp_path: 
     target = tmp_path / "again.xlsx"
     cells = ProblemCells(HEADER, load_mapping("followupboss"))
     broken = tmp_path / "broken.csv"
-    broken.write_text(",".join([*HEADER, "_row", "_stage", "_code", "_message"]) + "\n", encoding="utf-8")
+    broken.write_text(
+        ",".join([*HEADER, "_row", "_stage", "_code", "_message"]) + "\n", encoding="utf-8"
+    )
     with open(broken, "a", encoding="utf-8") as f:
         f.write("a,b,c\n")  # a row shorter than its header: writing it fails part-way
     spooled = set(Path(tempfile.gettempdir()).glob("openpyxl.*"))  # openpyxl's sheet streams
