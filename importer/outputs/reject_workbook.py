@@ -23,7 +23,7 @@ import csv
 import itertools
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,15 +108,15 @@ def _fill(
     summary = book.create_sheet(SUMMARY_SHEET)  # first: it is what a person opens on
     sheet = book.create_sheet(REJECTS_SHEET)
     _layout(sheet, header, head, originals)
+    make = _Cells(sheet)
     sheet.append(
-        [_styled(sheet, h, "diagnostic" if i >= originals else "header")
-         for i, h in enumerate(header)]
-    )  # fmt: skip
+        [make.cell(h, "diagnostic" if i >= originals else "header") for i, h in enumerate(header)]
+    )
     tally = _Tally()
     last = 1
     for last, row in enumerate(itertools.chain(head, values), start=2):
         found = problems.get(int(row[originals]), []) if row[originals].isdigit() else []
-        sheet.append(_row_cells(sheet, last, row, originals, found, cells))
+        sheet.append(_row_cells(make, last, row, originals, found, cells))
         tally.add(row, originals, found, last)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
     _write_summary(summary, tally)
@@ -143,7 +143,7 @@ def _shown_width(value: str) -> int:
 
 
 def _row_cells(
-    sheet: Any, sheet_row: int, row: list[str], originals: int, found: list[Problem],
+    make: _Cells, sheet_row: int, row: list[str], originals: int, found: list[Problem],
     cells: ProblemCells,
 ) -> list[Any]:  # fmt: skip
     """One row of sheet Rejects: plain text, with the cells the problems are about marked."""
@@ -155,69 +155,74 @@ def _row_cells(
             whole.append(problem)
         else:
             marks.setdefault(position, []).append(problem)
-    out: list[Any] = [_value(sheet, v) for v in row]
+    out: list[Any] = [make.plain(v) for v in row]
     for position, listed in marks.items():
-        out[position] = _styled(sheet, row[position], "bad", listed)
+        out[position] = make.cell(row[position], "bad", listed)
     if whole:
         # the row's style fills its empty cells (written as none: cheaper), its own the rest
-        sheet.row_dimensions[sheet_row].fill = _ROW
+        make.sheet.row_dimensions[sheet_row].fill = _ROW
         for position in range(originals):
             if position not in marks and row[position] != "":
-                out[position] = _styled(sheet, row[position], "row")
+                out[position] = make.cell(row[position], "row")
         code = originals + 2  # _row, _stage, _code
-        out[code] = _styled(sheet, row[code], "bad", whole)
+        out[code] = make.cell(row[code], "bad", whole)
     return out
 
 
-def _value(sheet: Any, value: str) -> Any:
-    """A plain cell: the text itself, or a cell that keeps it text (None when empty)."""
-    if value == "":
-        return None
-    if _CARE.search(value) is None:
-        return value
-    return _styled(sheet, value)
-
-
-# a cell's look, by name: (font, fill); cells of one look share one StyleArray
+# a cell's look, by name: (font, fill)
 _LOOKS: dict[str, tuple[Font | None, PatternFill | None]] = {
     "text": (None, None), "bad": (None, _BAD), "row": (None, _ROW),
     "header": (_BOLD, None), "diagnostic": (_BOLD, _DIAGNOSTIC),
 }  # fmt: skip
 
 
-def _styled(sheet: Any, value: str, look: str = "text", note: list[Problem] | None = None) -> Any:
-    """A cell holding ``value`` as text whatever it starts with, in ``look``."""
-    stored = "'" + value if unwrap_cell(value) != value else value  # the reader takes one ' off
-    stored = _escaped(_LITERAL_ESCAPE.sub(r"_x005F_\1", stored))
-    cell = WriteOnlyCell(sheet, value=stored if stored else None)
-    cell.data_type = "s"  # never a formula, never a number
-    # setting a style looks the font and fill up by hashing them (tens of µs a cell):
-    # each look is made once per sheet, and its cells share that style (a copy)
-    quoted = stored.startswith(FORMULA_START)
-    cell._style = copy(_style_of(sheet, look, quoted))
-    if note:
-        text = "\n".join(f"{p.code}: {p.message}" for p in note)
-        cell.comment = Comment(
-            _escaped(text), _AUTHOR, width=320, height=40 + 15 * (len(text) // 45)
-        )
-    return cell
+class _Cells:
+    """Makes the cells of one sheet, each holding its value as text.
 
+    Setting a style on a cell looks its font and fill up by hashing them (tens
+    of µs a cell); each look is made once here, and its cells get a copy.
+    """
 
-def _style_of(sheet: Any, look: str, quoted: bool) -> Any:
-    made: dict[tuple[str, bool], Any] = sheet.__dict__.setdefault("_rg_looks", {})
-    key = (look, quoted)
-    if key not in made:
-        font, fill = _LOOKS[look]
-        model = WriteOnlyCell(sheet)
-        model.number_format = _TEXT  # Excel's text format: a value typed in stays text (02134)
-        if quoted:
-            model.quotePrefix = True  # as Excel marks '=x: editing the cell keeps it text
-        if font is not None:
-            model.font = font
-        if fill is not None:
-            model.fill = fill
-        made[key] = model._style
-    return made[key]
+    def __init__(self, sheet: Any):
+        self.sheet = sheet
+        self._styles: dict[tuple[str, bool], Any] = {}
+
+    def plain(self, value: str) -> Any:
+        """A cell without a look: the text itself where that is safe (None when empty)."""
+        if value == "":
+            return None
+        if _CARE.search(value) is None:
+            return value
+        return self.cell(value)
+
+    def cell(self, value: str, look: str = "text", note: list[Problem] | None = None) -> Any:
+        """A cell holding ``value`` as text whatever it starts with, in ``look``."""
+        stored = "'" + value if unwrap_cell(value) != value else value  # the reader takes one ' off
+        stored = _escaped(_LITERAL_ESCAPE.sub(r"_x005F_\1", stored))
+        cell = WriteOnlyCell(self.sheet, value=stored if stored else None)
+        cell.data_type = "s"  # never a formula, never a number
+        cell._style = copy(self._style(look, quoted=stored.startswith(FORMULA_START)))
+        if note:
+            text = "\n".join(f"{p.code}: {p.message}" for p in note)
+            cell.comment = Comment(
+                _escaped(text), _AUTHOR, width=320, height=40 + 15 * (len(text) // 45)
+            )
+        return cell
+
+    def _style(self, look: str, *, quoted: bool) -> Any:
+        key = (look, quoted)
+        if key not in self._styles:
+            font, fill = _LOOKS[look]
+            model = WriteOnlyCell(self.sheet)
+            model.number_format = _TEXT  # Excel's text format: a value typed in stays text
+            if quoted:
+                model.quotePrefix = True  # as Excel marks '=x: editing the cell keeps it text
+            if font is not None:
+                model.font = font
+            if fill is not None:
+                model.fill = fill
+            self._styles[key] = model._style
+        return self._styles[key]
 
 
 def _escaped(text: str) -> str:
@@ -261,27 +266,18 @@ def _write_summary(sheet: Any, tally: _Tally) -> None:
     sheet.freeze_panes = "A2"
     for letter, width in zip("ABCDE", (22, 8, 48, 12, 80), strict=True):
         sheet.column_dimensions[letter].width = width
-    sheet.append(
-        [
-            _styled(sheet, h, "header")
-            for h in ("Code", "Rows", "Meaning", "Example row", "Example message")
-        ]
-    )
+    make = _Cells(sheet)
+    titles = ("Code", "Rows", "Meaning", "Example row", "Example message")
+    sheet.append([make.cell(title, "header") for title in titles])
     for code, example in tally.ordered():
         described = codes.describe(code)
-        link = _styled(sheet, example.row)
+        link = make.cell(example.row)
         link.hyperlink = Hyperlink(ref="", location=f"'{REJECTS_SHEET}'!A{example.sheet_row}")
         meaning = described.meaning if described else ""
-        sheet.append(
-            [_value(sheet, code), example.rows, meaning, link, _value(sheet, example.message)]
-        )
+        sheet.append([make.plain(code), example.rows, meaning, link, make.plain(example.message)])
     sheet.append([])
-    sheet.append([_styled(sheet, "Rejected rows", "header"), tally.rows])
-    sheet.append(_lines(sheet, [
+    sheet.append([make.cell("Rejected rows", "header"), tally.rows])
+    sheet.append([make.plain(
         f"Fix the marked cells in sheet {REJECTS_SHEET} (each one's comment says what is wrong), "
-        "delete the rows not to import, save, and give this file to rg-import plan or run again.",
-    ]))  # fmt: skip
-
-
-def _lines(sheet: Any, texts: Iterable[str]) -> Sequence[Any]:
-    return [_value(sheet, t) for t in texts]
+        "delete the rows not to import, save, and give this file to rg-import plan or run again."
+    )])  # fmt: skip
