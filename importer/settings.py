@@ -16,3 +16,6 @@ DEFAULT_LEDGER = "rg-import.ledger.sqlite"
 # of the ledger reported; never: none, though rows in doubt or not sent still do)
 FAIL_ON = ("new-rejects", "rejects", "never")
 DEFAULT_FAIL_ON = "rejects"
+# rejects.xlsx is written beside rejects.csv up to this many rejected rows: past
+# it the workbook would take minutes and be too long to review by hand
+REJECT_WORKBOOK_MAX_ROWS = 100_000

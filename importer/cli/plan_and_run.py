@@ -74,6 +74,7 @@ plan_options = [
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger of earlier runs, to plan updates and unchanged rows."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
+    click.option("--no-xlsx", "no_xlsx", is_flag=True, help="Write no rejects.xlsx beside rejects.csv (it takes a few seconds per 10,000 rejects)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
     click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
     *outcome_options,
@@ -88,8 +89,8 @@ plan_options = [
 def plan(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None, overwrite: bool,
-    processes: int | None, update_api: str, fail_on: str, allow_empty: bool, as_json: bool,
-    summary_line: bool, quiet: bool,
+    no_xlsx: bool, processes: int | None, update_api: str, fail_on: str, allow_empty: bool,
+    as_json: bool, summary_line: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing.
 
@@ -106,7 +107,7 @@ def plan(
         input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
         update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
-        fail_on=fail_on, allow_empty=allow_empty,
+        fail_on=fail_on, allow_empty=allow_empty, reject_workbook=not no_xlsx,
     )  # fmt: skip
     quiet_bar = quiet or as_json or summary_line
     result = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k))
@@ -123,6 +124,7 @@ run_options = [
     click.option("--ledger", type=click.Path(path_type=Path), help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
+    click.option("--no-xlsx", "no_xlsx", is_flag=True, help="Write no rejects.xlsx beside rejects.csv (it takes a few seconds per 10,000 rejects)."),
     click.option("--activities-at-most-once", is_flag=True, help="Never resend an activity whose first send is unknown; hold it as in doubt and list it in held_activities.csv."),
     click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="v2 can clear fields that became empty."),
     click.option("--max-attempts", default=DEFAULT_MAX_ATTEMPTS, show_default=True, type=click.IntRange(1, 50), help="Tries per request on transient errors."),
@@ -143,7 +145,7 @@ run_options = [
 def run(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
-    ledger: Path | None, out: Path | None, overwrite: bool, activities_at_most_once: bool, update_api: str,
+    ledger: Path | None, out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool, update_api: str,
     max_attempts: int, read_timeout: float, yes: bool, lock_wait: float, fail_on: str,
     allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool, runs_dir: Path | None,
     keep_runs: int | None,
@@ -178,7 +180,7 @@ def run(
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
-        lock_wait=lock_wait,
+        lock_wait=lock_wait, reject_workbook=not no_xlsx,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed

@@ -43,6 +43,8 @@ def plan_summary(result: PlanResult) -> str:
     lines.append(f"Plan:    {result.plan_file}")
     if result.rejects_file:
         lines.append(f"Rejects: {result.rejects_file}  (fix them and run the file again)")
+    if result.rejects_workbook:
+        lines.append(f"         {result.rejects_workbook}  (the same rows, each bad cell marked)")
     lines.append(f"Report:  {result.out_dir}/report.json")
     lines += _page_line(result.out_dir, "         ")
     return "\n".join(lines)
@@ -89,6 +91,8 @@ def run_summary(result: RunResult) -> str:
         )
     if result.rejects_file:
         lines.append(f"Rejects:  {result.rejects_file}  (fix them and run the file again)")
+    if result.rejects_workbook:
+        lines.append(f"          {result.rejects_workbook}  (the same rows, each bad cell marked)")
     if result.in_doubt_file:
         lines.append(f"In doubt: {result.in_doubt_file}  (the next run sends them again)")
     if result.held_file:

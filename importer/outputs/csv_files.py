@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from importer.models import RowIssue
+from importer.models import Problem, RowIssue
 from importer.normalize.column_text import cells_at
 from importer.outputs import private_files
 
@@ -33,6 +33,11 @@ def neutralise(value: str) -> str:
     as it was.
     """
     return "'" + value if value.lstrip("'").startswith(FORMULA_START) else value
+
+
+def unneutralise(cell: str) -> str:
+    """The value ``neutralise`` was given, from the cell it made."""
+    return cell[1:] if cell[:1] == "'" and cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
 def _may_need_quote(column: Sequence[str]) -> bool:
@@ -141,15 +146,39 @@ class CsvOut:
 
 
 class RejectWriter(CsvOut):
-    """``rejects.csv``: the original columns as read, then the diagnostics."""
+    """``rejects.csv``: the original columns as read, then the diagnostics.
 
-    def __init__(self, path: Path, headers: Sequence[str], *, send_columns: bool = False):
+    It keeps each row's problems (``problems``: row -> problems) for rejects.xlsx,
+    which marks the cells they are about, while the rows are few enough for one
+    (``workbook_rows``; past it, or with 0, none are kept).
+    """
+
+    def __init__(
+        self, path: Path, headers: Sequence[str], *, send_columns: bool = False,
+        workbook_rows: int = 0,
+    ):  # fmt: skip
         diagnostics = REJECT_DIAGNOSTICS + (SEND_DIAGNOSTICS if send_columns else ())
         super().__init__(path, [*headers, *diagnostics])
         self.send_columns = send_columns
+        self.workbook_rows = workbook_rows
+        self.problems: dict[int, list[Problem]] = {}
 
     def reject(self, cells: Sequence[str], issue: RowIssue) -> None:
         self.write(reject_cells(cells, issue, send_columns=self.send_columns))
+        self.keep_problems({issue.row: issue.problems})
+
+    def keep_problems(self, problems: dict[int, list[Problem]]) -> None:
+        """Keep the problems of rows just written, for the workbook."""
+        if len(self.problems) + len(problems) > self.workbook_rows:
+            self.workbook_rows = 0  # too many for a workbook: keep none
+            self.problems = {}
+            return
+        self.problems.update(problems)
+
+    @property
+    def wants_workbook(self) -> bool:
+        """Whether rejects.xlsx is to be written beside this file."""
+        return self.written and self.workbook_rows > 0
 
 
 def reject_cells(cells: Sequence[str], issue: RowIssue, *, send_columns: bool = False) -> list[str]:

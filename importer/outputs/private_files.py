@@ -26,7 +26,7 @@ def new_run_id(now: datetime | None = None) -> str:
 
 # The files a run directory can hold; a directory holding one already had a run.
 OUTPUT_NAMES = (
-    "report.json", "report.html", "plan.csv", "rejects.csv", "in_doubt.csv", "held_activities.csv",
+    "report.json", "report.html", "plan.csv", "rejects.csv", "rejects.xlsx", "in_doubt.csv", "held_activities.csv",
 )  # fmt: skip
 
 
@@ -91,6 +91,15 @@ def open_private(path: Path, *, encoding: str = "utf-8") -> IO[str]:
     Never opens what is already there: a file or a link planted at ``path``
     (to make us write lead data through it) raises OutputError instead.
     """
+    return os.fdopen(_create_private(path), "w", encoding=encoding, newline="")
+
+
+def open_private_bytes(path: Path) -> IO[bytes]:
+    """Create a new binary file (a workbook) for writing, as ``open_private`` does."""
+    return os.fdopen(_create_private(path), "wb")
+
+
+def _create_private(path: Path) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o600)
@@ -100,7 +109,7 @@ def open_private(path: Path, *, encoding: str = "utf-8") -> IO[str]:
             "remove it and run again with a fresh --out"
         ) from None
     os.fchmod(fd, 0o600)  # the umask may have taken the owner's bits
-    return os.fdopen(fd, "w", encoding=encoding, newline="")
+    return fd
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

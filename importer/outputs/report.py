@@ -3,7 +3,7 @@
 ``plan_file`` returns a ``PlanResult`` and ``run_file`` a ``RunResult``; the CLI
 renders them (``importer.cli.summaries``) and ``report_json`` turns either into
 report.json's data. One builder makes both, so they share their field names:
-run_id, command, input, mapping, site_uuid, leads, warnings, rejects_file,
+run_id, command, input, mapping, site_uuid, leads, warnings, rejects_file, rejects_workbook,
 duration_s and exit_code. A plan's ``leads`` counts what a run would do (its
 predicted ``create`` and ``update`` beside ``unchanged`` and ``rejected``), a
 run's ``leads`` how every row ended (``Outcome.done``).
@@ -98,6 +98,7 @@ class PlanResult:
     rejects_known: int = 0  # rejects an earlier run of the ledger reported (see plan.known_rejects)
     problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
     fail_on: str = DEFAULT_FAIL_ON
+    rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
 
     @property
     def exit_code(self) -> ExitCode:
@@ -132,6 +133,7 @@ class RunResult:
     report_file: Path | None = None  # None until report.json is written
     rejects_known: int = 0  # rejects an earlier run of the ledger reported (see plan.known_rejects)
     problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
+    rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
 
     @property
     def invariant_holds(self) -> bool:
@@ -206,6 +208,7 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
         "warnings": _warnings(result.warnings),
         "plan_file": str(result.plan_file),
         "rejects_file": _path(result.rejects_file),
+        "rejects_workbook": _path(result.rejects_workbook),
         "duration_s": result.duration_s,
         "exit_code": int(result.exit_code),
     }
@@ -225,6 +228,7 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "recovered_in_doubt": result.recovered_in_doubt,
         "warnings": _warnings(result.warnings),
         "rejects_file": _path(result.rejects_file),
+        "rejects_workbook": _path(result.rejects_workbook),
         "in_doubt_file": _path(result.in_doubt_file),
         "held_file": _path(result.held_file),
         "stopped": result.stopped,

@@ -80,3 +80,5 @@ def write_chunk(
             formatted.rejects = dict(sorted(formatted.rejects.items()))
     plan_out.write_text(formatted.plan, len(formatted.plan_ends))
     rejects.write_lines(list(formatted.rejects.values()))
+    if rejects.workbook_rows:  # rejects.xlsx marks the cells each problem is about
+        rejects.keep_problems({row: planned.problems.get(row, []) for row in formatted.rejects})

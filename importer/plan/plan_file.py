@@ -36,10 +36,11 @@ from importer.plan.plan_csv import write_chunk
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
-from importer.settings import DEFAULT_FAIL_ON, DEFAULT_UPDATE_API
+from importer.settings import DEFAULT_FAIL_ON, DEFAULT_UPDATE_API, REJECT_WORKBOOK_MAX_ROWS
 
 if TYPE_CHECKING:
     from importer.ledger.ledger import Ledger
+    from importer.outputs.csv_files import RejectWriter
     from importer.read.options import ReadOptions
     from importer.read.table import Table
 
@@ -63,6 +64,7 @@ class PlanRequest:
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
     processes: int | None = None  # checking processes; None: one per core
+    reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
     update_api: str = (
         DEFAULT_UPDATE_API  # the one the run would use: v2 can clear fields, v1 cannot
     )
@@ -90,13 +92,18 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
             req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
         )
         memory = RejectMemory(ledger, req.site, req.mapping.source)
-        leads, warnings, rejects_file = _write_outputs(chunks, table, out_dir, bar, memory)
+        workbook_mapping = req.mapping if req.reject_workbook else None
+        leads, warnings, rejects = _write_outputs(
+            chunks, table, out_dir, bar, memory, workbook_mapping
+        )
+        workbook = _reject_workbook(rejects, table, workbook_mapping)
         info = table.info
     name = req.input_name or str(req.input)
     result = PlanResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, name),
         mapping=req.mapping, site=req.site, leads=leads, warnings=warnings, out_dir=out_dir,
-        plan_file=out_dir / "plan.csv", rejects_file=rejects_file,
+        plan_file=out_dir / "plan.csv", rejects_file=rejects.path if rejects else None,
+        rejects_workbook=workbook,
         duration_s=round(time.monotonic() - started, 3), rejects_known=memory.known,
         problems=input_problems(info.rows, name, allow_empty=req.allow_empty), fail_on=req.fail_on,
     )  # fmt: skip
@@ -157,15 +164,18 @@ def _first_read(chunks: Iterator[PlannedChunk], bar: Progress) -> Iterator[Plann
 
 def _write_outputs(
     chunks: Iterator[PlannedChunk], table: Table, out_dir: Path, bar: Progress,
-    memory: RejectMemory,
-) -> tuple[Counter[Outcome], Warnings, Path | None]:  # fmt: skip
+    memory: RejectMemory, workbook_mapping: Mapping | None,
+) -> tuple[Counter[Outcome], Warnings, RejectWriter | None]:  # fmt: skip
     """Write plan.csv and rejects.csv; returns the rows per outcome, the warnings and
     the rejects file (None when no row was rejected). ``memory`` counts the rejects
     reported before."""
     from importer.outputs import csv_files
 
     plan_out = csv_files.CsvOut(out_dir / "plan.csv", csv_files.PLAN_COLUMNS)
-    rejects = csv_files.RejectWriter(out_dir / "rejects.csv", table.info.headers)
+    rejects = csv_files.RejectWriter(
+        out_dir / "rejects.csv", table.info.headers,
+        workbook_rows=REJECT_WORKBOOK_MAX_ROWS if workbook_mapping else 0,
+    )  # fmt: skip
     counts: Counter[Outcome] = Counter()
     warnings = Warnings(examples=[])
     try:
@@ -182,4 +192,19 @@ def _write_outputs(
         bar.close()
         plan_out.close()
         rejects.close()
-    return counts, warnings, rejects.path if rejects.written else None
+    return counts, warnings, rejects if rejects.written else None
+
+
+def _reject_workbook(
+    rejects: RejectWriter | None, table: Table, mapping: Mapping | None
+) -> Path | None:
+    """rejects.xlsx beside rejects.csv, when there are rejects and not too many."""
+    if rejects is None or mapping is None or not rejects.wants_workbook:
+        return None
+    from importer.outputs.problem_cells import ProblemCells
+    from importer.outputs.reject_workbook import write_reject_workbook
+
+    return write_reject_workbook(
+        rejects.path, rejects.path.with_suffix(".xlsx"), rejects.problems,
+        ProblemCells(table.info.headers, mapping),
+    )  # fmt: skip

@@ -14,6 +14,9 @@ import unicodedata
 import pandas as pd
 
 REJECT_COLUMNS = ("_row", "_stage", "_code", "_message", "_http_status", "_attempts")
+# the sheets of rejects.xlsx: fed back, the rows are read from "Rejects"
+SUMMARY_SHEET = "Summary"
+REJECTS_SHEET = "Rejects"
 
 
 # The characters a spreadsheet treats as the start of a formula; our reject

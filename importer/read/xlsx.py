@@ -29,6 +29,7 @@ from importer.errors import InputError
 from importer.models import Problem
 from importer.read import ragged as read_ragged
 from importer.read.files import open_binary
+from importer.read.headers import REJECTS_SHEET, SUMMARY_SHEET
 from importer.read.sniff import (
     MAX_TITLE_ROWS,
     SAMPLE_RECORDS,
@@ -86,6 +87,14 @@ def _last_filled(cells: list[str]) -> int:
         if cells[position - 1] != "":
             return position
     return 0
+
+
+def _default_sheet(tables: list[str]) -> str:
+    """The sheet read when none is named: the first, but the rows of a rejects.xlsx
+    (sheets Summary and Rejects) rather than its summary."""
+    if SUMMARY_SHEET in tables and REJECTS_SHEET in tables:
+        return REJECTS_SHEET
+    return tables[0]
 
 
 def _column_letter(position: int) -> str:
@@ -182,7 +191,7 @@ class XlsxSource:
         if wanted is None:
             if not tables:
                 raise InputError(f"has no worksheet (only {listing}); {SAVE_AS}", path=self.path)
-            name = tables[0]
+            name = _default_sheet(tables)
         else:
             exact = [n for n in names if n == wanted] or [
                 n for n in names if n.casefold() == wanted.casefold()

@@ -75,6 +75,7 @@ class RunRequest:
     fail_on: str = DEFAULT_FAIL_ON  # which rejects make exit 3 (settings.FAIL_ON)
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
     lock_wait: float = 0.0  # seconds to wait for a ledger another run holds (--wait)
+    reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
 
 
 ProgressFactory = Callable[..., Progress]
@@ -120,7 +121,9 @@ def run_file(
             chunks = _first_planned(planner, table)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
-            files = RunFiles(out_dir, table.info.headers, breaker)
+            files = RunFiles(
+                out_dir, table.info.headers, breaker, req.mapping if req.reject_workbook else None
+            )
             loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
                              RejectMemory(ledger, req.site, req.mapping.source))  # fmt: skip
             loop.run(chunks)

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import LedgerGone
+from importer.mapping.spec import Mapping
 from importer.models import Outcome, RowIssue, Stage
 from importer.outputs import csv_files
 from importer.outputs.report import Warnings
 from importer.send.breaker import CircuitBreaker
 from importer.send.send_outcome import SendOutcome
+from importer.settings import REJECT_WORKBOOK_MAX_ROWS
 
 ACTIVITY_RESULTS = ("sent", "unchanged", "rejected", "in_doubt", "not_sent")
 # what the progress bar shows as rows end (in doubt and not sent are said at the end)
@@ -70,6 +72,11 @@ class Guarded:
     def written(self) -> bool:
         return self.writer.written
 
+    @property
+    def complete(self) -> bool:
+        """Whether every row given was written (no write failed)."""
+        return not self._failed
+
     def reject(self, cells: list[str], issue: RowIssue) -> None:
         if not self._failed:
             self._do(self.writer.reject, cells, issue)
@@ -81,32 +88,67 @@ class Guarded:
         try:
             action(*args)
         except OSError as exc:
-            self._failed = True
-            self._breaker.halt(FileWriteError(self.path, exc))
+            self.fail(FileWriteError(self.path, exc))
+
+    def fail(self, error: FileWriteError) -> None:
+        """Stop the run: this file (or one made from it) could not be written."""
+        self._failed = True
+        self._breaker.halt(error)
 
 
 class RunFiles:
-    """rejects.csv, in_doubt.csv and held_activities.csv of one run directory."""
+    """rejects.csv (with rejects.xlsx), in_doubt.csv and held_activities.csv of one run directory.
 
-    def __init__(self, out_dir: Path, headers: list[str], breaker: CircuitBreaker):
+    ``workbook_mapping``: the run's mapping, to mark the cells of rejects.xlsx;
+    None writes no workbook (``--no-xlsx``).
+    """
+
+    def __init__(
+        self, out_dir: Path, headers: list[str], breaker: CircuitBreaker,
+        workbook_mapping: Mapping | None = None,
+    ):  # fmt: skip
         self.out_dir = out_dir
-        self.rejects = Guarded(
-            csv_files.RejectWriter(out_dir / "rejects.csv", headers, send_columns=True), breaker
-        )
+        self.headers = headers
+        self.workbook_mapping = workbook_mapping
+        rejects = csv_files.RejectWriter(
+            out_dir / "rejects.csv", headers, send_columns=True,
+            workbook_rows=REJECT_WORKBOOK_MAX_ROWS if workbook_mapping else 0,
+        )  # fmt: skip
+        self.rejects = Guarded(rejects, breaker)
         self.doubts = Guarded(
             csv_files.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True), breaker
         )
         self.held = csv_files.HeldWriter(out_dir / "held_activities.csv")
+        self.workbook: Path | None = None
 
     def close(self) -> None:
         self.rejects.close()
         self.doubts.close()
         self.held.close()
+        if self.workbook is None and self.rejects.complete and self.rejects.writer.wants_workbook:
+            self._write_workbook()
+
+    def _write_workbook(self) -> None:
+        from importer.outputs.problem_cells import ProblemCells
+        from importer.outputs.reject_workbook import write_reject_workbook
+
+        writer = self.rejects.writer
+        path = writer.path.with_suffix(".xlsx")
+        try:
+            self.workbook = write_reject_workbook(
+                writer.path,
+                path,
+                writer.problems,
+                ProblemCells(self.headers, self.workbook_mapping),
+            )
+        except OSError as exc:  # a full disk: said like any other file of the run
+            self.rejects.fail(FileWriteError(path, exc))
 
     def written(self) -> dict[str, Path | None]:
         """The files that got rows, by their report field."""
         return {
             "rejects_file": self.rejects.path if self.rejects.written else None,
+            "rejects_workbook": self.workbook,
             "in_doubt_file": self.doubts.path if self.doubts.written else None,
             "held_file": self.held.path if self.held.written else None,
         }

@@ -27,7 +27,7 @@ PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
 # report.json fields that mean the same in a plan and a run
 SHARED = {
     "run_id", "command", "input", "mapping", "site_uuid", "leads", "warnings",
-    "rejects_file", "duration_s", "exit_code", "rejects", "problems",
+    "rejects_file", "rejects_workbook", "duration_s", "exit_code", "rejects", "problems",
 }  # fmt: skip
 
 

@@ -210,7 +210,7 @@ def test_a_plan_writes_its_page_and_escapes_markup_in_names_and_cells(
     assert_self_contained(markup, page, out)
     assert page.facts("input")["path"] == str(named)  # shown as typed, not as markup
     assert {a.get("href") for t, a in page.elements if t == "a"} == {
-        "plan.csv", "rejects.csv", "report.json"
+        "plan.csv", "rejects.csv", "rejects.xlsx", "report.json"
     }  # fmt: skip
     assert_counts_match(page, report)
     assert_reasons_match(page, report)
