@@ -26,6 +26,7 @@ from importer import __version__
 from importer.cli.ledger_commands import ledger
 from importer.cli.mapping_commands import mappings_group
 from importer.cli.plan_and_run import plan, run
+from importer.cli.review_command import review
 from importer.cli.sandbox_command import sandbox
 from importer.errors import ExitCode, ImporterError
 
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for command in (ledger, mappings_group, plan, run, sandbox):
+for command in (ledger, mappings_group, plan, review, run, sandbox):
     cli.add_command(command)
 
 

@@ -3,8 +3,10 @@
 ``plan_file`` returns a ``PlanResult`` and ``run_file`` a ``RunResult``; the CLI
 renders them (``importer.cli.summaries``) and ``report_json`` turns either into
 report.json's data. One builder makes both, so they share their field names:
-run_id, command, input, mapping, site_uuid, leads, warnings, rejects_file,
-duration_s and exit_code. A plan's ``leads`` counts what a run would do (its
+run_id, command, input, mapping, site_uuid, leads, rejects, warnings,
+rejects_file, duration_s and exit_code. ``rejects`` and ``warnings`` give the
+rows per code, most frequent first, with an example row of each
+(``importer.outputs.reasons``). A plan's ``leads`` counts what a run would do (its
 predicted ``create`` and ``update`` beside ``unchanged`` and ``rejected``), a
 run's ``leads`` how every row ended (``Outcome.done``).
 """
@@ -19,6 +21,7 @@ from typing import Any
 from importer.errors import ExitCode
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome, RowWarning
+from importer.outputs.reasons import Reasons, tally_warnings
 
 WARNING_EXAMPLES = 20  # the plan's report shows this many warnings in full
 
@@ -45,13 +48,20 @@ class InputFacts:
 
 @dataclass
 class Warnings:
-    """Warnings per code; a plan also keeps the first few in full."""
+    """Warnings: how many, rows per code with an example each; a plan also keeps the first few in full."""
 
-    by_code: Counter[str] = field(default_factory=Counter)
+    total: int = 0  # warnings found (a row may have several)
+    reasons: Reasons = field(default_factory=Reasons)  # rows per code, counted once per row
     examples: list[RowWarning] | None = None
 
+    @property
+    def by_code(self) -> Counter[str]:
+        """Rows per warning code."""
+        return self.reasons.by_code
+
     def add(self, found: list[RowWarning]) -> None:
-        self.by_code.update(w.code for w in found)
+        self.total += len(found)
+        tally_warnings(self.reasons, found)
         if self.examples is not None:
             self.examples.extend(found[: WARNING_EXAMPLES - len(self.examples)])
 
@@ -71,6 +81,7 @@ class PlanResult:
     plan_file: Path
     rejects_file: Path | None
     duration_s: float
+    rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code
 
     @property
     def exit_code(self) -> ExitCode:
@@ -102,6 +113,7 @@ class RunResult:
     duration_s: float
     exit_code: ExitCode
     report_file: Path | None = None  # None until report.json is written
+    rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code, send stage included
 
     @property
     def invariant_holds(self) -> bool:
@@ -141,15 +153,17 @@ def _head(result: PlanResult | RunResult, **input_extra: Any) -> dict[str, Any]:
 
 
 def _warnings(warnings: Warnings) -> dict[str, Any]:
-    shown: dict[str, Any] = {
-        "total": sum(warnings.by_code.values()),
-        "by_code": dict(warnings.by_code),
-    }
+    shown: dict[str, Any] = {"total": warnings.total, **warnings.reasons.as_json()}
     if warnings.examples is not None:
         shown["examples"] = [
             {"row": w.row, "code": w.code, "message": w.message} for w in warnings.examples
         ]
     return shown
+
+
+def _rejects(rejects: Reasons) -> dict[str, Any]:
+    """report.json's ``rejects``: rows rejected, rows per code (most first), an example of each."""
+    return {"rows": rejects.rows, **rejects.as_json()}
 
 
 def plan_leads(counts: Counter[Outcome]) -> dict[str, int]:
@@ -161,6 +175,7 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
     return {
         **_head(result),
         "leads": plan_leads(result.leads),
+        "rejects": _rejects(result.rejects),
         "warnings": _warnings(result.warnings),
         "plan_file": str(result.plan_file),
         "rejects_file": _path(result.rejects_file),
@@ -179,6 +194,7 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "activities": dict(result.activities),
         "requests": result.requests,
         "recovered_in_doubt": result.recovered_in_doubt,
+        "rejects": _rejects(result.rejects),
         "warnings": _warnings(result.warnings),
         "rejects_file": _path(result.rejects_file),
         "in_doubt_file": _path(result.in_doubt_file),

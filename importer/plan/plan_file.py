@@ -24,6 +24,7 @@ from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome
 from importer.outputs import private_files
+from importer.outputs.reasons import Reasons
 from importer.outputs.report import InputFacts, PlanResult, Warnings, report_json
 from importer.plan.plan_csv import write_chunk
 from importer.plan.planner import Planner
@@ -80,12 +81,12 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         out_dir = private_files.make_run_dir(
             req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
         )
-        leads, warnings, rejects_file = _write_outputs(chunks, table, out_dir, bar)
+        leads, rejects, warnings, rejects_file = _write_outputs(chunks, table, out_dir, bar)
         info = table.info
     result = PlanResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, req.input_name or str(req.input)),
-        mapping=req.mapping, site=req.site, leads=leads, warnings=warnings, out_dir=out_dir,
-        plan_file=out_dir / "plan.csv", rejects_file=rejects_file,
+        mapping=req.mapping, site=req.site, leads=leads, rejects=rejects, warnings=warnings,
+        out_dir=out_dir, plan_file=out_dir / "plan.csv", rejects_file=rejects_file,
         duration_s=round(time.monotonic() - started, 3),
     )  # fmt: skip
     private_files.write_json(out_dir / "report.json", report_json(result))
@@ -143,19 +144,20 @@ def _first_read(chunks: Iterator[PlannedChunk], bar: Progress) -> Iterator[Plann
 
 def _write_outputs(
     chunks: Iterator[PlannedChunk], table: Table, out_dir: Path, bar: Progress
-) -> tuple[Counter[Outcome], Warnings, Path | None]:
-    """Write plan.csv and rejects.csv; returns the rows per outcome, the warnings and
-    the rejects file (None when no row was rejected)."""
+) -> tuple[Counter[Outcome], Reasons, Warnings, Path | None]:
+    """Write plan.csv and rejects.csv; returns the rows per outcome, the rejected rows
+    per code, the warnings and the rejects file (None when no row was rejected)."""
     from importer.outputs import csv_files
 
     plan_out = csv_files.CsvOut(out_dir / "plan.csv", csv_files.PLAN_COLUMNS)
     rejects = csv_files.RejectWriter(out_dir / "rejects.csv", table.info.headers)
     counts: Counter[Outcome] = Counter()
+    reasons = Reasons()
     warnings = Warnings(examples=[])
     try:
         done = 0
         for planned in chunks:
-            write_chunk(planned, plan_out, rejects, counts)
+            write_chunk(planned, plan_out, rejects, counts, reasons)
             warnings.add(planned.warnings)
             bar.advance(table.bytes_read - done)
             done = table.bytes_read
@@ -164,4 +166,4 @@ def _write_outputs(
         bar.close()
         plan_out.close()
         rejects.close()
-    return counts, warnings, rejects.path if rejects.written else None
+    return counts, reasons, warnings, rejects.path if rejects.written else None

@@ -26,7 +26,7 @@ PEOPLE = SAMPLE_DATA / "followupboss_people.csv"
 
 # report.json fields that mean the same in a plan and a run
 SHARED = {
-    "run_id", "command", "input", "mapping", "site_uuid", "leads", "warnings",
+    "run_id", "command", "input", "mapping", "site_uuid", "leads", "rejects", "warnings",
     "rejects_file", "duration_s", "exit_code",
 }  # fmt: skip
 
