@@ -27,6 +27,7 @@ from importer.cli.job_commands import jobs_group
 from importer.cli.ledger_commands import ledger
 from importer.cli.mapping_commands import mappings_group
 from importer.cli.plan_and_run import plan, run
+from importer.cli.review_command import review
 from importer.cli.sandbox_command import sandbox
 from importer.errors import ExitCode, ImporterError, Terminated, terminate_stops
 
@@ -41,7 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for command in (jobs_group, ledger, mappings_group, plan, run, sandbox):
+for command in (jobs_group, ledger, mappings_group, plan, review, run, sandbox):
     cli.add_command(command)
 
 

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from importer.models import Outcome
+from importer.outputs.reasons import Reasons
 from importer.outputs.report import RunResult, plan_leads
 
 if TYPE_CHECKING:
     from importer.catalog.detect import BrokenMapping
     from importer.mapping.spec import Mapping
     from importer.outputs.report import InputFacts, PlanResult
+    from importer.outputs.review import Review
 
 
 def plan_summary(result: PlanResult) -> str:
@@ -34,9 +36,9 @@ def plan_summary(result: PlanResult) -> str:
         ("reject", "rejected"),
     ):
         lines.append(f"  {label:<10}{leads[key]:>8}{_known(result) if key == 'rejected' else ''}")
-    warnings = sum(result.warnings.by_code.values())
-    if warnings:
-        lines.append(f"  {'warnings':<10}{warnings:>8}  (see report.json)")
+    if result.warnings.total:
+        lines.append(f"  {'warnings':<10}{result.warnings.total:>8}  (see report.json)")
+    lines += _reasons(result.rejects, result.warnings.reasons)
     lines += _file_warnings(inp) + _file_problems(result)
     if not result.site:
         lines.append("  (no --site given: lead ids are left blank)")
@@ -79,6 +81,7 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {result.duration_s:.1f} s"
     )
+    lines += _reasons(result.rejects, result.warnings.reasons)
     lines += _file_warnings(inp) + _file_problems(result)
     if result.stopped:
         # a run stopped by a file it could not write says itself how to go on
@@ -202,6 +205,89 @@ def _run_problem_lines(result: RunResult) -> list[str]:
     if result.stopped:
         lines.append(f"stopped early: {result.stopped}")
     return lines
+
+
+def _reasons(rejects: Reasons, warnings: Reasons) -> list[str]:
+    """The reject and warning codes under a summary's counts, most frequent first."""
+    both = [*rejects.ordered(), *warnings.ordered()]
+    widths = (
+        max((len(c) for c, _ in both), default=0),
+        max((len(str(n)) for _, n in both), default=0),
+    )
+    lines = []
+    if rejects.by_code:
+        lines.append("Rejected rows by code (rows, first row and its message):")
+        lines += reasons_table(rejects.ordered(), rejects.examples, widths)
+    if warnings.by_code:
+        lines.append("Warnings by code (rows, first row and its message):")
+        lines += reasons_table(warnings.ordered(), warnings.examples, widths)
+    return lines
+
+
+def reasons_table(
+    counts: Sequence[tuple[str, int]],
+    examples: MappingABC[str, tuple[int, str]],
+    widths: tuple[int, int] = (0, 0),
+) -> list[str]:
+    """One aligned line per code: the code, its rows, an example row and its message
+    (on one line, cut to ``MESSAGE_WIDTH`` characters). ``widths``: at least
+    this wide (code, count), to align several tables."""
+    code_width = max([widths[0], *(len(code) for code, _ in counts)])
+    count_width = max([widths[1], *(len(str(n)) for _, n in counts)])
+    lines = []
+    for code, n in counts:
+        line = f"  {code:<{code_width}}  {n:>{count_width}}"
+        if code in examples:
+            row, message = examples[code]
+            line += f"  {f'row {row}: ' if row else ''}{one_line(message)}"
+        lines.append(line)
+    return lines
+
+
+MESSAGE_WIDTH = 90  # characters of an example message shown in a reasons table
+
+
+def one_line(message: str, width: int = MESSAGE_WIDTH) -> str:
+    """``message`` on one line, cut with "…" when longer than ``width``."""
+    text = " ".join(message.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def review_table(review: Review) -> str:
+    """``rg-import review PATH``: rejected rows per code, then the run's warnings per code."""
+    if review.rejects_file is None:
+        lines = [f"No rejected rows in {review.run_dir}."]
+    else:
+        lines = [f"{_rows(review.rejects.rows)} rejected in {review.rejects_file}"]
+    lines += _reasons(review.rejects, review.warnings or Reasons())
+    if review.rejects.by_code:
+        lines.append("List the rows of a code with --code CODE.")
+    return "\n".join(lines)
+
+
+def _rows(n: int) -> str:
+    return f"{n} row{'' if n == 1 else 's'}"
+
+
+def review_code(review: Review, code: str) -> str:
+    """``rg-import review PATH --code CODE``: the rows rejected for one code, with their messages."""
+    rows = review.rows_of(code)
+    if not rows:
+        warned = review.warnings.by_code.get(code) if review.warnings else None
+        if warned:
+            return (
+                f"{code} is a warning on {warned} rows, which were not rejected: "
+                "they are not in the rejects file (report.json has examples)."
+            )
+        return f"No row of {review.rejects_file or review.run_dir} was rejected for {code}."
+    table = [("row", *review.key_columns, "message")]
+    table += [(str(r.row), *r.keys, one_line(r.message, width=10_000)) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    lines = [f"{code}: {_rows(len(rows))} rejected"]
+    for line in table:
+        row, *keys = (c.ljust(w) for c, w in zip(line, widths, strict=False))
+        lines.append("  " + "  ".join([row.strip().rjust(widths[0]), *keys, line[-1]]))
+    return "\n".join(lines)
 
 
 def _file_warnings(inp: InputFacts) -> list[str]:

@@ -3,8 +3,10 @@
 ``plan_file`` returns a ``PlanResult`` and ``run_file`` a ``RunResult``; the CLI
 renders them (``importer.cli.summaries``) and ``report_json`` turns either into
 report.json's data. One builder makes both, so they share their field names:
-run_id, command, input, mapping, site_uuid, leads, warnings, rejects_file, rejects_workbook,
-duration_s and exit_code. A plan's ``leads`` counts what a run would do (its
+run_id, command, input, mapping, site_uuid, leads, rejects, warnings,
+rejects_file, rejects_workbook, duration_s and exit_code. ``rejects`` and
+``warnings`` give the rows per code, most frequent first, with an example row of
+each (``importer.outputs.reasons``). A plan's ``leads`` counts what a run would do (its
 predicted ``create`` and ``update`` beside ``unchanged`` and ``rejected``), a
 run's ``leads`` how every row ended (``Outcome.done``).
 """
@@ -20,6 +22,7 @@ from importer import codes
 from importer.errors import ExitCode
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome, Problem, RowWarning
+from importer.outputs.reasons import Reasons, tally_warnings
 from importer.settings import DEFAULT_FAIL_ON
 
 WARNING_EXAMPLES = 20  # the plan's report shows this many warnings in full
@@ -47,13 +50,20 @@ class InputFacts:
 
 @dataclass
 class Warnings:
-    """Warnings per code; a plan also keeps the first few in full."""
+    """Warnings: how many, rows per code with an example each; a plan also keeps the first few in full."""
 
-    by_code: Counter[str] = field(default_factory=Counter)
+    total: int = 0  # warnings found (a row may have several)
+    reasons: Reasons = field(default_factory=Reasons)  # rows per code, counted once per row
     examples: list[RowWarning] | None = None
 
+    @property
+    def by_code(self) -> Counter[str]:
+        """Rows per warning code."""
+        return self.reasons.by_code
+
     def add(self, found: list[RowWarning]) -> None:
-        self.by_code.update(w.code for w in found)
+        self.total += len(found)
+        tally_warnings(self.reasons, found)
         if self.examples is not None:
             self.examples.extend(found[: WARNING_EXAMPLES - len(self.examples)])
 
@@ -99,6 +109,7 @@ class PlanResult:
     problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
     fail_on: str = DEFAULT_FAIL_ON
     rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
+    rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code
 
     @property
     def exit_code(self) -> ExitCode:
@@ -134,6 +145,7 @@ class RunResult:
     rejects_known: int = 0  # rejects an earlier run of the ledger reported (see plan.known_rejects)
     problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
     rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
+    rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code, send stage included
 
     @property
     def invariant_holds(self) -> bool:
@@ -173,10 +185,7 @@ def _head(result: PlanResult | RunResult, **input_extra: Any) -> dict[str, Any]:
 
 
 def _warnings(warnings: Warnings) -> dict[str, Any]:
-    shown: dict[str, Any] = {
-        "total": sum(warnings.by_code.values()),
-        "by_code": dict(warnings.by_code),
-    }
+    shown: dict[str, Any] = {"total": warnings.total, **warnings.reasons.as_json()}
     if warnings.examples is not None:
         shown["examples"] = [
             {"row": w.row, "code": w.code, "message": w.message} for w in warnings.examples
@@ -185,9 +194,15 @@ def _warnings(warnings: Warnings) -> dict[str, Any]:
 
 
 def _rejects(result: PlanResult | RunResult) -> dict[str, Any]:
-    """report.json's ``rejects``: how many of the rows rejected an earlier run reported."""
+    """report.json's ``rejects``: rows rejected, rows per code (most first), an example of
+    each, and how many of them an earlier run reported (``known``) or not (``new``)."""
     rejected = result.leads[Outcome.REJECT]
-    return {"known": result.rejects_known, "new": rejected - result.rejects_known}
+    return {
+        "rows": result.rejects.rows,
+        **result.rejects.as_json(),
+        "known": result.rejects_known,
+        "new": rejected - result.rejects_known,
+    }
 
 
 def _problems(result: PlanResult | RunResult) -> list[dict[str, str]]:

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from importer.outputs.reasons import Reasons
+
 
 @dataclass
 class Formatted:
-    """The plan.csv and rejects.csv lines of a chunk, made where it was checked.
+    """The plan.csv and rejects.csv lines of a chunk, made where it was checked,
+    and its rejected rows tallied per code there (the parent only adds them up).
 
     The plan lines travel as one string (one object to pass between
     processes instead of one per row), with where each line ends.
@@ -19,10 +22,13 @@ class Formatted:
     plan_ends: np.ndarray  # offset in ``plan`` where each row's line ends
     rejects: dict[int, str]  # row -> line, for the rows rejected then
     problems: dict[int, int]  # row -> how many problems it had then
+    reasons: Reasons  # the rows rejected then, per code
 
     @classmethod
-    def of(cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int]) -> Formatted:
-        return cls(*_joined_lines(plan), rejects, problems)
+    def of(
+        cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int], reasons: Reasons
+    ) -> Formatted:
+        return cls(*_joined_lines(plan), rejects, problems, reasons)
 
     @property
     def plan_lines(self) -> list[str]:

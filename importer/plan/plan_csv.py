@@ -1,8 +1,9 @@
 """plan.csv and rejects.csv lines of planned chunks.
 
 ``format_chunk`` makes the lines of both CSV files; a checking process makes
-them for its own rows, and ``write_chunk`` redoes only those of rows that
-turned out duplicated across the file before writing them.
+them for its own rows (and tallies its rejected rows per code), and
+``write_chunk`` redoes only those of rows that turned out duplicated across
+the file before writing them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from importer.models import Outcome
 from importer.outputs.csv_files import csv_lines, reject_cells
+from importer.outputs.reasons import Reasons
 from importer.plan.formatted import Formatted
 from importer.plan.rows import PlannedChunk
 
@@ -36,9 +38,11 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     codes = [""] * len(rows)
     messages = [""] * len(rows)
     issues = {}
+    reasons = Reasons()
     for i in rejected:
         issue = issues[i] = planned.issue(rows[i])
         codes[i], messages[i] = issue.codes, issue.message
+        reasons.add_row(rows[i], issue.problems)
     # row numbers, lead ids and actions are plain tokens (never formulas, never quoted);
     # codes never look like formulas
     plan = csv_lines(
@@ -54,12 +58,14 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
         plan,
         {rows[i]: line for i, line in zip(rejected, lines, strict=True)},
         {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected},
+        reasons,
     )
 
 
 def write_chunk(
-    planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[Outcome]
+    planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[Outcome], reasons: Reasons
 ) -> None:
+    """Write a chunk's lines; count its rows per action and its rejected rows per code."""
     counts.update(planned.actions)
     formatted = planned.formatted
     if formatted is None:
@@ -78,6 +84,11 @@ def write_chunk(
             formatted.replace_plan_lines(dict(zip(positions, redone.plan_lines, strict=True)))
             formatted.rejects.update(redone.rejects)
             formatted.rejects = dict(sorted(formatted.rejects.items()))
+            for row in changed:  # their problems then, and those found since
+                formatted.reasons.add_row(
+                    row, planned.problems[row], already=formatted.problems.get(row, 0)
+                )
+    reasons.merge(formatted.reasons)
     plan_out.write_text(formatted.plan, len(formatted.plan_ends))
     rejects.write_lines(list(formatted.rejects.values()))
     if rejects.workbook_rows:  # rejects.xlsx marks the cells each problem is about

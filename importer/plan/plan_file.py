@@ -24,6 +24,7 @@ from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome
 from importer.outputs import private_files, report_html
+from importer.outputs.reasons import Reasons
 from importer.outputs.report import (
     InputFacts,
     PlanResult,
@@ -93,7 +94,7 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         )
         memory = RejectMemory(ledger, req.site, req.mapping.source)
         workbook_mapping = req.mapping if req.reject_workbook else None
-        leads, warnings, rejects = _write_outputs(
+        leads, reasons, warnings, rejects = _write_outputs(
             chunks, table, out_dir, bar, memory, workbook_mapping
         )
         workbook = _reject_workbook(rejects, table, workbook_mapping)
@@ -101,9 +102,9 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
     name = req.input_name or str(req.input)
     result = PlanResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, name),
-        mapping=req.mapping, site=req.site, leads=leads, warnings=warnings, out_dir=out_dir,
-        plan_file=out_dir / "plan.csv", rejects_file=rejects.path if rejects else None,
-        rejects_workbook=workbook,
+        mapping=req.mapping, site=req.site, leads=leads, rejects=reasons, warnings=warnings,
+        out_dir=out_dir, plan_file=out_dir / "plan.csv",
+        rejects_file=rejects.path if rejects else None, rejects_workbook=workbook,
         duration_s=round(time.monotonic() - started, 3), rejects_known=memory.known,
         problems=input_problems(info.rows, name, allow_empty=req.allow_empty), fail_on=req.fail_on,
     )  # fmt: skip
@@ -165,10 +166,10 @@ def _first_read(chunks: Iterator[PlannedChunk], bar: Progress) -> Iterator[Plann
 def _write_outputs(
     chunks: Iterator[PlannedChunk], table: Table, out_dir: Path, bar: Progress,
     memory: RejectMemory, workbook_mapping: Mapping | None,
-) -> tuple[Counter[Outcome], Warnings, RejectWriter | None]:  # fmt: skip
-    """Write plan.csv and rejects.csv; returns the rows per outcome, the warnings and
-    the rejects file (None when no row was rejected). ``memory`` counts the rejects
-    reported before."""
+) -> tuple[Counter[Outcome], Reasons, Warnings, RejectWriter | None]:  # fmt: skip
+    """Write plan.csv and rejects.csv; returns the rows per outcome, the rejected rows
+    per code, the warnings and the rejects file (None when no row was rejected).
+    ``memory`` counts the rejects reported before."""
     from importer.outputs import csv_files
 
     plan_out = csv_files.CsvOut(out_dir / "plan.csv", csv_files.PLAN_COLUMNS)
@@ -177,11 +178,12 @@ def _write_outputs(
         workbook_rows=REJECT_WORKBOOK_MAX_ROWS if workbook_mapping else 0,
     )  # fmt: skip
     counts: Counter[Outcome] = Counter()
+    reasons = Reasons()
     warnings = Warnings(examples=[])
     try:
         done = 0
         for planned in chunks:
-            write_chunk(planned, plan_out, rejects, counts)
+            write_chunk(planned, plan_out, rejects, counts, reasons)
             rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
             memory.count(planned.rejects_at(rejected))
             warnings.add(planned.warnings)
@@ -192,7 +194,7 @@ def _write_outputs(
         bar.close()
         plan_out.close()
         rejects.close()
-    return counts, warnings, rejects if rejects.written else None
+    return counts, reasons, warnings, rejects if rejects.written else None
 
 
 def _reject_workbook(

@@ -82,8 +82,13 @@ def unwrap_excel(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, name=values.name, dtype=values.dtype)
 
 
-def plan_columns(raw_headers: list[str]) -> tuple[list[str], list[str], list[str], list[int]]:
+def plan_columns(
+    raw_headers: list[str], *, keep_reject_columns: bool = False
+) -> tuple[list[str], list[str], list[str], list[int]]:
     """Split raw header cells into (headers, unique column names, ignored, kept positions).
+
+    A reject file's diagnostic columns (``REJECT_COLUMNS``) are ignored, unless
+    ``keep_reject_columns`` (``rg-import review`` reads them).
 
     Header cells lose a BOM and surrounding whitespace, and Excel artefacts as
     in ``unwrap_excel``.
@@ -97,9 +102,10 @@ def plan_columns(raw_headers: list[str]) -> tuple[list[str], list[str], list[str
     taken: set[str] = set()
     # Our reject writer guards header cells like any other, so unwrap them too.
     cleaned = [unwrap_cell(cell.replace("\ufeff", "").strip()) for cell in raw_headers]
-    wanted = {normalize_header(c) for c in cleaned if c and c not in REJECT_COLUMNS}
+    dropped = () if keep_reject_columns else REJECT_COLUMNS
+    wanted = {normalize_header(c) for c in cleaned if c and c not in dropped}
     for position, cell in enumerate(cleaned):
-        if cell in REJECT_COLUMNS:
+        if cell in dropped:
             ignored.append(cell)
             continue
         base = cell or f"Column {position + 1}"

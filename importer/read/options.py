@@ -30,6 +30,9 @@ class ReadOptions:
     # a sheet with more cells than ``max_cells`` (Excel's own limit is 17 billion).
     max_unpacked_mb: int = 2048
     max_cells: int = 50_000_000
+    # a reject file's diagnostic columns (_row, _code, ...) are rows' columns too: for
+    # ``rg-import review``; everything else reads a reject file as the export it came from
+    keep_reject_columns: bool = False
 
 
 def check_options(options: ReadOptions) -> tuple[ReadOptions, list[re.Pattern[str]]]:

@@ -92,7 +92,9 @@ class Table:
     def __init__(self, source: _Source, options: ReadOptions, patterns: list[re.Pattern[str]]):
         self._source = source
         self._options = options
-        headers, columns, ignored, kept = plan_columns(source.raw_headers)
+        headers, columns, ignored, kept = plan_columns(
+            source.raw_headers, keep_reject_columns=options.keep_reject_columns
+        )
         self._cleaner = Cleaner(
             source.raw_headers, columns, kept, patterns,
             skip_blank_rows=options.skip_blank_rows, maybe_artefacts=source.maybe_artefacts,

@@ -136,10 +136,10 @@ def run_file(
         run_id=run_id, command=req.command, input=InputFacts.of(info, req.input_name or str(req.input)),
         read_to_end=loop.read_to_end, mapping=req.mapping, site=req.site, base_url=req.base_url,
         sandbox=req.sandbox, leads=tally.leads, activities=dict(tally.activities), requests=stats,
-        recovered_in_doubt=recovered, warnings=tally.warnings, out_dir=out_dir, **files.written(),
-        stopped=breaker.reason, duration_s=round(time.monotonic() - started, 3),
-        exit_code=exit_code(tally, breaker, ending), rejects_known=ending.rejects_known,
-        problems=problems,
+        recovered_in_doubt=recovered, rejects=tally.rejects, warnings=tally.warnings,
+        out_dir=out_dir, **files.written(), stopped=breaker.reason,
+        duration_s=round(time.monotonic() - started, 3), exit_code=exit_code(tally, breaker, ending),
+        rejects_known=ending.rejects_known, problems=problems,
     )  # fmt: skip
     return write_report(result, breaker.write_error)
 
@@ -292,7 +292,9 @@ class _SendLoop:
         """List the rows the plan rejected; returns how many."""
         rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
         for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
-            self.files.rejects.reject(cells, planned.issue(planned.rows[i]))
+            issue = planned.issue(planned.rows[i])
+            self.tally.rejects.add_row(issue.row, issue.problems)
+            self.files.rejects.reject(cells, issue)
         self.tally.leads[Outcome.REJECT] += len(rejected)
         self._count_rejects(planned.rejects_at(rejected))
         return len(rejected)

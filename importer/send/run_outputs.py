@@ -17,6 +17,7 @@ from importer.errors import LedgerGone
 from importer.mapping.spec import Mapping
 from importer.models import Outcome, RowIssue, Stage
 from importer.outputs import csv_files
+from importer.outputs.reasons import Reasons
 from importer.outputs.report import Warnings
 from importer.send.breaker import CircuitBreaker
 from importer.send.send_outcome import SendOutcome
@@ -167,6 +168,7 @@ class Tally:
             {k: 0 for k in (*ACTIVITY_RESULTS, "held", "possible_duplicates")}
         )
         self.warnings = Warnings()
+        self.rejects = Reasons()  # rejected rows per code, planned or refused by the server
         self.held_only = held_only
 
     def total(self) -> int:
@@ -193,6 +195,8 @@ class Tally:
                 outcome.http_status,
                 outcome.attempts,
             )
+            if outcome.result is Outcome.REJECT:
+                self.rejects.add_row(issue.row, issue.problems)
             listed = files.rejects if outcome.result is Outcome.REJECT else files.doubts
             listed.reject(cells(), issue)
 

@@ -38,6 +38,11 @@ def report(out: Path) -> dict[str, Any]:
     return data
 
 
+def known_new(report: dict[str, Any]) -> dict[str, int]:
+    """report.json's count of rejects reported by an earlier run, and of new ones."""
+    return {k: report["rejects"][k] for k in ("known", "new")}
+
+
 def with_a_copy_of_its_second_row(path: Path) -> Path:
     """The sample export, byte for byte, plus a copy of its first data row: a new duplicate."""
     data = PEOPLE.read_bytes()
@@ -56,14 +61,14 @@ def test_rejects_reported_before_are_known_and_only_new_ones_fail_the_run(
     # night 1: every reject is new
     code, out, _ = invoke(capsys, *run_args(sandbox, PEOPLE, ledger, tmp_path / "n1"), *new_only)
     assert code == ExitCode.REJECTS
-    assert report(tmp_path / "n1")["rejects"] == {"known": 0, "new": PEOPLE_REJECTS}
+    assert known_new(report(tmp_path / "n1")) == {"known": 0, "new": PEOPLE_REJECTS}
     assert out == f"{PEOPLE}: 56 rows, 47 created, 0 updated, 0 unchanged, 9 new rejects, exit 3\n"
     sent = sandbox.stats()["total"]
 
     # night 2, the same export: the same rejects, already reported; nothing new, exit 0
     code, out, err = invoke(capsys, *run_args(sandbox, PEOPLE, ledger, tmp_path / "n2"), *new_only)
     assert code == ExitCode.OK, err
-    assert report(tmp_path / "n2")["rejects"] == {"known": PEOPLE_REJECTS, "new": 0}
+    assert known_new(report(tmp_path / "n2")) == {"known": PEOPLE_REJECTS, "new": 0}
     assert report(tmp_path / "n2")["exit_code"] == 0
     assert out == (
         f"{PEOPLE}: 56 rows, 0 created, 0 updated, 47 unchanged, "
@@ -84,18 +89,18 @@ def test_rejects_reported_before_are_known_and_only_new_ones_fail_the_run(
             "--out", str(tmp_path / "plan"), "--fail-on", "new-rejects"]  # fmt: skip
     code, out, _ = invoke(capsys, *plan)
     assert code == ExitCode.OK
-    assert report(tmp_path / "plan")["rejects"] == {"known": PEOPLE_REJECTS, "new": 0}
+    assert known_new(report(tmp_path / "plan")) == {"known": PEOPLE_REJECTS, "new": 0}
     assert "  reject           9  (9 already reported)" in out.splitlines()
 
     # a new reject (a copy of a sent row: a duplicate key) fails the run, once
     night = with_a_copy_of_its_second_row(tmp_path / "people.csv")
     code, out, _ = invoke(capsys, *run_args(sandbox, night, ledger, tmp_path / "n5"), *new_only)
     assert code == ExitCode.REJECTS
-    assert report(tmp_path / "n5")["rejects"] == {"known": PEOPLE_REJECTS, "new": 1}
+    assert known_new(report(tmp_path / "n5")) == {"known": PEOPLE_REJECTS, "new": 1}
     assert out.endswith("1 new rejects (9 already reported), exit 3\n")
     code, _, _ = invoke(capsys, *run_args(sandbox, night, ledger, tmp_path / "n6"), *new_only)
     assert code == ExitCode.OK
-    assert report(tmp_path / "n6")["rejects"] == {"known": PEOPLE_REJECTS + 1, "new": 0}
+    assert known_new(report(tmp_path / "n6")) == {"known": PEOPLE_REJECTS + 1, "new": 0}
 
 
 def test_the_same_bytes_again_in_one_run_are_not_reported_before(
@@ -108,7 +113,7 @@ def test_the_same_bytes_again_in_one_run_are_not_reported_before(
     path.write_bytes(b"\r\n".join([data[0], data[1], data[1], data[1], b""]))
     result = run_result(sandbox, path, tmp_path / "l.sqlite", tmp_path / "o", chunk_rows=1)
     assert result.leads[Outcome.REJECT] == 2
-    assert report(tmp_path / "o")["rejects"] == {"known": 0, "new": 2}
+    assert known_new(report(tmp_path / "o")) == {"known": 0, "new": 2}
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -13,6 +13,7 @@ from importer.outputs.report import shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.read.options import ReadOptions
 from tests.conftest import SITE, load_sample_generator
+from tests.outputs.test_reasons import pivot
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 
@@ -60,6 +61,13 @@ def test_forked_checking_writes_the_same_plan_and_rejects(
     assert one["leads"] == two["leads"]
     assert one["warnings"]["by_code"] == two["warnings"]["by_code"]
     assert one["leads"]["rejected"] > 0
+    # rows tallied per code where they were checked, and again where the file's
+    # duplicates were judged (the last row's key is the first row's)
+    assert one["rejects"] == two["rejects"]
+    counts, lowest = pivot(tmp_path / "two" / "rejects.csv")
+    assert two["rejects"]["by_code"] == dict(counts) and counts["duplicate_key"] >= 1
+    assert {c: e["row"] for c, e in two["rejects"]["example_by_code"].items()} == lowest
+    assert two["rejects"]["rows"] == two["leads"]["rejected"]
 
 
 def test_a_duplicate_key_in_a_later_chunk_is_rejected(big_file: Path, tmp_path: Path) -> None:
