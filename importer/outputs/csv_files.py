@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from importer.api_contract import LEAD_TEXT_FIELDS
 from importer.models import RowIssue
 from importer.normalize.column_text import cells_at
 from importer.outputs import private_files
@@ -183,4 +184,10 @@ class HeldWriter(CsvOut):
         )  # fmt: skip
 
 
-PLAN_COLUMNS = ("row", "key", "lead_id", "action", "codes", "message")
+# plan.csv: what happens to the row and why (the head of a line), then what a
+# run sends for it (the tail): the lead fields in the contract's order, how
+# many activities it carries, and for an update what changes.
+PLAN_HEAD = ("row", "key", "lead_id", "action", "codes", "message", "warnings", "warning_message")
+PLAN_FIELDS = LEAD_TEXT_FIELDS
+PLAN_TAIL = (*PLAN_FIELDS, "activities", "changes")
+PLAN_COLUMNS = (*PLAN_HEAD, *PLAN_TAIL)

@@ -57,6 +57,37 @@ def remember_rejects(
     )
 
 
+def take_known(
+    rows: list[int],
+    known: dict[int, tuple[str, str, int]],
+    keys: list[str],
+    lead_ids: list[str],
+) -> None:
+    """Rows confirmed sent exactly as they are keep the key and lead id sent."""
+    for i, row in enumerate(rows):
+        if row in known:
+            keys[i], lead_ids[i], _ = known[row]
+
+
+def sent_fields(
+    ledger: Ledger,
+    site: str,
+    source: str,
+    rows: list[int],
+    digests: list[str],
+    known: dict[int, tuple[str, str, int]],
+) -> dict[int, tuple[dict[str, str], int]]:
+    """What rows confirmed sent exactly as they are were sent as: their lead
+    fields and how many activities they have (for plan.csv; they are never mapped)."""
+    wanted = [(row, digest) for row, digest in zip(rows, digests, strict=True) if row in known]
+    found = ledger.sent_payloads(site, source, [digest for _, digest in wanted])
+    return {
+        row: (payloads.lead_part(found[digest]), known[row][2])
+        for row, digest in wanted
+        if digest in found
+    }
+
+
 def take_cached(
     rows: list[int],
     cached: dict[int, CachedReject],
@@ -139,7 +170,7 @@ def compare_with_ledger(
             plan.resend = True  # never confirmed: create again (a POST with our id merges)
             continue
         assert plan.fields is not None
-        confirmed = payloads.lead_part(record.payload)
+        confirmed = plan.previous = payloads.lead_part(record.payload)
         if record.state == "sent":
             plan.changed, plan.cleared = payloads.changed_fields(confirmed, plan.fields)
         else:

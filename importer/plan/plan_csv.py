@@ -1,8 +1,10 @@
 """plan.csv and rejects.csv lines of planned chunks.
 
 ``format_chunk`` makes the lines of both CSV files; a checking process makes
-them for its own rows, and ``write_chunk`` redoes only those of rows that
-turned out duplicated across the file before writing them.
+them for its own rows, and ``write_chunk`` redoes only the heads of rows that
+turned out duplicated across the file (rejected, or warned about a shared
+email) before writing them. A line's head says what happens to the row and
+why, its tail what a run sends (``importer.plan.shown``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,21 @@ from importer.models import Outcome
 from importer.outputs.csv_files import csv_lines, reject_cells
 from importer.plan.formatted import Formatted
 from importer.plan.rows import PlannedChunk
+from importer.plan.shown import BLANK_TAIL, tail_lines, warning_cells, warning_counts
 
 
-def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) -> Formatted:
-    """The output lines of the rows at ``positions`` (all by default)."""
+def format_chunk(planned: PlannedChunk) -> Formatted:
+    """The output lines of every row of ``planned``."""
+    heads, rejects, problems, warned, rejected = _heads(planned)
+    return Formatted.of(heads, tail_lines(planned, rejected), rejects, problems, warned)
+
+
+def _heads(
+    planned: PlannedChunk, positions: Sequence[int] | None = None
+) -> tuple[list[str], dict[int, str], dict[int, int], dict[int, int], list[int]]:
+    """The heads of the plan lines of the rows at ``positions`` (all by default),
+    the rejects.csv lines of those rejected, how many problems and warnings
+    they have, and the positions (among them) of the rejected ones."""
     rows, keys, lead_ids, actions = planned.rows, planned.keys, planned.lead_ids, planned.actions
     if positions is not None:
         rows = [rows[i] for i in positions]
@@ -39,22 +52,22 @@ def format_chunk(planned: PlannedChunk, positions: Sequence[int] | None = None) 
     for i in rejected:
         issue = issues[i] = planned.issue(rows[i])
         codes[i], messages[i] = issue.codes, issue.message
+    warned, warning_messages, warnings = warning_cells(rows, planned.warnings)
     # row numbers, lead ids and actions are plain tokens (never formulas, never quoted);
     # codes never look like formulas
-    plan = csv_lines(
-        list(map(str, rows)), keys, lead_ids, actions, codes, messages, safe=(4,), plain=(0, 2, 3)
-    )
+    heads = csv_lines(
+        list(map(str, rows)), keys, lead_ids, actions, codes, messages, warned, warning_messages,
+        safe=(4, 6), plain=(0, 2, 3),
+    )  # fmt: skip
     in_chunk = rejected if positions is None else [positions[i] for i in rejected]
     cells = [
         reject_cells(c, issues[i])
         for i, c in zip(rejected, planned.cells_at(in_chunk), strict=True)
     ]
     lines = csv_lines(*zip(*cells, strict=True)) if cells else []
-    return Formatted.of(
-        plan,
-        {rows[i]: line for i, line in zip(rejected, lines, strict=True)},
-        {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected},
-    )
+    rejects = {rows[i]: line for i, line in zip(rejected, lines, strict=True)}
+    problems = {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected}
+    return heads, rejects, problems, warnings, rejected
 
 
 def write_chunk(
@@ -65,18 +78,30 @@ def write_chunk(
     if formatted is None:
         formatted = format_chunk(planned)
     else:
-        # formatted before the duplicates across the file were known: redo the rows they changed
-        changed = [
-            row
-            for row, found in planned.problems.items()
-            if len(found) != formatted.problems.get(row, 0)
-        ]
-        if changed:
-            where = {row: i for i, row in enumerate(planned.rows)}
-            positions = [where[row] for row in changed]
-            redone = format_chunk(planned, positions)
-            formatted.replace_plan_lines(dict(zip(positions, redone.plan_lines, strict=True)))
-            formatted.rejects.update(redone.rejects)
-            formatted.rejects = dict(sorted(formatted.rejects.items()))
+        _redo_changed(planned, formatted)
     plan_out.write_text(formatted.plan, len(formatted.plan_ends))
     rejects.write_lines(list(formatted.rejects.values()))
+
+
+def _redo_changed(planned: PlannedChunk, formatted: Formatted) -> None:
+    """Formatted before the duplicates across the file were known: redo the
+    heads of the rows they changed, and empty the tails of those now rejected
+    (the mapped values stayed where the chunk was checked)."""
+    changed = {
+        row
+        for row, found in planned.problems.items()
+        if len(found) != formatted.problems.get(row, 0)
+    }
+    now = warning_counts(planned.rows, planned.warnings)
+    changed |= {r for r in now.keys() | formatted.warned.keys() if now.get(r) != formatted.warned.get(r)}
+    if not changed:
+        return
+    where = {row: i for i, row in enumerate(planned.rows)}
+    positions = sorted(where[row] for row in changed)
+    heads, redone, _, _, rejected = _heads(planned, positions)
+    formatted.replace_heads(
+        dict(zip(positions, heads, strict=True)),
+        {positions[i]: BLANK_TAIL for i in rejected},
+    )
+    formatted.rejects.update(redone)
+    formatted.rejects = dict(sorted(formatted.rejects.items()))

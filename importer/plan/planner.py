@@ -31,7 +31,9 @@ from importer.plan.history import (
     compare_with_ledger,
     link_activities,
     remember_rejects,
+    sent_fields,
     take_cached,
+    take_known,
 )
 from importer.plan.rows import Checked, PlannedChunk
 from importer.read import ragged as read_ragged
@@ -54,6 +56,7 @@ class Planner:
         ledger: Ledger | None = None,  # None: a plan without history
         payloads_needed: bool = False,
         clears_fields: bool = False,  # the update API can clear a field (v2); v1 cannot
+        shows_fields: bool = False,  # plan.csv: read what unchanged rows were sent as
     ):
         self.mapping = mapping
         self.bound: BoundMapping = bind(mapping, columns, headers)
@@ -61,6 +64,7 @@ class Planner:
         self.ledger = ledger if site else None
         self.payloads_needed = payloads_needed
         self.clears_fields = clears_fields
+        self.shows_fields = shows_fields
         self.seen = SeenKeys()
         # raw-row digests depend on the mapping, the file's columns and this version
         self.digest_key = payloads.digest_key(mapping, columns)
@@ -160,7 +164,7 @@ class Planner:
             mapped, problems, warnings = self._map_new(frame, rows, digests, rest, keys, lead_ids)
         for row, problem in ragged.items():
             problems[row] = [problem]
-        _take_known(rows, known, keys, lead_ids)
+        take_known(rows, known, keys, lead_ids)
         take_cached(rows, cached, keys, lead_ids, problems, warnings, self.site, self._id_source)
         emails = mapped.emails if mapped is not None else None
         index = pd.Index(rows, dtype="int64")
@@ -171,7 +175,10 @@ class Planner:
         )
         planned.activities_unchanged = unchanged_activities
         if mapped is not None:
+            planned.leads, planned.activity_rows = mapped.leads, mapped.activities["_row"].to_numpy()
             self._follow_history(planned, mapped, rest, digests)
+        if self.shows_fields and known and self.ledger is not None and self.site:
+            planned.sent = sent_fields(self.ledger, self.site, self.mapping.source, rows, digests, known)
         return planned
 
     def _map_new(
@@ -258,7 +265,7 @@ class Planner:
         ragged = read_ragged.found(frame)
         # ragged rows are not mapped: they keep no key, so they take part in no duplicate
         todo = frame.drop(index=list(ragged)) if ragged else frame
-        mapped = map_chunk(self.bound, todo, site=self.site, full=False)
+        mapped = map_chunk(self.bound, todo, site=self.site)  # in full: plan.csv shows the fields
         keys, lead_ids = mapped.keys, mapped.lead_ids
         problems = _validate(mapped, self.mapping.kind)
         self._still_duplicates(todo, keys.__getitem__, problems)
@@ -275,6 +282,8 @@ class Planner:
             emails=emails,
             key_hashes=key_hashes(keys),
             email_hashes=key_hashes(emails) if emails is not None else None,
+            leads=mapped.leads,
+            activity_rows=mapped.activities["_row"].to_numpy(),
         )
 
     def conclude(
@@ -337,6 +346,8 @@ class Planner:
             problems,
             checked.warnings,
             read_rows=read_rows,
+            leads=checked.leads,
+            activity_rows=checked.activity_rows,
         )
 
     def _duplicates(
@@ -366,18 +377,6 @@ def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
     from importer.validate.chunk import validate_chunk
 
     return validate_chunk(mapped, kind)
-
-
-def _take_known(
-    rows: list[int],
-    known: dict[int, tuple[str, str, int]],
-    keys: list[str],
-    lead_ids: list[str],
-) -> None:
-    """Rows confirmed sent exactly as they are keep the key and lead id sent."""
-    for i, row in enumerate(rows):
-        if row in known:
-            keys[i], lead_ids[i], _ = known[row]
 
 
 def _actions(
