@@ -9,6 +9,7 @@ why, its tail what a run sends (``importer.plan.shown``).
 
 from __future__ import annotations
 
+import csv
 import itertools
 import operator
 from collections import Counter
@@ -16,24 +17,31 @@ from collections.abc import Sequence
 from typing import Any
 
 from importer.models import Outcome
-from importer.outputs.csv_files import csv_lines, reject_cells
+from importer.outputs.csv_files import (
+    PLAN_COLUMNS,
+    PLAN_HEAD,
+    PLAN_TAIL,
+    csv_cells,
+    csv_lines,
+    reject_cells,
+)
 from importer.plan.formatted import Formatted
 from importer.plan.rows import PlannedChunk
-from importer.plan.shown import BLANK_TAIL, tail_lines, warning_cells, warning_counts
+from importer.plan.shown import tail_cells, warning_cells, warning_counts
 
 
 def format_chunk(planned: PlannedChunk) -> Formatted:
     """The output lines of every row of ``planned``."""
-    heads, rejects, problems, warned, rejected = _heads(planned)
-    return Formatted.of(heads, tail_lines(planned, rejected), rejects, problems, warned)
+    head, rejects, problems, warned, rejected = _heads(planned)
+    return Formatted.of([*head, *tail_cells(planned, rejected)], rejects, problems, warned)
 
 
 def _heads(
     planned: PlannedChunk, positions: Sequence[int] | None = None
-) -> tuple[list[str], dict[int, str], dict[int, int], dict[int, int], list[int]]:
-    """The heads of the plan lines of the rows at ``positions`` (all by default),
-    the rejects.csv lines of those rejected, how many problems and warnings
-    they have, and the positions (among them) of the rejected ones."""
+) -> tuple[list[Sequence[str]], dict[int, str], dict[int, int], dict[int, int], list[int]]:
+    """The cells of the head columns of the rows at ``positions`` (all by
+    default), the rejects.csv lines of those rejected, how many problems and
+    warnings they have, and the positions (among them) of the rejected ones."""
     rows, keys, lead_ids, actions = planned.rows, planned.keys, planned.lead_ids, planned.actions
     if positions is not None:
         rows = [rows[i] for i in positions]
@@ -55,7 +63,7 @@ def _heads(
     warned, warning_messages, warnings = warning_cells(rows, planned.warnings)
     # row numbers, lead ids and actions are plain tokens (never formulas, never quoted);
     # codes never look like formulas
-    heads = csv_lines(
+    head = csv_cells(
         list(map(str, rows)), keys, lead_ids, actions, codes, messages, warned, warning_messages,
         safe=(4, 6), plain=(0, 2, 3),
     )  # fmt: skip
@@ -67,7 +75,7 @@ def _heads(
     lines = csv_lines(*zip(*cells, strict=True)) if cells else []
     rejects = {rows[i]: line for i, line in zip(rejected, lines, strict=True)}
     problems = {rows[i]: len(planned.problems.get(rows[i], ())) for i in rejected}
-    return heads, rejects, problems, warnings, rejected
+    return head, rejects, problems, warnings, rejected
 
 
 def write_chunk(
@@ -85,23 +93,32 @@ def write_chunk(
 
 def _redo_changed(planned: PlannedChunk, formatted: Formatted) -> None:
     """Formatted before the duplicates across the file were known: redo the
-    heads of the rows they changed, and empty the tails of those now rejected
-    (the mapped values stayed where the chunk was checked)."""
+    lines of the rows they changed (rejected, or warned about a shared email).
+
+    Their heads are made again; the tail, the mapped values, stayed where the
+    chunk was checked, so it is taken from the line as it was (cells already
+    guarded: they are only quoted again), or emptied for a row now rejected.
+    """
     changed = {
         row
         for row, found in planned.problems.items()
         if len(found) != formatted.problems.get(row, 0)
     }
     now = warning_counts(planned.rows, planned.warnings)
-    changed |= {r for r in now.keys() | formatted.warned.keys() if now.get(r) != formatted.warned.get(r)}
+    changed |= {
+        r for r in now.keys() | formatted.warned.keys() if now.get(r) != formatted.warned.get(r)
+    }
     if not changed:
         return
     where = {row: i for i, row in enumerate(planned.rows)}
     positions = sorted(where[row] for row in changed)
-    heads, redone, _, _, rejected = _heads(planned, positions)
-    formatted.replace_heads(
-        dict(zip(positions, heads, strict=True)),
-        {positions[i]: BLANK_TAIL for i in rejected},
-    )
+    head, redone, _, _, rejected = _heads(planned, positions)
+    was = formatted.plan_lines
+    tails = [next(csv.reader([was[p]]))[len(PLAN_HEAD) :] for p in positions]
+    for i in rejected:
+        tails[i] = [""] * len(PLAN_TAIL)
+    tail = [list(column) for column in zip(*tails, strict=True)]
+    lines = csv_lines(*head, *tail, safe=range(len(PLAN_HEAD), len(PLAN_COLUMNS)))
+    formatted.replace_plan_lines(dict(zip(positions, lines, strict=True)))
     formatted.rejects.update(redone)
     formatted.rejects = dict(sorted(formatted.rejects.items()))

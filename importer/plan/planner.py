@@ -175,10 +175,15 @@ class Planner:
         )
         planned.activities_unchanged = unchanged_activities
         if mapped is not None:
-            planned.leads, planned.activity_rows = mapped.leads, mapped.activities["_row"].to_numpy()
+            planned.leads, planned.activity_rows = (
+                mapped.leads,
+                mapped.activities["_row"].to_numpy(),
+            )
             self._follow_history(planned, mapped, rest, digests)
         if self.shows_fields and known and self.ledger is not None and self.site:
-            planned.sent = sent_fields(self.ledger, self.site, self.mapping.source, rows, digests, known)
+            planned.sent = sent_fields(
+                self.ledger, self.site, self.mapping.source, rows, digests, known
+            )
         return planned
 
     def _map_new(

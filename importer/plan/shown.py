@@ -14,16 +14,19 @@ without mapping it shows what it was sent as, read back from the ledger
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import operator
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+import pandas as pd
+
 from importer.models import Outcome, RowWarning
-from importer.outputs.csv_files import PLAN_FIELDS, PLAN_TAIL, csv_lines
+from importer.outputs.csv_files import PLAN_FIELDS, csv_cells
 from importer.plan.rows import PlannedChunk, RowPlan
 
-BLANK_TAIL = "," * (len(PLAN_TAIL) - 1) + "\r\n"
 EMPTY = "(empty)"  # how a changes cell shows a field without a value
 
 
@@ -38,13 +41,16 @@ def warning_cells(
             by_row.setdefault(w.row, []).append(w)
     codes, messages = [""] * len(rows), [""] * len(rows)
     counts: dict[int, int] = {}
-    if by_row:
-        for i, row in enumerate(rows):
-            found = by_row.get(row)
-            if found:
-                codes[i] = ";".join(dict.fromkeys(w.code for w in found))
-                messages[i] = "; ".join(w.message for w in found)
-                counts[row] = len(found)
+    for row, found in by_row.items():
+        # rows ascend: each warned row is found by bisection, not by a test per row
+        i = bisect.bisect_left(rows, row)
+        if i == len(rows) or rows[i] != row:
+            i = next((j for j, r in enumerate(rows) if r == row), -1)
+            if i < 0:
+                continue  # not a row of these
+        codes[i] = ";".join(dict.fromkeys(w.code for w in found))
+        messages[i] = "; ".join(w.message for w in found)
+        counts[row] = len(found)
     return codes, messages, counts
 
 
@@ -54,13 +60,13 @@ def warning_counts(rows: Sequence[int], warnings: Sequence[RowWarning]) -> dict[
     return dict(Counter(w.row for w in warnings if w.row is not None and w.row in within))
 
 
-def tail_lines(planned: PlannedChunk, rejected: Sequence[int]) -> list[str]:
-    """The tail of every row's line (``rejected``: positions of rejected rows)."""
+def tail_cells(planned: PlannedChunk, rejected: Sequence[int]) -> list[Sequence[str]]:
+    """The cells of every row's tail (``rejected``: positions of rejected rows)."""
     columns = _field_columns(planned, rejected)
     counts = _activity_counts(planned, rejected)
     changes = _changes(planned)
     # the counts are digits: never a formula, never quoted
-    return csv_lines(*columns, counts, changes, plain=(len(columns),))
+    return csv_cells(*columns, counts, changes, plain=(len(columns),))
 
 
 def _field_columns(planned: PlannedChunk, rejected: Sequence[int]) -> list[list[str]]:
@@ -89,13 +95,17 @@ def _field_columns(planned: PlannedChunk, rejected: Sequence[int]) -> list[list[
 
 
 def _activity_counts(planned: PlannedChunk, rejected: Sequence[int]) -> list[str]:
-    rows = planned.rows
-    out = [""] * len(rows)
-    if planned.leads is not None and len(planned.leads):
-        found = planned.activity_rows
-        counts = Counter(found.tolist()) if found is not None else Counter()
-        mapped = set(planned.leads.index.tolist())
-        out = [str(counts[row]) if row in mapped else "" for row in rows]
+    rows, leads, n = planned.rows, planned.leads, len(planned.rows)
+    out = [""] * n
+    if leads is not None and len(leads):
+        index = pd.Index(rows)
+        at = index.get_indexer(planned.activity_rows if planned.activity_rows is not None else [])
+        counts = list(map(str, np.bincount(at[at >= 0], minlength=n).tolist()))
+        if len(leads) == n:
+            out = counts
+        else:
+            for i in index.get_indexer(leads.index).tolist():
+                out[i] = counts[i]
         for i in rejected:
             out[i] = ""
     if planned.sent:
