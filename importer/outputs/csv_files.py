@@ -20,6 +20,7 @@ from importer.api_contract import LEAD_TEXT_FIELDS
 from importer.models import RowIssue
 from importer.normalize.column_text import SEP, cells_at
 from importer.outputs import private_files
+from importer.read.headers import PLAN_FILE_START
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 REJECT_DIAGNOSTICS = ("_row", "_stage", "_code", "_message")
@@ -188,7 +189,8 @@ class HeldWriter(CsvOut):
 # plan.csv: what happens to the row and why (the head of a line), then what a
 # run sends for it (the tail): the lead fields in the contract's order, how
 # many activities it carries, and for an update what changes.
-PLAN_HEAD = ("row", "key", "lead_id", "action", "codes", "message", "warnings", "warning_message")
+# (its start is how a plan.csv given as input is recognised and refused)
+PLAN_HEAD = (*PLAN_FILE_START, "codes", "message", "warnings", "warning_message")
 PLAN_FIELDS = LEAD_TEXT_FIELDS
 PLAN_TAIL = (*PLAN_FIELDS, "activities", "changes")
 PLAN_COLUMNS = (*PLAN_HEAD, *PLAN_TAIL)

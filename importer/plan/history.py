@@ -69,9 +69,9 @@ def take_known(
             keys[i], lead_ids[i], _ = known[row]
 
 
-def sent_fields(
-    ledger: Ledger,
-    site: str,
+def sent_as(
+    ledger: Ledger | None,
+    site: str | None,
     source: str,
     rows: list[int],
     digests: list[str],
@@ -79,6 +79,8 @@ def sent_fields(
 ) -> dict[int, tuple[dict[str, str], int]]:
     """What rows confirmed sent exactly as they are were sent as: their lead
     fields and how many activities they have (for plan.csv; they are never mapped)."""
+    if ledger is None or not site:
+        return {}
     wanted = [(row, digest) for row, digest in zip(rows, digests, strict=True) if row in known]
     found = ledger.sent_payloads(site, source, [digest for _, digest in wanted])
     return {

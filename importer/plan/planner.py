@@ -31,7 +31,7 @@ from importer.plan.history import (
     compare_with_ledger,
     link_activities,
     remember_rejects,
-    sent_fields,
+    sent_as,
     take_cached,
     take_known,
 )
@@ -175,15 +175,10 @@ class Planner:
         )
         planned.activities_unchanged = unchanged_activities
         if mapped is not None:
-            planned.leads, planned.activity_rows = (
-                mapped.leads,
-                mapped.activities["_row"].to_numpy(),
-            )
             self._follow_history(planned, mapped, rest, digests)
-        if self.shows_fields and known and self.ledger is not None and self.site:
-            planned.sent = sent_fields(
-                self.ledger, self.site, self.mapping.source, rows, digests, known
-            )
+        if self.shows_fields and known:  # (rows are known only with a ledger and a site)
+            source = self.mapping.source
+            planned.sent = sent_as(self.ledger, self.site, source, rows, digests, known)
         return planned
 
     def _map_new(
@@ -225,6 +220,7 @@ class Planner:
     ) -> None:
         """The mapped rows at ``rest`` not rejected: compared with the ledger
         (linked to their leads, for activities), or given their payloads."""
+        planned.leads, planned.activity_rows = mapped.leads, mapped.activities["_row"].to_numpy()
         kind, ledger, site = self.mapping.kind, self.ledger, self.site
         live = [i for i in rest if planned.actions[i] is not Outcome.REJECT]
         if kind == "activity":

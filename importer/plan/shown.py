@@ -99,7 +99,9 @@ def _activity_counts(planned: PlannedChunk, rejected: Sequence[int]) -> list[str
     out = [""] * n
     if leads is not None and len(leads):
         index = pd.Index(rows)
-        at = index.get_indexer(planned.activity_rows if planned.activity_rows is not None else [])
+        found = planned.activity_rows
+        # each activity's position among the rows
+        at = index.get_indexer(pd.Index([] if found is None else found, dtype="int64"))
         counts = list(map(str, np.bincount(at[at >= 0], minlength=n).tolist()))
         if len(leads) == n:
             out = counts
