@@ -15,7 +15,7 @@ def test_a_plan_csv_header_is_refused_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "plan.csv"
     path.write_text("\ufeff" + ",".join(PLAN_COLUMNS) + "\r\n2,k,,create" + "," * 22 + "\r\n")
     for read in (open_table, peek_headers):
-        with pytest.raises(InputError, match="plan.csv that rg-import plan wrote"):
+        with pytest.raises(InputError, match=r"plan\.csv that rg-import plan wrote"):
             read(path)
 
 
