@@ -266,7 +266,8 @@ class Planner:
         ragged = read_ragged.found(frame)
         # ragged rows are not mapped: they keep no key, so they take part in no duplicate
         todo = frame.drop(index=list(ragged)) if ragged else frame
-        mapped = map_chunk(self.bound, todo, site=self.site)  # in full: plan.csv shows the fields
+        # every field, for plan.csv; the note of other details only counted
+        mapped = map_chunk(self.bound, todo, site=self.site, notes=False)
         keys, lead_ids = mapped.keys, mapped.lead_ids
         problems = _validate(mapped, self.mapping.kind)
         self._still_duplicates(todo, keys.__getitem__, problems)
@@ -284,7 +285,7 @@ class Planner:
             key_hashes=key_hashes(keys),
             email_hashes=key_hashes(emails) if emails is not None else None,
             leads=mapped.leads,
-            activity_rows=mapped.activities["_row"].to_numpy(),
+            activity_rows=np.concatenate([mapped.activities["_row"].to_numpy(), mapped.note_rows]),
         )
 
     def conclude(
