@@ -40,22 +40,26 @@ class Formatted:
         ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n) + 2)
         return cls("\r\n".join(lines) + "\r\n", ends, rejects, problems, warned)
 
-    @property
-    def plan_lines(self) -> list[str]:
-        ends = self.plan_ends.tolist()
-        starts = [0, *ends[:-1]] if ends else []
-        return [self.plan[a:b] for a, b in zip(starts, ends, strict=True)]
+    def line(self, position: int) -> str:
+        """The plan line of the row at ``position``."""
+        start = int(self.plan_ends[position - 1]) if position else 0
+        return self.plan[start : int(self.plan_ends[position])]
 
     def replace_plan_lines(self, lines: dict[int, str]) -> None:
-        """Put ``lines`` (position -> line) in place of the rows' lines."""
+        """Put ``lines`` (position -> line) in place of the rows' lines.
+
+        Only the text between them is copied, not split line by line: a
+        chunk has a few such rows among tens of thousands."""
         if not lines:
             return
-        current = self.plan_lines
-        for position, line in lines.items():
-            current[position] = line
-        self.plan, self.plan_ends = _joined_lines(current)
-
-
-def _joined_lines(lines: list[str]) -> tuple[str, np.ndarray]:
-    """The lines joined, and the offset where each one ends."""
-    return "".join(lines), np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
+        ends = self.plan_ends
+        pieces: list[str] = []
+        grown = np.zeros(len(ends), dtype=np.int64)
+        at = 0
+        for position in sorted(lines):
+            start = int(ends[position - 1]) if position else 0
+            pieces += [self.plan[at:start], lines[position]]
+            at = int(ends[position])
+            grown[position] = len(lines[position]) - (at - start)
+        pieces.append(self.plan[at:])
+        self.plan, self.plan_ends = "".join(pieces), ends + np.cumsum(grown)

@@ -113,8 +113,7 @@ def _redo_changed(planned: PlannedChunk, formatted: Formatted) -> None:
     where = {row: i for i, row in enumerate(planned.rows)}
     positions = sorted(where[row] for row in changed)
     head, redone, _, _, rejected = _heads(planned, positions)
-    was = formatted.plan_lines
-    tails = [next(csv.reader([was[p]]))[len(PLAN_HEAD) :] for p in positions]
+    tails = [next(csv.reader([formatted.line(p)]))[len(PLAN_HEAD) :] for p in positions]
     for i in rejected:
         tails[i] = [""] * len(PLAN_TAIL)
     tail = [list(column) for column in zip(*tails, strict=True)]
