@@ -10,6 +10,8 @@ activity rows find their lead through it (``link_activities``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from importer import codes
 from importer.ledger.ledger import Ledger
 from importer.ledger.records import CachedReject
@@ -76,18 +78,15 @@ def sent_as(
     rows: list[int],
     digests: list[str],
     known: dict[int, tuple[str, str, int]],
-) -> dict[int, tuple[dict[str, str], int]]:
-    """What rows confirmed sent exactly as they are were sent as: their lead
-    fields and how many activities they have (for plan.csv; they are never mapped)."""
+) -> dict[int, tuple[dict[str, Any], int]]:
+    """What rows confirmed sent exactly as they are were sent as: their
+    confirmed payload (lead fields, and the ``_activities`` hashes) and how
+    many activities they have (for plan.csv; they are never mapped)."""
     if ledger is None or not site:
         return {}
     wanted = [(row, digest) for row, digest in zip(rows, digests, strict=True) if row in known]
     found = ledger.sent_payloads(site, source, [digest for _, digest in wanted])
-    return {
-        row: (payloads.lead_part(found[digest]), known[row][2])
-        for row, digest in wanted
-        if digest in found
-    }
+    return {row: (found[digest], known[row][2]) for row, digest in wanted if digest in found}
 
 
 def take_cached(

@@ -71,7 +71,7 @@ class PlannedChunk:
     # sent as (their lead fields and activities; ``Planner(shows_fields=True)``)
     leads: pd.DataFrame | None = None
     activity_rows: np.ndarray | None = None
-    sent: dict[int, tuple[dict[str, str], int]] = field(default_factory=dict)
+    sent: dict[int, tuple[dict[str, Any], int]] = field(default_factory=dict)
 
     def issue(self, row: int, stage: Stage = Stage.VALIDATE) -> RowIssue:
         problems = list(self.problems.get(row, []))

@@ -19,6 +19,7 @@ import itertools
 import operator
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,15 +84,31 @@ def _field_columns(planned: PlannedChunk, rejected: Sequence[int]) -> list[list[
             if column is not blank:
                 for i in rejected:
                     column[i] = ""
-    if planned.sent:
+    positions, sent = _sent(planned, rejected)
+    if positions:
+        payloads = [payload for payload, _ in sent]
+        # field by field: one comprehension each, not a loop over rows and fields
+        values = [[p.get(name, "") for p in payloads] for name in PLAN_FIELDS]
+        if len(positions) == n:  # a chunk of rows all unchanged since sent
+            return values
         columns = [[""] * n if c is blank else c for c in columns]
-        for i, row in enumerate(rows):
-            sent = planned.sent.get(row)
-            if sent is not None:
-                fields = sent[0]
-                for column, name in zip(columns, PLAN_FIELDS, strict=True):
-                    column[i] = fields.get(name, "")
+        for column, shown in zip(columns, values, strict=True):
+            for i, value in zip(positions, shown, strict=True):
+                column[i] = value
     return columns
+
+
+def _sent(
+    planned: PlannedChunk, rejected: Sequence[int]
+) -> tuple[list[int], list[tuple[dict[str, Any], int]]]:
+    """The positions of rows shown as they were sent (not rejected now: a
+    duplicate of another row's key), and what they were sent as."""
+    if not planned.sent:
+        return [], []
+    refused = set(rejected)
+    sent = planned.sent
+    positions = [i for i, row in enumerate(planned.rows) if row in sent and i not in refused]
+    return positions, [sent[planned.rows[i]] for i in positions]
 
 
 def _activity_counts(planned: PlannedChunk, rejected: Sequence[int]) -> list[str]:
@@ -110,11 +127,9 @@ def _activity_counts(planned: PlannedChunk, rejected: Sequence[int]) -> list[str
                 out[i] = counts[i]
         for i in rejected:
             out[i] = ""
-    if planned.sent:
-        for i, row in enumerate(rows):
-            sent = planned.sent.get(row)
-            if sent is not None:
-                out[i] = str(sent[1])
+    positions, sent = _sent(planned, rejected)
+    for i, (_, count) in zip(positions, sent, strict=True):
+        out[i] = str(count)
     return out
 
 
