@@ -63,6 +63,7 @@ class Ledger:
         queries = LedgerQueries(self.store)
         self.lookup = queries.lookup
         self.lookup_digests = queries.lookup_digests
+        self.sent_payloads = queries.sent_payloads
         self.lookup_rejected = queries.lookup_rejected
         self.remember_rejected = queries.remember_rejected
         self.lookup_reported = queries.lookup_reported

@@ -71,6 +71,26 @@ class LedgerQueries:
                 out[digest] = (key, lead_id, count)
         return out
 
+    def sent_payloads(
+        self, site: str, source: str, digests: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The confirmed payloads of rows confirmed sent with these digests: digest -> payload.
+
+        For ``rg-import plan``, which shows what rows unchanged since sent were
+        sent as (it never maps them); one query per call, as ``lookup_digests``.
+        """
+        found: list[tuple[str, str]] = []
+        for batch in _chunks(sorted(set(digests)), 100_000):
+            found += self._store.query(
+                "SELECT row_digest, payload FROM leads "
+                "WHERE site = ? AND source = ? AND state = 'sent' AND payload IS NOT NULL "
+                "AND row_digest IN (SELECT value FROM json_each(?))",
+                (site, source, json.dumps(list(batch))),
+            )
+        # one json.loads over all payloads, as ``decode_leads`` (canonical JSON written here)
+        decoded = json.loads("[" + ",".join(text for _, text in found) + "]")
+        return {digest: payload for (digest, _), payload in zip(found, decoded, strict=True)}
+
     def lookup_rejected(
         self, site: str, source: str, digests: Sequence[str]
     ) -> dict[str, CachedReject]:

@@ -104,6 +104,8 @@ class MappedChunk:
     problems: dict[int, list[Problem]] = field(default_factory=dict)
     warnings: list[RowWarning] = field(default_factory=list)
     emails: pd.Series | None = None  # normalised email per row, for duplicate warnings
+    # (``notes=False``) the rows whose note of other details was not written
+    note_rows: pd.Index | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -128,13 +130,21 @@ def _can_matter(name: str, spec: ValueSpec) -> bool:
 
 
 def map_chunk(
-    bound: BoundMapping, frame: pd.DataFrame, *, site: str | None, full: bool = True
+    bound: BoundMapping,
+    frame: pd.DataFrame,
+    *,
+    site: str | None,
+    full: bool = True,
+    notes: bool = True,
 ) -> MappedChunk:
     """Map one chunk of source rows (index = spreadsheet row numbers).
 
     ``full=False`` is for a dry run that only needs to know which rows are
     valid: values that cannot be invalid and nothing else depends on (a
     ``source_details`` template, the note of leftover columns) are not built.
+    ``notes=False`` is for a dry run that shows every lead field: the note
+    activity of other details (leftover columns, values left out) is not
+    written, only its rows named (``note_rows``), so activities can be counted.
     """
     mapping = bound.mapping
     issues = Collector(frame.index)
@@ -147,10 +157,19 @@ def map_chunk(
     ev = Evaluator(bound, frame, issues)
     fields = _lead_fields(ev, bound, issues, full)
     keys, source_for_ids = _keys(ev, mapping, fields, issues)
-    if full and mapping.unmapped == "note" and bound.unmapped:
+    leftover = full and mapping.unmapped == "note" and bound.unmapped
+    if leftover and notes:
         issues.note(_unmapped_lines(ev, bound))
     leads = _leads_frame(mapping, fields, frame.index)
-    activities = activities_frame(ev, mapping, fields, issues, notes=full)
+    activities = activities_frame(ev, mapping, fields, issues, notes=full and notes)
+    note_rows = None
+    if full and not notes:
+        present = pd.Series(False, index=frame.index)
+        if mapping.kind != "activity":  # (an activity file's rows have no note of their own)
+            present |= issues.note_text() != ""
+            for col in bound.unmapped if leftover else ():
+                present |= ev.clean(col, multiline=True) != ""
+        note_rows = frame.index[present.to_numpy()]
     lead_ids = (
         pd.Series(
             lead_ids_for(site, source_for_ids, keys.tolist()), index=frame.index, dtype=object
@@ -168,6 +187,7 @@ def map_chunk(
         problems=dict(issues.problems),
         warnings=issues.warnings,
         emails=emails,
+        note_rows=note_rows,
     )
 
 

@@ -16,9 +16,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from importer.api_contract import LEAD_TEXT_FIELDS
 from importer.models import Problem, RowIssue
-from importer.normalize.column_text import cells_at
+from importer.normalize.column_text import SEP, cells_at
 from importer.outputs import private_files
+from importer.read.headers import PLAN_FILE_START
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 REJECT_DIAGNOSTICS = ("_row", "_stage", "_code", "_message")
@@ -40,14 +42,10 @@ def unneutralise(cell: str) -> str:
     return cell[1:] if cell[:1] == "'" and cell.lstrip("'").startswith(FORMULA_START) else cell
 
 
-def _may_need_quote(column: Sequence[str]) -> bool:
-    """Whether any cell of a column starts like a formula (one C-speed scan)."""
-    joined = "\n" + "\n".join(column)
-    return any(f"\n{c}" in joined for c in (*FORMULA_START, "'"))
-
-
 def csv_lines(
-    *columns: Sequence[str], safe: Sequence[int] = (), plain: Sequence[int] = ()
+    *columns: Sequence[str],
+    safe: Sequence[int] = (),
+    plain: Sequence[int] = (),
 ) -> list[str]:
     """Rows given column by column as CSV text, one string per row (cells neutralised).
 
@@ -59,45 +57,50 @@ def csv_lines(
     """
     if not columns or not len(columns[0]):
         return []
-    checked = [
-        c if n in safe or n in plain or not _may_need_quote(c) else [neutralise(v) for v in c]
-        for n, c in enumerate(columns)
-    ]
-    quoted = sorted(
-        {i for n, c in enumerate(checked) if n not in plain for i in _cells_to_quote(c)}
-    )
-    if len(quoted) * 4 > len(checked[0]):
-        return _written(zip(*checked, strict=True))
-    # Most rows need no quoting at all: joined directly, several times faster
-    # than the csv writer, which then writes only the rows that do.
-    lines = [",".join(row) + "\r\n" for row in zip(*checked, strict=True)]
-    for i, line in zip(quoted, _written([c[i] for c in checked] for i in quoted), strict=True):
-        lines[i] = line
-    return lines
+    cells = csv_cells(*columns, safe=safe, plain=plain)
+    if len(cells) == 1:  # the csv writer quotes a lone empty cell: the line is not blank
+        cells[0] = [v or '""' for v in cells[0]]
+    return [",".join(row) + "\r\n" for row in zip(*cells, strict=True)]
 
 
-_QUOTE_CHARS = re.compile('[,"\r\n]')
+def csv_cells(
+    *columns: Sequence[str], safe: Sequence[int] = (), plain: Sequence[int] = ()
+) -> list[Sequence[str]]:
+    """The columns as cells of CSV text (``csv_lines``, without joining them):
+    neutralised, and quoted where the csv writer (minimal quoting) would.
+
+    Each column is scanned as one string for the few cells that need a guard
+    or quotes, so a column without any costs little, however long its cells.
+    """
+    return [c if n in plain else _guarded(c, n not in safe) for n, c in enumerate(columns)]
 
 
-def _cells_to_quote(column: Sequence[str]) -> list[int]:
-    """Positions of the cells the csv writer would quote (a comma, quote or line break)."""
-    text = "\x00" + "\x00".join(column)
-    if text.count("\x00") != len(column):  # a cell holds the separator itself
-        return [i for i, v in enumerate(column) if _QUOTE_CHARS.search(v)]
-    hits = [m.start() for m in _QUOTE_CHARS.finditer(text)]
-    return sorted(set(cells_at(text, hits))) if hits else []
+_FORMULA_CELL = re.compile(re.escape(SEP) + "[" + re.escape("".join(FORMULA_START) + "'") + "]")
 
 
-def _written(rows: Iterable[Sequence[str]]) -> list[str]:
-    lines: list[str] = []
-    # csv.writer calls write() once per row: a list's append collects the rows apart
-    csv.writer(_Sink(lines.append), lineterminator="\r\n").writerows(rows)
-    return lines
-
-
-class _Sink:
-    def __init__(self, write: Any):
-        self.write = write
+def _guarded(column: Sequence[str], formulas: bool) -> Sequence[str]:
+    """The column with each cell ``neutralise`` changes changed (when
+    ``formulas``), and the cells the csv writer quotes (a comma, quote or line
+    break) quoted as it does: a copy, if any cell changes."""
+    text = SEP + SEP.join(column)
+    out: list[str] | None = None
+    if formulas:
+        hits = [m.start() for m in _FORMULA_CELL.finditer(text)]
+        if hits:
+            out = list(column)
+            if text.count(SEP) != len(column):  # a cell holds the separator itself
+                out = [neutralise(v) for v in column]
+            else:
+                for i in cells_at(text, hits):
+                    out[i] = neutralise(out[i])
+    if any(c in text for c in ',"\r\n'):  # (one fast scan per character)
+        out = list(column) if out is None else out
+        # cell by cell: some columns (a list of tags) need quotes in every other
+        # cell, where finding the cells of matches in the joined text costs more
+        found = [i for i, v in enumerate(out) if "," in v or '"' in v or "\n" in v or "\r" in v]
+        for i in found:
+            out[i] = '"' + out[i].replace('"', '""') + '"'
+    return column if out is None else out
 
 
 class CsvOut:
@@ -212,4 +215,11 @@ class HeldWriter(CsvOut):
         )  # fmt: skip
 
 
-PLAN_COLUMNS = ("row", "key", "lead_id", "action", "codes", "message")
+# plan.csv: what happens to the row and why (the head of a line), then what a
+# run sends for it (the tail): the lead fields in the contract's order, how
+# many activities it carries, and for an update what changes.
+# (its start is how a plan.csv given as input is recognised and refused)
+PLAN_HEAD = (*PLAN_FILE_START, "codes", "message", "warnings", "warning_message")
+PLAN_FIELDS = LEAD_TEXT_FIELDS
+PLAN_TAIL = (*PLAN_FIELDS, "activities", "changes")
+PLAN_COLUMNS = (*PLAN_HEAD, *PLAN_TAIL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,30 +23,48 @@ class Formatted:
     plan_ends: np.ndarray  # offset in ``plan`` where each row's line ends
     rejects: dict[int, str]  # row -> line, for the rows rejected then
     problems: dict[int, int]  # row -> how many problems it had then
+    warned: dict[int, int]  # row -> how many warnings it had then
     reasons: Reasons  # the rows rejected then, per code
 
     @classmethod
     def of(
-        cls, plan: list[str], rejects: dict[int, str], problems: dict[int, int], reasons: Reasons
+        cls,
+        cells: Sequence[Sequence[str]],
+        rejects: dict[int, str],
+        problems: dict[int, int],
+        warned: dict[int, int],
+        reasons: Reasons,
     ) -> Formatted:
-        return cls(*_joined_lines(plan), rejects, problems, reasons)
+        """From the cells of the plan.csv columns (``csv_cells``)."""
+        n = len(cells[0]) if cells else 0
+        if not n:
+            return cls("", np.zeros(0, dtype=np.int64), rejects, problems, warned, reasons)
+        # one join per line over all its cells, then one over the lines: the
+        # fewest Python steps per row (the lines are most of plan.csv's cost)
+        lines = list(map(",".join, zip(*cells, strict=True)))
+        ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n) + 2)
+        return cls("\r\n".join(lines) + "\r\n", ends, rejects, problems, warned, reasons)
 
-    @property
-    def plan_lines(self) -> list[str]:
-        ends = self.plan_ends.tolist()
-        starts = [0, *ends[:-1]] if ends else []
-        return [self.plan[a:b] for a, b in zip(starts, ends, strict=True)]
+    def line(self, position: int) -> str:
+        """The plan line of the row at ``position``."""
+        start = int(self.plan_ends[position - 1]) if position else 0
+        return self.plan[start : int(self.plan_ends[position])]
 
     def replace_plan_lines(self, lines: dict[int, str]) -> None:
-        """Put ``lines`` (position -> line) in place of the rows' lines."""
+        """Put ``lines`` (position -> line) in place of the rows' lines.
+
+        Only the text between them is copied, not split line by line: a
+        chunk has a few such rows among tens of thousands."""
         if not lines:
             return
-        current = self.plan_lines
-        for position, line in lines.items():
-            current[position] = line
-        self.plan, self.plan_ends = _joined_lines(current)
-
-
-def _joined_lines(lines: list[str]) -> tuple[str, np.ndarray]:
-    """The lines joined, and the offset where each one ends."""
-    return "".join(lines), np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
+        ends = self.plan_ends
+        pieces: list[str] = []
+        grown = np.zeros(len(ends), dtype=np.int64)
+        at = 0
+        for position in sorted(lines):
+            start = int(ends[position - 1]) if position else 0
+            pieces += [self.plan[at:start], lines[position]]
+            at = int(ends[position])
+            grown[position] = len(lines[position]) - (at - start)
+        pieces.append(self.plan[at:])
+        self.plan, self.plan_ends = "".join(pieces), ends + np.cumsum(grown)

@@ -10,6 +10,8 @@ activity rows find their lead through it (``link_activities``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from importer import codes
 from importer.ledger.ledger import Ledger
 from importer.ledger.records import CachedReject
@@ -55,6 +57,36 @@ def remember_rejects(
             for i in failed
         ],
     )
+
+
+def take_known(
+    rows: list[int],
+    known: dict[int, tuple[str, str, int]],
+    keys: list[str],
+    lead_ids: list[str],
+) -> None:
+    """Rows confirmed sent exactly as they are keep the key and lead id sent."""
+    for i, row in enumerate(rows):
+        if row in known:
+            keys[i], lead_ids[i], _ = known[row]
+
+
+def sent_as(
+    ledger: Ledger | None,
+    site: str | None,
+    source: str,
+    rows: list[int],
+    digests: list[str],
+    known: dict[int, tuple[str, str, int]],
+) -> dict[int, tuple[dict[str, Any], int]]:
+    """What rows confirmed sent exactly as they are were sent as: their
+    confirmed payload (lead fields, and the ``_activities`` hashes) and how
+    many activities they have (for plan.csv; they are never mapped)."""
+    if ledger is None or not site:
+        return {}
+    wanted = [(row, digest) for row, digest in zip(rows, digests, strict=True) if row in known]
+    found = ledger.sent_payloads(site, source, [digest for _, digest in wanted])
+    return {row: (found[digest], known[row][2]) for row, digest in wanted if digest in found}
 
 
 def take_cached(
@@ -139,7 +171,7 @@ def compare_with_ledger(
             plan.resend = True  # never confirmed: create again (a POST with our id merges)
             continue
         assert plan.fields is not None
-        confirmed = payloads.lead_part(record.payload)
+        confirmed = plan.previous = payloads.lead_part(record.payload)
         if record.state == "sent":
             plan.changed, plan.cleared = payloads.changed_fields(confirmed, plan.fields)
         else:

@@ -19,6 +19,7 @@ simply checked in the parent, so the outcome never depends on this module
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing
 import os
@@ -197,7 +198,10 @@ def _checked(planner: Planner, table: Table, piece: Piece) -> tuple[list[int], C
     process only redoes those of rows it finds duplicated)."""
     frame = piece if isinstance(piece, pd.DataFrame) else table.parse(piece, count=False)
     checked = planner.check(frame)
-    return frame.index.tolist(), checked, format_chunk(planner.unconcluded(frame, checked))
+    formatted = format_chunk(planner.unconcluded(frame, checked))
+    # the lines show the mapped values: they need not travel to the concluding process
+    shipped = dataclasses.replace(checked, leads=None, activity_rows=None)
+    return frame.index.tolist(), shipped, formatted
 
 
 def _checked_here(

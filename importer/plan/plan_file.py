@@ -85,7 +85,7 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
     with _history(req, run_id) as ledger, open_table(req.input, options, lazy=True) as table:
         planner = Planner(
             req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
-            clears_fields=req.update_api == "v2",
+            clears_fields=req.update_api == "v2", shows_fields=True,
         )  # fmt: skip
         bar = (progress or _no_progress)("Planning", total=table.info.size, unit="B")
         chunks = _first_read(planned_chunks(planner, table, processes=req.processes), bar)

@@ -31,7 +31,9 @@ from importer.plan.history import (
     compare_with_ledger,
     link_activities,
     remember_rejects,
+    sent_as,
     take_cached,
+    take_known,
 )
 from importer.plan.rows import Checked, PlannedChunk
 from importer.read import ragged as read_ragged
@@ -54,6 +56,7 @@ class Planner:
         ledger: Ledger | None = None,  # None: a plan without history
         payloads_needed: bool = False,
         clears_fields: bool = False,  # the update API can clear a field (v2); v1 cannot
+        shows_fields: bool = False,  # plan.csv: read what unchanged rows were sent as
     ):
         self.mapping = mapping
         self.bound: BoundMapping = bind(mapping, columns, headers)
@@ -61,6 +64,7 @@ class Planner:
         self.ledger = ledger if site else None
         self.payloads_needed = payloads_needed
         self.clears_fields = clears_fields
+        self.shows_fields = shows_fields
         self.seen = SeenKeys()
         # raw-row digests depend on the mapping, the file's columns and this version
         self.digest_key = payloads.digest_key(mapping, columns)
@@ -160,7 +164,7 @@ class Planner:
             mapped, problems, warnings = self._map_new(frame, rows, digests, rest, keys, lead_ids)
         for row, problem in ragged.items():
             problems[row] = [problem]
-        _take_known(rows, known, keys, lead_ids)
+        take_known(rows, known, keys, lead_ids)
         take_cached(rows, cached, keys, lead_ids, problems, warnings, self.site, self._id_source)
         emails = mapped.emails if mapped is not None else None
         index = pd.Index(rows, dtype="int64")
@@ -173,6 +177,9 @@ class Planner:
         planned.activities_unchanged = unchanged_activities
         if mapped is not None:
             self._follow_history(planned, mapped, rest, digests)
+        if self.shows_fields and known:  # (rows are known only with a ledger and a site)
+            source = self.mapping.source
+            planned.sent = sent_as(self.ledger, self.site, source, rows, digests, known)
         return planned
 
     def _map_new(
@@ -214,6 +221,7 @@ class Planner:
     ) -> None:
         """The mapped rows at ``rest`` not rejected: compared with the ledger
         (linked to their leads, for activities), or given their payloads."""
+        planned.leads, planned.activity_rows = mapped.leads, mapped.activities["_row"].to_numpy()
         kind, ledger, site = self.mapping.kind, self.ledger, self.site
         live = [i for i in rest if planned.actions[i] is not Outcome.REJECT]
         if kind == "activity":
@@ -259,7 +267,8 @@ class Planner:
         ragged = read_ragged.found(frame)
         # ragged rows are not mapped: they keep no key, so they take part in no duplicate
         todo = frame.drop(index=list(ragged)) if ragged else frame
-        mapped = map_chunk(self.bound, todo, site=self.site, full=False)
+        # every field, for plan.csv; the note of other details only counted
+        mapped = map_chunk(self.bound, todo, site=self.site, notes=False)
         keys, lead_ids = mapped.keys, mapped.lead_ids
         problems = _validate(mapped, self.mapping.kind)
         self._still_duplicates(todo, keys.__getitem__, problems)
@@ -276,6 +285,8 @@ class Planner:
             emails=emails,
             key_hashes=key_hashes(keys),
             email_hashes=key_hashes(emails) if emails is not None else None,
+            leads=mapped.leads,
+            activity_rows=np.concatenate([mapped.activities["_row"].to_numpy(), mapped.note_rows]),
         )
 
     def conclude(
@@ -318,9 +329,8 @@ class Planner:
             rows = [int(r) for r in frame.index.tolist()]
         problems = checked.problems
         actions = [Outcome.CREATE] * len(rows)
-        # Rows ascend within a chunk: each rejected row is found by bisection
-        # instead of a test per row. Should some row not be found that way, the
-        # test per row decides.
+        # Rows ascend within a chunk: each rejected row is found by bisection instead
+        # of a test per row; should some row not be found that way, that test decides.
         found = 0
         for row in problems:
             at = bisect.bisect_left(rows, row)
@@ -338,6 +348,8 @@ class Planner:
             problems,
             checked.warnings,
             read_rows=read_rows,
+            leads=checked.leads,
+            activity_rows=checked.activity_rows,
         )
 
     def _duplicates(
@@ -367,18 +379,6 @@ def _validate(mapped: MappedChunk, kind: str) -> dict[int, list[Problem]]:
     from importer.validate.chunk import validate_chunk
 
     return validate_chunk(mapped, kind)
-
-
-def _take_known(
-    rows: list[int],
-    known: dict[int, tuple[str, str, int]],
-    keys: list[str],
-    lead_ids: list[str],
-) -> None:
-    """Rows confirmed sent exactly as they are keep the key and lead id sent."""
-    for i, row in enumerate(rows):
-        if row in known:
-            keys[i], lead_ids[i], _ = known[row]
 
 
 def _actions(

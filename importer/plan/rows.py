@@ -30,6 +30,7 @@ class RowPlan:
     fields: dict[str, str] | None = None  # the full lead fields (create/update)
     changed: dict[str, str] | None = None  # fields to PATCH (update)
     cleared: list[str] = field(default_factory=list)  # fields that became empty (update)
+    previous: dict[str, str] | None = None  # the lead fields last confirmed (known rows)
     # (hash, activity) pairs still to send
     activities: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     activities_unchanged: int = 0
@@ -67,6 +68,12 @@ class PlannedChunk:
     formatted: Formatted | None = None  # output lines made by a checking process
     # each row's digest (see importer.plan.payloads), when planned with a ledger or for a run
     digests: list[str] | None = None
+    # for plan.csv: the lead fields of the rows mapped here (index: rows), the
+    # row of each of their activities, and what rows unchanged since sent were
+    # sent as (their lead fields and activities; ``Planner(shows_fields=True)``)
+    leads: pd.DataFrame | None = None
+    activity_rows: np.ndarray | None = None
+    sent: dict[int, tuple[dict[str, Any], int]] = field(default_factory=dict)
 
     def rejects_at(self, positions: list[int]) -> list[tuple[str | None, str, list[Problem]]]:
         """(digest, key, problems) of the rejected rows at ``positions``, for known rejects."""
@@ -118,3 +125,7 @@ class Checked:
     # hashes of the keys and emails, for judging duplicates (see importer.plan.dedupe)
     key_hashes: np.ndarray | None = None
     email_hashes: np.ndarray | None = None
+    # the mapped lead fields and activity rows, for the plan.csv lines made
+    # where the chunk is checked (never sent back: see importer.plan.parallel)
+    leads: pd.DataFrame | None = None
+    activity_rows: np.ndarray | None = None

@@ -18,6 +18,15 @@ REJECT_COLUMNS = ("_row", "_stage", "_code", "_message", "_http_status", "_attem
 SUMMARY_SHEET = "Summary"
 REJECTS_SHEET = "Rejects"
 
+# How plan.csv's header starts. A plan is what a run would do, not an export:
+# read as one, its lead fields would become new leads under another source.
+PLAN_FILE_START = ("row", "key", "lead_id", "action")
+
+
+def is_plan_file(headers: list[str]) -> bool:
+    """Whether a header is plan.csv's (``rg-import plan`` wrote the file)."""
+    return tuple(normalize_header(h) for h in headers[: len(PLAN_FILE_START)]) == PLAN_FILE_START
+
 
 # The characters a spreadsheet treats as the start of a formula; our reject
 # writer puts a ' before a value starting with one, and we take it off again.

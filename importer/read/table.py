@@ -28,7 +28,7 @@ import pandas as pd
 from importer.errors import InputError
 from importer.read.cleaning import Cleaner
 from importer.read.delimited import CsvSource
-from importer.read.headers import normalize_header, plan_columns
+from importer.read.headers import is_plan_file, normalize_header, plan_columns
 from importer.read.options import ReadOptions, check_options
 from importer.read.records import (
     BLOCK_BYTES,
@@ -305,7 +305,19 @@ def _open(
         except BaseException:
             source.close()
             raise
-    return Table(source, checked, patterns)
+    try:
+        table = Table(source, checked, patterns)
+        # (``review`` reads with the reject columns kept, and says itself what a file is not)
+        if is_plan_file(table.info.headers) and not options.keep_reject_columns:
+            raise InputError(
+                "this is a plan.csv that rg-import plan wrote (what a run would do with each "
+                "row), not an export; give the export it was planned from",
+                path=location,
+            )
+    except BaseException:
+        source.close()
+        raise
+    return table
 
 
 def open_table(
