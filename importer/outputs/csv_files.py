@@ -1,4 +1,4 @@
-"""The CSV files a command writes for people: rejects.csv, plan.csv, held_activities.csv.
+"""The CSV files a command writes for people: rejects.csv, plan.csv, results.csv, held_activities.csv.
 
 They are opened with ``private_files.open_private`` (owner-only, never through
 a link). Every CSV cell that a spreadsheet would
@@ -184,3 +184,6 @@ class HeldWriter(CsvOut):
 
 
 PLAN_COLUMNS = ("row", "key", "lead_id", "action", "codes", "message")
+
+# results.csv of a run: one line per input row, in input order (importer.send.run_results)
+RESULT_COLUMNS = ("row", "key", "lead_id", "outcome", "codes", "message", "http_status")

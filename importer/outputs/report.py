@@ -102,6 +102,7 @@ class RunResult:
     duration_s: float
     exit_code: ExitCode
     report_file: Path | None = None  # None until report.json is written
+    results_file: Path | None = None  # results.csv: how each input row ended
 
     @property
     def invariant_holds(self) -> bool:
@@ -183,6 +184,7 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "rejects_file": _path(result.rejects_file),
         "in_doubt_file": _path(result.in_doubt_file),
         "held_file": _path(result.held_file),
+        "results_file": _path(result.results_file),
         "stopped": result.stopped,
         "duration_s": result.duration_s,
         "exit_code": int(result.exit_code),

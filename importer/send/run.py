@@ -11,7 +11,6 @@ stopped first; such rows stay pending for the next run); the report proves it.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import signal
 import threading
 import time
@@ -35,6 +34,7 @@ from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
 from importer.send.breaker import CircuitBreaker
 from importer.send.run_outputs import FileWriteError, RunFiles, Tally, write_failure
+from importer.send.run_pieces import PlannedPieces
 from importer.send.send_outcome import SendOutcome, SendPolicy
 from importer.send.sender import Sender
 from importer.settings import DEFAULT_WORKERS
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 LEAD_RESULTS = tuple(o.done for o in Outcome)  # report.json's ``leads`` of a run, in order
 THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
+RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row still out
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def run_file(
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     with Ledger(req.ledger, run_id=run_id) as ledger:
         recovered = ledger.recover()
+        ledger.begin_run()
         settings = req.client_settings or ClientSettings(base_url=req.base_url)
         _ask_or_read_through(req, options, ledger, settings, confirm)
         breaker = CircuitBreaker(req.max_consecutive_failures)
@@ -114,7 +116,8 @@ def run_file(
                 req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
                 payloads_needed=True, clears_fields=settings.update_api == "v2",
             )  # fmt: skip
-            chunks = _first_planned(planner, table)
+            chunks = PlannedPieces(planner, table)
+            chunks.first()  # a file that fails in its first rows stops before anything is made
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = private_files.make_run_dir(
                 req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
@@ -124,7 +127,7 @@ def run_file(
             loop.run(chunks)
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
-        # rows read but never sent are counted as not sent, so the sum holds
+        # rows read but never listed (a second Ctrl-C cut the listing) are counted as not sent
         tally.leads[Outcome.NOT_SENT] += info.rows - tally.total()
     result = RunResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, req.input_name or str(req.input)),
@@ -187,17 +190,6 @@ def _policy(req: RunRequest, settings: ClientSettings) -> SendPolicy:
     )  # fmt: skip
 
 
-def _first_planned(planner: Planner, table: Table) -> Iterator[PlannedChunk]:
-    """The planned pieces of the file, the first one read and planned already.
-
-    A file that fails in its first rows then stops before the run directory is
-    made and before anything is sent.
-    """
-    pieces = (planner.plan_piece(table, piece) for piece in table.pieces())
-    first = next(pieces, None)
-    return itertools.chain([first] if first else [], pieces)
-
-
 class _SendLoop:
     """Hands the rows of planned chunks to a pool of senders and tallies how they end.
 
@@ -225,12 +217,13 @@ class _SendLoop:
         self.read_to_end = False
         self.interrupted = False
 
-    def run(self, chunks: Iterator[PlannedChunk]) -> None:
+    def run(self, chunks: PlannedPieces) -> None:
         """Send every chunk, then wait for the rows in flight; a stop ends it early."""
         try:
             with _interrupt_stops(self.breaker):
                 self.read_to_end = self._send_chunks(chunks)
                 self._drain()
+                self._end_unreached(chunks)
         except (KeyboardInterrupt, LedgerWriteError) as exc:
             # a ledger write of this thread failed (refresh, remembered rejects):
             # the run stops as when a worker's does
@@ -240,23 +233,39 @@ class _SendLoop:
                 self.interrupted = True
                 self.breaker.interrupt("interrupted (Ctrl-C)")
             self._drain()
+            self._end_unreached(chunks)
         finally:
             self.pool.shutdown(wait=True)
             self.reading.close()
             self.sending.close()
             self.files.close()
 
-    def _send_chunks(self, chunks: Iterator[PlannedChunk]) -> bool:
+    def _send_chunks(self, chunks: PlannedPieces) -> bool:
         """Send chunk after chunk; returns whether the file was read to its end."""
         for planned in chunks:
             self._send_chunk(planned)
             if self.breaker.stop.is_set():
                 # stopped (auth, breaker): the rest of the file is left for the
-                # next run, unread, so a refused run ends at once on any size
+                # next run, unplanned, so a refused run ends at once on any size
                 return False
         return True
 
+    def _end_unreached(self, pieces: PlannedPieces) -> None:
+        """The run stopped: the rows it never handed out, or never planned, end not sent."""
+        if self.read_to_end:
+            return
+        results = self.files.results
+        self.tally.leads[Outcome.NOT_SENT] += results.never_reached()
+        for rows in pieces.unreached():
+            results.unreached(rows)
+            self.tally.leads[Outcome.NOT_SENT] += len(rows)
+
     def _send_chunk(self, planned: PlannedChunk) -> None:
+        while self.files.results.backlog > RESULTS_BACKLOG and self.inflight:
+            # an early row is still out: wait for it rather than hold more lines in memory
+            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
+        self.files.results.chunk(planned)  # the plan ended its rejected and unchanged rows
+        self.tally.leads[Outcome.UNCHANGED] += planned.actions.count(Outcome.UNCHANGED)
         self.reading.advance(self.table.bytes_read - self.read_so_far)
         self.read_so_far = self.table.bytes_read
         self.tally.warnings.add(planned.warnings)
@@ -264,6 +273,7 @@ class _SendLoop:
         quiet_rows = self._reject_rows(planned)
         for position in range(len(planned.rows)):
             quiet_rows += self._send_row(planned, position)
+        self.files.results.handed_out(planned)
         self.sending.advance(quiet_rows)
         if self.inflight:
             self._settle({f for f in self.inflight if f.done()})
@@ -271,9 +281,9 @@ class _SendLoop:
     def _reject_rows(self, planned: PlannedChunk) -> int:
         """List the rows the plan rejected; returns how many."""
         rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
+        self.tally.leads[Outcome.REJECT] += len(rejected)
         for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
             self.files.rejects.reject(cells, planned.issue(planned.rows[i]))
-        self.tally.leads[Outcome.REJECT] += len(rejected)
         return len(rejected)
 
     def _send_row(self, planned: PlannedChunk, position: int) -> int:
@@ -287,12 +297,12 @@ class _SendLoop:
                 if plan.refresh:
                     self.sender.refresh(plan)
                 self.tally.activities["unchanged"] += plan.activities_unchanged
-            self.tally.leads[Outcome.UNCHANGED] += 1
-            return 1
+            return 1  # counted with its chunk
         assert plan is not None
         if self.breaker.stop.is_set():
             unsent = SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
             self.tally.add(unsent, lambda: [], self.files)
+            self.files.results.ended(planned, position, unsent)
             return 0
         while len(self.inflight) >= self.limit:
             self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
@@ -302,7 +312,9 @@ class _SendLoop:
     def _settle(self, done: set[Future[SendOutcome]]) -> None:
         for fut in done:
             planned, position = self.inflight.pop(fut)
-            self.tally.add(fut.result(), partial(planned.cells, position), self.files)
+            outcome = fut.result()
+            self.tally.add(outcome, partial(planned.cells, position), self.files)
+            self.files.results.ended(planned, position, outcome)
         self.sending.advance(len(done))
         self.sending.counts(**self.tally.live())
 

@@ -1,6 +1,6 @@
 """What a run counts and lists as rows end: the tally, and the files of rows to look at.
 
-rejects.csv and in_doubt.csv are written through ``Guarded``: a write error
+rejects.csv, in_doubt.csv and results.csv are written through ``Guarded``: a write error
 (a full disk) stops the run instead of crashing it, and the line that ends the
 run (``write_failure``) says how many rows were sent and how to resume.
 """
@@ -18,6 +18,7 @@ from importer.models import Outcome, RowIssue, Stage
 from importer.outputs import csv_files
 from importer.outputs.report import Warnings
 from importer.send.breaker import CircuitBreaker
+from importer.send.run_results import RunResults
 from importer.send.send_outcome import SendOutcome
 
 ACTIVITY_RESULTS = ("sent", "unchanged", "rejected", "in_doubt", "not_sent")
@@ -60,7 +61,7 @@ class Guarded:
     knows every row, and the report counts them.
     """
 
-    def __init__(self, writer: csv_files.RejectWriter, breaker: CircuitBreaker):
+    def __init__(self, writer: Any, breaker: CircuitBreaker):  # a csv_files.CsvOut
         self.writer = writer
         self.path = writer.path
         self._breaker = breaker
@@ -74,6 +75,10 @@ class Guarded:
         if not self._failed:
             self._do(self.writer.reject, cells, issue)
 
+    def write_text(self, text: str, rows: int) -> None:
+        if not self._failed:
+            self._do(self.writer.write_text, text, rows)
+
     def close(self) -> None:
         self._do(self.writer.close)
 
@@ -86,7 +91,7 @@ class Guarded:
 
 
 class RunFiles:
-    """rejects.csv, in_doubt.csv and held_activities.csv of one run directory."""
+    """rejects.csv, in_doubt.csv, held_activities.csv and results.csv of one run directory."""
 
     def __init__(self, out_dir: Path, headers: list[str], breaker: CircuitBreaker):
         self.out_dir = out_dir
@@ -97,11 +102,14 @@ class RunFiles:
             csv_files.RejectWriter(out_dir / "in_doubt.csv", headers, send_columns=True), breaker
         )
         self.held = csv_files.HeldWriter(out_dir / "held_activities.csv")
+        results = csv_files.CsvOut(out_dir / "results.csv", csv_files.RESULT_COLUMNS)
+        self.results = RunResults(Guarded(results, breaker))
 
     def close(self) -> None:
         self.rejects.close()
         self.doubts.close()
         self.held.close()
+        self.results.close()
 
     def written(self) -> dict[str, Path | None]:
         """The files that got rows, by their report field."""
@@ -109,6 +117,7 @@ class RunFiles:
             "rejects_file": self.rejects.path if self.rejects.written else None,
             "in_doubt_file": self.doubts.path if self.doubts.written else None,
             "held_file": self.held.path if self.held.written else None,
+            "results_file": self.results.path if self.results.written else None,
         }
 
 
