@@ -228,13 +228,14 @@ class LedgerQueries:
         """The leads ``run_id`` created, in the order first recorded (see ``find_run``).
 
         Those whose create it confirmed (``sent``, or later states), and those it
-        left ``in_doubt`` that no run confirmed yet: the server may hold them.
+        left ``in_doubt`` (or ``sending``: it crashed, or is still running) that
+        no run confirmed since: the server may hold them.
         """
         if state is not None and state not in LEAD_STATES:
             raise ValueError(f"lead state must be one of {LEAD_STATES}, not {state!r}")
         created = (
             "created_run = ? OR (created_run IS NULL AND payload IS NULL "
-            "AND state = 'in_doubt' AND run_id = ?)"
+            "AND state IN ('sending', 'in_doubt') AND run_id = ?)"
         )
         for page in self._pages("leads", LEAD_COLUMNS, state, where=(created, (run_id, run_id))):
             yield from decode_leads(page)
