@@ -85,7 +85,7 @@ def test_a_version_1_ledger_is_read_as_it_is(tmp_path: Path) -> None:
     with Ledger(path, run_id="inspect", readonly=True) as book:
         assert book.store.version == 1
         assert [r.key for r in book.iter_leads()] == ["p1"]
-        with pytest.raises(LedgerError, match="older rg-import .*version 1"):
+        with pytest.raises(LedgerError, match=r"older rg-import .*version 1"):
             book.find_run("old")
     assert [r[2] for r in ledger_rows(path)] == ["p1"]
     with sqlite3.connect(path) as raw:  # reading changed nothing

@@ -23,7 +23,6 @@ from importer.sandbox.runner import start_sandbox
 from importer.send import run as run_module
 from importer.send.run_results import RunResults
 from importer.send.send_outcome import SendOutcome
-from tests.conftest import SITE
 from tests.send.test_run import (
     NOTES,
     PEOPLE,
