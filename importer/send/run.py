@@ -252,13 +252,10 @@ class _SendLoop:
 
     def _end_unreached(self, pieces: PlannedPieces) -> None:
         """The run stopped: the rows it never handed out, or never planned, end not sent."""
-        if self.read_to_end:
-            return
-        results = self.files.results
-        self.tally.leads[Outcome.NOT_SENT] += results.never_reached()
-        for rows in pieces.unreached():
-            results.unreached(rows)
-            self.tally.leads[Outcome.NOT_SENT] += len(rows)
+        if not self.read_to_end:
+            self.tally.leads[Outcome.NOT_SENT] += self.files.results.end_unreached(
+                pieces.unreached()
+            )
 
     def _send_chunk(self, planned: PlannedChunk) -> None:
         while self.files.results.backlog > RESULTS_BACKLOG and self.inflight:

@@ -11,7 +11,7 @@ outcome add up to its ``leads``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from importer.codes import NOT_SENT
@@ -24,6 +24,7 @@ __all__ = ["UNREACHED", "RunResults"]
 
 # why a row the run never sent, and that has no problem of its own, was not sent
 UNREACHED = Problem(NOT_SENT, STOPPED_UNSENT)
+_WORDS = {o: o.done for o in Outcome}
 # how the rows a plan ends (rejected, unchanged) end the run; "" for rows still to send
 _ENDED_BY_PLAN = {Outcome.REJECT: Outcome.REJECT.done, Outcome.UNCHANGED: Outcome.UNCHANGED.done}
 # columns that hold plain tokens: row, lead_id, outcome, codes, http_status (see csv_lines)
@@ -79,12 +80,14 @@ class _Chunk:
 
     def end(self, i: int, outcome: SendOutcome) -> None:
         """Row ``i`` was handed to the senders and ended so."""
-        self.outcomes[i] = outcome.result.done
-        problems = outcome.problems or ([UNREACHED] if outcome.result is Outcome.NOT_SENT else [])
-        if problems:
-            self._note(i, problems, first=True)  # the row's end first, then its warnings
-        if outcome.http_status is not None:
-            self.statuses[i] = str(outcome.http_status)
+        # once per row sent, in the thread that hands rows to the senders: kept lean
+        result, problems, status = outcome.result, outcome.problems, outcome.http_status
+        self.outcomes[i] = _WORDS[result]
+        if problems or result is Outcome.NOT_SENT:
+            # the row's end first, then its warnings
+            self._note(i, problems or [UNREACHED], first=True)
+        if status is not None:
+            self.statuses[i] = str(status)
         self.waiting -= 1
 
     def never_reached(self) -> int:
@@ -161,6 +164,20 @@ class RunResults:
             self.backlog += part.finish()
         self._by_id.clear()
         self._flush()
+        return ended
+
+    def end_unreached(self, pieces: Iterable[Sequence[int]]) -> int:
+        """End as not sent the rows of the chunks taken that were never handed out, then
+        those of ``pieces`` (never planned); returns how many rows that ended.
+
+        For a run that stopped early, once no row is in flight. (Cut short by
+        a second Ctrl-C, the rows listed so far are not sent all the same: the
+        run counts what it read and did not end as not sent.)
+        """
+        ended = self.never_reached()
+        for rows in pieces:
+            self.unreached(rows)
+            ended += len(rows)
         return ended
 
     def unreached(self, rows: Sequence[int]) -> None:

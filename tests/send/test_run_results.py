@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from importer.cli.summaries import run_summary
 from importer.models import Outcome, Problem, RowWarning
 from importer.outputs.csv_files import RESULT_COLUMNS
+from importer.outputs.report import shown_json
 from importer.plan.rows import PlannedChunk, RowPlan
 from importer.sandbox.runner import start_sandbox
 from importer.send import run as run_module
@@ -32,6 +34,7 @@ from tests.send.test_run import (
     read_csv,
     read_results,
     run,
+    run_result,
     write_csv,
     write_people,
 )
@@ -48,9 +51,11 @@ def test_results_csv_says_how_each_row_ended_and_which_lead_it_became(tmp_path: 
     path = write_csv(tmp_path / "people.csv", header, rows)
     ledger = tmp_path / "ledger.sqlite"
     with start_sandbox(port=0) as sandbox:
-        report = run(sandbox, path, ledger, new_out(tmp_path), chunk_rows=7)
+        result = run_result(sandbox, path, ledger, new_out(tmp_path), chunk_rows=7)
         stored = leads_by_id(sandbox)
+    report = shown_json(result)
     assert_invariant(report)
+    assert f"Results:  {result.results_file}  (how each row ended" in run_summary(result)
     results_file = Path(report["results_file"])
     assert results_file.name == "results.csv" and results_file.parent == Path(report["out_dir"])
     assert stat.S_IMODE(results_file.stat().st_mode) == 0o600
