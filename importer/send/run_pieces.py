@@ -45,7 +45,7 @@ class PlannedPieces:
 
     def __next__(self) -> PlannedChunk:
         ahead, self._ahead = self._ahead, None
-        planned = ahead or self._plan_next()
+        planned = ahead if ahead is not None else self._plan_next()
         if planned is None:
             raise StopIteration
         return planned

@@ -10,6 +10,7 @@ an activity file's rows, and the file's privacy and formula guard.
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,11 @@ from importer.models import Outcome, Problem, RowWarning
 from importer.outputs.csv_files import RESULT_COLUMNS
 from importer.outputs.report import shown_json
 from importer.plan.rows import PlannedChunk, RowPlan
-from importer.sandbox.runner import start_sandbox
+from importer.read.options import ReadOptions
+from importer.read.table import open_table
+from importer.sandbox.runner import Sandbox, start_sandbox
 from importer.send import run as run_module
+from importer.send.run_pieces import PlannedPieces
 from importer.send.run_results import RunResults
 from importer.send.send_outcome import SendOutcome
 from tests.send.test_run import (
@@ -39,6 +43,7 @@ from tests.send.test_run import (
     write_people,
 )
 from tests.send.test_run_faults import FAST_RETRIES, TRANSIENT
+from tests.send.test_run_storage import invoke, needs_dev_full, run_args, to_dev_full
 
 
 def by_row(lines: list[dict[str, str]]) -> dict[int, dict[str, str]]:
@@ -244,3 +249,72 @@ def test_rows_never_handed_out_end_not_sent_with_the_reason() -> None:
         ["6", "", "", "not_sent", "not_sent"],
     ]
     assert out.rows == 5
+
+
+# --------------------------------------------------------------------------- a full disk
+
+
+@needs_dev_full
+def test_a_results_file_that_cannot_be_written_stops_the_run_with_exit_4(
+    sandbox_env: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sandbox = sandbox_env  # RG_USERNAME and RG_PASSWORD point at it
+    path = write_people(tmp_path / "people.csv", 40, seed=45)
+    out = tmp_path / "full"
+    to_dev_full(monkeypatch, "results.csv")
+    code = invoke(*run_args(sandbox, path, tmp_path / "ledger.sqlite", out))
+    _, err = capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert code == 4 and report["exit_code"] == 4
+    sent = report["leads"]["created"]
+    assert err.splitlines()[-1] == (
+        f"Error: disk full at {out / 'results.csv'}; {sent} rows were sent, run again to resume"
+    )
+    assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- a stop while planning
+
+
+class _CutWhilePlanning:
+    """A planner stopped by Ctrl-C part-way through its second piece (after parsing it)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def plan_piece(self, table: Any, piece: Any) -> PlannedChunk:
+        self.calls += 1
+        frame = table.parse(piece)  # planning parses a piece, counting its blank rows
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        rows = [int(r) for r in frame.index.tolist()]
+        return PlannedChunk(frame, rows, [""] * len(rows), [""] * len(rows),
+                            [Outcome.UNCHANGED] * len(rows), {}, [])  # fmt: skip
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_the_rows_of_pieces_never_planned_are_every_row_left_blank_rows_dropped(
+    tmp_path: Path, cut: bool
+) -> None:
+    lines = ["ID,Name"]
+    for n in range(1, 401):
+        lines.append("" if n % 37 == 0 else f"{n},{'x' * 60}")  # blank rows are no rows
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = [n + 1 for n in range(1, 401) if n % 37]  # spreadsheet rows: the header is 1
+
+    # blocks of about 50 rows (4 kB at least): the file comes in several pieces
+    with open_table(path, ReadOptions(chunk_rows=50), lazy=True) as table:
+        pieces = PlannedPieces(_CutWhilePlanning(), table)  # type: ignore[arg-type]
+        assert pieces.first()
+        planned = next(pieces)
+        if cut:
+            with pytest.raises(KeyboardInterrupt):
+                next(pieces)
+        listed = planned.rows + [row for rows in pieces.unreached() for row in rows]
+        assert listed == expected
+        assert table.info.rows == len(expected)
+        assert table.info.dropped_rows == 400 - len(expected)
