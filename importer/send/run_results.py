@@ -46,7 +46,7 @@ class _Chunk:
         "statuses",
         "text",
         "waiting",
-    )  # fmt: skip
+    )
 
     def __init__(self, planned: PlannedChunk):
         self.n = n = len(planned.rows)
@@ -120,7 +120,9 @@ class _Chunk:
 class RunResults:
     """The lines of results.csv, kept in input order; ``out`` writes them (a guarded CsvOut).
 
-    ``outcomes`` counts the lines by outcome word, to compare with the report.
+    The loop registers each planned chunk (``chunk``), says when it has handed
+    out all its rows (``handed_out``) and how each row it handed out ended
+    (``ended``); a stopped run ends the rest (``end_unreached``).
     """
 
     def __init__(self, out: Any):
