@@ -84,7 +84,7 @@ class RunResult:
     run_id: str
     command: str
     input: InputFacts
-    read_to_end: bool  # False when the run stopped early: ``input.rows`` counts the rows read
+    read_to_end: bool  # False when the run stopped early: rows it never reached ended not sent
     mapping: Mapping
     site: str
     base_url: str
@@ -172,7 +172,8 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
 
 def _run_report(result: RunResult) -> dict[str, Any]:
     return {
-        # "read_to_end" is False when the run stopped early: "rows" then counts the rows read
+        # "read_to_end" is False when the run stopped early and planned no more of the
+        # file; the rows it never reached still count, as not sent
         **_head(result, read_to_end=result.read_to_end),
         "base_url": result.base_url,
         "sandbox": result.sandbox,
