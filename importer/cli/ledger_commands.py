@@ -35,11 +35,15 @@ def ledger_show(path: Path | None, state: str | None) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
-def ledger_export(path: Path | None, state: str | None, fmt: str) -> None:
-    """Write every lead of the ledger to stdout as CSV or JSON."""
+@click.option(
+    "--run", "run_id", metavar="RUN_ID",
+    help="Only the leads this run created (its report.json's run_id), to find and clean up an import.",
+)  # fmt: skip
+def ledger_export(path: Path | None, state: str | None, fmt: str, run_id: str | None) -> None:
+    """Write every lead of the ledger (or those one run created) to stdout as CSV or JSON."""
     from importer.ledger.listing import find_ledger, ledger_json, ledger_rows, write_ledger_csv
 
-    rows = ledger_rows(find_ledger(path), state)
+    rows = ledger_rows(find_ledger(path), state, run_id)
     if fmt == "json":
         click.echo(ledger_json(rows))
         return

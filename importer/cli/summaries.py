@@ -103,6 +103,8 @@ def run_summary(result: RunResult) -> str:
             f"Held:     {result.held_file}  (activities not resent, as their first send is "
             "unknown: check these leads in Real Geeks)"
         )
+    if result.results_file:
+        lines.append(f"Results:  {result.results_file}  (how each row ended, and its lead id)")
     if result.report_file:
         lines.append(f"Report:   {result.out_dir}/report.json")
         lines += _page_line(result.out_dir, "          ")

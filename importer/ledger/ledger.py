@@ -60,6 +60,7 @@ class Ledger:
         self.begin_activities = transitions.begin_activities
         self.activities_done = transitions.activities_done
         self.recover = transitions.recover
+        self.begin_run = transitions.begin_run
         queries = LedgerQueries(self.store)
         self.lookup = queries.lookup
         self.lookup_digests = queries.lookup_digests
@@ -73,6 +74,8 @@ class Ledger:
         self.sent_activity_hashes = queries.sent_activity_hashes
         self.counts = queries.counts
         self.iter_leads = queries.iter_leads
+        self.find_run = queries.find_run
+        self.iter_created = queries.iter_created
         self.iter_activities = queries.iter_activities
 
     @property

@@ -1,4 +1,5 @@
-"""The ledger as a table of leads, for ``rg-import ledger show`` and ``ledger export``.
+"""The ledger as a table of leads, for ``rg-import ledger show`` and ``ledger export``
+(all of them, or those one run created).
 
 Rows are lists of text in ``LEDGER_COLUMNS`` order, oldest first, read from a
 ledger opened read-only (it takes no lock, so a run may be using the file).
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from importer.config import ENV_LEDGER, environment
 from importer.errors import ConfigError
 from importer.ledger.ledger import Ledger
+from importer.ledger.records import LeadRecord
 from importer.outputs.csv_files import neutralise
 from importer.settings import DEFAULT_LEDGER
 
@@ -42,17 +44,36 @@ def find_ledger(path: Path | None, env: Mapping[str, str] | None = None) -> Path
     return ledger_path
 
 
-def ledger_rows(path: Path, state: str | None = None) -> list[list[str]]:
+def ledger_rows(path: Path, state: str | None = None, run: str | None = None) -> list[list[str]]:
     """Every lead of the ledger at ``path`` (only those in ``state`` if given) as text.
 
-    Raises LedgerError if the file cannot be read as a ledger.
+    ``run``: only the leads that run created (``Ledger.iter_created``).
+    Raises LedgerError if the file cannot be read as a ledger (or, with
+    ``run``, is too old to say), and ConfigError for a run it does not know.
     """
     rows = []
     with Ledger(path, run_id="inspect", readonly=True) as book:
-        for r in book.iter_leads(state=state):
+        leads = book.iter_leads(state=state) if run is None else _created(book, path, run, state)
+        for r in leads:
             rows.append([r.site, r.source, r.key, r.lead_id, r.state, str(r.attempts),
                          "" if r.last_status is None else str(r.last_status), r.last_error or "", r.run_id, r.updated_at])  # fmt: skip
     return rows
+
+
+def _created(book: Ledger, path: Path, run: str, state: str | None) -> Iterator[LeadRecord]:
+    found = book.find_run(run)
+    if found is None:
+        raise ConfigError(
+            f"no run {run} in the ledger {path}; take the run id from that run's report.json "
+            "(run_id) and pass the ledger it used with --ledger"
+        )
+    if not found.creations_known:
+        raise ConfigError(
+            f"run {run} sent before the ledger {path} recorded which run created a lead "
+            "(an older rg-import); `rg-import ledger export` without --run lists every lead "
+            "with its last run"
+        )
+    return book.iter_created(run, state=state)
 
 
 def ledger_overview(rows: Sequence[Sequence[str]]) -> str:

@@ -14,7 +14,14 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from importer.ledger.records import LEAD_COLUMNS, CachedReject, LeadRecord, decode_leads
+from importer.errors import LedgerError
+from importer.ledger.records import (
+    LEAD_COLUMNS,
+    CachedReject,
+    LeadRecord,
+    RunRecord,
+    decode_leads,
+)
 from importer.ledger.schema import ACTIVITY_STATES, LEAD_STATES
 from importer.ledger.store import LedgerStore, normalize_lead_id
 
@@ -209,14 +216,23 @@ class LedgerQueries:
         return result
 
     def _pages(
-        self, table: str, columns: str, state: str | None, site: str | None = None
+        self,
+        table: str,
+        columns: str,
+        state: str | None,
+        site: str | None = None,
+        where: tuple[str, Sequence[Any]] = ("", ()),
     ) -> Iterator[list[tuple[Any, ...]]]:
         """Matching rows in the order they were first recorded, one query per page.
 
         Paging on rowid keeps each page an index range (the state index ends
         in rowid), and no lock is held while the caller works on a page.
+        ``where`` is one more condition and its parameters.
         """
-        conditions, params = ["rowid > ?"], []
+        conditions, params = ["rowid > ?"], list[Any]()
+        if where[0]:
+            conditions.append(f"({where[0]})")
+            params.extend(where[1])
         if state is not None:
             conditions.append("state = ?")
             params.append(state)
@@ -239,6 +255,39 @@ class LedgerQueries:
         if state is not None and state not in LEAD_STATES:
             raise ValueError(f"lead state must be one of {LEAD_STATES}, not {state!r}")
         for page in self._pages("leads", LEAD_COLUMNS, state, site):
+            yield from decode_leads(page)
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        """The run ``run_id`` as the ledger recorded it, None if it never opened this ledger.
+
+        Raises LedgerError for a ledger an older rg-import wrote last (version
+        1): it does not record runs until a run by this version opens it.
+        """
+        if self._store.version < 2:
+            raise LedgerError(
+                f"ledger {self._store.path} was last written by an older rg-import (schema "
+                f"version {self._store.version}), which did not record which run created a lead; "
+                "`rg-import ledger export` without --run lists every lead with its last run"
+            )
+        found = self._store.query(
+            "SELECT run_id, recorded_at, creations_known FROM runs WHERE run_id = ?", (run_id,)
+        )
+        return RunRecord(found[0][0], found[0][1], bool(found[0][2])) if found else None
+
+    def iter_created(self, run_id: str, *, state: str | None = None) -> Iterator[LeadRecord]:
+        """The leads ``run_id`` created, in the order first recorded (see ``find_run``).
+
+        Those whose create it confirmed (``sent``, or later states), and those it
+        left ``in_doubt`` (or ``sending``: it crashed, or is still running) that
+        no run confirmed since: the server may hold them.
+        """
+        if state is not None and state not in LEAD_STATES:
+            raise ValueError(f"lead state must be one of {LEAD_STATES}, not {state!r}")
+        created = (
+            "created_run = ? OR (created_run IS NULL AND payload IS NULL "
+            "AND state IN ('sending', 'in_doubt') AND run_id = ?)"
+        )
+        for page in self._pages("leads", LEAD_COLUMNS, state, where=(created, (run_id, run_id))):
             yield from decode_leads(page)
 
     def iter_activities(self, *, state: str | None = None) -> Iterator[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""What the ledger hands out: a lead's record, and a rejected row it remembers."""
+"""What the ledger hands out: a lead's record, a rejected row it remembers, a run."""
 
 from __future__ import annotations
 
@@ -81,3 +81,16 @@ def decode_leads(rows: list[tuple[Any, ...]]) -> list[LeadRecord]:
         )  # positional: measurably faster than keywords for 100,000 records
         for row in rows
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run that opened the ledger to send.
+
+    ``creations_known``: the ledger recorded which leads the run created (False
+    for a run found in a ledger written by an rg-import before schema version 2).
+    """
+
+    run_id: str
+    recorded_at: str
+    creations_known: bool

@@ -2,14 +2,27 @@
 
 ``SCHEMA`` creates a new ledger of ``SCHEMA_VERSION``; ``ADDITIONS`` are tables
 added later without changing what the older ones hold, created on open when
-missing. ``importer.ledger.store`` applies them.
+missing; ``MIGRATIONS`` bring a ledger of an older version up to this one when
+a run opens it (a read-only open leaves it as it is, and still reads it).
+``importer.ledger.store`` applies them.
 """
 
 from __future__ import annotations
 
 LEAD_STATES = ("sending", "sent", "failed", "in_doubt")
 ACTIVITY_STATES = ("sending", "sent", "failed", "in_doubt")
-SCHEMA_VERSION = 1
+# 1: leads, activities (and rejected_rows, an addition)
+# 2: leads.created_run and the runs table: which run created a lead (``ledger export --run``)
+SCHEMA_VERSION = 2
+
+# Every run that opened the ledger to send. ``creations_known``: 1 when the
+# run recorded the leads it created in ``leads.created_run``; 0 for a run found
+# in a version 1 ledger (``recorded_at`` is then the earliest time it left).
+_RUNS = """CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    recorded_at TEXT NOT NULL,
+    creations_known INTEGER NOT NULL
+) WITHOUT ROWID"""
 
 SCHEMA = (
     """CREATE TABLE schema_version (
@@ -36,6 +49,7 @@ SCHEMA = (
         run_id TEXT NOT NULL,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
+        created_run TEXT,
         PRIMARY KEY (site, source, key)
     )""",
     "CREATE UNIQUE INDEX leads_lead_id ON leads (lead_id)",
@@ -57,7 +71,27 @@ SCHEMA = (
         PRIMARY KEY (lead_id, activity_hash)
     )""",
     "CREATE INDEX activities_state ON activities (state)",
+    _RUNS,
 )
+
+
+# version -> the statements that bring a ledger of the version before up to it,
+# run in one transaction after ``ADDITIONS``.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        # the run whose create request the server confirmed; NULL for leads a
+        # version 1 ledger holds (it never recorded it) and for leads not created yet
+        "ALTER TABLE leads ADD COLUMN created_run TEXT",
+        _RUNS,
+        # the runs a version 1 ledger still names, as far as it does
+        """INSERT INTO runs (run_id, recorded_at, creations_known)
+        SELECT run_id, min(created_at), 0 FROM (
+            SELECT run_id, created_at FROM leads
+            UNION ALL SELECT run_id, created_at FROM activities
+            UNION ALL SELECT run_id, created_at FROM rejected_rows
+        ) GROUP BY run_id""",
+    ),
+}
 
 # Tables added after version 1 without changing what older ones hold: created
 # when missing, so a ledger written by an earlier rg-import gains them on open.
@@ -87,5 +121,7 @@ ADDITIONS = (
         PRIMARY KEY (site, source, row_digest)
     ) WITHOUT ROWID""",
 )
+# the tables every version has (what makes a file an rg-import ledger)
 BASE_TABLES = frozenset({"schema_version", "leads", "activities"})
+MIGRATED_TABLES = frozenset({"runs"})
 ADDED_TABLES = frozenset({"rejected_rows", "reported_rejects"})

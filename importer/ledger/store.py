@@ -1,8 +1,9 @@
 """The ledger's SQLite file: opening, checking, file modes, one transaction per call.
 
 ``LedgerStore`` opens (or creates) the file, checks that it is an rg-import
-ledger of the schema version this code reads (tables in
-``importer.ledger.schema``, locks in ``importer.ledger.locking``), and gives
+ledger of a schema version this code reads, brings an older one up to date
+when opened for writing (tables and migrations in ``importer.ledger.schema``,
+locks in ``importer.ledger.locking``), and gives
 one short transaction per call to what builds on it: the write-ahead state
 transitions (``importer.ledger.transitions``) and the lookups and listings
 (``importer.ledger.queries``), which ``importer.ledger.ledger.Ledger`` joins.
@@ -44,7 +45,15 @@ from typing import Any, Self
 
 from importer.errors import LedgerError, LedgerGone, LedgerLocked, LedgerWriteError
 from importer.ledger.locking import PRIVATE_MODE, RunLock, lock_inode, refuse_not_regular
-from importer.ledger.schema import ADDED_TABLES, ADDITIONS, BASE_TABLES, SCHEMA, SCHEMA_VERSION
+from importer.ledger.schema import (
+    ADDED_TABLES,
+    ADDITIONS,
+    BASE_TABLES,
+    MIGRATED_TABLES,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+)
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -129,6 +138,8 @@ class LedgerStore:
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
         self.real_path = self.path
         self.tables: frozenset[str] = frozenset()  # the file's tables, known once open
+        # the file's schema version once open: older than SCHEMA_VERSION only when read-only
+        self.version = SCHEMA_VERSION
         try:
             self._open(wait, on_wait)
         except BaseException:
@@ -167,7 +178,7 @@ class LedgerStore:
                 self._check_schema(tables)
             if not self.readonly:
                 self._prepare(create=not tables)
-                tables |= BASE_TABLES | ADDED_TABLES
+                tables |= BASE_TABLES | ADDED_TABLES | MIGRATED_TABLES
             # a read-only ledger written by an earlier rg-import may lack the added tables
             self.tables = frozenset(tables)
         except sqlite3.OperationalError as exc:
@@ -234,6 +245,15 @@ class LedgerStore:
                 tx.execute("INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, self.now()))
             for statement in ADDITIONS:
                 tx.execute(statement)
+            self._migrate(tx)
+
+    def _migrate(self, tx: sqlite3.Connection) -> None:
+        """Bring a ledger of an older schema version up to ``SCHEMA_VERSION`` (in ``tx``)."""
+        for version in range(self.version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                tx.execute(statement)
+            tx.execute("INSERT INTO schema_version VALUES (?, ?)", (version, self.now()))
+        self.version = SCHEMA_VERSION
 
     def _not_a_ledger(self, why: str) -> LedgerError:
         return LedgerError(
@@ -246,11 +266,13 @@ class LedgerStore:
             found = "tables " + ", ".join(sorted(tables)) if tables else "no tables"
             raise self._not_a_ledger(f"it has {found}")
         version = self.connection().execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
+        if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
             raise LedgerError(
                 f"ledger {self.path} has schema version {version}, this rg-import reads "
-                f"version {SCHEMA_VERSION}; use the rg-import version that wrote it"
+                f"versions 1 to {SCHEMA_VERSION}; use the rg-import version that wrote it"
             )
+        # an older version is read as it is, and brought up to date by a run (``_migrate``)
+        self.version = version
 
     def close(self) -> None:
         """Close the database and release the run lock; safe to call twice."""

@@ -173,6 +173,7 @@ class LedgerTransitions:
         status: int | None,
         error: str | None,
         activity_hashes: Sequence[str],
+        created: bool = False,
     ) -> None:
         now = self._store.now()
         with self._store.transaction() as conn:
@@ -199,10 +200,12 @@ class LedgerTransitions:
                 "pending_payload = CASE WHEN ? THEN pending_payload END, "
                 "pending_hash = CASE WHEN ? THEN pending_hash END, "
                 "pending_digest = CASE WHEN ? THEN pending_digest END, "
+                # the first run whose create the server confirmed keeps the lead's creation
+                "created_run = CASE WHEN ? THEN coalesce(created_run, ?) ELSE created_run END, "
                 "last_status = ?, last_error = ?, updated_at = ? "
                 "WHERE site = ? AND source = ? AND key = ?",
                 (state, promote, promote, promote, promote, keep_pending, keep_pending, keep_pending,
-                 status, error, now, site, source, key),
+                 promote and created, self._store.run_id, status, error, now, site, source, key),
             )  # fmt: skip
             self._finish_activities(conn, row[0], activity_hashes, state, status, error, now)
 
@@ -231,15 +234,24 @@ class LedgerTransitions:
             )
 
     def lead_sent(
-        self, site: str, source: str, key: str, *, status: int, activity_hashes: Sequence[str] = ()
+        self,
+        site: str,
+        source: str,
+        key: str,
+        *,
+        status: int,
+        activity_hashes: Sequence[str] = (),
+        created: bool = False,
     ) -> None:
         """The server accepted the request: ``sent``, and the pending payload becomes confirmed.
 
-        Raises KeyError for an unknown row and ValueError when no attempt is in
-        flight (the row is not ``sending`` or ``in_doubt``), or a listed
-        activity is not.
+        ``created``: the request created the lead; unless an earlier run's
+        create was confirmed already, this run is recorded as the one that
+        created it (``ledger export --run``). Raises KeyError for an unknown
+        row and ValueError when no attempt is in flight (the row is not
+        ``sending`` or ``in_doubt``), or a listed activity is not.
         """
-        self._finish_lead(site, source, key, "sent", status, None, activity_hashes)
+        self._finish_lead(site, source, key, "sent", status, None, activity_hashes, created)
 
     def lead_failed(
         self,
@@ -301,6 +313,15 @@ class LedgerTransitions:
         now = self._store.now()
         with self._store.transaction() as conn:
             self._finish_activities(conn, lead_id, hashes, state, status, error, now)
+
+    def begin_run(self) -> None:
+        """Record this run in the ledger, before it sends anything (``ledger export --run``)."""
+        with self._store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO runs (run_id, recorded_at, creations_known) VALUES (?, ?, 1) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (self._store.run_id, self._store.now()),
+            )
 
     def recover(self) -> dict[str, int]:
         """Turn what a crashed run left ``sending`` into ``in_doubt``; call before sending.

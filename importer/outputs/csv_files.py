@@ -1,4 +1,4 @@
-"""The CSV files a command writes for people: rejects.csv, plan.csv, held_activities.csv.
+"""The CSV files a command writes for people: rejects.csv, plan.csv, results.csv, held_activities.csv.
 
 They are opened with ``private_files.open_private`` (owner-only, never through
 a link). Every CSV cell that a spreadsheet would
@@ -223,3 +223,6 @@ PLAN_HEAD = (*PLAN_FILE_START, "codes", "message", "warnings", "warning_message"
 PLAN_FIELDS = LEAD_TEXT_FIELDS
 PLAN_TAIL = (*PLAN_FIELDS, "activities", "changes")
 PLAN_COLUMNS = (*PLAN_HEAD, *PLAN_TAIL)
+
+# results.csv of a run: one line per input row, in input order (importer.send.run_results)
+RESULT_COLUMNS = ("row", "key", "lead_id", "outcome", "codes", "message", "http_status")

@@ -124,7 +124,7 @@ class RunResult:
     run_id: str
     command: str
     input: InputFacts
-    read_to_end: bool  # False when the run stopped early: ``input.rows`` counts the rows read
+    read_to_end: bool  # False when the run stopped early: rows it never reached ended not sent
     mapping: Mapping
     site: str
     base_url: str
@@ -146,6 +146,7 @@ class RunResult:
     problems: tuple[Problem, ...] = ()  # of the whole input (empty_input)
     rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
     rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code, send stage included
+    results_file: Path | None = None  # results.csv: how each input row ended
 
     @property
     def invariant_holds(self) -> bool:
@@ -231,7 +232,8 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
 
 def _run_report(result: RunResult) -> dict[str, Any]:
     return {
-        # "read_to_end" is False when the run stopped early: "rows" then counts the rows read
+        # "read_to_end" is False when the run stopped early and planned no more of the
+        # file; the rows it never reached still count, as not sent
         **_head(result, read_to_end=result.read_to_end),
         "base_url": result.base_url,
         "sandbox": result.sandbox,
@@ -246,6 +248,7 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "rejects_workbook": _path(result.rejects_workbook),
         "in_doubt_file": _path(result.in_doubt_file),
         "held_file": _path(result.held_file),
+        "results_file": _path(result.results_file),
         "stopped": result.stopped,
         "duration_s": result.duration_s,
         "exit_code": int(result.exit_code),

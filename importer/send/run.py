@@ -10,10 +10,9 @@ stopped first; such rows stay pending for the next run); the report proves it.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +32,7 @@ from importer.progress import NullProgress, Progress
 from importer.send.breaker import CircuitBreaker
 from importer.send.run_end import Ending, exit_code, stop_reason, write_report
 from importer.send.run_outputs import RunFiles, Tally
+from importer.send.run_pieces import PlannedPieces
 from importer.send.send_outcome import SendOutcome, SendPolicy
 from importer.send.sender import Sender
 from importer.settings import DEFAULT_FAIL_ON, DEFAULT_WORKERS
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 LEAD_RESULTS = tuple(o.done for o in Outcome)  # report.json's ``leads`` of a run, in order
 THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
+RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row still out
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class RunRequest:
     lock_wait: float = 0.0  # seconds to wait for a ledger another run holds (--wait)
     reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
 
+    @property
+    def workbook_mapping(self) -> Mapping | None:
+        """The mapping that marks the cells of rejects.xlsx; None: no workbook (--no-xlsx)."""
+        return self.mapping if self.reject_workbook else None
+
 
 ProgressFactory = Callable[..., Progress]
 Confirm = Callable[[dict[str, Any]], bool]
@@ -106,6 +112,7 @@ def run_file(
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     with Ledger(req.ledger, run_id=run_id, wait=req.lock_wait, on_wait=on_wait) as ledger:
         recovered = ledger.recover()
+        ledger.begin_run()
         settings = req.client_settings or ClientSettings(base_url=req.base_url)
         _ask_or_read_through(req, options, ledger, settings, confirm)
         breaker = CircuitBreaker(req.max_consecutive_failures)
@@ -118,18 +125,17 @@ def run_file(
                 req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
                 payloads_needed=True, clears_fields=settings.update_api == "v2",
             )  # fmt: skip
-            chunks = _first_planned(planner, table)
+            chunks = PlannedPieces(planner, table)
+            chunks.first()  # a file that fails in its first rows stops before anything is made
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
-            files = RunFiles(
-                out_dir, table.info.headers, breaker, req.mapping if req.reject_workbook else None
-            )
+            files = RunFiles(out_dir, table.info.headers, breaker, req.workbook_mapping)
             loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
                              RejectMemory(ledger, req.site, req.mapping.source))  # fmt: skip
             loop.run(chunks)
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
-        # rows read but never sent are counted as not sent, so the sum holds
+        # rows read but never listed (a second Ctrl-C cut the listing) are counted as not sent
         tally.leads[Outcome.NOT_SENT] += info.rows - tally.total()
     problems, ending = _ending(req, loop, info.rows)
     result = RunResult(
@@ -206,17 +212,6 @@ def _policy(req: RunRequest, settings: ClientSettings) -> SendPolicy:
     )  # fmt: skip
 
 
-def _first_planned(planner: Planner, table: Table) -> Iterator[PlannedChunk]:
-    """The planned pieces of the file, the first one read and planned already.
-
-    A file that fails in its first rows then stops before the run directory is
-    made and before anything is sent.
-    """
-    pieces = (planner.plan_piece(table, piece) for piece in table.pieces())
-    first = next(pieces, None)
-    return itertools.chain([first] if first else [], pieces)
-
-
 class _SendLoop:
     """Hands the rows of planned chunks to a pool of senders and tallies how they end.
 
@@ -245,12 +240,13 @@ class _SendLoop:
         self.interrupt: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM, once it came
         self.memory = memory  # tells rejects an earlier run reported from new ones
 
-    def run(self, chunks: Iterator[PlannedChunk]) -> None:
+    def run(self, chunks: PlannedPieces) -> None:
         """Send every chunk, then wait for the rows in flight; a stop ends it early."""
         try:
             with terminate_stops():  # SIGTERM stops the run as Ctrl-C does
                 self.read_to_end = self._send_chunks(chunks)
                 self._drain()
+                self._end_unreached(chunks)
         except (KeyboardInterrupt, LedgerWriteError) as exc:
             # a ledger write of this thread failed (refresh, remembered rejects):
             # the run stops as when a worker's does
@@ -260,23 +256,36 @@ class _SendLoop:
                 self.interrupt = exc
                 self.breaker.interrupt(stop_reason(exc))
             self._drain()
+            self._end_unreached(chunks)
         finally:
             self.pool.shutdown(wait=True)
             self.reading.close()
             self.sending.close()
             self.files.close()
 
-    def _send_chunks(self, chunks: Iterator[PlannedChunk]) -> bool:
+    def _send_chunks(self, chunks: PlannedPieces) -> bool:
         """Send chunk after chunk; returns whether the file was read to its end."""
         for planned in chunks:
             self._send_chunk(planned)
             if self.breaker.stop.is_set():
                 # stopped (auth, breaker): the rest of the file is left for the
-                # next run, unread, so a refused run ends at once on any size
+                # next run, unplanned, so a refused run ends at once on any size
                 return False
         return True
 
+    def _end_unreached(self, pieces: PlannedPieces) -> None:
+        """The run stopped: the rows it never handed out, or never planned, end not sent."""
+        if not self.read_to_end:
+            self.tally.leads[Outcome.NOT_SENT] += self.files.results.end_unreached(
+                pieces.unreached()
+            )
+
     def _send_chunk(self, planned: PlannedChunk) -> None:
+        while self.files.results.backlog > RESULTS_BACKLOG and self.inflight:
+            # an early row is still out: wait for it rather than hold more lines in memory
+            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
+        self.files.results.chunk(planned)  # the plan ended its rejected and unchanged rows
+        self.tally.leads[Outcome.UNCHANGED] += planned.actions.count(Outcome.UNCHANGED)
         self.reading.advance(self.table.bytes_read - self.read_so_far)
         self.read_so_far = self.table.bytes_read
         self.tally.warnings.add(planned.warnings)
@@ -284,6 +293,7 @@ class _SendLoop:
         quiet_rows = self._reject_rows(planned)
         for position in range(len(planned.rows)):
             quiet_rows += self._send_row(planned, position)
+        self.files.results.handed_out(planned)
         self.sending.advance(quiet_rows)
         if self.inflight:
             self._settle({f for f in self.inflight if f.done()})
@@ -291,11 +301,11 @@ class _SendLoop:
     def _reject_rows(self, planned: PlannedChunk) -> int:
         """List the rows the plan rejected; returns how many."""
         rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
+        self.tally.leads[Outcome.REJECT] += len(rejected)
         for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
             issue = planned.issue(planned.rows[i])
             self.tally.rejects.add_row(issue.row, issue.problems)
             self.files.rejects.reject(cells, issue)
-        self.tally.leads[Outcome.REJECT] += len(rejected)
         self._count_rejects(planned.rejects_at(rejected))
         return len(rejected)
 
@@ -310,12 +320,12 @@ class _SendLoop:
                 if plan.refresh:
                     self.sender.refresh(plan)
                 self.tally.activities["unchanged"] += plan.activities_unchanged
-            self.tally.leads[Outcome.UNCHANGED] += 1
-            return 1
+            return 1  # counted with its chunk
         assert plan is not None
         if self.breaker.stop.is_set():
             unsent = SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
             self.tally.add(unsent, lambda: [], self.files)
+            self.files.results.ended(planned, position, unsent)
             return 0
         while len(self.inflight) >= self.limit:
             self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
@@ -328,6 +338,7 @@ class _SendLoop:
             planned, position = self.inflight.pop(fut)
             outcome = fut.result()
             self.tally.add(outcome, partial(planned.cells, position), self.files)
+            self.files.results.ended(planned, position, outcome)
             if outcome.result is Outcome.REJECT:
                 digest = planned.digests[position] if planned.digests else None
                 refused.append((digest, outcome.plan.key, outcome.problems))

@@ -1,6 +1,6 @@
 """What a run counts and lists as rows end: the tally, and the files of rows to look at.
 
-rejects.csv and in_doubt.csv are written through ``Guarded``: a write error
+rejects.csv, in_doubt.csv and results.csv are written through ``Guarded``: a write error
 (a full disk) stops the run instead of crashing it, and the line that ends the
 run (``write_failure``) says how many rows were sent and how to resume.
 """
@@ -20,6 +20,7 @@ from importer.outputs import csv_files
 from importer.outputs.reasons import Reasons
 from importer.outputs.report import Warnings
 from importer.send.breaker import CircuitBreaker
+from importer.send.run_results import RunResults
 from importer.send.send_outcome import SendOutcome
 from importer.settings import REJECT_WORKBOOK_MAX_ROWS
 
@@ -63,7 +64,7 @@ class Guarded:
     knows every row, and the report counts them.
     """
 
-    def __init__(self, writer: csv_files.RejectWriter, breaker: CircuitBreaker):
+    def __init__(self, writer: Any, breaker: CircuitBreaker):  # a csv_files.CsvOut
         self.writer = writer
         self.path = writer.path
         self._breaker = breaker
@@ -82,6 +83,10 @@ class Guarded:
         if not self._failed:
             self._do(self.writer.reject, cells, issue)
 
+    def write_text(self, text: str, rows: int) -> None:
+        if not self._failed:
+            self._do(self.writer.write_text, text, rows)
+
     def close(self) -> None:
         self._do(self.writer.close)
 
@@ -98,7 +103,8 @@ class Guarded:
 
 
 class RunFiles:
-    """rejects.csv (with rejects.xlsx), in_doubt.csv and held_activities.csv of one run directory.
+    """rejects.csv (with rejects.xlsx), in_doubt.csv, held_activities.csv and results.csv of
+    one run directory.
 
     ``workbook_mapping``: the run's mapping, to mark the cells of rejects.xlsx;
     None writes no workbook (``--no-xlsx``).
@@ -121,11 +127,14 @@ class RunFiles:
         )
         self.held = csv_files.HeldWriter(out_dir / "held_activities.csv")
         self.workbook: Path | None = None
+        results = csv_files.CsvOut(out_dir / "results.csv", csv_files.RESULT_COLUMNS)
+        self.results = RunResults(Guarded(results, breaker))
 
     def close(self) -> None:
         self.rejects.close()
         self.doubts.close()
         self.held.close()
+        self.results.close()
         if self.workbook is None and self.rejects.complete and self.rejects.writer.wants_workbook:
             self._write_workbook()
 
@@ -152,6 +161,7 @@ class RunFiles:
             "rejects_workbook": self.workbook,
             "in_doubt_file": self.doubts.path if self.doubts.written else None,
             "held_file": self.held.path if self.held.written else None,
+            "results_file": self.results.path if self.results.written else None,
         }
 
 

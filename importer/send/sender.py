@@ -189,8 +189,9 @@ class Sender:
             return outcome
         self.breaker.success()
         self.ledger.lead_sent(
-            p.site, p.source, plan.key, status=response.status, activity_hashes=carried.hashes
-        )
+            p.site, p.source, plan.key, status=response.status, activity_hashes=carried.hashes,
+            created=True,
+        )  # fmt: skip
         outcome.http_status, outcome.attempts = response.status, response.attempts
         outcome.activities_sent += len(carried.hashes)
         outcome.possible_duplicates += possible_copies(

@@ -28,7 +28,7 @@ import importer.ledger.queries as queries_module
 from importer.errors import ExitCode, LedgerError, LedgerGone, LedgerLocked, LedgerWriteError
 from importer.ledger.ledger import Ledger
 from importer.ledger.records import LeadRecord
-from importer.ledger.schema import LEAD_STATES
+from importer.ledger.schema import LEAD_STATES, SCHEMA_VERSION
 from importer.ledger.store import canonical_json, payload_hash
 from importer.ledger.transitions import LeadIdConflict
 from tests.conftest import ROOT, SITE
@@ -735,10 +735,11 @@ def test_another_sqlite_database_is_refused(path: Path) -> None:
 
 def test_a_newer_schema_is_refused(path: Path) -> None:
     Ledger(path, run_id="run-1").close()
+    newer = SCHEMA_VERSION + 1
     with sqlite3.connect(path) as raw:
-        raw.execute("INSERT INTO schema_version VALUES (2, '2030-01-01T00:00:00.000Z')")
+        raw.execute(f"INSERT INTO schema_version VALUES ({newer}, '2030-01-01T00:00:00.000Z')")
     raw.close()
-    with pytest.raises(LedgerError, match="schema version 2"):
+    with pytest.raises(LedgerError, match=f"schema version {newer}"):
         Ledger(path, run_id="run-2")
 
 

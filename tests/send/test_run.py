@@ -28,6 +28,7 @@ from importer.config import Credentials
 from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
 from importer.mapping.files import load_mapping
+from importer.outputs.csv_files import RESULT_COLUMNS
 from importer.outputs.report import RunResult, shown_json
 from importer.plan.plan_file import PlanRequest, plan_file
 from importer.plan.planner import Planner
@@ -115,10 +116,28 @@ def run(sandbox: Sandbox, input_path: Path, ledger: Path, out: Path, **kw: Any) 
 
 
 def assert_invariant(report: dict[str, Any]) -> None:
-    """Every input row ended in exactly one result."""
+    """Every input row ended in exactly one result, and results.csv lists it there.
+
+    results.csv has one line per row, in input order, and as many lines per
+    outcome as report.json counts.
+    """
     leads = report["leads"]
     assert report["input"]["rows"] == sum(leads[k] for k in LEAD_RESULTS), leads
     assert report["invariant_holds"] is True
+    results = read_results(report)
+    rows = [int(r["row"]) for r in results]
+    assert rows == sorted(set(rows))
+    assert Counter(r["outcome"] for r in results) == +Counter(leads)
+
+
+def read_results(report: dict[str, Any]) -> list[dict[str, str]]:
+    """The lines of a run's results.csv (none when the input had no rows)."""
+    if report["results_file"] is None:
+        assert report["input"]["rows"] == 0
+        return []
+    header, rows = read_csv(Path(report["results_file"]))
+    assert tuple(header) == RESULT_COLUMNS
+    return rows
 
 
 def plan_of(input_path: Path, mapping: str, out: Path) -> dict[int, dict[str, str]]:

@@ -32,6 +32,7 @@ from tests.send.test_run import (
     new_out,
     planned_payloads,
     read_csv,
+    read_results,
     run,
     use_cli_env,
     write_csv,
@@ -297,8 +298,12 @@ def test_api_going_down_mid_update_stops_with_a_consistent_ledger(tmp_path: Path
         assert len(lead["activities"]) == len(set(lead["activities"]))
 
 
-def test_refused_run_leaves_the_rest_of_a_big_file_unread(tmp_path: Path) -> None:
-    """A 401 on the first rows ends the run without planning the rest of the file."""
+def test_refused_run_leaves_the_rest_of_a_big_file_unplanned(tmp_path: Path) -> None:
+    """A 401 on the first rows ends the run without planning the rest of the file.
+
+    Every row still ends somewhere: the rows never reached are listed in
+    results.csv by row number, as not sent.
+    """
     path = write_people(tmp_path / "people.csv", 500, seed=31)
     ledger = tmp_path / "ledger.sqlite"
     with start_sandbox(port=0, password="something-else") as refusing:
@@ -306,9 +311,14 @@ def test_refused_run_leaves_the_rest_of_a_big_file_unread(tmp_path: Path) -> Non
         assert refusing.stats()["total"] <= 4
     assert report["exit_code"] == 4
     assert report["input"]["read_to_end"] is False
-    assert 0 < report["input"]["rows"] < 500  # a block or a few, of about 25 rows each
+    assert report["input"]["rows"] == 500
     assert_invariant(report)
-    assert report["leads"]["not_sent"] == report["input"]["rows"]  # the refused ones included
+    assert report["leads"]["not_sent"] == 500  # the refused ones included
+    results = read_results(report)
+    assert [int(r["row"]) for r in results] == list(range(2, 502))
+    planned = [r for r in results if r["key"]]  # a block or a few, of about 25 rows each
+    assert 0 < len(planned) < 500
+    assert all(r["codes"] == "not_sent" for r in results if not r["key"])
     assert ledger_counts(ledger)["leads"]["failed"] == report["requests"]["total"]
 
     with start_sandbox(port=0) as sandbox:
