@@ -117,6 +117,8 @@ run_options = [
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
     click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary."),
     click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+    click.option("--log-file", type=click.Path(path_type=Path), help="Append the run's events to this file as JSON lines (no personal data, no credentials)."),
+    click.option("--notify-url", metavar="URL", help="POST a short JSON summary here when the run ends (https, or http to this machine)."),
 ]  # fmt: skip
 
 
@@ -125,16 +127,35 @@ run_options = [
 @apply_options(input_options)
 @apply_options(run_options)
 @spools_input
-def run(
-    input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
-    ledger: Path | None, out: Path | None, overwrite: bool, activities_at_most_once: bool, update_api: str,
-    max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
-) -> int:  # fmt: skip
+def run(log_file: Path | None, notify_url: str | None, **flags: Any) -> int:
     """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest.
 
     INPUT may be - to read standard input (then pass --yes: there is no one to ask).
     """
+    from importer.outputs.private_files import new_run_id
+    from importer.send.run_watch import RunWatch, watched
+
+    watch = RunWatch(
+        run_id=new_run_id(), input_name=flags["input_name"], log_file=log_file,
+        notify_url=notify_url, job=(click.get_current_context().find_root().obj or {}).get("job"),
+        warn=lambda line: click.echo(line, err=True),
+    )  # fmt: skip
+    # the log and the notification see every end, a mapping that does not fit included
+    with watched(watch):
+        result = _run(watch.run_id, **flags)
+        watch.finished(result, int(result.exit_code))
+    click.echo(_shown(result, flags["as_json"]))
+    return int(result.exit_code)
+
+
+def _run(
+    run_id: str, input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None,
+    delimiter: str | None, encoding: str | None, phone_region: str | None, site: str | None,
+    base_url: str | None, sandbox: bool, workers: int, rps: float | None, ledger: Path | None,
+    out: Path | None, overwrite: bool, activities_at_most_once: bool, update_api: str,
+    max_attempts: int, read_timeout: float, yes: bool, as_json: bool, quiet: bool,
+) -> RunResult:  # fmt: skip
+    """``run`` without its log and notification: resolve the flags, send, return the result."""
     from importer.cli.arguments import read_options, run_destination, site_option
     from importer.config import environment
     from importer.send.client_settings import ClientSettings
@@ -155,16 +176,14 @@ def run(
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
-        input_name=input_name,
+        input_name=input_name, run_id=run_id,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed
         confirm = None if yes or sandbox else _confirm_first_write(target.url)
-        result = _send(request, confirm, quiet=quiet or as_json, as_json=as_json)
+        return _send(request, confirm, quiet=quiet or as_json, as_json=as_json)
     finally:
         target.close()
-    click.echo(_shown(result, as_json))
-    return int(result.exit_code)
 
 
 def _confirm_first_write(url: str) -> Callable[[dict[str, Any]], bool]:

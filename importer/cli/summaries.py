@@ -91,9 +91,25 @@ def run_summary(result: RunResult) -> str:
             f"Held:     {result.held_file}  (activities not resent, as their first send is "
             "unknown: check these leads in Real Geeks)"
         )
+    lines += _missing_lines(result)
     if result.report_file:
         lines.append(f"Report:   {result.out_dir}/report.json")
     return "\n".join(lines)
+
+
+def _missing_lines(result: RunResult) -> list[str]:
+    """Leads sent by earlier runs that this file no longer holds (nothing is deleted)."""
+    missing = result.missing_since_last_run
+    if missing is None:
+        if result.read_to_end or result.mapping.kind == "activity":
+            return []
+        return ["Missing:  not checked (the run stopped before the end of the file)"]
+    if not missing:
+        return []
+    return [
+        f"Missing:  {result.missing_file}  ({missing} leads sent by earlier runs are not in this "
+        "file; nothing was deleted: check them in your CRM)"
+    ]
 
 
 def _file_warnings(inp: InputFacts) -> list[str]:

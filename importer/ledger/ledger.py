@@ -62,6 +62,7 @@ class Ledger:
         self.lookup_rejected = queries.lookup_rejected
         self.remember_rejected = queries.remember_rejected
         self.find_lead_ids = queries.find_lead_ids
+        self.confirmed_keys = queries.confirmed_keys
         self.activity_states = queries.activity_states
         self.sent_activity_hashes = queries.sent_activity_hashes
         self.counts = queries.counts

@@ -25,7 +25,9 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 # The files a run directory can hold; a directory holding one already had a run.
-OUTPUT_NAMES = ("report.json", "plan.csv", "rejects.csv", "in_doubt.csv", "held_activities.csv")
+OUTPUT_NAMES = (
+    "report.json", "plan.csv", "rejects.csv", "in_doubt.csv", "held_activities.csv", "missing.csv",
+)  # fmt: skip
 
 
 def make_private_dir(path: Path) -> Path:

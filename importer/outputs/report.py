@@ -102,6 +102,10 @@ class RunResult:
     duration_s: float
     exit_code: ExitCode
     report_file: Path | None = None  # None until report.json is written
+    # keys sent earlier (same site and source) absent from this file; None: not checked
+    # (the run stopped before the end of its file, or an activity file)
+    missing_since_last_run: int | None = None
+    missing_file: Path | None = None  # missing.csv, when some are missing
 
     @property
     def invariant_holds(self) -> bool:
@@ -183,6 +187,8 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "rejects_file": _path(result.rejects_file),
         "in_doubt_file": _path(result.in_doubt_file),
         "held_file": _path(result.held_file),
+        "missing_since_last_run": result.missing_since_last_run,
+        "missing_file": _path(result.missing_file),
         "stopped": result.stopped,
         "duration_s": result.duration_s,
         "exit_code": int(result.exit_code),

@@ -33,7 +33,9 @@ from importer.outputs.report import InputFacts, RunResult, report_json
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
+from importer.send import run_log
 from importer.send.breaker import CircuitBreaker
+from importer.send.missing import FileKeys, report_missing
 from importer.send.run_outputs import FileWriteError, RunFiles, Tally, write_failure
 from importer.send.send_outcome import SendOutcome, SendPolicy
 from importer.send.sender import Sender
@@ -73,6 +75,7 @@ class RunRequest:
     command: str = "run"
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
+    run_id: str | None = None  # made here unless given (the caller's log lines carry it)
 
 
 ProgressFactory = Callable[..., Progress]
@@ -98,7 +101,8 @@ def run_file(
     from importer.send.client_settings import ClientSettings
 
     started = time.monotonic()
-    run_id = private_files.new_run_id()
+    run_id = req.run_id or private_files.new_run_id()
+    run_log.run_start(req.command, req.input_name or str(req.input), req.mapping, req.site)
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     with Ledger(req.ledger, run_id=run_id) as ledger:
         recovered = ledger.recover()
@@ -122,6 +126,9 @@ def run_file(
             files = RunFiles(out_dir, table.info.headers, breaker)
             loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress)
             loop.run(chunks)
+            missing = report_missing(
+                ledger, req.site, req.mapping, loop.keys, out_dir, breaker.halt
+            )
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
         # rows read but never sent are counted as not sent, so the sum holds
@@ -132,6 +139,7 @@ def run_file(
         sandbox=req.sandbox, leads=tally.leads, activities=dict(tally.activities), requests=stats,
         recovered_in_doubt=recovered, warnings=tally.warnings, out_dir=out_dir, **files.written(),
         stopped=breaker.reason, duration_s=round(time.monotonic() - started, 3),
+        missing_since_last_run=missing.count, missing_file=missing.file,
         exit_code=_exit_code(tally, breaker, interrupted=loop.interrupted),
     )  # fmt: skip
     return _write_report(result, breaker.write_error)
@@ -175,7 +183,7 @@ def _client(req: RunRequest, settings: ClientSettings, breaker: CircuitBreaker) 
     )  # fmt: skip
     return Client(
         req.credentials, settings, rate_limiter=limiter, stop=breaker.stop,
-        max_in_flight=req.workers,
+        max_in_flight=req.workers, on_attempt=run_log.request if run_log.enabled() else None,
     )  # fmt: skip
 
 
@@ -224,12 +232,14 @@ class _SendLoop:
         self.read_so_far = 0
         self.read_to_end = False
         self.interrupted = False
+        self.keys = FileKeys()  # what is in the file, to tell what vanished from it
+        self.log_rows = run_log.enabled()
 
     def run(self, chunks: Iterator[PlannedChunk]) -> None:
         """Send every chunk, then wait for the rows in flight; a stop ends it early."""
         try:
             with _interrupt_stops(self.breaker):
-                self.read_to_end = self._send_chunks(chunks)
+                self.read_to_end = self.keys.complete = self._send_chunks(chunks)
                 self._drain()
         except (KeyboardInterrupt, LedgerWriteError) as exc:
             # a ledger write of this thread failed (refresh, remembered rejects):
@@ -261,6 +271,9 @@ class _SendLoop:
         self.read_so_far = self.table.bytes_read
         self.tally.warnings.add(planned.warnings)
         self.tally.activities["unchanged"] += planned.activities_unchanged
+        self.keys.add(planned)
+        if self.log_rows:
+            run_log.rows_ended(planned)
         quiet_rows = self._reject_rows(planned)
         for position in range(len(planned.rows)):
             quiet_rows += self._send_row(planned, position)
