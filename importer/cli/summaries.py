@@ -101,9 +101,9 @@ def _missing_lines(result: RunResult) -> list[str]:
     """Leads sent by earlier runs that this file no longer holds (nothing is deleted)."""
     missing = result.missing_since_last_run
     if missing is None:
-        if result.read_to_end or result.mapping.kind == "activity":
+        if result.mapping.kind == "activity" or (result.read_to_end and not result.stopped):
             return []
-        return ["Missing:  not checked (the run stopped before the end of the file)"]
+        return ["Missing:  not checked (the run stopped early)"]
     if not missing:
         return []
     return [

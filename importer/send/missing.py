@@ -15,7 +15,6 @@ missing ones, so 100,000 rows cost one query, not one per key.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from importer.ledger.ledger import Ledger
     from importer.mapping.spec import Mapping
     from importer.plan.rows import PlannedChunk
+    from importer.send.breaker import CircuitBreaker
 
 MISSING_COLUMNS = ("key", "lead_id", "state", "last_sent_at", "last_run_id")
 
@@ -62,16 +62,17 @@ def checked(mapping: Mapping, *, read_to_end: bool) -> bool:
 
 def report_missing(
     ledger: Ledger, site: str, mapping: Mapping, seen: FileKeys, out_dir: Path,
-    halt: Callable[[Exception], None],
+    breaker: CircuitBreaker,
 ) -> Missing:  # fmt: skip
     """Count the confirmed keys of ``site`` and the mapping's source absent from ``seen``; list them.
 
-    missing.csv (0600, cells neutralised against formulas) is written only when
-    some are missing; when it cannot be, ``halt`` gets the error (the run stops
-    as on any output file it cannot write) and nothing is counted. Nothing is
-    deleted, in the ledger or on the server.
+    Not checked (None) when the run stopped, even after reading its whole file:
+    a stopped run says only what it did. missing.csv (0600, cells neutralised
+    against formulas) is written only when some are missing; when it cannot
+    be, the run stops as on any output file it cannot write (``breaker.halt``)
+    and nothing is counted. Nothing is deleted, in the ledger or on the server.
     """
-    if not checked(mapping, read_to_end=seen.complete):
+    if breaker.stop.is_set() or not checked(mapping, read_to_end=seen.complete):
         return Missing()
     gone = [row for row in ledger.confirmed_keys(site, mapping.source) if row[0] not in seen.keys]
     if not gone:
@@ -85,6 +86,6 @@ def report_missing(
     except OSError as exc:
         with contextlib.suppress(OSError):
             out.close()
-        halt(FileWriteError(out.path, exc))
+        breaker.halt(FileWriteError(out.path, exc))
         return Missing()
     return Missing(len(gone), out.path)

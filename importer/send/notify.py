@@ -89,17 +89,21 @@ def _one_line(body: dict[str, Any]) -> str:
 
 
 def post_summary(
-    url: str, body: dict[str, Any], *, timeout: float = NOTIFY_TIMEOUT_S,
-    pause: float = RETRY_PAUSE_S, sleep: Callable[[float], None] = time.sleep,
+    url: str, body: dict[str, Any], *, timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:  # fmt: skip
-    """POST ``body`` to ``url``; None once a 2xx came back, else why it failed (one line)."""
+    """POST ``body`` to ``url``; None once a 2xx came back, else why it failed (one line).
+
+    ``timeout`` bounds connecting and then each read (default ``NOTIFY_TIMEOUT_S``).
+    """
+    timeout = NOTIFY_TIMEOUT_S if timeout is None else timeout
     why = ""
     with requests.Session() as session:
         # a hook on this machine must not be routed through a proxy from the environment
         session.trust_env = not is_loopback(urlsplit(url).hostname or "")
         for attempt in range(1, NOTIFY_TRIES + 1):
             if attempt > 1:
-                sleep(pause)
+                sleep(RETRY_PAUSE_S)
             try:
                 reply = session.post(
                     url, json=body, timeout=(timeout, timeout), allow_redirects=False,

@@ -126,9 +126,7 @@ def run_file(
             files = RunFiles(out_dir, table.info.headers, breaker)
             loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress)
             loop.run(chunks)
-            missing = report_missing(
-                ledger, req.site, req.mapping, loop.keys, out_dir, breaker.halt
-            )
+            missing = report_missing(ledger, req.site, req.mapping, loop.keys, out_dir, breaker)
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
         # rows read but never sent are counted as not sent, so the sum holds

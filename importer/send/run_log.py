@@ -11,7 +11,7 @@ credentials or a row's data: requests give the URL's path (it holds only the
 site UUID and the lead id), rows their number, outcome, codes and lead id,
 never a key, a name, an email or a phone. Row keys can be emails.
 
-Logging is off unless a handler is attached: the run asks ``enabled()`` once
+Logging is off unless ``attach`` added a handler: the run asks ``enabled()`` once
 and hands the sender no hook at all when it is off, so a run without a log
 file pays one ``None`` check per try.
 """
@@ -44,11 +44,14 @@ EVENTS.setLevel(logging.INFO)
 
 # rows that end while their chunk is read, without a request
 _ENDED_IN_PLAN = (Outcome.REJECT, Outcome.UNCHANGED)
+# the handlers ``attach`` added: only they turn the events on (pytest, for one, puts
+# its own handlers on every logger that does not propagate)
+_ATTACHED: list[logging.Handler] = []
 
 
 def enabled() -> bool:
-    """Whether a handler takes the run's events (asked once per run)."""
-    return bool(EVENTS.handlers)
+    """Whether a run's log is attached (asked once per run)."""
+    return bool(_ATTACHED)
 
 
 def event(name: str, *, level: int = logging.INFO, **fields: Any) -> None:
@@ -102,12 +105,14 @@ def attach(path: Path | None, run_id: str) -> logging.Handler | None:
     handler = logging.StreamHandler(_open_append(path))  # flushed after every line
     handler.setFormatter(JsonLines(run_id))
     EVENTS.addHandler(handler)
+    _ATTACHED.append(handler)
     return handler
 
 
 def detach(handler: logging.Handler | None) -> None:
     """Stop logging to ``handler`` and close its file."""
     if handler is not None:
+        _ATTACHED.remove(handler)
         EVENTS.removeHandler(handler)
         handler.close()
         if isinstance(handler, logging.StreamHandler):
