@@ -15,8 +15,17 @@ from importer.outputs.report import RunResult
 from importer.sandbox.runner import Sandbox, start_sandbox
 from tests.conftest import SITE
 from tests.send.test_run import (
-    NOTES, PEOPLE, cli_exit, ledger_records, new_out, read_csv, run, run_result, use_cli_env,
-    write_csv, write_people,
+    NOTES,
+    PEOPLE,
+    cli_exit,
+    ledger_records,
+    new_out,
+    read_csv,
+    run,
+    run_result,
+    use_cli_env,
+    write_csv,
+    write_people,
 )  # fmt: skip
 
 

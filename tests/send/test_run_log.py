@@ -19,7 +19,13 @@ from importer.sandbox.runner import start_sandbox
 from importer.send import run_log
 from tests.conftest import SITE
 from tests.send.test_run import (
-    PEOPLE, cli_exit, digits, people_rows, read_csv, us_phone, use_cli_env,
+    PEOPLE,
+    cli_exit,
+    digits,
+    people_rows,
+    read_csv,
+    us_phone,
+    use_cli_env,
 )  # fmt: skip
 
 USER = "importer-user-7731"
