@@ -56,7 +56,11 @@ def enabled() -> bool:
 
 def event(name: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event with its fields (plain JSON values)."""
-    EVENTS.log(level, name, extra={"fields": fields})
+    # The record is made here and handed to the logger's handlers, as Logger.log
+    # would, without looking up the caller's frame: a third of the cost of an event.
+    record = logging.LogRecord(EVENTS.name, level, __file__, 0, name, None, None)
+    record.fields = fields
+    EVENTS.handle(record)
 
 
 def warning(message: str) -> None:
