@@ -85,14 +85,26 @@ def check_base_url(url: str) -> str:
     Only ``https://`` is accepted, except ``http://`` to a loopback host (the
     sandbox): credentials and personal data must never cross a network in clear.
     """
+    return check_url(url, "base URL", example=DEFAULT_BASE_URL).rstrip("/")
+
+
+def check_url(
+    url: str, what: str, *, example: str = "https://example.com/hook", shown: str | None = None
+) -> str:
+    """Return ``url`` if it is ``https://`` (or ``http://`` to a loopback host); else ConfigError.
+
+    ``what`` names the URL in the message (``base URL``, ``--notify-url``);
+    ``shown`` replaces the URL there when the URL may hold a secret.
+    """
     parts = urlsplit(url)
+    said = repr(url) if shown is None else shown
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base URL {url!r} is not an http(s) URL, e.g. {DEFAULT_BASE_URL}")
+        raise ConfigError(f"{what} {said} is not an http(s) URL, e.g. {example}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
-            f"base URL {url!r} uses plain http: use https:// (plain http is allowed only for a loopback sandbox)"
+            f"{what} {said} uses plain http: use https:// (plain http is allowed only for a loopback host)"
         )
-    return url.rstrip("/")
+    return url
 
 
 def check_site(site: str | None) -> str | None:

@@ -132,6 +132,8 @@ run_options = [
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
     click.option("--wait", "lock_wait", default=0, type=click.FloatRange(min=0), metavar="SECONDS", help="When another run holds the ledger, wait this long for it (default: exit 5 at once)."),
     *outcome_options,
+    click.option("--log-file", type=click.Path(path_type=Path), help="Append the run's events to this file as JSON lines (no personal data, no credentials)."),
+    click.option("--notify-url", metavar="URL", help="POST a short JSON summary here when the run ends (https, or http to this machine)."),
 ]  # fmt: skip
 
 
@@ -142,19 +144,38 @@ run_options = [
 @apply_options(job_options)
 @job_runs
 @spools_input
-def run(
-    input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
-    ledger: Path | None, out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool, update_api: str,
-    max_attempts: int, read_timeout: float, yes: bool, lock_wait: float, fail_on: str,
-    allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool, runs_dir: Path | None,
-    keep_runs: int | None,
-) -> int:  # fmt: skip
+def run(log_file: Path | None, notify_url: str | None, **flags: Any) -> int:
     """Send INPUT to Real Geeks: create new leads, update changed ones, skip the rest.
 
     INPUT may be - to read standard input (then pass --yes: there is no one to ask).
     With --job NAME, the job of rg-import.toml says what to send (see docs/scheduling.md).
     """
+    from importer.outputs.private_files import new_run_id
+    from importer.send.run_watch import RunWatch, watched
+
+    watch = RunWatch(
+        run_id=new_run_id(), input_name=flags["input_name"], log_file=log_file,
+        notify_url=notify_url, job=click.get_current_context().meta.get(JOB_META),
+        warn=lambda line: click.echo(line, err=True),
+    )  # fmt: skip
+    # the log and the notification see every end, a mapping that does not fit included
+    with watched(watch):
+        result, shown = _run(watch.run_id, **flags)
+        watch.finished(result, int(result.exit_code))
+    show_result(result, shown)
+    return int(result.exit_code)
+
+
+def _run(
+    run_id: str, input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None,
+    delimiter: str | None, encoding: str | None, phone_region: str | None, site: str | None,
+    base_url: str | None, sandbox: bool, workers: int, rps: float | None, ledger: Path | None,
+    out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool,
+    update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
+    fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,
+    runs_dir: Path | None, keep_runs: int | None,
+) -> tuple[RunResult, Shown]:  # fmt: skip
+    """``run`` without its log and notification: resolve the flags, send, return the result."""
     from importer.cli.arguments import read_options, run_destination, site_option
     from importer.config import environment
     from importer.send.client_settings import ClientSettings
@@ -180,7 +201,7 @@ def run(
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
-        lock_wait=lock_wait, reject_workbook=not no_xlsx,
+        lock_wait=lock_wait, reject_workbook=not no_xlsx, run_id=run_id,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed
@@ -189,8 +210,7 @@ def run(
         remember_result(result)  # for the run directory's upkeep (importer.cli.job_settings)
     finally:
         target.close()
-    show_result(result, shown)
-    return int(result.exit_code)
+    return result, shown
 
 
 def _confirm_first_write(url: str) -> Callable[[dict[str, Any]], bool]:

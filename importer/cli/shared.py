@@ -42,10 +42,24 @@ def spools_input(f: F) -> F:
 
 
 def command_line() -> str:
-    """The command as typed, for report.json (arguments only; secrets never come as flags)."""
+    """The command as typed, for report.json and the log (arguments only; secrets never come as
+    flags, and a --notify-url, whose path may hold a webhook's token, is cut to its host)."""
     root = click.get_current_context().find_root()
     argv = (root.obj or {}).get("argv")
-    return " ".join(["rg-import", *(sys.argv[1:] if argv is None else argv)])
+    return " ".join(["rg-import", *_without_secrets(sys.argv[1:] if argv is None else argv)])
+
+
+def _without_secrets(args: list[str]) -> list[str]:
+    from importer.send.notify import shown_url
+
+    shown = []
+    for before, arg in zip(["", *args], args, strict=False):
+        if before == "--notify-url":
+            arg = shown_url(arg)
+        elif arg.startswith("--notify-url="):
+            arg = "--notify-url=" + shown_url(arg.partition("=")[2])
+        shown.append(arg)
+    return shown
 
 
 input_options = [

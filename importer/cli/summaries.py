@@ -105,6 +105,7 @@ def run_summary(result: RunResult) -> str:
         )
     if result.results_file:
         lines.append(f"Results:  {result.results_file}  (how each row ended, and its lead id)")
+    lines += _missing_lines(result)
     if result.report_file:
         lines.append(f"Report:   {result.out_dir}/report.json")
         lines += _page_line(result.out_dir, "          ")
@@ -290,6 +291,21 @@ def review_code(review: Review, code: str) -> str:
         row, *keys = (c.ljust(w) for c, w in zip(line, widths, strict=False))
         lines.append("  " + "  ".join([row.strip().rjust(widths[0]), *keys, line[-1]]))
     return "\n".join(lines)
+
+
+def _missing_lines(result: RunResult) -> list[str]:
+    """Leads sent by earlier runs that this file no longer holds (nothing is deleted)."""
+    missing = result.missing_since_last_run
+    if missing is None:
+        if result.mapping.kind == "activity" or (result.read_to_end and not result.stopped):
+            return []
+        return ["Missing:  not checked (the run stopped early)"]
+    if not missing:
+        return []
+    return [
+        f"Missing:  {result.missing_file}  ({missing} leads sent by earlier runs are not in this "
+        "file; nothing was deleted: check them in your CRM)"
+    ]
 
 
 def _file_warnings(inp: InputFacts) -> list[str]:

@@ -70,6 +70,7 @@ class Ledger:
         self.lookup_reported = queries.lookup_reported
         self.remember_reported = queries.remember_reported
         self.find_lead_ids = queries.find_lead_ids
+        self.confirmed_keys = queries.confirmed_keys
         self.activity_states = queries.activity_states
         self.sent_activity_hashes = queries.sent_activity_hashes
         self.counts = queries.counts

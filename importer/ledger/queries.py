@@ -182,6 +182,19 @@ class LedgerQueries:
                     found[(source, key)] = lead_id
         return found
 
+    def confirmed_keys(self, site: str, source: str) -> list[tuple[Any, ...]]:
+        """Every lead of ``site`` and ``source`` the server confirmed once, whatever its state now.
+
+        ``(key, lead_id, state, updated_at, run_id)`` in key order, in one query
+        on the primary key. Rows only ever rejected, and leads whose first
+        create was never confirmed, are not among them: they are not on the server.
+        """
+        return self._store.query(
+            "SELECT key, lead_id, state, updated_at, run_id FROM leads "
+            "WHERE site = ? AND source = ? AND payload_hash IS NOT NULL ORDER BY key",
+            (site, source),
+        )
+
     def activity_states(self, lead_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """``{lead_id: {activity_hash: state}}`` for every given lead id, as spelt by the caller."""
         spellings: dict[str, list[str]] = {}

@@ -147,6 +147,10 @@ class RunResult:
     rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
     rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code, send stage included
     results_file: Path | None = None  # results.csv: how each input row ended
+    # keys sent earlier (same site and source) absent from this file; None: not checked
+    # (the run stopped before the end of its file, or an activity file)
+    missing_since_last_run: int | None = None
+    missing_file: Path | None = None  # missing.csv, when some are missing
 
     @property
     def invariant_holds(self) -> bool:
@@ -249,6 +253,8 @@ def _run_report(result: RunResult) -> dict[str, Any]:
         "in_doubt_file": _path(result.in_doubt_file),
         "held_file": _path(result.held_file),
         "results_file": _path(result.results_file),
+        "missing_since_last_run": result.missing_since_last_run,
+        "missing_file": _path(result.missing_file),
         "stopped": result.stopped,
         "duration_s": result.duration_s,
         "exit_code": int(result.exit_code),

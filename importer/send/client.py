@@ -35,9 +35,12 @@ from importer.send.retry_policy import Failure, retry_delay
 from importer.send.throttle import RateLimiter
 from importer.send.transport import Transport
 
-__all__ = ["Client", "Response", "RetryEvent"]
+__all__ = ["AttemptHook", "Client", "Response", "RetryEvent"]
 
 log = logging.getLogger(__name__)
+
+# (method, url, attempt, status or 0, failure kind or None, seconds): see ``Client``
+AttemptHook = Callable[[str, str, int, int, str | None, float], None]
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,10 @@ class Client:
     thread waiting to retry does not hold a place, so more threads than that can
     share the client and keep it busy while some sit out a ``Retry-After``.
     ``sleep`` (default: wait on ``stop``) and ``rng`` are injectable for tests;
-    ``on_retry`` is called before every retry wait.
+    ``on_retry`` is called before every retry wait, and ``on_attempt`` after
+    every try that got an answer or failed, with ``(method, url, attempt,
+    status, failure, seconds)``: the status (0 when no answer came), the
+    failure's kind (None on success) and how long the try took.
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class Client:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        on_attempt: AttemptHook | None = None,
     ) -> None:
         self._credentials = credentials
         self.settings = settings if settings is not None else ClientSettings()
@@ -110,6 +117,7 @@ class Client:
         self._rng = rng if rng is not None else random.Random()
         self._rng_lock = threading.Lock()
         self._on_retry = on_retry
+        self._on_attempt = on_attempt
         self._closed = False
 
     # -- public API -------------------------------------------------------------
@@ -237,7 +245,7 @@ class Client:
         not_found_seen = 0
         while True:
             attempt += 1
-            status, failure = self._try_once(method, url, data, maybe_applied=unknown > 0)
+            status, failure = self._try_once(method, url, data, attempt, maybe_applied=unknown > 0)
             if failure is None:
                 if self._limiter is not None:
                     self._limiter.on_success()
@@ -255,14 +263,19 @@ class Client:
             self._in_flight.wait(delay, maybe_applied=unknown > 0)
 
     def _try_once(
-        self, method: str, url: str, data: bytes, *, maybe_applied: bool
+        self, method: str, url: str, data: bytes, attempt: int, *, maybe_applied: bool
     ) -> tuple[int, Failure | None]:
         """One try in its turn; a stop while waiting for the turn raises ``Stopping``."""
         self._in_flight.enter(maybe_applied=maybe_applied)
+        started = time.monotonic()
         try:
-            return self._transport.attempt(method, url, data)
+            status, failure = self._transport.attempt(method, url, data)
         finally:
             self._in_flight.leave()
+        if self._on_attempt is not None:  # the one check a run without a log file pays
+            kind = None if failure is None else failure.key
+            self._on_attempt(method, url, attempt, status, kind, time.monotonic() - started)
+        return status, failure
 
     def _retry_delay(
         self,

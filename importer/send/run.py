@@ -13,13 +13,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from importer.errors import ConfigError, LedgerWriteError, terminate_stops
+from importer.errors import ConfigError
 from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome, Problem
@@ -27,13 +25,15 @@ from importer.outputs import private_files
 from importer.outputs.report import InputFacts, RunResult, input_problems
 from importer.plan.known_rejects import RejectMemory
 from importer.plan.planner import Planner
-from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
+from importer.send import run_log
 from importer.send.breaker import CircuitBreaker
-from importer.send.run_end import Ending, exit_code, stop_reason, write_report
+from importer.send.missing import report_missing
+from importer.send.run_end import Ending, exit_code, write_report
 from importer.send.run_outputs import RunFiles, Tally
 from importer.send.run_pieces import PlannedPieces
-from importer.send.send_outcome import SendOutcome, SendPolicy
+from importer.send.send_loop import ProgressFactory, SendLoop
+from importer.send.send_outcome import SendPolicy
 from importer.send.sender import Sender
 from importer.settings import DEFAULT_FAIL_ON, DEFAULT_WORKERS
 
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from importer.send.client_settings import ClientSettings
 
 LEAD_RESULTS = tuple(o.done for o in Outcome)  # report.json's ``leads`` of a run, in order
-THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
-RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row still out
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,7 @@ class RunRequest:
     command: str = "run"
     input_name: str | None = None  # the input as typed, when ``input`` is a copy of it (stdin)
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
+    run_id: str | None = None  # made here unless given (the caller's log lines carry it)
     runs_dir: Path | None = None  # without ``out``: the run directory is <runs_dir>/<run id>
     fail_on: str = DEFAULT_FAIL_ON  # which rejects make exit 3 (settings.FAIL_ON)
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
@@ -84,7 +83,6 @@ class RunRequest:
         return self.mapping if self.reject_workbook else None
 
 
-ProgressFactory = Callable[..., Progress]
 Confirm = Callable[[dict[str, Any]], bool]
 
 
@@ -108,7 +106,8 @@ def run_file(
     from importer.send.client_settings import ClientSettings
 
     started = time.monotonic()
-    run_id = private_files.new_run_id()
+    run_id = req.run_id or private_files.new_run_id()
+    run_log.run_start(req.command, req.input_name or str(req.input), req.mapping, req.site)
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     with Ledger(req.ledger, run_id=run_id, wait=req.lock_wait, on_wait=on_wait) as ledger:
         recovered = ledger.recover()
@@ -121,18 +120,14 @@ def run_file(
         tally = Tally(held_only=req.activities_at_most_once)
         # lazy: a re-run may not need to parse a single row (see Table.pieces)
         with open_table(req.input, options, lazy=True) as table, client:
-            planner = Planner(
-                req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
-                payloads_needed=True, clears_fields=settings.update_api == "v2",
-            )  # fmt: skip
-            chunks = PlannedPieces(planner, table)
-            chunks.first()  # a file that fails in its first rows stops before anything is made
+            chunks = _planned_pieces(req, table, ledger, settings)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
             files = RunFiles(out_dir, table.info.headers, breaker, req.workbook_mapping)
-            loop = _SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
+            loop = SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
                              RejectMemory(ledger, req.site, req.mapping.source))  # fmt: skip
             loop.run(chunks)
+            missing = report_missing(ledger, req.site, req.mapping, loop.keys, out_dir, breaker)
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
         # rows read but never listed (a second Ctrl-C cut the listing) are counted as not sent
@@ -146,8 +141,23 @@ def run_file(
         out_dir=out_dir, **files.written(), stopped=breaker.reason,
         duration_s=round(time.monotonic() - started, 3), exit_code=exit_code(tally, breaker, ending),
         rejects_known=ending.rejects_known, problems=problems,
+        missing_since_last_run=missing.count, missing_file=missing.file,
     )  # fmt: skip
     return write_report(result, breaker.write_error)
+
+
+def _planned_pieces(
+    req: RunRequest, table: Table, ledger: Ledger, settings: ClientSettings
+) -> PlannedPieces:
+    """The file's pieces, planned as they are read; the first one is planned here, so a
+    file that fails in its first rows stops before anything is made or sent."""
+    planner = Planner(
+        req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
+        payloads_needed=True, clears_fields=settings.update_api == "v2",
+    )  # fmt: skip
+    chunks = PlannedPieces(planner, table)
+    chunks.first()
+    return chunks
 
 
 def _make_run_dir(req: RunRequest, run_id: str) -> Path:
@@ -156,7 +166,7 @@ def _make_run_dir(req: RunRequest, run_id: str) -> Path:
     return private_files.make_run_dir(where, overwrite=req.overwrite)
 
 
-def _ending(req: RunRequest, loop: _SendLoop, rows: int) -> tuple[tuple[Problem, ...], Ending]:
+def _ending(req: RunRequest, loop: SendLoop, rows: int) -> tuple[tuple[Problem, ...], Ending]:
     """The problems of the input as a whole, and what besides the tally decides the exit code."""
     problems = input_problems(rows, req.input_name or str(req.input), allow_empty=req.allow_empty)
     return problems, Ending(loop.interrupt, loop.memory.known, req.fail_on, bool(problems))
@@ -200,7 +210,7 @@ def _client(req: RunRequest, settings: ClientSettings, breaker: CircuitBreaker) 
     )  # fmt: skip
     return Client(
         req.credentials, settings, rate_limiter=limiter, stop=breaker.stop,
-        max_in_flight=req.workers,
+        max_in_flight=req.workers, on_attempt=run_log.request if run_log.enabled() else None,
     )  # fmt: skip
 
 
@@ -210,152 +220,6 @@ def _policy(req: RunRequest, settings: ClientSettings) -> SendPolicy:
         activities_at_most_once=req.activities_at_most_once,
         update_api=settings.update_api, max_consecutive_failures=req.max_consecutive_failures,
     )  # fmt: skip
-
-
-class _SendLoop:
-    """Hands the rows of planned chunks to a pool of senders and tallies how they end.
-
-    Rejected and unchanged rows end here; the others are sent by the pool,
-    at most ``limit`` waiting or in flight at once.
-    """
-
-    def __init__(
-        self, sender: Sender, tally: Tally, files: RunFiles, table: Table, workers: int,
-        make_bar: ProgressFactory, memory: RejectMemory,
-    ) -> None:  # fmt: skip
-        self.sender, self.breaker = sender, sender.breaker
-        self.tally, self.files, self.table = tally, files, table
-        self.reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
-        self.sending = make_bar("Sending", total=None, unit="rows", position=1)
-        # --workers bounds the requests in flight (the client's max_in_flight); the
-        # extra threads carry rows that sit out a Retry-After or a backoff meanwhile
-        self.pool = ThreadPoolExecutor(
-            max_workers=workers * THREADS_PER_WORKER, thread_name_prefix="send"
-        )
-        # future -> (chunk, position): the raw cells are read only if the row fails
-        self.inflight: dict[Future[SendOutcome], tuple[PlannedChunk, int]] = {}
-        self.limit = max(workers * 8, 256)
-        self.read_so_far = 0
-        self.read_to_end = False
-        self.interrupt: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM, once it came
-        self.memory = memory  # tells rejects an earlier run reported from new ones
-
-    def run(self, chunks: PlannedPieces) -> None:
-        """Send every chunk, then wait for the rows in flight; a stop ends it early."""
-        try:
-            with terminate_stops():  # SIGTERM stops the run as Ctrl-C does
-                self.read_to_end = self._send_chunks(chunks)
-                self._drain()
-                self._end_unreached(chunks)
-        except (KeyboardInterrupt, LedgerWriteError) as exc:
-            # a ledger write of this thread failed (refresh, remembered rejects):
-            # the run stops as when a worker's does
-            if isinstance(exc, LedgerWriteError):
-                self.breaker.halt(exc)
-            else:
-                self.interrupt = exc
-                self.breaker.interrupt(stop_reason(exc))
-            self._drain()
-            self._end_unreached(chunks)
-        finally:
-            self.pool.shutdown(wait=True)
-            self.reading.close()
-            self.sending.close()
-            self.files.close()
-
-    def _send_chunks(self, chunks: PlannedPieces) -> bool:
-        """Send chunk after chunk; returns whether the file was read to its end."""
-        for planned in chunks:
-            self._send_chunk(planned)
-            if self.breaker.stop.is_set():
-                # stopped (auth, breaker): the rest of the file is left for the
-                # next run, unplanned, so a refused run ends at once on any size
-                return False
-        return True
-
-    def _end_unreached(self, pieces: PlannedPieces) -> None:
-        """The run stopped: the rows it never handed out, or never planned, end not sent."""
-        if not self.read_to_end:
-            self.tally.leads[Outcome.NOT_SENT] += self.files.results.end_unreached(
-                pieces.unreached()
-            )
-
-    def _send_chunk(self, planned: PlannedChunk) -> None:
-        while self.files.results.backlog > RESULTS_BACKLOG and self.inflight:
-            # an early row is still out: wait for it rather than hold more lines in memory
-            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
-        self.files.results.chunk(planned)  # the plan ended its rejected and unchanged rows
-        self.tally.leads[Outcome.UNCHANGED] += planned.actions.count(Outcome.UNCHANGED)
-        self.reading.advance(self.table.bytes_read - self.read_so_far)
-        self.read_so_far = self.table.bytes_read
-        self.tally.warnings.add(planned.warnings)
-        self.tally.activities["unchanged"] += planned.activities_unchanged
-        quiet_rows = self._reject_rows(planned)
-        for position in range(len(planned.rows)):
-            quiet_rows += self._send_row(planned, position)
-        self.files.results.handed_out(planned)
-        self.sending.advance(quiet_rows)
-        if self.inflight:
-            self._settle({f for f in self.inflight if f.done()})
-
-    def _reject_rows(self, planned: PlannedChunk) -> int:
-        """List the rows the plan rejected; returns how many."""
-        rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
-        self.tally.leads[Outcome.REJECT] += len(rejected)
-        for i, cells in zip(rejected, planned.cells_at(rejected), strict=True):
-            issue = planned.issue(planned.rows[i])
-            self.tally.rejects.add_row(issue.row, issue.problems)
-            self.files.rejects.reject(cells, issue)
-        self._count_rejects(planned.rejects_at(rejected))
-        return len(rejected)
-
-    def _send_row(self, planned: PlannedChunk, position: int) -> int:
-        """Hand one row to the pool, unless it needs no request; returns 1 if it ended here."""
-        action = planned.actions[position]
-        if action is Outcome.REJECT:
-            return 0
-        plan = planned.plans.get(planned.rows[position])
-        if action is Outcome.UNCHANGED:
-            if plan is not None:
-                if plan.refresh:
-                    self.sender.refresh(plan)
-                self.tally.activities["unchanged"] += plan.activities_unchanged
-            return 1  # counted with its chunk
-        assert plan is not None
-        if self.breaker.stop.is_set():
-            unsent = SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
-            self.tally.add(unsent, lambda: [], self.files)
-            self.files.results.ended(planned, position, unsent)
-            return 0
-        while len(self.inflight) >= self.limit:
-            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
-        self.inflight[self.pool.submit(self.sender.send, plan)] = (planned, position)
-        return 0
-
-    def _settle(self, done: set[Future[SendOutcome]]) -> None:
-        refused = []  # rows the API refused: known or new rejects
-        for fut in done:
-            planned, position = self.inflight.pop(fut)
-            outcome = fut.result()
-            self.tally.add(outcome, partial(planned.cells, position), self.files)
-            self.files.results.ended(planned, position, outcome)
-            if outcome.result is Outcome.REJECT:
-                digest = planned.digests[position] if planned.digests else None
-                refused.append((digest, outcome.plan.key, outcome.problems))
-        self._count_rejects(refused)
-        self.sending.advance(len(done))
-        self.sending.counts(**self.tally.live())
-
-    def _count_rejects(self, rejects: list[tuple[str | None, str, list[Problem]]]) -> None:
-        """Known or new; a failed ledger write (of the new ones) stops the run as a worker's does."""
-        try:
-            self.memory.count(rejects)
-        except LedgerWriteError as exc:
-            self.breaker.halt(exc)
-
-    def _drain(self) -> None:
-        while self.inflight:
-            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
 
 
 def _site_known(ledger: Any, site: str) -> bool:

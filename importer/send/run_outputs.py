@@ -19,6 +19,7 @@ from importer.models import Outcome, RowIssue, Stage
 from importer.outputs import csv_files
 from importer.outputs.reasons import Reasons
 from importer.outputs.report import Warnings
+from importer.send import run_log
 from importer.send.breaker import CircuitBreaker
 from importer.send.run_results import RunResults
 from importer.send.send_outcome import SendOutcome
@@ -180,6 +181,8 @@ class Tally:
         self.warnings = Warnings()
         self.rejects = Reasons()  # rejected rows per code, planned or refused by the server
         self.held_only = held_only
+        # the run's log hears of every row the sender ends; off without a log: one check a row
+        self.on_row = run_log.row_sent if run_log.enabled() else None
 
     def total(self) -> int:
         return sum(self.leads.values())
@@ -189,6 +192,8 @@ class Tally:
 
     def add(self, outcome: SendOutcome, cells: Callable[[], list[str]], files: RunFiles) -> None:
         self.leads[outcome.result] += 1
+        if self.on_row is not None:
+            self.on_row(outcome)
         self.activities["sent"] += outcome.activities_sent
         self.activities["rejected"] += outcome.activities_rejected
         self.activities["in_doubt"] += outcome.activities_in_doubt

@@ -25,7 +25,7 @@ from importer.plan.rows import PlannedChunk, RowPlan
 from importer.read.options import ReadOptions
 from importer.read.table import open_table
 from importer.sandbox.runner import Sandbox, start_sandbox
-from importer.send import run as run_module
+from importer.send import send_loop as loop_module
 from importer.send.run_pieces import PlannedPieces
 from importer.send.run_results import RunResults
 from importer.send.send_outcome import SendOutcome
@@ -100,7 +100,7 @@ def test_results_of_a_run_with_injected_faults_list_doubts_and_retries_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # no backlog allowed: each chunk waits for every row of the chunks before it
-    monkeypatch.setattr(run_module, "RESULTS_BACKLOG", 0)
+    monkeypatch.setattr(loop_module, "RESULTS_BACKLOG", 0)
     path = write_people(tmp_path / "people.csv", 150, seed=5, dirty_share=0.1)
     faults = (*TRANSIENT, "reset-after-commit", "2xx-html")
     options: dict[str, Any] = {**FAST_RETRIES, "max_attempts": 1}  # no retries: faults end rows
