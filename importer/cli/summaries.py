@@ -19,9 +19,11 @@ from importer.outputs.report import RunResult, plan_leads
 
 if TYPE_CHECKING:
     from importer.catalog.detect import BrokenMapping
+    from importer.jobs.doctor import Check
     from importer.mapping.spec import Mapping
     from importer.outputs.report import InputFacts, PlanResult
     from importer.outputs.review import Review
+    from importer.send.users import User
 
 
 def plan_summary(result: PlanResult) -> str:
@@ -342,3 +344,30 @@ def catalog_table(catalog: Sequence[Mapping], broken: Sequence[BrokenMapping]) -
     return [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[3] for r in rows
     ]
+
+
+def users_table(users: Sequence[User]) -> str:
+    """A site's users as an aligned table: id, name, email, role, admin."""
+    if not users:
+        return "No users on this site."
+    rows = [("id", "name", "email", "role", "admin")]
+    rows += [(u.id, u.name, u.email or "", u.role, "yes" if u.admin else "no") for u in users]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def users_json(users: Sequence[User]) -> str:
+    """A site's users as a JSON list of objects (id, name, email, role, admin)."""
+    import dataclasses
+    import json
+
+    return json.dumps([dataclasses.asdict(u) for u in users], ensure_ascii=False, indent=2)
+
+
+def doctor_line(check: Check) -> str:
+    """One doctor check: its status, what it checked, and what holds or what to do."""
+    return f"{check.status:<8} {check.name}: {check.message}"

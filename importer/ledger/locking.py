@@ -115,8 +115,7 @@ class RunLock:
                 pass
             except OSError as exc:
                 raise LedgerError(f"cannot lock the ledger {name}: {exc.strerror}") from None
-            holder = self._read_holder()
-            held_by = f"pid {holder.get('pid', '?')}, run {holder.get('run_id', '?')}"
+            held_by = _holder_text(_read_holder(self._fd))
             if time.monotonic() >= deadline:
                 waited = f" after waiting {wait:g} s" if wait else ""
                 advice = "wait longer with --wait SECONDS" if wait else "or pass --wait SECONDS"
@@ -131,15 +130,44 @@ class RunLock:
                 told = True
             time.sleep(min(LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
 
-    def _read_holder(self) -> dict[str, Any]:
-        try:
-            holder = json.loads(os.pread(self._fd, 4096, 0) or b"{}")
-        except (OSError, ValueError):
-            return {}
-        return holder if isinstance(holder, dict) else {}
-
     def release(self) -> None:
         """Forget the holder and unlock; the file stays so no other run's lock is orphaned."""
         with suppress(OSError):
             os.ftruncate(self._fd, 0)
         os.close(self._fd)  # closing the only descriptor releases the flock
+
+
+def lock_holder(db_path: str) -> str | None:
+    """Which run holds the ledger at (resolved) ``db_path``: "pid N, run R", or None.
+
+    Writes nothing: the lock file is opened read-only (a missing one means no
+    run), and a shared lock is tried and let go at once. A run starting in
+    that instant could find it taken and stop as if another run held it.
+    """
+    try:
+        fd = os.open(db_path + ".lock", os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder_text(_read_holder(fd))
+    except OSError:
+        return None  # a file system that cannot lock: runs rely on the lock file alone there
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _holder_text(holder: dict[str, Any]) -> str:
+    return f"pid {holder.get('pid', '?')}, run {holder.get('run_id', '?')}"

@@ -13,8 +13,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from importer.errors import LedgerError
-from importer.ledger.locking import refuse_not_regular
+from importer.errors import LedgerError, LedgerLocked
+from importer.ledger.locking import lock_holder, refuse_not_regular
 from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
 
 
@@ -43,6 +43,16 @@ def check_ledger_path(path: Path) -> None:
             "check the permissions"
         )
     _check_schema(path, real)
+
+
+def check_ledger_free(path: Path) -> None:
+    """Raise LedgerLocked naming the run that holds the ledger at ``path``, if one does."""
+    holder = lock_holder(os.path.realpath(path))
+    if holder is not None:
+        raise LedgerLocked(
+            f"ledger {path} is in use by a run ({holder}); wait for it to finish, "
+            "or use --ledger to pick another file"
+        )
 
 
 def _check_schema(path: Path, real: str) -> None:
