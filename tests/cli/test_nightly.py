@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,66 @@ def test_three_nights_from_a_drop_folder(
     assert code == ExitCode.REJECTS, err
     assert "empty_input" in err and out == ""
     assert len(sandbox_env.leads(SITE)) == created + 2  # type: ignore[attr-defined]
+
+
+TWO_JOBS = """
+[jobs.{name}]
+input = "{input}"
+mapping = "followupboss"
+site = "{site}"
+base_url = "{url}"
+ledger = "shared.ledger.sqlite"
+out = "runs-{name}"
+yes = true
+quiet = true
+workers = 2
+"""
+
+
+def latest_report(runs: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((runs / "latest" / "report.json").read_text("utf-8"))
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wait", [False, True], ids=["refused", "waits"])
+def test_two_jobs_started_at_once_on_one_ledger(tmp_path: Path, wait: bool) -> None:
+    """Issue 13, done when: two jobs on one ledger at once; one runs, the other exits with
+    the lock's code (5), or, given ``wait``, waits for it and then runs."""
+    from importer.sandbox.runner import start_sandbox
+    from tests.send.test_run import write_people
+    from tests.send.test_run_crash import start_run, wait_for
+
+    first_file = write_people(tmp_path / "first.csv", 200, seed=41)
+    second_file = write_people(tmp_path / "second.csv", 30, seed=42)
+    with start_sandbox(port=0, latency_ms=50) as sandbox:
+        jobs = "".join(
+            TWO_JOBS.format(name=name, input=path.name, site=SITE, url=sandbox.url)
+            for name, path in (("first", first_file), ("second", second_file))
+        )
+        (tmp_path / "rg-import.toml").write_text(
+            jobs + ("wait = 600\n" if wait else ""), encoding="utf-8"
+        )
+        command = [sys.executable, "-m", "importer", "run", "--job"]
+        first = start_run([*command, "first"], tmp_path)
+        wait_for(lambda: sandbox.stats()["total"] >= 5, first)
+        second = start_run([*command, "second"], tmp_path)
+        if wait:
+            _, err = second.communicate(timeout=300)
+            first.communicate(timeout=300)
+            assert first.returncode == second.returncode == ExitCode.OK, err
+            # the second ran after the first: every row of both files ended once, and the
+            # leads the two created are all there is (the files share some keys)
+            reports = [latest_report(tmp_path / f"runs-{n}") for n in ("first", "second")]
+            assert [r["input"]["rows"] for r in reports] == [200, 30]
+            assert all(r["leads"]["rejected"] == 0 for r in reports)
+            created = sum(r["leads"]["created"] for r in reports)
+            assert created == len(sandbox.leads(SITE)) > 200
+        else:
+            out, err = second.communicate(timeout=60)
+            assert first.poll() is None  # refused while the first still runs
+            first.communicate(timeout=300)
+            assert second.returncode == ExitCode.LOCKED, err
+            assert out == "" and len(err.splitlines()) == 1 and "in use by another run" in err
+            assert first.returncode == ExitCode.OK
+            assert len(sandbox.leads(SITE)) == 200  # the refused job sent nothing
