@@ -27,7 +27,7 @@ test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # rg-import exits 3 when some rows are rejected, which the sample files have on purpose.
-RUN_SAMPLE = $(BIN)/rg-import run --sandbox --quiet
+RUN_SAMPLE = $(BIN)/rg-import run --sandbox
 
 demo: $(STAMP)  ## import the sample Follow Up Boss export into the embedded sandbox
 	@rm -rf rg-import-sandbox
