@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from importer.cli.assign_options import assign_options
 from importer.cli.job_settings import JOB_META, job_options, job_runs, remember_result
 from importer.cli.shared import apply_options, command_line, input_options, spools_input
 from importer.cli.shown import Shown, show_result
@@ -77,6 +78,9 @@ plan_options = [
     click.option("--no-xlsx", "no_xlsx", is_flag=True, help="Write no rejects.xlsx beside rejects.csv (it takes a few seconds per 10,000 rejects)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
     click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
+    click.option("--base-url", metavar="URL", help="API base URL to list the site's users from (or RG_BASE_URL), for assign:."),
+    click.option("--sandbox", is_flag=True, help="List the users of the embedded local sandbox instead (its site unless --site)."),
+    *assign_options,
     *outcome_options,
 ]  # fmt: skip
 
@@ -89,22 +93,30 @@ plan_options = [
 def plan(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None, overwrite: bool,
-    no_xlsx: bool, processes: int | None, update_api: str, fail_on: str, allow_empty: bool,
+    no_xlsx: bool, processes: int | None, update_api: str, base_url: str | None, sandbox: bool,
+    assign: str, agent_map: Path | None, fail_on: str, allow_empty: bool,
     as_json: bool, summary_line: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing.
 
-    INPUT may be - to read standard input.
+    INPUT may be - to read standard input. With --site and credentials (or
+    --sandbox), the owners of a mapping with assign: are matched to the site's users.
     """
     from importer.cli.arguments import read_options, site_option
+    from importer.cli.assign_options import for_plan
+    from importer.config import environment
     from importer.plan.plan_file import PlanRequest, plan_file
     from importer.progress import make_progress
 
     mapping = _resolve_mapping(
         mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
     )
+    mapping, unchecked, site = for_plan(
+        mapping, assign, agent_map, site=site_option(site), base_url=base_url, sandbox=sandbox,
+        env=environment(),
+    )  # fmt: skip
     request = PlanRequest(
-        input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
+        input=input_path, mapping=mapping, site=site, ledger=ledger, out=out, agents_unchecked=unchecked,
         read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
         update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
         fail_on=fail_on, allow_empty=allow_empty, reject_workbook=not no_xlsx,
@@ -131,6 +143,7 @@ run_options = [
     click.option("--timeout", "read_timeout", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(min=0.1), help="Most seconds one try may take in all: connecting, sending, the whole answer."),
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
     click.option("--wait", "lock_wait", default=0, type=click.FloatRange(min=0), metavar="SECONDS", help="When another run holds the ledger, wait this long for it (default: exit 5 at once)."),
+    *assign_options,
     *outcome_options,
 ]  # fmt: skip
 
@@ -146,7 +159,8 @@ def run(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, base_url: str | None, sandbox: bool, workers: int, rps: float | None,
     ledger: Path | None, out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool, update_api: str,
-    max_attempts: int, read_timeout: float, yes: bool, lock_wait: float, fail_on: str,
+    max_attempts: int, read_timeout: float, yes: bool, lock_wait: float, assign: str,
+    agent_map: Path | None, fail_on: str,
     allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool, runs_dir: Path | None,
     keep_runs: int | None,
 ) -> int:  # fmt: skip
@@ -156,6 +170,7 @@ def run(
     With --job NAME, the job of rg-import.toml says what to send (see docs/scheduling.md).
     """
     from importer.cli.arguments import read_options, run_destination, site_option
+    from importer.cli.assign_options import for_run
     from importer.config import environment
     from importer.send.client_settings import ClientSettings
     from importer.send.run import RunRequest
@@ -174,6 +189,11 @@ def run(
         base_url=target.url, read_timeout=read_timeout, max_attempts=max_attempts,
         update_api=update_api, pool_size=max(workers, 4),
     )  # fmt: skip
+    try:  # the site's users, once, before anything is read or sent
+        mapping = for_run(mapping, assign, agent_map, target, settings)
+    except BaseException:
+        target.close()
+        raise
     request = RunRequest(
         input=input_path, mapping=mapping, site=target.site, base_url=target.url,
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,

@@ -233,6 +233,25 @@ class Options:
 
 
 @dataclass(frozen=True)
+class AssignSpec:
+    """``assign:``: the columns naming a row's owners in the old CRM, matched to Real Geeks users.
+
+    ``directory`` (an ``importer.mapping.owners.Directory``) is not read from the
+    file: a run puts the site's users there (``with_directory``); without it
+    nothing is assigned.
+    """
+
+    agent: str | None = None
+    lender: str | None = None
+    match: tuple[str, ...] = ("email", "name")
+    directory: Any = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.agent, self.lender) if c)
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A parsed, checked mapping file."""
 
@@ -260,6 +279,7 @@ class Mapping:
     # where both of those came out empty
     full_name: ValueSpec | None = None
     fingerprint: str = ""  # sha256 of the mapping's text: changes when the mapping does
+    assign: AssignSpec | None = None  # owner columns matched to users (was_assigned activities)
 
     def referenced_columns(self) -> tuple[str, ...]:
         """Every source column (or ``{n}`` pattern) the mapping reads."""
@@ -275,4 +295,6 @@ class Mapping:
         cols += self.options.country_columns
         if self.full_name:
             cols += self.full_name.referenced_columns()
+        if self.assign:
+            cols += self.assign.columns
         return tuple(dict.fromkeys(cols))

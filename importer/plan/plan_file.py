@@ -32,6 +32,7 @@ from importer.outputs.report import (
     input_problems,
     report_json,
 )
+from importer.plan.agents import agent_report
 from importer.plan.known_rejects import RejectMemory
 from importer.plan.plan_csv import write_chunk
 from importer.plan.planner import Planner
@@ -71,6 +72,7 @@ class PlanRequest:
     )
     fail_on: str = DEFAULT_FAIL_ON  # which rejects make exit 3 (settings.FAIL_ON)
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
+    agents_unchecked: str = ""  # why owners were not matched to users (importer.plan.agents)
 
 
 def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = None) -> PlanResult:
@@ -99,6 +101,7 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         )
         workbook = _reject_workbook(rejects, table, workbook_mapping)
         info = table.info
+    agents = agent_report(req.mapping, req.input, options, out_dir, req.agents_unchecked)
     name = req.input_name or str(req.input)
     result = PlanResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, name),
@@ -107,6 +110,7 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         rejects_file=rejects.path if rejects else None, rejects_workbook=workbook,
         duration_s=round(time.monotonic() - started, 3), rejects_known=memory.known,
         problems=input_problems(info.rows, name, allow_empty=req.allow_empty), fail_on=req.fail_on,
+        agents=agents,
     )  # fmt: skip
     data = report_json(result)
     private_files.write_json(out_dir / "report.json", data)
