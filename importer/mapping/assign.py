@@ -21,7 +21,8 @@ from importer.models import RowWarning
 
 ASSIGNED = "was_assigned"
 USER_ID = "user.id"  # the activity frame's column of the user to assign to
-_ROLES = (("agent", "owner", -2), ("lender", "lender", -1))  # (key, word, order before the rest)
+# per role: the word its description uses, and its place before the other activities
+_ROLES = {"agent": ("owner", -2), "lender": ("lender", -1)}
 
 
 def assignment_frames(ev: Evaluator, mapping: Mapping) -> list[pd.DataFrame]:
@@ -32,16 +33,14 @@ def assignment_frames(ev: Evaluator, mapping: Mapping) -> list[pd.DataFrame]:
         return []
     directory: Directory = spec.directory
     frames = []
-    for key, word, order in _ROLES:
-        column = getattr(spec, key)
-        if not column:
-            continue
-        values = ev.column(column)
+    for role, columns in spec.roles:
+        word, order = _ROLES[role]
+        values, labels = ev.coalesce(columns, multiline=False)
         present = values != ""
         if not present.any():
             continue
         matches = {v: directory.match(v) for v in pd.unique(values[present])}
-        _warn(ev, values[present], matches, column)
+        _warn(ev, values[present], matches, labels[present])
         matched = values[present][[matches[v].status == "matched" for v in values[present]]]
         if len(matched):
             who = mapping.crm or mapping.name
@@ -66,8 +65,11 @@ def _user_id(match: OwnerMatch) -> str:
     return match.user.id
 
 
-def _warn(ev: Evaluator, values: pd.Series, matches: dict[str, OwnerMatch], column: str) -> None:
-    for row, value in zip(values.index.tolist(), values.tolist(), strict=True):
+def _warn(
+    ev: Evaluator, values: pd.Series, matches: dict[str, OwnerMatch], labels: pd.Series
+) -> None:
+    rows, columns = values.index.tolist(), labels.tolist()
+    for row, value, column in zip(rows, values.tolist(), columns, strict=True):
         match = matches[value]
         if match.status == "unknown":
             ev.issues.warnings.append(

@@ -95,15 +95,17 @@ def _without_country(mapping: Mapping) -> Mapping:
 def _check_owner_columns(
     mapping: Mapping, resolved: dict[str, str], headers: Sequence[str]
 ) -> None:
-    """An ``assign:`` column missing from the file stops the command: owners would be lost."""
-    if mapping.assign is None:
+    """An ``assign:`` role none of whose columns is in the file stops the command
+    (owners would be lost without a word), unless the mapping says ``optional``."""
+    if mapping.assign is None or mapping.assign.optional:
         return
-    for what, name in (("agent", mapping.assign.agent), ("lender", mapping.assign.lender)):
-        if name and name not in resolved:
+    for role, names in mapping.assign.roles:
+        if not any(name in resolved for name in names):
             shown = ", ".join(headers[:12]) + (" ..." if len(headers) > 12 else "")
             raise InputError(
-                f"assign.{what}: column {name!r} of mapping {mapping.name!r} is not in the file "
-                f"(the file has: {shown}); fix assign: in the mapping, or pass --assign off"
+                f"assign.{role}: column {' or '.join(repr(n) for n in names)} of mapping "
+                f"{mapping.name!r} is not in the file (the file has: {shown}); fix assign: in "
+                "the mapping, or pass --assign off"
             )
 
 

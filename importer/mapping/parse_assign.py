@@ -17,12 +17,15 @@ def parse_assign(p: MappingReader, raw: Any, kind: str) -> AssignSpec | None:
     if raw is None:
         return None
     data = p.mapping(raw, "assign")
-    p.unknown_keys(data, {"agent", "lender", "match"}, "assign")
+    p.unknown_keys(data, {"agent", "lender", "match", "optional"}, "assign")
     if kind == "activity":
         raise p.fail("assign", "only a lead mapping assigns owners; leave assign: out")
-    agent = p.text(data["agent"], "assign.agent") if "agent" in data else None
-    lender = p.text(data["lender"], "assign.lender") if "lender" in data else None
-    if agent is None and lender is None:
+    agent = p.texts(data.get("agent"), "assign.agent")
+    lender = p.texts(data.get("lender"), "assign.lender")
+    for role, names in (("agent", agent), ("lender", lender)):
+        if any(not n.strip() for n in names):
+            raise p.fail(f"assign.{role}", "a column name must not be empty")
+    if not agent and not lender:
         raise p.fail("assign", "name the owner column, e.g. assign: {agent: Assigned To}")
     match = p.texts(data.get("match"), "assign.match") or MATCH_METHODS
     for method in match:
@@ -32,4 +35,7 @@ def parse_assign(p: MappingReader, raw: Any, kind: str) -> AssignSpec | None:
             )
     if len(set(match)) != len(match):
         raise p.fail("assign.match", "each way to match at most once, e.g. [email, name]")
-    return AssignSpec(agent=agent, lender=lender, match=match)
+    optional = data.get("optional", False)
+    if not isinstance(optional, bool):
+        raise p.fail("assign.optional", "expected true or false")
+    return AssignSpec(agent=agent, lender=lender, match=match, optional=optional)

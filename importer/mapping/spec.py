@@ -236,19 +236,27 @@ class Options:
 class AssignSpec:
     """``assign:``: the columns naming a row's owners in the old CRM, matched to Real Geeks users.
 
-    ``directory`` (an ``importer.mapping.owners.Directory``) is not read from the
-    file: a run puts the site's users there (``with_directory``); without it
-    nothing is assigned.
+    ``agent`` and ``lender`` are column aliases (per row, the first non-empty
+    wins). A file with none of a role's columns stops the command unless
+    ``optional``. ``directory`` (an ``importer.mapping.owners.Directory``) is
+    not read from the file: a run puts the site's users there
+    (``importer.send.assignment``); without it nothing is assigned.
     """
 
-    agent: str | None = None
-    lender: str | None = None
+    agent: tuple[str, ...] = ()
+    lender: tuple[str, ...] = ()
     match: tuple[str, ...] = ("email", "name")
+    optional: bool = False
     directory: Any = None
 
     @property
+    def roles(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """("agent", columns) and ("lender", columns), for the roles the mapping names."""
+        return tuple((r, c) for r, c in (("agent", self.agent), ("lender", self.lender)) if c)
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        return tuple(c for c in (self.agent, self.lender) if c)
+        return self.agent + self.lender
 
 
 @dataclass(frozen=True)

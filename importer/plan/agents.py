@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from importer.mapping.binding import bind
 from importer.mapping.spec import Mapping
 from importer.normalize import transforms as T
@@ -34,7 +36,12 @@ def agent_report(
         return None
     if spec.directory is None:
         return AgentReport(checked=False, reason=unchecked or NOT_CHECKED)
-    counts = _owner_counts(mapping, path, options)
+    counts, found = _owner_counts(mapping, path, options)
+    if not found:
+        names = " or ".join(repr(c) for c in spec.columns)
+        return AgentReport(
+            checked=False, reason=f"owners not checked: no column {names} in the file"
+        )
     lines = tuple(
         AgentLine(role, owner, n, spec.directory.match(owner))
         for (role, owner), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
@@ -43,8 +50,11 @@ def agent_report(
     return AgentReport(checked=True, lines=lines, file=written)
 
 
-def _owner_counts(mapping: Mapping, path: Path, options: ReadOptions) -> Counter[tuple[str, str]]:
-    """Rows per (role, owner value), empty cells left out."""
+def _owner_counts(
+    mapping: Mapping, path: Path, options: ReadOptions
+) -> tuple[Counter[tuple[str, str]], bool]:
+    """Rows per (role, owner value), empty cells left out (per row, the first
+    non-empty of a role's columns); and whether the file has any owner column."""
     from importer.read.table import open_table
 
     assert mapping.assign is not None
@@ -52,14 +62,13 @@ def _owner_counts(mapping: Mapping, path: Path, options: ReadOptions) -> Counter
     with open_table(path, options) as table:
         bound = bind(mapping, table.info.columns, table.info.headers)
         roles = [
-            (r, bound.col(c))
-            for r, c in (("agent", mapping.assign.agent), ("lender", mapping.assign.lender))
-            if c
+            (role, [c for c in (bound.col(n) for n in names) if c is not None])
+            for role, names in mapping.assign.roles
         ]
         for chunk in table.chunks():
-            for role, col in roles:
-                if col is None:
-                    continue
-                values = T.clean_text(chunk[col])
+            for role, cols in roles:
+                values = pd.Series("", index=chunk.index, dtype=object)
+                for col in cols:
+                    values = values.where(values != "", T.clean_text(chunk[col]))
                 counts.update((role, v) for v in values[values != ""].tolist())
-    return counts
+    return counts, any(cols for _, cols in roles)

@@ -32,13 +32,18 @@ USERS = (JANE, RENE, SAM1, SAM2, LENDER)
 def test_assign_parses_with_its_default_match_order() -> None:
     m = parse_mapping({**BASE, "assign": {"agent": "Assigned To", "lender": "Lender"}})
     assert m.assign is not None
-    assert (m.assign.agent, m.assign.lender, m.assign.match) == (
-        "Assigned To", "Lender", ("email", "name"),
+    assert (m.assign.agent, m.assign.lender, m.assign.match, m.assign.optional) == (
+        ("Assigned To",), ("Lender",), ("email", "name"), False,
     )  # fmt: skip
     assert {"Assigned To", "Lender"} <= set(m.referenced_columns())
     only_name = parse_mapping({**BASE, "assign": {"agent": "Owner", "match": ["name"]}})
     assert only_name.assign is not None and only_name.assign.match == ("name",)
     assert parse_mapping(BASE).assign is None
+    aliases = parse_mapping(
+        {**BASE, "assign": {"agent": ["Assigned Agent", "Agent"], "optional": True}}
+    )
+    assert aliases.assign is not None and aliases.assign.agent == ("Assigned Agent", "Agent")
+    assert aliases.assign.optional
 
 
 @pytest.mark.parametrize(
@@ -50,6 +55,7 @@ def test_assign_parses_with_its_default_match_order() -> None:
         ({"agent": "A", "match": ["name", "name"]}, "each way to match at most once"),
         ("Assigned To", "expected a mapping"),
         ({"agent": ""}, "must not be empty"),
+        ({"agent": "A", "optional": "yes"}, "expected true or false"),
     ],
 )
 def test_a_wrong_assign_section_is_one_clear_line(assign: object, says: str) -> None:
@@ -71,9 +77,13 @@ def test_an_owner_column_missing_from_the_file_stops_before_any_row() -> None:
     m = parse_mapping({**BASE, "assign": {"agent": "Assigned To"}})
     with pytest.raises(InputError) as caught:
         bind(m, ["ID", "Email"], ["ID", "Email"])
-    assert "assign.agent: column 'Assigned To'" in str(caught.value)
+    assert "assign.agent: column 'Assigned To' of mapping" in str(caught.value)
     assert "--assign off" in str(caught.value)
     bind(replace(m, assign=None), ["ID", "Email"], ["ID", "Email"])  # --assign off: fine
+    optional = parse_mapping({**BASE, "assign": {"agent": ["Agent", "Owner"], "optional": True}})
+    bind(optional, ["ID", "Email"], ["ID", "Email"])  # the file may lack it: assigned to nobody
+    aliases = replace(optional, assign=replace(optional.assign, optional=False))
+    bind(aliases, ["ID", "Email", "Owner"], ["ID", "Email", "Owner"])  # one alias is enough
 
 
 # ------------------------------------------------------------------ matching
@@ -116,7 +126,8 @@ def test_match_only_by_name_ignores_emails() -> None:
 
 def test_the_agent_map_comes_first_by_user_id_or_email() -> None:
     chosen = Directory.of(
-        USERS, agent_map={"Lee, Sam": "u-sam2", "J. Doe": "jane.doe@example.com", "Jane Doe": "u-rene"}
+        USERS,
+        agent_map={"Lee, Sam": "u-sam2", "J. Doe": "jane.doe@example.com", "Jane Doe": "u-rene"},
     )
     assert chosen.match("Sam Lee").user == SAM2  # the same owner, however written
     assert chosen.match("J Doe").user == JANE
@@ -137,9 +148,7 @@ def test_the_directory_fingerprint_changes_with_users_and_agent_map() -> None:
 
 
 def test_matched_rows_get_one_was_assigned_per_owner_column_with_the_user_id() -> None:
-    m = parse_mapping(
-        {**BASE, "crm": "Old CRM", "assign": {"agent": "Agent", "lender": "Lender"}}
-    )
+    m = parse_mapping({**BASE, "crm": "Old CRM", "assign": {"agent": "Agent", "lender": "Lender"}})
     m = replace(m, assign=replace(m.assign, directory=Directory.of(USERS)))
     cols = ["ID", "Email", "Agent", "Lender"]
     frame = pd.DataFrame(
@@ -171,7 +180,7 @@ def test_matched_rows_get_one_was_assigned_per_owner_column_with_the_user_id() -
 
 def test_without_users_nothing_is_assigned_and_nothing_warned() -> None:
     m = load_mapping("followupboss")
-    assert m.assign is not None and m.assign.agent == "Assigned To"
+    assert m.assign is not None and m.assign.agent == ("Assigned To",)
     cols = ["ID", "First Name", "Email 1", "Stage", "Assigned To"]
     frame = pd.DataFrame([["1", "Ann", "a@x.com", "Lead", "Nobody"]], columns=cols, index=[2])
     mapped = map_chunk(bind(m, cols, cols), frame, site=None)
