@@ -116,6 +116,23 @@ PROPERTY_FIELDS: tuple[str, ...] = PROPERTY_TEXT_FIELDS + PROPERTY_INT_FIELDS
 
 USER_FIELDS: tuple[str, ...] = ("id",)
 
+# The User object that GET /sites/{site}/users lists (developers.realgeeks.com/users):
+# every field is a string but ``admin`` (a boolean); ``id`` is what a
+# ``was_assigned`` activity's ``user`` names.
+SITE_USER_FIELDS: tuple[str, ...] = (
+    "id",
+    "role",
+    "admin",
+    "name",
+    "email",
+    "signature",
+    "phone_company",
+    "phone_office",
+    "phone_cell",
+    "phone_home",
+)
+USER_ROLES: tuple[str, ...] = ("Agent", "Lender")
+
 # Status codes the client never retries, and those it retries with backoff.
 NEVER_RETRY_STATUSES = frozenset({400, 401, 403, 422})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

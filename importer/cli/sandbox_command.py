@@ -20,6 +20,7 @@ sandbox_options = [
     click.option("--rate-limit", default=None, type=float, metavar="RPS", help="Answer 429 above this many requests per second."),
     click.option("--retry-after", default=1, type=int, show_default=True, help="Retry-After seconds sent with 429 answers."),
     click.option("--store", default=None, metavar="PATH", help="Keep leads in this SQLite file (default: in memory)."),
+    click.option("--users", metavar="FILE", help="Users GET /sites/{site}/users lists: CSV (id,name,email,role,admin[,site]) or a JSON list; default: a demo team on every site."),
     click.option("--unknown-fields", type=click.Choice(["reject", "ignore"]), default="reject", show_default=True, help="Answer 422 to fields the API does not document, or drop them silently."),
 ]  # fmt: skip
 

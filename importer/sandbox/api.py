@@ -21,6 +21,7 @@ from importer.sandbox import rules
 from importer.sandbox.config import SandboxConfig
 from importer.sandbox.operation import Recorder
 from importer.sandbox.store import LeadStore
+from importer.sandbox.users import UserDirectory
 
 _SITE = r"(?P<site>[^/]+)"
 _LEAD = r"(?P<lead>[^/]+)"
@@ -32,6 +33,7 @@ _API_ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (rf"/rest/sites/{_SITE}/leads/{_LEAD}", "PATCH", "update_lead"),
         (rf"/rest/sites/{_SITE}/leads/{_LEAD}/activities", "POST", "add_activities"),
         (rf"/rest/sites/{_SITE}/potential-seller-leads", "POST", "create_potential_seller_lead"),
+        (rf"/rest/sites/{_SITE}/users", "GET", "list_users"),
         (rf"/rest/sites/{_SITE}/v2/leads/{_LEAD}", "PATCH", "update_lead_v2"),
         (rf"/v2/rest/sites/{_SITE}/leads/{_LEAD}", "PATCH", "update_lead_v2"),
     )
@@ -130,6 +132,7 @@ class SandboxApp:
         self._password = config.password.encode("utf-8")
         self._sites = frozenset(_site_key(s) for s in config.sites)
         self._ignore_unknown = config.unknown_fields == "ignore"
+        self.users = UserDirectory(config.users)  # type: ignore[arg-type]  # checked by the config
 
     # --- shared -------------------------------------------------------------
 
@@ -166,6 +169,8 @@ class SandboxApp:
         if not rules.is_uuid(site):
             return error_reply(404, "Site not found: the site id in the path is not a UUID.")
         site = _site_key(site)
+        if match.route == "list_users":
+            return self._list_users(site)
         if self._sites and site not in self._sites:
             return error_reply(
                 401, f"unauthorized: these credentials may not write to site {site}."
@@ -183,6 +188,17 @@ class SandboxApp:
         if match.route == "add_activities":
             return self._add_activities(site, lead_id, body.value)
         return self._update_lead(site, lead_id, body.value, v2=match.route == "update_lead_v2")
+
+    def _list_users(self, site: str) -> Reply:
+        """The site's users; a site outside ``--site`` is unknown (404), unless
+        users were given for it by name: then it exists but is not these credentials' (403)."""
+        if self._sites and site not in self._sites:
+            if self.users.has_own(site):
+                return error_reply(
+                    403, f"forbidden: these credentials may not read the users of site {site}."
+                )
+            return error_reply(404, f"Site {site} not found.")
+        return json_reply(200, self.users.for_site(site))
 
     def _create_lead(self, site: str, lead: Any) -> Reply:
         if not isinstance(lead, dict):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from importer.errors import ConfigError
 from importer.sandbox.rules import is_uuid
+from importer.sandbox.users import check_users, load_users_file
 
 # Fault kinds, in the order the documentation lists them.
 FAULT_KINDS: tuple[str, ...] = (
@@ -51,10 +54,16 @@ class SandboxConfig:
     rate_limit: float | None = None  # requests/second; above it -> 429 + Retry-After
     store: str | None = None  # SQLite path; None = in memory
     unknown_fields: str = "reject"  # "reject" (422) or "ignore" (dropped silently)
+    # Users GET /sites/{site}/users lists: a CSV or JSON file, or users as dicts or
+    # dataclasses; None lists ``users.DEFAULT_USERS`` on every site. Made a tuple of
+    # checked dicts here.
+    users: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sites", tuple(self.sites))
         object.__setattr__(self, "faults", tuple(self.faults))
+        if self.users is not None:
+            object.__setattr__(self, "users", _checked_users(self.users))
         for site in self.sites:
             if not is_uuid(site):
                 raise ConfigError(
@@ -115,6 +124,12 @@ class SandboxConfig:
                 value = parse_faults(value)
             values[target] = value
         return cls(**values)
+
+
+def _checked_users(users: Any) -> tuple[dict[str, Any], ...]:
+    if isinstance(users, str | os.PathLike):
+        return load_users_file(users)
+    return check_users(users)
 
 
 def parse_faults(text: str) -> tuple[str, ...]:

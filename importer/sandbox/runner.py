@@ -6,12 +6,14 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 from importer.sandbox.config import SandboxConfig
 from importer.sandbox.server import SandboxHTTPServer
+from importer.sandbox.users import UserDirectory, check_users
 
 
 class Sandbox:
@@ -41,6 +43,11 @@ class Sandbox:
     def requests_log(self) -> list[dict[str, Any]]:
         """The API requests in arrival order (GET /_sandbox/requests)."""
         return self._server.app.recorder.requests()
+
+    def seed_users(self, users: Iterable[Any]) -> None:
+        """Replace the users GET /sites/{site}/users lists (dicts or dataclasses, as
+        ``SandboxConfig.users``); ConfigError for a bad one."""
+        self._server.app.users = UserDirectory(check_users(users))
 
     def reset(self) -> None:
         """Forget leads, stats and the request log (POST /_sandbox/reset)."""
@@ -142,5 +149,6 @@ def _describe(config: SandboxConfig) -> str:
         f"latency {config.latency_ms:g} ms",
         f"rate limit {f'{config.rate_limit:g}/s' if config.rate_limit else 'none'}",
         f"store {config.store or 'memory'}",
+        f"users {'default' if config.users is None else len(config.users)}",  # type: ignore[arg-type]
     ]
     return "; ".join(parts) + ". Ctrl-C stops."

@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +34,7 @@ from importer.send.in_flight import InFlight
 from importer.send.retry_policy import Failure, retry_delay
 from importer.send.throttle import RateLimiter
 from importer.send.transport import Transport
+from importer.send.users import User, parse_users
 
 __all__ = ["Client", "Response", "RetryEvent"]
 
@@ -54,6 +55,7 @@ class Response:
     attempts: int
     unknown_outcomes: int
     elapsed: float
+    content: bytes = field(default=b"", repr=False, compare=False)  # the answer's body
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Client:
         self._rng_lock = threading.Lock()
         self._on_retry = on_retry
         self._closed = False
+        self._users: dict[str, tuple[User, ...]] = {}  # per site, asked once per client
+        self._users_lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------
 
@@ -175,6 +179,26 @@ class Client:
             "POST", self._url(site, "potential-seller-leads"), lead, retry_unknown=retry_unknown
         )
 
+    def list_users(self, site: str) -> list[User]:
+        """GET ``/sites/{site}/users``: the site's agents and lenders, in the API's order.
+
+        Asked once per site for the life of the client (one run): later calls
+        return the same list. A read, so every failure the policy retries is
+        retried; 404 (unknown site) is not. Raises an ``ApiError`` subclass:
+        ``AuthError`` for 401/403, ``NotFoundError`` for 404,
+        ``UnexpectedAnswerError`` when the answer is not a list of users.
+        """
+        key = site.strip().lower() if isinstance(site, str) else site
+        with self._users_lock:
+            cached = self._users.get(key)
+        if cached is None:
+            url = self._url(site, "users")
+            response = self._call("GET", url, None, retry_unknown=True, expected=list)
+            cached = tuple(parse_users(response.content, url=url))
+            with self._users_lock:
+                cached = self._users.setdefault(key, cached)
+        return list(cached)
+
     def prepare(self) -> None:
         """Wait now for what the calling thread's next try needs: a place in flight, a rate slot.
 
@@ -227,21 +251,25 @@ class Client:
         *,
         retry_unknown: bool,
         retry_not_found: bool = False,
+        expected: type = dict,
     ) -> Response:
         if self._closed:
             raise RuntimeError("this Client is closed")
-        data = _encode(body)
+        data = b"" if body is None else _encode(body)  # None: a GET, no body
         started = time.monotonic()
         attempt = 0
         unknown = 0  # failed tries the server may nevertheless have applied
         not_found_seen = 0
         while True:
             attempt += 1
-            status, failure = self._try_once(method, url, data, maybe_applied=unknown > 0)
+            status, failure, content = self._try_once(
+                method, url, data, maybe_applied=unknown > 0, expected=expected
+            )
             if failure is None:
                 if self._limiter is not None:
                     self._limiter.on_success()
-                return Response(status, attempt, unknown, time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                return Response(status, attempt, unknown, elapsed, content)
             if failure.maybe_applied:
                 unknown += 1
             delay = self._retry_delay(
@@ -255,12 +283,12 @@ class Client:
             self._in_flight.wait(delay, maybe_applied=unknown > 0)
 
     def _try_once(
-        self, method: str, url: str, data: bytes, *, maybe_applied: bool
-    ) -> tuple[int, Failure | None]:
+        self, method: str, url: str, data: bytes, *, maybe_applied: bool, expected: type
+    ) -> tuple[int, Failure | None, bytes]:
         """One try in its turn; a stop while waiting for the turn raises ``Stopping``."""
         self._in_flight.enter(maybe_applied=maybe_applied)
         try:
-            return self._transport.attempt(method, url, data)
+            return self._transport.attempt(method, url, data, expected=expected)
         finally:
             self._in_flight.leave()
 

@@ -67,8 +67,9 @@ def readable_error(status: int, reason: str | None, content_type: str, body: byt
     return f"{phrase}: {_cut(text)}"
 
 
-def unexpected_body(content_type: str, body: bytes) -> str | None:
-    """None for a JSON object (the API answers ``{}``); else what came back, in a few words.
+def unexpected_body(content_type: str, body: bytes, *, expected: type = dict) -> str | None:
+    """None for a JSON object (the API answers ``{}``; a JSON list when ``expected``
+    is ``list``, as for the users); else what came back, in a few words.
 
     A captive portal or single sign-on proxy answers 200 with its login page,
     so a 2xx alone does not prove the API got the request. The content type is
@@ -81,13 +82,14 @@ def unexpected_body(content_type: str, body: bytes) -> str | None:
         parsed = json.loads(text)
     except ValueError:
         parsed = _NOT_JSON
-    if isinstance(parsed, dict):
+    if isinstance(parsed, expected):
         return None
     if "html" in content_type.lower() or text[:1] == "<":
         visible = _visible_text(text)
         return f'an HTML page ("{_cut(visible)}")' if visible else "an HTML page"
     if parsed is not _NOT_JSON:
-        return f"JSON that is not an object ({_cut(text)})"
+        shape = "a list" if expected is list else "an object"
+        return f"JSON that is not {shape} ({_cut(text)})"
     printable = "".join(c if c.isprintable() else " " for c in text[: MAX_MESSAGE * 2])
     return f'a body that is not JSON ("{_cut(printable)}")'
 

@@ -105,15 +105,22 @@ def classify_answer(
 
 
 def classify_success(
-    status: int, headers: Mapping[str, str], body: bytes, *, method: str, url: str
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    method: str,
+    url: str,
+    expected: type = dict,
 ) -> Failure | None:
-    """None when a 2xx carries the API's JSON object; otherwise an in-doubt failure.
+    """None when a 2xx carries the API's JSON object (a list when ``expected`` is
+    ``list``); otherwise an in-doubt failure.
 
     Not retried: whatever answered may have passed the request on, and a
     resend could add activities twice; the row is left in doubt for the run
     (and the circuit breaker) to judge.
     """
-    what = unexpected_body(headers.get("Content-Type", ""), body)
+    what = unexpected_body(headers.get("Content-Type", ""), body, expected=expected)
     if what is None:
         return None
     error = UnexpectedAnswerError(

@@ -70,10 +70,14 @@ class Transport:
         self._total = 0
         self._retries = 0
 
-    def attempt(self, method: str, url: str, data: bytes) -> tuple[int, Failure | None]:
-        """Send once; return the status, and None on success or else the classified failure.
+    def attempt(
+        self, method: str, url: str, data: bytes, *, expected: type = dict
+    ) -> tuple[int, Failure | None, bytes]:
+        """Send once; return the status, None on success or else the classified
+        failure, and the answer's body (empty when none came).
 
-        Success is a 2xx carrying the API's JSON object; another 2xx body is a failure.
+        Success is a 2xx carrying the API's JSON object (a JSON list when
+        ``expected`` is ``list``); another 2xx body is a failure.
         """
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         session = self._session()
@@ -96,23 +100,28 @@ class Transport:
         if watch.fired == "deadline":
             failure = deadline_failure(method, url, self.settings.read_timeout)
             self._count(failure.key)
-            return 0, failure
+            return 0, failure, b""
         if error is not None:
             assert isinstance(error, requests.RequestException)
             failure = transport_failure(error, method, url, self.settings.read_timeout)
             self._count(failure.key)
-            return 0, failure
+            return 0, failure, b""
         self._count(str(reply.status_code))
         if 200 <= reply.status_code < 300:
             # a captive portal or SSO proxy answers 200 with its own page
             foreign = classify_success(
-                reply.status_code, reply.headers, reply.content, method=method, url=url
+                reply.status_code,
+                reply.headers,
+                reply.content,
+                method=method,
+                url=url,
+                expected=expected,
             )
-            return reply.status_code, foreign
+            return reply.status_code, foreign, reply.content
         failure = classify_answer(
             reply.status_code, reply.reason, reply.headers, reply.content, method=method, url=url
         )
-        return reply.status_code, failure
+        return reply.status_code, failure, reply.content
 
     def count_retry(self) -> None:
         with self._stats_lock:

@@ -176,7 +176,7 @@ def test_wrong_method_on_a_known_path_is_405_with_error(
     "path",
     [
         "/rest/sites/{site}/lead",
-        "/rest/sites/{site}/users",
+        "/rest/sites/{site}/user",  # /users is the Users route (GET only)
         "/rest/leads",
         "/other",
         "/rest/sites/not-a-uuid/leads",

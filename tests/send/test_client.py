@@ -138,7 +138,7 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_PATCH = do_POST
+            do_PATCH = do_GET = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
