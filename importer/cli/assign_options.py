@@ -1,14 +1,17 @@
-"""``--assign`` and ``--agent-map`` of ``plan`` and ``run``: the site's users put into the mapping.
+"""``--assign`` and ``--agent-map`` of ``plan`` and ``run``, and how ``plan`` asks for the users.
 
-``run`` always knows its site and login, so it fetches the users when the
-mapping has ``assign:`` (``for_run``). ``plan`` can be run without either: it
-then plans as before and says it did not check the owners (``for_plan``); with
-``--site`` and credentials (or ``--sandbox``) it matches them, sending nothing.
+Both commands list the site's users themselves, once they have opened the file
+(and only when it has an owner column): ``run`` always knows its site and login
+(``importer.send.assignment``); ``plan`` can be run without either, and then
+says it did not check the owners (``users_to_plan`` gives it no way to ask).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +20,8 @@ import click
 from importer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from importer.cli.arguments import Destination
     from importer.mapping.spec import Mapping
-    from importer.send.client_settings import ClientSettings
+    from importer.plan.users import Fetch
 
 assign_options = [
     click.option("--assign", "assign", type=click.Choice(("on", "off")), default="on", show_default=True,
@@ -31,58 +33,57 @@ assign_options = [
 ]  # fmt: skip
 
 
-def for_run(
-    mapping: Mapping,
-    assign: str,
-    agent_map: Path | None,
-    target: Destination,
-    settings: ClientSettings | None = None,
-) -> Mapping:
-    """The mapping with the site's users, fetched once, or without ``assign:`` when off."""
-    from importer.send.assignment import assignment_off, with_users
+def for_run(mapping: Mapping, assign: str) -> Mapping:
+    """The mapping for ``run`` (or ``plan``): without ``assign:`` when off."""
+    from importer.plan.users import assignment_off
 
-    if assign == "off" or mapping.assign is None:
-        return assignment_off(mapping)
-    from importer.send.client import Client
-    from importer.send.client_settings import ClientSettings
-
-    with Client(target.credentials, settings or ClientSettings(base_url=target.url)) as client:
-        return with_users(
-            mapping, lambda: client.list_users(target.site), agent_map=agent_map, site=target.site
-        )
+    return assignment_off(mapping) if assign == "off" else mapping
 
 
-def for_plan(
-    mapping: Mapping,
-    assign: str,
-    agent_map: Path | None,
-    *,
-    site: str | None,
-    base_url: str | None,
-    sandbox: bool,
+@dataclass(frozen=True)
+class PlanUsers:
+    """How ``plan`` may ask for the site's users: ``fetch`` (None: it may not, for ``why``)."""
+
+    fetch: Fetch | None
+    site: str | None  # the sandbox's when --sandbox gave none
+    why: str = ""
+
+
+@contextmanager
+def users_to_plan(
+    mapping: Mapping, *, site: str | None, base_url: str | None, sandbox: bool,
     env: MappingABC[str, str],
-) -> tuple[Mapping, str, str | None]:
-    """The mapping with the site's users when plan can list them; else why not.
+) -> Iterator[PlanUsers]:  # fmt: skip
+    """A way for ``plan`` to list the site's users, while the block runs.
 
-    Returns the mapping, the reason owners were not checked ("" when they
-    were) and the site (the sandbox's when ``--sandbox`` gives none).
+    Without --site (or --sandbox) or credentials there is none: plan then says
+    it did not check the owners. A bad --base-url is still an error.
     """
     from importer.cli.arguments import run_destination
-    from importer.send.assignment import assignment_off
 
-    if assign == "off" or mapping.assign is None:
-        return assignment_off(mapping), "", site
+    if mapping.assign is None:
+        yield PlanUsers(None, site)
+        return
     if not sandbox and not site:
-        return mapping, "owners not checked: no --site given (add --site and credentials)", site
+        yield PlanUsers(
+            None, site, "owners not checked: no --site given (add --site and credentials)"
+        )
+        return
     try:
         target = run_destination(
             site=site, base_url=base_url, ledger=None, sandbox=sandbox, env=env
         )
     except ConfigError as exc:
-        if agent_map or base_url:
+        if base_url:
             raise  # asked for explicitly: a missing login is the user's to fix
-        return mapping, f"owners not checked: {exc}", site
+        yield PlanUsers(None, site, f"owners not checked: {exc}")
+        return
+    from importer.send.client import Client
+    from importer.send.client_settings import ClientSettings
+
     try:
-        return for_run(mapping, assign, agent_map, target), "", target.site
+        with Client(target.credentials, ClientSettings(base_url=target.url)) as client:
+            on = target.site
+            yield PlanUsers(lambda: client.list_users(on), on)
     finally:
         target.close()

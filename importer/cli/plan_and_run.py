@@ -103,26 +103,31 @@ def plan(
     --sandbox), the owners of a mapping with assign: are matched to the site's users.
     """
     from importer.cli.arguments import read_options, site_option
-    from importer.cli.assign_options import for_plan
+    from importer.cli.assign_options import for_run, users_to_plan
     from importer.config import environment
     from importer.plan.plan_file import PlanRequest, plan_file
     from importer.progress import make_progress
 
-    mapping = _resolve_mapping(
-        mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+    mapping = for_run(
+        _resolve_mapping(
+            mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+        ),
+        assign,
     )
-    mapping, unchecked, site = for_plan(
-        mapping, assign, agent_map, site=site_option(site), base_url=base_url, sandbox=sandbox,
-        env=environment(),
-    )  # fmt: skip
-    request = PlanRequest(
-        input=input_path, mapping=mapping, site=site, ledger=ledger, out=out, agents_unchecked=unchecked,
-        read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
-        update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
-        fail_on=fail_on, allow_empty=allow_empty, reject_workbook=not no_xlsx,
-    )  # fmt: skip
-    quiet_bar = quiet or as_json or summary_line
-    result = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k))
+    with users_to_plan(
+        mapping, site=site_option(site), base_url=base_url, sandbox=sandbox, env=environment()
+    ) as users:
+        request = PlanRequest(
+            input=input_path, mapping=mapping, site=users.site, ledger=ledger, out=out,
+            read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
+            update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
+            fail_on=fail_on, allow_empty=allow_empty, reject_workbook=not no_xlsx,
+            list_users=users.fetch, agent_map=agent_map, agents_unchecked=users.why,
+        )  # fmt: skip
+        quiet_bar = quiet or as_json or summary_line
+        result = plan_file(
+            request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k)
+        )
     show_result(result, Shown(as_json=as_json, summary_line=summary_line, quiet=quiet))
     return int(result.exit_code)
 
@@ -178,8 +183,11 @@ def run(
     env = environment()
     job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
     shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
-    mapping = _resolve_mapping(
-        mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+    mapping = for_run(
+        _resolve_mapping(
+            mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+        ),
+        assign,
     )
     options = read_options(sheet, delimiter, encoding, mapping)
     target = run_destination(
@@ -189,18 +197,13 @@ def run(
         base_url=target.url, read_timeout=read_timeout, max_attempts=max_attempts,
         update_api=update_api, pool_size=max(workers, 4),
     )  # fmt: skip
-    try:  # the site's users, once, before anything is read or sent
-        mapping = for_run(mapping, assign, agent_map, target, settings)
-    except BaseException:
-        target.close()
-        raise
     request = RunRequest(
         input=input_path, mapping=mapping, site=target.site, base_url=target.url,
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
-        lock_wait=lock_wait, reject_workbook=not no_xlsx,
+        lock_wait=lock_wait, reject_workbook=not no_xlsx, agent_map=agent_map,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed

@@ -21,13 +21,9 @@ from importer.outputs.agents import AgentLine, AgentReport, write_agents_csv
 if TYPE_CHECKING:
     from importer.read.options import ReadOptions
 
-NOT_CHECKED = (
-    "owners not checked: give --site and credentials (or --sandbox) to match them to users"
-)
-
 
 def agent_report(
-    mapping: Mapping, path: Path, options: ReadOptions, out_dir: Path, unchecked: str = ""
+    mapping: Mapping, path: Path, options: ReadOptions, out_dir: Path, unchecked: str
 ) -> AgentReport | None:
     """The owners and their matches, written to ``out_dir``/agents.csv; None
     without ``assign:`` (or with ``--assign off``)."""
@@ -35,13 +31,8 @@ def agent_report(
     if spec is None:
         return None
     if spec.directory is None:
-        return AgentReport(checked=False, reason=unchecked or NOT_CHECKED)
-    counts, found = _owner_counts(mapping, path, options)
-    if not found:
-        names = " or ".join(repr(c) for c in spec.columns)
-        return AgentReport(
-            checked=False, reason=f"owners not checked: no column {names} in the file"
-        )
+        return AgentReport(checked=False, reason=unchecked)
+    counts = _owner_counts(mapping, path, options)
     lines = tuple(
         AgentLine(role, owner, n, spec.directory.match(owner))
         for (role, owner), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
@@ -50,11 +41,9 @@ def agent_report(
     return AgentReport(checked=True, lines=lines, file=written)
 
 
-def _owner_counts(
-    mapping: Mapping, path: Path, options: ReadOptions
-) -> tuple[Counter[tuple[str, str]], bool]:
+def _owner_counts(mapping: Mapping, path: Path, options: ReadOptions) -> Counter[tuple[str, str]]:
     """Rows per (role, owner value), empty cells left out (per row, the first
-    non-empty of a role's columns); and whether the file has any owner column."""
+    non-empty of a role's columns)."""
     from importer.read.table import open_table
 
     assert mapping.assign is not None
@@ -71,4 +60,4 @@ def _owner_counts(
                 for col in cols:
                     values = values.where(values != "", T.clean_text(chunk[col]))
                 counts.update((role, v) for v in values[values != ""].tolist())
-    return counts, any(cols for _, cols in roles)
+    return counts

@@ -30,6 +30,7 @@ from importer.plan.known_rejects import RejectMemory
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
 from importer.progress import NullProgress, Progress
+from importer.send.assignment import users_for_run
 from importer.send.breaker import CircuitBreaker
 from importer.send.run_end import Ending, exit_code, stop_reason, write_report
 from importer.send.run_outputs import RunFiles, Tally
@@ -76,6 +77,7 @@ class RunRequest:
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
     lock_wait: float = 0.0  # seconds to wait for a ledger another run holds (--wait)
     reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
+    agent_map: Path | None = None  # --agent-map: owner -> user, for the mapping's assign:
 
 
 ProgressFactory = Callable[..., Progress]
@@ -114,10 +116,10 @@ def run_file(
         tally = Tally(held_only=req.activities_at_most_once)
         # lazy: a re-run may not need to parse a single row (see Table.pieces)
         with open_table(req.input, options, lazy=True) as table, client:
-            planner = Planner(
-                req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
-                payloads_needed=True, clears_fields=settings.update_api == "v2",
-            )  # fmt: skip
+            planner = Planner(  # (the mapping with the site's users, for assign:)
+                _with_users(req, table.info.columns, client, breaker), table.info.columns,
+                table.info.headers, site=req.site, ledger=ledger, payloads_needed=True,
+                clears_fields=settings.update_api == "v2")  # fmt: skip
             chunks = _first_planned(planner, table)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
@@ -142,6 +144,17 @@ def run_file(
         rejects_known=ending.rejects_known, problems=problems,
     )  # fmt: skip
     return write_report(result, breaker.write_error)
+
+
+def _with_users(
+    req: RunRequest, columns: list[str], client: Client, breaker: CircuitBreaker
+) -> Mapping:
+    """The mapping carrying the site's users (``assign:``), asked once; on a refusal
+    the mapping as it is, the breaker open (nothing is sent)."""
+    return users_for_run(
+        req.mapping, columns, lambda: client.list_users(req.site), breaker,
+        agent_map=req.agent_map, site=req.site,
+    )  # fmt: skip
 
 
 def _make_run_dir(req: RunRequest, run_id: str) -> Path:

@@ -180,7 +180,7 @@ def test_matched_rows_get_one_was_assigned_per_owner_column_with_the_user_id() -
 
 def test_without_users_nothing_is_assigned_and_nothing_warned() -> None:
     m = load_mapping("followupboss")
-    assert m.assign is not None and m.assign.agent == ("Assigned To",)
+    assert m.assign is not None and m.assign.agent == ("Assigned To",) and m.assign.optional
     cols = ["ID", "First Name", "Email 1", "Stage", "Assigned To"]
     frame = pd.DataFrame([["1", "Ann", "a@x.com", "Lead", "Nobody"]], columns=cols, index=[2])
     mapped = map_chunk(bind(m, cols, cols), frame, site=None)
