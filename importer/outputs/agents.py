@@ -50,6 +50,15 @@ class AgentLine:
             candidates,
         ]  # fmt: skip
 
+    def as_json(self) -> dict[str, Any]:
+        m, user = self.match, self.match.user
+        return {
+            "role": self.role, "owner": self.owner, "rows": self.rows, "match": m.status,
+            "how": m.how or None, "user": user.id if user else None,
+            "user_name": user.name if user else None, "user_email": (user.email or None) if user else None,
+            "candidates": [{"id": p.id, "name": p.name, "email": p.email} for p in m.candidates],
+        }  # fmt: skip
+
 
 @dataclass(frozen=True)
 class AgentReport:
@@ -69,7 +78,7 @@ class AgentReport:
         return {
             "checked": True,
             "rows": {s: self.rows(s) for s in ("matched", "unknown", "ambiguous")},
-            "owners": [dict(zip(AGENT_COLUMNS, line.cells(), strict=True)) for line in self.lines],
+            "owners": [line.as_json() for line in self.lines],
             "file": str(self.file) if self.file else None,
         }
 
