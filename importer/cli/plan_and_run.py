@@ -203,7 +203,8 @@ def run(
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
-        lock_wait=lock_wait, reject_workbook=not no_xlsx, agent_map=agent_map,
+        lock_wait=lock_wait, reject_workbook=not no_xlsx, assign=assign == "on",
+        agent_map=agent_map,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed

@@ -77,7 +77,10 @@ class RunRequest:
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
     lock_wait: float = 0.0  # seconds to wait for a ledger another run holds (--wait)
     reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
-    agent_map: Path | None = None  # --agent-map: owner -> user, for the mapping's assign:
+    # --assign on: list the site's users and assign each row's owner (the mapping's
+    # assign:); off by default here, so a library caller asks for that read itself
+    assign: bool = False
+    agent_map: Path | None = None  # --agent-map: owner -> user
 
 
 ProgressFactory = Callable[..., Progress]
@@ -151,6 +154,8 @@ def _with_users(
 ) -> Mapping:
     """The mapping carrying the site's users (``assign:``), asked once; on a refusal
     the mapping as it is, the breaker open (nothing is sent)."""
+    if not req.assign:
+        return req.mapping
     return users_for_run(
         req.mapping, columns, lambda: client.list_users(req.site), breaker,
         agent_map=req.agent_map, site=req.site,
