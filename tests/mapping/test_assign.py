@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -186,3 +187,20 @@ def test_without_users_nothing_is_assigned_and_nothing_warned() -> None:
     mapped = map_chunk(bind(m, cols, cols), frame, site=None)
     assert set(mapped.activities["type"]) <= {"note"} and not mapped.warnings
     assert "assigned to: Nobody" in mapped.leads["source_details"].iat[0]
+
+
+def test_mappings_check_names_an_owner_column_missing_from_the_sample(tmp_path: Path) -> None:
+    from importer.catalog.lint import check
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "source: S\nkey: [ID]\nfields: {email: [Email]}\nassign: {agent: Agent, lender: [Lender, Loan Officer]}\n",
+        encoding="utf-8",
+    )
+    sample = tmp_path / "sample.csv"
+    sample.write_text("ID,Email,Loan Officer\n1,a@x.com,Kim\n", encoding="utf-8")
+    problems = check(mine, sample)
+    assert problems == [
+        f"{mine} [assign.agent]: column 'Agent' is not in the sample's header; "
+        "a run stops (exit 2) unless --assign off"
+    ]
