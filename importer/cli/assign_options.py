@@ -33,10 +33,14 @@ assign_options = [
 ]  # fmt: skip
 
 
-def for_run(mapping: Mapping, assign: str) -> Mapping:
-    """The mapping for ``run`` (or ``plan``): without ``assign:`` when off."""
+def for_run(mapping: Mapping, assign: str, agent_map: Path | None = None) -> Mapping:
+    """The mapping for ``run`` (or ``plan``): without ``assign:`` when off. An
+    ``--agent-map`` with nothing to assign is a mistake worth a line (exit 2)."""
     from importer.plan.users import assignment_off
 
+    if agent_map is not None and (assign == "off" or mapping.assign is None):
+        why = "--assign off" if assign == "off" else f"mapping {mapping.name!r} has no assign:"
+        raise ConfigError(f"--agent-map is given, but {why}: leave it out, or assign owners")
     return assignment_off(mapping) if assign == "off" else mapping
 
 

@@ -113,6 +113,7 @@ def plan(
             mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
         ),
         assign,
+        agent_map,
     )
     with users_to_plan(
         mapping, site=site_option(site), base_url=base_url, sandbox=sandbox, env=environment()
@@ -188,6 +189,7 @@ def run(
             mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
         ),
         assign,
+        agent_map,
     )
     options = read_options(sheet, delimiter, encoding, mapping)
     target = run_destination(

@@ -314,3 +314,22 @@ def test_the_sample_people_file_meets_the_sandbox_team(
     assert owners["Marcus Bell"]["match"] == owners["Priya Shah"]["match"] == "unknown"
     assert sum(o["rows"] for o in owners.values()) == 56
     assert "Owners:" in out
+
+
+def test_an_agent_map_with_nothing_to_assign_is_one_line(
+    seeded: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = write_export(tmp_path / "people.csv", OWNERS)
+    agent_map = tmp_path / "map.csv"
+    agent_map.write_text("owner,user\nSam Lee,u-gone\n", encoding="utf-8")
+    code, out, err = rg_import(
+        capsys,
+        *run(seeded, export, tmp_path, "r", "--assign", "off", "--agent-map", str(agent_map)),
+    )
+    assert (code, out) == (ExitCode.USAGE, "") and "--agent-map is given, but --assign off" in err
+    # a user the site does not have: exit 2, nothing sent, no run directory
+    code, out, err = rg_import(
+        capsys, *run(seeded, export, tmp_path, "r", "--agent-map", str(agent_map))
+    )
+    assert code == ExitCode.USAGE and "'u-gone' is no user of the site" in err
+    assert writes(seeded) == [] and not (tmp_path / "r").exists()
