@@ -92,6 +92,15 @@ MISSING_PROPERTY = _code(
     "missing_property", "validate", "reject", "a potential seller without a property"
 )
 
+UNKNOWN_AGENT = _code(
+    "unknown_agent", "validate", "warning",
+    "the row's owner (agent or lender) matches no user of the site: sent unassigned",
+)  # fmt: skip
+AMBIGUOUS_AGENT = _code(
+    "ambiguous_agent", "validate", "warning",
+    "the row's owner matches several users of the site: sent unassigned, never guessed",
+)  # fmt: skip
+
 # ---------------------------------------------------------------- plan
 DUPLICATE_KEY = _code(
     "duplicate_key", "plan", "reject", "the same key as an earlier row, which is kept"

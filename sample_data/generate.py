@@ -82,7 +82,10 @@ STREETS = tuple(
 EMAIL_DOMAINS = ("example.com", "example.com", "example.org", "example.net")
 STAGES = ("Lead",) * 4 + ("Prospect",) * 2 + ("Active Client", "Past Client", "Sphere")
 SOURCES = ("Zillow", "Realtor.com", "Website", "Open House", "Referral", "Door Knocking", "Facebook")  # fmt: skip
-AGENTS = ("Rachel Kim", "Marcus Bell", "Dana Ortiz", "Priya Shah", "Tom Becker")
+# Two of them are users of the sandbox's demo team (importer/sandbox/users.py), one
+# shares a name with two of its users (ambiguous), two are none of them (unknown):
+# `rg-import plan --sandbox` shows each case of assigning leads to their agents.
+AGENTS = ("Jane Doe", "Marcus Bell", "Maria Garcia", "Priya Shah", "John Smith")
 TAG_CELLS = ("",) * 4 + (
     "buyer", "buyer, pre-approved", "seller", "buyer, first-time buyer", "investor",
     "seller, downsizing", "buyer, relocation", "renter", "buyer, seller", "hot lead",

@@ -153,6 +153,10 @@ def _against_sample(mapping: Mapping, headers: list[str]) -> list[str]:
             )
     for i, rule in enumerate(mapping.empty_values):
         absent(f"empty_values[{i}].columns", rule.columns, "the rule does nothing")
+    for role, columns in mapping.assign.roles if mapping.assign else ():
+        optional = mapping.assign is not None and mapping.assign.optional
+        absent(f"assign.{role}", columns, "leads are sent unassigned" if optional
+               else "a run stops (exit 2) unless --assign off")  # fmt: skip
     if has_fingerprint(mapping) and fingerprint_evidence(mapping.detect, headers) is None:
         problems.append(
             _line(path, "detect", "the fingerprint does not match the sample's header, so files "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from importer.cli.assign_options import assign_options
 from importer.cli.job_settings import JOB_META, job_options, job_runs, remember_result
 from importer.cli.shared import apply_options, command_line, input_options, spools_input
 from importer.cli.shown import Shown, show_result
@@ -77,6 +78,9 @@ plan_options = [
     click.option("--no-xlsx", "no_xlsx", is_flag=True, help="Write no rejects.xlsx beside rejects.csv (it takes a few seconds per 10,000 rejects)."),
     click.option("--processes", type=click.IntRange(1, 64), help="Processes checking rows (default: one per core, up to 4)."),
     click.option("--update-api", type=click.Choice(UPDATE_APIS), default=DEFAULT_UPDATE_API, show_default=True, help="The run's update API, with --ledger: v2 can clear fields that became empty."),
+    click.option("--base-url", metavar="URL", help="API base URL to list the site's users from (or RG_BASE_URL), for assign:."),
+    click.option("--sandbox", is_flag=True, help="List the users of the embedded local sandbox instead (its site unless --site)."),
+    *assign_options,
     *outcome_options,
 ]  # fmt: skip
 
@@ -89,28 +93,42 @@ plan_options = [
 def plan(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
     phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None, overwrite: bool,
-    no_xlsx: bool, processes: int | None, update_api: str, fail_on: str, allow_empty: bool,
+    no_xlsx: bool, processes: int | None, update_api: str, base_url: str | None, sandbox: bool,
+    assign: str, agent_map: Path | None, fail_on: str, allow_empty: bool,
     as_json: bool, summary_line: bool, quiet: bool,
 ) -> int:  # fmt: skip
     """Check every row of INPUT and show what a run would do; sends nothing.
 
-    INPUT may be - to read standard input.
+    INPUT may be - to read standard input. With --site and credentials (or
+    --sandbox), the owners of a mapping with assign: are matched to the site's users.
     """
     from importer.cli.arguments import read_options, site_option
+    from importer.cli.assign_options import for_run, users_to_plan
+    from importer.config import environment
     from importer.plan.plan_file import PlanRequest, plan_file
     from importer.progress import make_progress
 
-    mapping = _resolve_mapping(
-        mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+    mapping = for_run(
+        _resolve_mapping(
+            mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+        ),
+        assign,
+        agent_map,
     )
-    request = PlanRequest(
-        input=input_path, mapping=mapping, site=site_option(site), ledger=ledger, out=out,
-        read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
-        update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
-        fail_on=fail_on, allow_empty=allow_empty, reject_workbook=not no_xlsx,
-    )  # fmt: skip
-    quiet_bar = quiet or as_json or summary_line
-    result = plan_file(request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k))
+    with users_to_plan(
+        mapping, site=site_option(site), base_url=base_url, sandbox=sandbox, env=environment()
+    ) as users:
+        request = PlanRequest(
+            input=input_path, mapping=mapping, site=users.site, ledger=ledger, out=out,
+            read_options=read_options(sheet, delimiter, encoding, mapping), processes=processes,
+            update_api=update_api, command=command_line(), overwrite=overwrite, input_name=input_name,
+            fail_on=fail_on, allow_empty=allow_empty, reject_workbook=not no_xlsx,
+            list_users=users.fetch, agent_map=agent_map, agents_unchecked=users.why,
+        )  # fmt: skip
+        quiet_bar = quiet or as_json or summary_line
+        result = plan_file(
+            request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k)
+        )
     show_result(result, Shown(as_json=as_json, summary_line=summary_line, quiet=quiet))
     return int(result.exit_code)
 
@@ -131,6 +149,7 @@ run_options = [
     click.option("--timeout", "read_timeout", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(min=0.1), help="Most seconds one try may take in all: connecting, sending, the whole answer."),
     click.option("--yes", "-y", is_flag=True, help="Do not ask before the first write to a site."),
     click.option("--wait", "lock_wait", default=0, type=click.FloatRange(min=0), metavar="SECONDS", help="When another run holds the ledger, wait this long for it (default: exit 5 at once)."),
+    *assign_options,
     *outcome_options,
     click.option("--log-file", type=click.Path(path_type=Path), help="Append the run's events to this file as JSON lines (no personal data, no credentials)."),
     click.option("--notify-url", metavar="URL", help="POST a short JSON summary here when the run ends (https, or http to this machine)."),
@@ -173,10 +192,11 @@ def _run(
     out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool,
     update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
     fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,
-    runs_dir: Path | None, keep_runs: int | None,
+    runs_dir: Path | None, keep_runs: int | None, assign: str, agent_map: Path | None,
 ) -> tuple[RunResult, Shown]:  # fmt: skip
     """``run`` without its log and notification: resolve the flags, send, return the result."""
     from importer.cli.arguments import read_options, run_destination, site_option
+    from importer.cli.assign_options import for_run
     from importer.config import environment
     from importer.send.client_settings import ClientSettings
     from importer.send.run import RunRequest
@@ -184,8 +204,12 @@ def _run(
     env = environment()
     job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
     shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
-    mapping = _resolve_mapping(
-        mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+    mapping = for_run(
+        _resolve_mapping(
+            mapping_name, input_path, sheet, delimiter, encoding, phone_region, quiet=quiet
+        ),
+        assign,
+        agent_map,
     )
     options = read_options(sheet, delimiter, encoding, mapping)
     target = run_destination(
@@ -201,7 +225,8 @@ def _run(
         workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
-        lock_wait=lock_wait, reject_workbook=not no_xlsx, run_id=run_id,
+        lock_wait=lock_wait, reject_workbook=not no_xlsx, run_id=run_id, assign=assign == "on",
+        agent_map=agent_map,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed

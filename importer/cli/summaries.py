@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from importer.catalog.detect import BrokenMapping
     from importer.jobs.doctor import Check
     from importer.mapping.spec import Mapping
+    from importer.outputs.agents import AgentReport
     from importer.outputs.report import InputFacts, PlanResult
     from importer.outputs.review import Review
     from importer.send.users import User
@@ -41,7 +42,7 @@ def plan_summary(result: PlanResult) -> str:
     if result.warnings.total:
         lines.append(f"  {'warnings':<10}{result.warnings.total:>8}  (see report.json)")
     lines += _reasons(result.rejects, result.warnings.reasons)
-    lines += _file_warnings(inp) + _file_problems(result)
+    lines += _file_warnings(inp) + _file_problems(result) + _owners(result.agents)
     if not result.site:
         lines.append("  (no --site given: lead ids are left blank)")
     lines.append(f"Plan:    {result.plan_file}")
@@ -52,6 +53,28 @@ def plan_summary(result: PlanResult) -> str:
     lines.append(f"Report:  {result.out_dir}/report.json")
     lines += _page_line(result.out_dir, "         ")
     return "\n".join(lines)
+
+
+def _owners(agents: AgentReport | None) -> list[str]:
+    """Each owner of the export with the user it matched and its rows (the first 20)."""
+    if agents is None:
+        return []
+    if not agents.checked:
+        return [f"  ({agents.reason})"]
+    lines = ["Owners:"]
+    for line in agents.lines[:20]:
+        m = line.match
+        to = (
+            f"{m.user.name} <{m.user.email}> ({m.how})" if m.user
+            else "ambiguous: " + ", ".join(p.name for p in m.candidates) if m.candidates
+            else "no user"
+        )  # fmt: skip
+        lines.append(f"  {line.role} {line.owner!r:<28} {line.rows:>6} rows -> {to}")
+    if len(agents.lines) > 20:
+        lines.append(f"  ... {len(agents.lines) - 20} more in agents.csv")
+    if agents.file:
+        lines.append(f"  ({agents.file}: complete its user column and pass it as --agent-map)")
+    return lines
 
 
 def run_summary(result: RunResult) -> str:

@@ -74,8 +74,10 @@ def bind(mapping: Mapping, columns: Sequence[str], headers: Sequence[str]) -> Bo
             f"is missing (the file has: {', '.join(headers[:12])}{' ...' if len(headers) > 12 else ''}); "
             "pick the mapping made for this export with --mapping, or change the key in the mapping"
         )
-    # A country column only tells how to read phone numbers: it is sent
-    # nowhere, so unless something else reads it, it stays in the note.
+    _check_owner_columns(mapping, resolved, headers)
+    # A country column only tells how to read phone numbers, and an owner
+    # column whom to assign: neither is a lead field, so unless something else
+    # reads it, it stays in the note.
     read_elsewhere = set(_without_country(mapping).referenced_columns())
     used = {col for name, col in resolved.items() if name in read_elsewhere or "{n}" in name}
     used |= {col for group in groups for col in group}
@@ -87,7 +89,24 @@ def bind(mapping: Mapping, columns: Sequence[str], headers: Sequence[str]) -> Bo
 
 
 def _without_country(mapping: Mapping) -> Mapping:
-    return replace(mapping, options=replace(mapping.options, country_columns=()))
+    return replace(mapping, options=replace(mapping.options, country_columns=()), assign=None)
+
+
+def _check_owner_columns(
+    mapping: Mapping, resolved: dict[str, str], headers: Sequence[str]
+) -> None:
+    """An ``assign:`` role none of whose columns is in the file stops the command
+    (owners would be lost without a word), unless the mapping says ``optional``."""
+    if mapping.assign is None or mapping.assign.optional:
+        return
+    for role, names in mapping.assign.roles:
+        if not any(name in resolved for name in names):
+            shown = ", ".join(headers[:12]) + (" ..." if len(headers) > 12 else "")
+            raise InputError(
+                f"assign.{role}: column {' or '.join(repr(n) for n in names)} of mapping "
+                f"{mapping.name!r} is not in the file (the file has: {shown}); fix assign: in "
+                "the mapping, or pass --assign off"
+            )
 
 
 def _ignored(mapping: Mapping) -> set[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from importer import api_contract as contract
+from importer.mapping.parse_assign import parse_assign
 from importer.mapping.parse_parts import parse_activity, parse_groups, with_default_transform
 from importer.mapping.reader import MappingReader
 from importer.mapping.spec import (
@@ -92,6 +93,7 @@ def parse_mapping(data: Any, *, path: Path | None = None, name: str | None = Non
         ),
         fingerprint=hashlib.sha256(repr(data).encode("utf-8")).hexdigest(),
         full_name=full_name,
+        assign=parse_assign(p, top.get("assign"), kind),
     )
 
 
@@ -102,7 +104,7 @@ def _top_level(p: MappingReader, data: Any) -> dict[str, Any]:
     allowed = {
         "name", "crm", "description", "confidence", "kind", "source", "detect", "read", "options",
         "key", "key_fallback", "unmapped", "fields", "groups", "activities", "link", "ignore",
-        "value_maps", "empty_values", "full_name",
+        "value_maps", "empty_values", "full_name", "assign",
     }  # fmt: skip
     p.unknown_keys(top, allowed, "")
     return top

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from importer import codes
+from importer.mapping.assign import USER_ID, assignment_frames
 from importer.mapping.spec import ActivitySpec, Group, Mapping
 from importer.mapping.values import (
     FIELD_ORDER,
@@ -144,6 +145,7 @@ def activities_frame(
     index = ev.frame.index
     for order, spec in enumerate(mapping.activities):
         frames.append(_one_activity_frame(ev, mapping, spec, order, fields))
+    frames += assignment_frames(ev, mapping)
     if mapping.kind != "activity" and notes:
         note = issues.note_text()
         present = note != ""
@@ -170,7 +172,7 @@ def activities_frame(
         .drop(columns="_order")
         .reset_index(drop=True)
     )
-    prop_cols = [c for c in out.columns if c.startswith("property.")]
+    prop_cols = [c for c in out.columns if c.startswith("property.") or c == USER_ID]
     if prop_cols:
         out[prop_cols] = out[prop_cols].fillna("")
     return out

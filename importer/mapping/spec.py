@@ -233,6 +233,33 @@ class Options:
 
 
 @dataclass(frozen=True)
+class AssignSpec:
+    """``assign:``: the columns naming a row's owners in the old CRM, matched to Real Geeks users.
+
+    ``agent`` and ``lender`` are column aliases (per row, the first non-empty
+    wins). A file with none of a role's columns stops the command unless
+    ``optional``. ``directory`` (an ``importer.mapping.owners.Directory``) is
+    not read from the file: a run puts the site's users there
+    (``importer.send.assignment``); without it nothing is assigned.
+    """
+
+    agent: tuple[str, ...] = ()
+    lender: tuple[str, ...] = ()
+    match: tuple[str, ...] = ("email", "name")
+    optional: bool = False
+    directory: Any = None
+
+    @property
+    def roles(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """("agent", columns) and ("lender", columns), for the roles the mapping names."""
+        return tuple((r, c) for r, c in (("agent", self.agent), ("lender", self.lender)) if c)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.agent + self.lender
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A parsed, checked mapping file."""
 
@@ -260,6 +287,7 @@ class Mapping:
     # where both of those came out empty
     full_name: ValueSpec | None = None
     fingerprint: str = ""  # sha256 of the mapping's text: changes when the mapping does
+    assign: AssignSpec | None = None  # owner columns matched to users (was_assigned activities)
 
     def referenced_columns(self) -> tuple[str, ...]:
         """Every source column (or ``{n}`` pattern) the mapping reads."""
@@ -275,4 +303,6 @@ class Mapping:
         cols += self.options.country_columns
         if self.full_name:
             cols += self.full_name.referenced_columns()
+        if self.assign:
+            cols += self.assign.columns
         return tuple(dict.fromkeys(cols))

@@ -22,6 +22,7 @@ from importer import codes
 from importer.errors import ExitCode
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome, Problem, RowWarning
+from importer.outputs.agents import AgentReport
 from importer.outputs.reasons import Reasons, tally_warnings
 from importer.settings import DEFAULT_FAIL_ON
 
@@ -110,6 +111,7 @@ class PlanResult:
     fail_on: str = DEFAULT_FAIL_ON
     rejects_workbook: Path | None = None  # rejects.xlsx, beside rejects_file
     rejects: Reasons = field(default_factory=Reasons)  # rejected rows per code
+    agents: AgentReport | None = None  # the export's owners and their users (mapping's assign:)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -226,6 +228,7 @@ def _plan_report(result: PlanResult) -> dict[str, Any]:
         "rejects": _rejects(result),
         "problems": _problems(result),
         "warnings": _warnings(result.warnings),
+        **({"agents": result.agents.as_json()} if result.agents else {}),
         "plan_file": str(result.plan_file),
         "rejects_file": _path(result.rejects_file),
         "rejects_workbook": _path(result.rejects_workbook),

@@ -21,6 +21,7 @@ import pandas as pd
 
 from importer import api_contract as contract
 from importer.mapping.apply import MappedChunk
+from importer.mapping.assign import USER_ID
 
 _INT_FIELDS = frozenset(contract.PROPERTY_INT_FIELDS)
 
@@ -53,11 +54,15 @@ def activities_by_row(
         acts = acts[acts["_row"].isin(list(rows))]
     prop_cols = [c for c in acts.columns if c.startswith("property.")]
     base = ["type", "source", "description", "created"]
-    for record in zip(*(acts[c].tolist() for c in ["_row", *base, *prop_cols]), strict=True):
+    users = acts[USER_ID].tolist() if USER_ID in acts.columns else [""] * len(acts)
+    columns = (acts[c].tolist() for c in ["_row", *base, *prop_cols])
+    for user, record in zip(users, zip(*columns, strict=True), strict=True):
         row, atype, source, description, created, *props = record
         activity: dict[str, Any] = {"type": atype, "source": source, "description": description}
         if created:
             activity["created"] = created
+        if user:  # was_assigned: the Real Geeks user (importer.mapping.assign)
+            activity["user"] = {"id": user}
         if props:
             prop = {}
             for name, v in zip(prop_cols, props, strict=True):

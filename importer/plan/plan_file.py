@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +32,12 @@ from importer.outputs.report import (
     input_problems,
     report_json,
 )
+from importer.plan.agents import agent_report
 from importer.plan.known_rejects import RejectMemory
 from importer.plan.plan_csv import write_chunk
 from importer.plan.planner import Planner
 from importer.plan.rows import PlannedChunk
+from importer.plan.users import users_for_plan
 from importer.progress import NullProgress, Progress
 from importer.settings import DEFAULT_FAIL_ON, DEFAULT_UPDATE_API, REJECT_WORKBOOK_MAX_ROWS
 
@@ -71,6 +73,10 @@ class PlanRequest:
     )
     fail_on: str = DEFAULT_FAIL_ON  # which rejects make exit 3 (settings.FAIL_ON)
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
+    # assign: the site's users (Client.list_users; None: not asked, for ``agents_unchecked``)
+    list_users: Callable[[], Iterable[Any]] | None = None
+    agent_map: Path | None = None  # --agent-map
+    agents_unchecked: str = ""  # why the users cannot be asked (no --site, no credentials)
 
 
 def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = None) -> PlanResult:
@@ -83,6 +89,7 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
     options = _options(req)
     # lazy: the rows are parsed where they are checked (see importer.plan.parallel)
     with _history(req, run_id) as ledger, open_table(req.input, options, lazy=True) as table:
+        req, unchecked = _with_users(req, table.info.columns)
         planner = Planner(
             req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
             clears_fields=req.update_api == "v2", shows_fields=True,
@@ -99,6 +106,7 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         )
         workbook = _reject_workbook(rejects, table, workbook_mapping)
         info = table.info
+    agents = agent_report(req.mapping, req.input, options, out_dir, unchecked)
     name = req.input_name or str(req.input)
     result = PlanResult(
         run_id=run_id, command=req.command, input=InputFacts.of(info, name),
@@ -107,11 +115,21 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
         rejects_file=rejects.path if rejects else None, rejects_workbook=workbook,
         duration_s=round(time.monotonic() - started, 3), rejects_known=memory.known,
         problems=input_problems(info.rows, name, allow_empty=req.allow_empty), fail_on=req.fail_on,
+        agents=agents,
     )  # fmt: skip
     data = report_json(result)
     private_files.write_json(out_dir / "report.json", data)
     report_html.write_html(out_dir / "report.html", data)
     return result
+
+
+def _with_users(req: PlanRequest, columns: list[str]) -> tuple[PlanRequest, str]:
+    """The request whose mapping carries the site's users, and why owners were not checked."""
+    mapping, unchecked = users_for_plan(
+        req.mapping, columns, req.list_users, agent_map=req.agent_map, site=req.site,
+        unchecked=req.agents_unchecked,
+    )  # fmt: skip
+    return dataclasses.replace(req, mapping=mapping), unchecked
 
 
 def _options(req: PlanRequest) -> ReadOptions:

@@ -27,6 +27,7 @@ from importer.plan.known_rejects import RejectMemory
 from importer.plan.planner import Planner
 from importer.progress import NullProgress, Progress
 from importer.send import run_log
+from importer.send.assignment import users_for_run
 from importer.send.breaker import CircuitBreaker
 from importer.send.missing import report_missing
 from importer.send.run_end import Ending, exit_code, write_report
@@ -76,6 +77,10 @@ class RunRequest:
     allow_empty: bool = False  # a file with no data rows is no problem (else empty_input)
     lock_wait: float = 0.0  # seconds to wait for a ledger another run holds (--wait)
     reject_workbook: bool = True  # write rejects.xlsx beside rejects.csv (--no-xlsx: not)
+    # --assign on: list the site's users and assign each row's owner (the mapping's
+    # assign:); off by default here, so a library caller asks for that read itself
+    assign: bool = False
+    agent_map: Path | None = None  # --agent-map: owner -> user
 
     @property
     def workbook_mapping(self) -> Mapping | None:
@@ -120,7 +125,7 @@ def run_file(
         tally = Tally(held_only=req.activities_at_most_once)
         # lazy: a re-run may not need to parse a single row (see Table.pieces)
         with open_table(req.input, options, lazy=True) as table, client:
-            chunks = _planned_pieces(req, table, ledger, settings)
+            chunks = _planned_pieces(req, table, ledger, settings, client, breaker)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
             files = RunFiles(out_dir, table.info.headers, breaker, req.workbook_mapping)
@@ -147,17 +152,32 @@ def run_file(
 
 
 def _planned_pieces(
-    req: RunRequest, table: Table, ledger: Ledger, settings: ClientSettings
-) -> PlannedPieces:
+    req: RunRequest, table: Table, ledger: Ledger, settings: ClientSettings, client: Client,
+    breaker: CircuitBreaker,
+) -> PlannedPieces:  # fmt: skip
     """The file's pieces, planned as they are read; the first one is planned here, so a
     file that fails in its first rows stops before anything is made or sent."""
-    planner = Planner(
-        req.mapping, table.info.columns, table.info.headers, site=req.site, ledger=ledger,
-        payloads_needed=True, clears_fields=settings.update_api == "v2",
+    planner = Planner(  # (the mapping with the site's users, for assign:)
+        _with_users(req, table.info.columns, client, breaker), table.info.columns,
+        table.info.headers, site=req.site, ledger=ledger, payloads_needed=True,
+        clears_fields=settings.update_api == "v2",
     )  # fmt: skip
     chunks = PlannedPieces(planner, table)
     chunks.first()
     return chunks
+
+
+def _with_users(
+    req: RunRequest, columns: list[str], client: Client, breaker: CircuitBreaker
+) -> Mapping:
+    """The mapping carrying the site's users (``assign:``), asked once; on a refusal
+    the mapping as it is, the breaker open (nothing is sent)."""
+    if not req.assign:
+        return req.mapping
+    return users_for_run(
+        req.mapping, columns, lambda: client.list_users(req.site), breaker,
+        agent_map=req.agent_map, site=req.site,
+    )  # fmt: skip
 
 
 def _make_run_dir(req: RunRequest, run_id: str) -> Path:

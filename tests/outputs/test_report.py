@@ -64,7 +64,8 @@ def test_plan_and_run_return_results_their_reports_are_built_from(tmp_path: Path
     sent = json.loads(run.report_file.read_text("utf-8"))
     assert sent == report_json(run)
     assert set(planned) & set(sent) == SHARED
-    assert set(planned) - SHARED == {"plan_file"}
+    # (plan also shows the owners of a mapping with assign: and the users they match)
+    assert set(planned) - SHARED == {"plan_file", "agents"}
     # the plan's counts are predictions; "unchanged" and "rejected" mean the same in both
     assert set(planned["leads"]) & set(sent["leads"]) == {"unchanged", "rejected"}
     assert set(planned["warnings"]) - set(sent["warnings"]) == {"examples"}

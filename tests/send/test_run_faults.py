@@ -224,8 +224,10 @@ def test_refused_credentials_stop_at_once(
         use_cli_env(monkeypatch, tmp_path)
         refusing = start_sandbox(port=0, sites=(OTHER_SITE,))
     out = tmp_path / "refused"
+    # (--assign off: these refusals are of writes; a refused users listing is
+    # tests/send/test_assign_run.py's)
     args = ["run", str(PEOPLE), "-m", "followupboss", "--site", SITE, "--ledger", str(ledger),
-            "--yes", "-q", "--workers", str(workers)]  # fmt: skip
+            "--yes", "-q", "--workers", str(workers), "--assign", "off"]  # fmt: skip
     with refusing:
         code = cli_exit([*args, "--base-url", refusing.url, "--out", str(out)])
         seen = refusing.stats()

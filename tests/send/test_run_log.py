@@ -30,7 +30,8 @@ from tests.send.test_run import (
 
 USER = "importer-user-7731"
 SECRET = "S3cr3t-pa55-Zq9"  # the API password: must never reach the log
-PATH = re.compile(rf"^/rest/sites/{SITE}/leads(/[0-9a-f-]{{36}}(/activities)?)?$")
+# the paths a run asks for: leads, their activities, and the site's users (for assign:)
+PATH = re.compile(rf"^/rest/sites/{SITE}/(users|leads(/[0-9a-f-]{{36}}(/activities)?)?)$")
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
@@ -101,7 +102,9 @@ def test_the_log_holds_start_every_try_every_row_and_end_but_nothing_private(
     requests = [line for line in lines if line["event"] == "request"]
     assert len(requests) == report["requests"]["total"]
     assert all(PATH.match(r["path"]) for r in requests), {r["path"] for r in requests}
-    assert {(r["method"], r["status"], r["attempt"]) for r in requests} == {("POST", 201, 1)}
+    assert {(r["method"], r["status"], r["attempt"]) for r in requests} == {
+        ("POST", 201, 1), ("GET", 200, 1)  # the leads, and the site's users once (assign:)
+    }  # fmt: skip
     assert all(r["latency_ms"] >= 0 for r in requests)
 
     rows = {line["row"]: line for line in lines if line["event"] == "row"}

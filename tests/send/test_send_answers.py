@@ -165,7 +165,7 @@ def test_a_run_of_foreign_2xx_answers_stops_the_run_and_suspects_a_portal(
     out = tmp_path / "out"
     with start_sandbox(port=0, fault_rate=1.0, faults=("2xx-html",)) as portal:
         code = cli_exit(["run", str(PEOPLE), "-m", "followupboss", "--site", SITE, "--yes",
-                         "--base-url", portal.url, "--ledger", str(tmp_path / "l.sqlite"),
+                         "--assign", "off", "--base-url", portal.url, "--ledger", str(tmp_path / "l.sqlite"),
                          "--out", str(out)])  # fmt: skip
         assert portal.leads(SITE) == []
     printed = capsys.readouterr().out
@@ -188,7 +188,7 @@ def test_an_unreachable_api_sends_nothing_rejects_nothing_and_names_the_url(
     ledger = tmp_path / "l.sqlite"
     out = tmp_path / "out"
     unreachable = f"http://127.0.0.1:{closed_port()}/rest"
-    args = ["run", str(PEOPLE), "-m", "followupboss", "--site", SITE, "--yes",
+    args = ["run", str(PEOPLE), "-m", "followupboss", "--site", SITE, "--yes", "--assign", "off",
             "--ledger", str(ledger), "--max-attempts", "2"]  # fmt: skip
     code = cli_exit([*args, "--base-url", unreachable, "--out", str(out)])
     printed = capsys.readouterr().out
