@@ -123,7 +123,8 @@ class Bench:
         path = self.people(rows)
         while len(done) < reps:
             self.log(f"  rg-import plan, {rows:,} rows ({len(done) + 1}/{reps}) ...")
-            finished = self.cli("plan", path, "-m", MAPPING, "--site", PLAN_SITE,
+            # --assign off: no users listing (it would ask the real service for PLAN_SITE's)
+            finished = self.cli("plan", path, "-m", MAPPING, "--site", PLAN_SITE, "--assign", "off",
                                 "--out", self.fresh("plan"), "--quiet", "--json")  # fmt: skip
             report = finished.json()
             if report["input"]["rows"] != rows:
