@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Iterator
 from copy import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from importer.models import Problem
 from importer.outputs import private_files
 from importer.outputs.csv_files import FORMULA_START, unneutralise
 from importer.outputs.problem_cells import ProblemCells
+from importer.outputs.reasons import Reasons
 from importer.read.headers import REJECTS_SHEET, SUMMARY_SHEET, unwrap_cell
 
 _BAD = PatternFill("solid", fgColor="FFC7CE")  # a cell a problem is about
@@ -112,14 +112,17 @@ def _fill(
     sheet.append(
         [make.cell(h, "diagnostic" if i >= originals else "header") for i, h in enumerate(header)]
     )
-    tally = _Tally()
+    tally = Reasons()
+    sheet_rows: dict[int, int] = {}  # input row -> its row in sheet Rejects
     last = 1
     for last, row in enumerate(itertools.chain(head, values), start=2):
-        found = problems.get(int(row[originals]), []) if row[originals].isdigit() else []
+        number = int(row[originals]) if row[originals].isdigit() else 0
+        found = problems.get(number, []) if number else []
         sheet.append(_row_cells(make, last, row, originals, found, cells))
-        tally.add(row, originals, found, last)
+        tally.add_row(number, _listed(row, originals, found))
+        sheet_rows.setdefault(number, last)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
-    _write_summary(summary, tally)
+    _write_summary(summary, tally, sheet_rows)
 
 
 def _layout(sheet: Any, header: list[str], sample: list[list[str]], originals: int) -> None:
@@ -230,38 +233,15 @@ def _escaped(text: str) -> str:
     return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
-@dataclass
-class _Example:
-    rows: int
-    row: str  # the input row number of the first row with the code
-    message: str
-    sheet_row: int  # where that row is in sheet Rejects
+def _listed(row: list[str], originals: int, found: list[Problem]) -> list[Problem]:
+    """The row's codes as its ``_code`` cell lists them (an API refusal's included), each
+    with the first message of its problems, or the row's ``_message``."""
+    messages = {p.code: p.message for p in reversed(found)}  # the first message of each code
+    listed = row[originals + 2].split(";") if row[originals + 2] else []
+    return [Problem(code, messages.get(code, row[originals + 3])) for code in listed]
 
 
-@dataclass
-class _Tally:
-    """Rejected rows per code (a row counts once under each of its codes), with an example."""
-
-    rows: int = 0
-    codes: dict[str, _Example] = field(default_factory=dict)
-
-    def add(self, row: list[str], originals: int, found: list[Problem], sheet_row: int) -> None:
-        self.rows += 1
-        listed = row[originals + 2].split(";") if row[originals + 2] else []
-        messages = {p.code: p.message for p in reversed(found)}  # the first message of each code
-        for code in dict.fromkeys(listed):
-            example = self.codes.get(code)
-            if example is None:
-                message = messages.get(code, row[originals + 3])
-                self.codes[code] = _Example(1, row[originals], message, sheet_row)
-            else:
-                example.rows += 1
-
-    def ordered(self) -> list[tuple[str, _Example]]:
-        return sorted(self.codes.items(), key=lambda item: (-item[1].rows, item[0]))
-
-
-def _write_summary(sheet: Any, tally: _Tally) -> None:
+def _write_summary(sheet: Any, tally: Reasons, sheet_rows: dict[int, int]) -> None:
     """Sheet Summary: the codes, most frequent first, each with a meaning and an example."""
     sheet.freeze_panes = "A2"
     for letter, width in zip("ABCDE", (22, 8, 48, 12, 80), strict=True):
@@ -269,12 +249,13 @@ def _write_summary(sheet: Any, tally: _Tally) -> None:
     make = _Cells(sheet)
     titles = ("Code", "Rows", "Meaning", "Example row", "Example message")
     sheet.append([make.cell(title, "header") for title in titles])
-    for code, example in tally.ordered():
+    for code, rows in tally.ordered():
         described = codes.describe(code)
-        link = make.cell(example.row)
-        link.hyperlink = Hyperlink(ref="", location=f"'{REJECTS_SHEET}'!A{example.sheet_row}")
+        row, message = tally.examples[code]
+        link = make.cell(str(row) if row else "")
+        link.hyperlink = Hyperlink(ref="", location=f"'{REJECTS_SHEET}'!A{sheet_rows[row]}")
         meaning = described.meaning if described else ""
-        sheet.append([make.plain(code), example.rows, meaning, link, make.plain(example.message)])
+        sheet.append([make.plain(code), rows, meaning, link, make.plain(message)])
     sheet.append([])
     sheet.append([make.cell("Rejected rows", "header"), tally.rows])
     sheet.append([make.plain(
