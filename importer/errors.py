@@ -251,6 +251,11 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+def interrupted_code(cause: BaseException | None) -> ExitCode:
+    """The exit code of a command stopped by ``cause``: 143 for SIGTERM, else 130 (Ctrl-C)."""
+    return ExitCode.TERMINATED if isinstance(cause, Terminated) else ExitCode.INTERRUPTED
+
+
 @contextmanager
 def terminate_stops() -> Iterator[None]:
     """While this lasts, SIGTERM raises ``Terminated`` in the main thread of this process.

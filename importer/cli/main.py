@@ -30,7 +30,7 @@ from importer.cli.plan_and_run import plan, run
 from importer.cli.review_command import review
 from importer.cli.sandbox_command import sandbox
 from importer.cli.users_commands import doctor, users
-from importer.errors import ExitCode, ImporterError, Terminated, terminate_stops
+from importer.errors import ExitCode, ImporterError, interrupted_code, terminate_stops
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,11 +90,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _interrupted(cause: BaseException | None) -> ExitCode:
     """Say why the command stopped (Ctrl-C or SIGTERM); its exit code."""
-    if isinstance(cause, Terminated):
-        click.echo("Stopped by SIGTERM.", err=True)
-        return ExitCode.TERMINATED
-    click.echo("Interrupted.", err=True)
-    return ExitCode.INTERRUPTED
+    code = interrupted_code(cause)
+    click.echo("Stopped by SIGTERM." if code is ExitCode.TERMINATED else "Interrupted.", err=True)
+    return code
 
 
 def _exit_after_shutdown(code: int) -> None:

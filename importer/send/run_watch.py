@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from importer.errors import ExitCode, ImporterError
+from importer.errors import ExitCode, ImporterError, interrupted_code
 from importer.models import Outcome
 from importer.send import notify, run_log
 
@@ -90,8 +90,10 @@ def exit_code_of(error: BaseException) -> int:
     """The exit code ``importer.cli.main`` gives a command that raised ``error``."""
     if isinstance(error, ImporterError):
         return int(error.exit_code)
-    if isinstance(error, KeyboardInterrupt) or type(error).__name__ == "Abort":
-        return int(ExitCode.INTERRUPTED)  # click's Abort: Ctrl-C at a question
+    if isinstance(error, KeyboardInterrupt):
+        return int(interrupted_code(error))
+    if type(error).__name__ == "Abort":  # click's Abort: Ctrl-C (or SIGTERM) at a question
+        return int(interrupted_code(error.__cause__ or error.__context__))
     if isinstance(error, SystemExit):
         return int(error.code or 0) if isinstance(error.code, int) else 1
     return int(ExitCode.INTERNAL)

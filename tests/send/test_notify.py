@@ -208,3 +208,20 @@ def test_a_hook_that_does_not_answer_in_time_is_given_up(quick_retry: None) -> N
         finally:
             answer.set()
     assert failed is not None and "timed out" in failed and TOKEN not in failed
+
+
+def test_a_run_stopped_before_its_loop_is_notified_with_the_code_it_exits_with() -> None:
+    """The log and the webhook get the code ``rg-import`` exits with: 143 for SIGTERM (also
+    when it came at a question, wrapped in click's Abort), 130 for Ctrl-C."""
+    import click
+
+    from importer.errors import ExitCode, Terminated
+    from importer.send.run_watch import exit_code_of
+
+    assert exit_code_of(Terminated()) == ExitCode.TERMINATED
+    assert exit_code_of(KeyboardInterrupt()) == ExitCode.INTERRUPTED
+    for cause, code in ((Terminated(), ExitCode.TERMINATED), (KeyboardInterrupt(), 130)):
+        try:
+            raise click.exceptions.Abort() from cause
+        except click.exceptions.Abort as abort:
+            assert exit_code_of(abort) == code
