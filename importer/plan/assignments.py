@@ -44,19 +44,29 @@ def last_link(chain: list[RecordedActivity]) -> RecordedActivity | None:
     """The last of one lead's recorded assignments of one role; None if there are none.
 
     The link no other link was salted with. A ledger written before chains may
-    hold several unsalted assignments (the owner changed then): of those ends,
-    the one recorded last (then the greatest hash, so the answer is stable).
+    hold several unsalted assignments (the owner changed then), each an end of
+    its own: the longest chain's end wins, then the one recorded last, then the
+    greatest hash (so the answer never depends on the order rows are read in).
     """
     if not chain:
         return None
-    followed = {
-        before.activity_hash
+    before: dict[str, str] = {
+        link.activity_hash: earlier.activity_hash
         for link in chain
-        for before in chain
-        if before is not link and salted_hash(link.payload, before.activity_hash) == link.activity_hash
+        for earlier in chain
+        if earlier is not link
+        and salted_hash(link.payload, earlier.activity_hash) == link.activity_hash
     }
+
+    def length(link: RecordedActivity) -> int:
+        walked, at = 1, link.activity_hash
+        while at in before and walked <= len(chain):  # (a loop would need a hash collision)
+            walked, at = walked + 1, before[at]
+        return walked
+
+    followed = set(before.values())
     ends = [link for link in chain if link.activity_hash not in followed] or chain
-    return max(ends, key=lambda link: (link.created_at, link.activity_hash))
+    return max(ends, key=lambda link: (length(link), link.created_at, link.activity_hash))
 
 
 def assignment_hash(activity: dict[str, Any], chain: list[RecordedActivity]) -> str:

@@ -22,7 +22,9 @@ import pytest
 
 from importer.cli.main import main
 from importer.errors import ExitCode
+from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
+from importer.plan.assignments import assignment_hash
 from importer.sandbox.runner import Sandbox, start_sandbox
 
 SITE = "3f6c2b1e-9d4a-4e0b-8c7f-2a1b3c4d5e6f"
@@ -225,6 +227,40 @@ def test_an_owner_changed_back_gets_one_new_was_assigned_per_change(
     assert len(writes(seeded)) == sent
 
 
+def test_a_run_stopped_before_its_new_assignment_was_confirmed_sends_that_one_on_resume(
+    seeded: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lead_id = lead_id_for(SITE, SOURCE, "101")
+    for n, owner in enumerate(["Jane Doe", "Kim Park"]):
+        path = write_export(tmp_path / f"{n}.csv", dict(OWNERS, **{"101": (owner, None)}))
+        assert rg_import(capsys, *run(seeded, path, tmp_path, f"r{n}"))[0] == ExitCode.OK
+    back_to_jane = {
+        "type": "was_assigned", "source": SOURCE, "user": {"id": "u-jane"},
+        "description": "The owner in the Follow Up Boss export: Jane Doe",
+    }  # fmt: skip
+    # what a run back to Jane leaves when it dies after its write-ahead, before the POST
+    with Ledger(tmp_path / "ledger.sqlite", run_id="killed") as ledger:
+        chain = ledger.recorded_activities([lead_id], "was_assigned")[lead_id]
+        begun = assignment_hash(back_to_jane, chain)
+        ledger.begin_activities(lead_id, {begun: back_to_jane})
+    path = write_export(tmp_path / "back.csv", dict(OWNERS, **{"101": ("Jane Doe", None)}))
+
+    code, _, err = rg_import(capsys, *run(seeded, path, tmp_path, "resumed"))
+
+    assert code == ExitCode.OK, err
+    assert report(tmp_path / "resumed")["activities"]["sent"] == 1
+    assert assigned(leads(seeded)["101"]) == ["u-jane", "u-kim", "u-jane"]
+    with Ledger(tmp_path / "ledger.sqlite", run_id="check", readonly=True) as ledger:
+        links = ledger.recorded_activities([lead_id], "was_assigned")[lead_id]
+        states = ledger.activity_states([lead_id])[lead_id]
+    # the resumed run sent the link the killed one had begun, not a second one
+    assert len(links) == 3 and states[begun] == "sent"
+    assert {states[link.activity_hash] for link in links} == {"sent"}
+    sent = len(writes(seeded))
+    assert rg_import(capsys, *run(seeded, path, tmp_path, "again"))[0] == ExitCode.OK
+    assert len(writes(seeded)) == sent
+
+
 LENDING = """\
 name: lending
 crm: Old CRM
@@ -273,6 +309,9 @@ def test_a_lender_changed_back_is_assigned_again_beside_its_agent(
     sent = len(writes(seeded))
     assert run_with("Jane Doe", "Kim Park", "r5")["sent"] == 0
     assert len(writes(seeded)) == sent
+    # a lender left out for a while: the lead keeps Kim, and Kim again changes nothing
+    assert run_with("Jane Doe", "", "r6")["sent"] == 0
+    assert run_with("Jane Doe", "Kim Park", "r7")["sent"] == 0
     assert assignments() == [
         ("The owner", "u-jane"), ("The lender", "u-kim"),
         ("The lender", "u-rene"),
