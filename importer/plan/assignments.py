@@ -95,7 +95,8 @@ def chain_assignments(plans: list[RowPlan], ledger: Ledger) -> None:
         for link in recorded[plan.lead_id]:
             if role := role_of(link.payload):
                 chains[role].append(link)
-        plan.activities = [
-            (assignment_hash(activity, chains[role]) if (role := role_of(activity)) else h, activity)
-            for h, activity in plan.activities
-        ]
+        rehashed = []
+        for h, activity in plan.activities:
+            role = role_of(activity)
+            rehashed.append((assignment_hash(activity, chains[role]) if role else h, activity))
+        plan.activities = rehashed

@@ -286,7 +286,10 @@ def test_a_lender_changed_back_is_assigned_again_beside_its_agent(
         path = tmp_path / f"{out}.csv"
         with path.open("w", encoding="utf-8", newline="") as f:
             csv.writer(f).writerows(
-                [["ID", "First Name", "Email", "Agent", "Lender"], ["1", "Ann", "a@x.net", agent, lender]]
+                [
+                    ["ID", "First Name", "Email", "Agent", "Lender"],
+                    ["1", "Ann", "a@x.net", agent, lender],
+                ]
             )
         args = run(seeded, path, tmp_path, out)
         args[args.index("followupboss")] = str(mapping)
