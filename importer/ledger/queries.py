@@ -226,16 +226,18 @@ class LedgerQueries:
         # checked on the decoded payload below
         wanted = f'%"type":"{activity_type}"%'
         for batch in _chunks(sorted(spellings), _BATCH):
-            for lead_id, activity_hash, text, created_at in self._store.query(
+            rows = self._store.query(
                 "SELECT lead_id, activity_hash, payload, created_at FROM activities "
                 f"WHERE lead_id IN ({','.join('?' * len(batch))}) AND payload LIKE ?",
                 [*batch, wanted],
-            ):
-                payload = json.loads(text)
-                if payload.get("type") != activity_type:
-                    continue
-                for given in spellings[lead_id]:
-                    result[given].append(RecordedActivity(activity_hash, payload, created_at))
+            )
+            # one json.loads for the batch, as ``decode_leads`` (canonical JSON written here)
+            payloads = json.loads("[" + ",".join(row[2] for row in rows) + "]")
+            for (lead_id, activity_hash, _, created_at), payload in zip(rows, payloads, strict=True):
+                if payload.get("type") == activity_type:
+                    recorded = RecordedActivity(activity_hash, payload, created_at)
+                    for given in spellings[lead_id]:
+                        result[given].append(recorded)
         return result
 
     def sent_activity_hashes(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:
