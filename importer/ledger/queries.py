@@ -233,10 +233,10 @@ class LedgerQueries:
             )
             # one json.loads for the batch, as ``decode_leads`` (canonical JSON written here)
             payloads = json.loads("[" + ",".join(row[2] for row in rows) + "]")
-            for (lead_id, activity_hash, _, created_at), payload in zip(rows, payloads, strict=True):
+            for row, payload in zip(rows, payloads, strict=True):
                 if payload.get("type") == activity_type:
-                    recorded = RecordedActivity(activity_hash, payload, created_at)
-                    for given in spellings[lead_id]:
+                    recorded = RecordedActivity(row[1], payload, row[3])
+                    for given in spellings[row[0]]:
                         result[given].append(recorded)
         return result
 
