@@ -2,9 +2,11 @@
 
 Writes are write-ahead: ``begin_lead`` marks a row ``sending`` and commits
 *before* the HTTP request, and ``lead_sent`` / ``lead_failed`` /
-``lead_in_doubt`` record the outcome after it. A crash, even SIGKILL,
-therefore leaves at most one ``sending`` row per worker, and ``recover()`` at
-the start of the next run turns those into ``in_doubt``.
+``lead_in_doubt`` record the outcome after it. Each returns once committed
+(concurrent threads' writes share a transaction: ``importer.ledger.group_commit``).
+A crash, even SIGKILL, therefore leaves at most one ``sending`` row per
+writing thread, and ``recover()`` at the start of the next run turns those
+into ``in_doubt``.
 
 Lead states::
 
