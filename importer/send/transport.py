@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import extract_cookies_to_jar
 from urllib3.exceptions import MaxRetryError
 
 from importer import __version__
@@ -85,9 +86,12 @@ class Transport:
         with self._watchdog.watch(self.settings.read_timeout) as watch:
             try:
                 prepared, environment = self._prepared(session, method, url, data)
-                reply = session.send(
-                    prepared, timeout=timeout, allow_redirects=False, **environment
-                )
+                # the adapter, not Session.send: no redirects, no hooks, so all that
+                # Session.send adds is keeping cookies, done here when one comes
+                reply = self._adapter.send(prepared, timeout=timeout, **environment)
+                reply.content  # noqa: B018 (read within the deadline, as stream=False does)
+                if "set-cookie" in reply.headers:
+                    extract_cookies_to_jar(session.cookies, prepared, reply.raw)
             except Exception as exc:
                 if watch.fired is None and not isinstance(exc, requests.RequestException):
                     raise
