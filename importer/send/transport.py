@@ -175,7 +175,9 @@ class Transport:
             environment = session.merge_environment_settings(url, {}, None, None, None)
             found = cache[method, url] = (template, environment)
         prepared = found[0].copy()
-        prepared.prepare_body(data, None)
+        if data:  # what prepare_body does with bytes; the template says "0" or nothing
+            prepared.body = data
+            prepared.headers["Content-Length"] = str(len(data))
         return prepared, found[1]
 
     def _session(self) -> requests.Session:
