@@ -71,7 +71,7 @@ class GroupCommit:
         if not lead:
             lead = self._wait(write)
         if lead:
-            self._commit_group()
+            self._commit_group(write)
         if write.error is not None:
             raise write.error
         return write.result  # type: ignore[no-any-return]
@@ -89,19 +89,25 @@ class GroupCommit:
         except BaseException:
             with self._mutex:
                 taken = write.leads or write not in self._waiting
-                if not taken:
+                if write in self._waiting:  # not written: this thread unwinds without it
                     self._waiting.remove(write)
-            if write.leads:
-                self._commit_group()
+            if write.leads:  # lead the others' writes, then unwind
+                self._commit_group(write)
             elif taken:
                 write.done.acquire()
             raise
         return write.leads
 
-    def _commit_group(self) -> None:
-        """Commit every write handed in so far, then wake their threads and the next leader."""
+    def _commit_group(self, mine: _Write) -> None:
+        """Commit every write handed in so far, then wake their threads and the next leader.
+
+        ``mine`` is the leading thread's own write. An interrupt of the leader
+        (Ctrl-C in the main thread) rolls the group back and raises in the
+        leader alone: the other threads' writes wait for the next group.
+        """
         with self._mutex:
             group, self._waiting = self._waiting, []
+        woken = group
         try:
             with self._store.transaction() as conn:
                 if len(group) == 1:  # alone: its transaction is as good as a savepoint
@@ -109,16 +115,21 @@ class GroupCommit:
                 else:
                     for write in group:
                         _apply(conn, write)
-        except BaseException as exc:
+        except Exception as exc:
             for write in group:  # rolled back: nothing of the group is on disk
                 write.error = exc
+        except BaseException:
+            woken = [mine]
+            with self._mutex:
+                self._waiting[:0] = [write for write in group if write is not mine]
+            raise
         finally:
             with self._mutex:
                 after = self._waiting[0] if self._waiting else None
                 self._leading = after is not None
                 if after is not None:
                     after.leads = True
-            for write in group:
+            for write in woken:
                 if write.done is not None and not write.leads:  # the leader is awake
                     write.done.release()
             if after is not None:

@@ -57,6 +57,7 @@ class Group:
         self.transactions = 0
         self.gate = threading.Event()
         self.results: dict[str, Any] = {}
+        self.interrupt = False  # the leader is interrupted (Ctrl-C) once released
         self.threads: list[threading.Thread] = []
         opened = self.store.transaction
 
@@ -67,14 +68,21 @@ class Group:
                 yield conn
 
         self.store.transaction = counted  # type: ignore[method-assign]
-        self.start("leader", lambda conn: self.gate.wait(10))
+        self.start("leader", self.lead)
         self.wait_for(lambda: self.transactions == 1)
+
+    def lead(self, conn: Any) -> bool:
+        """The first writer's work: hold the transaction open until released."""
+        self.gate.wait(10)
+        if self.interrupt:
+            raise KeyboardInterrupt
+        return True
 
     def start(self, name: str, work: Callable[[Any], Any]) -> None:
         def call() -> None:
             try:
                 self.results[name] = self.commit.run(work)
-            except Exception as exc:  # the thread's own outcome, for the test to look at
+            except BaseException as exc:  # the thread's own outcome, for the test to look at
                 self.results[name] = exc
 
         thread = threading.Thread(target=call)
@@ -83,9 +91,10 @@ class Group:
 
     def queue(self, works: dict[str, Callable[[Any], Any]]) -> None:
         """Start a thread per write and wait until all of them wait behind the leader."""
+        queued = len(self.commit._waiting)
         for name, work in works.items():
             self.start(name, work)
-        self.wait_for(lambda: len(self.commit._waiting) == len(works))
+        self.wait_for(lambda: len(self.commit._waiting) == queued + len(works))
 
     def release(self) -> dict[str, Any]:
         self.gate.set()
@@ -142,6 +151,36 @@ def begin_lead(ledger: Ledger, key: str, payload: dict[str, Any], **kwargs: Any)
     ledger.begin_lead(
         SITE, "fub", key, lead_id, payload=payload, payload_hash=payload_hash(payload)
     )
+
+
+def test_an_interrupted_leader_unwinds_alone(ledger: Ledger) -> None:
+    """Ctrl-C in the thread committing a group: the threads waiting behind it still commit."""
+    group = Group(ledger)
+    group.interrupt = True
+    group.queue({"a": insert("a"), "b": insert("b")})
+
+    results = group.release()
+
+    assert isinstance(results["leader"], KeyboardInterrupt)
+    assert results["a"] == "a" and results["b"] == "b"
+    assert {"a", "b"} <= runs_on_disk(Path(ledger.store.path))
+
+
+def test_writes_of_a_group_whose_leader_is_interrupted_go_to_the_next(ledger: Ledger) -> None:
+    def interrupted(conn: Any) -> None:
+        conn.execute(INSERT_RUN, ("x",))
+        raise KeyboardInterrupt
+
+    group = Group(ledger)
+    group.queue({"x": interrupted})  # first in line: it leads the next group, x, y and z
+    group.queue({"y": insert("y"), "z": insert("z")})
+
+    results = group.release()
+
+    assert isinstance(results["x"], KeyboardInterrupt)
+    assert results["y"] == "y" and results["z"] == "z"
+    on_disk = runs_on_disk(Path(ledger.store.path))
+    assert {"y", "z"} <= on_disk and "x" not in on_disk
 
 
 def test_many_threads_see_their_own_outcomes(ledger: Ledger) -> None:
