@@ -74,7 +74,7 @@ class GroupCommit:
             self._commit_group(write)
         if write.error is not None:
             raise write.error
-        return write.result  # type: ignore[no-any-return]
+        return write.result
 
     def _wait(self, write: _Write) -> bool:
         """Wait until the write is committed; True when this thread is to lead the next group.

@@ -8,8 +8,8 @@ early, cleanly, on Ctrl-C, SIGTERM or a stop of the breaker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import queue
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING

@@ -172,7 +172,7 @@ class Transport:
         found = cache.get((method, url))
         if found is None:
             template = session.prepare_request(requests.Request(method, url))
-            environment = session.merge_environment_settings(url, {}, None, None, None)
+            environment = dict(session.merge_environment_settings(url, {}, None, None, None))
             found = cache[method, url] = (template, environment)
         prepared = found[0].copy()
         if data:  # what prepare_body does with bytes; the template says "0" or nothing

@@ -125,7 +125,9 @@ def test_writes_waiting_together_commit_in_one_transaction(ledger: Ledger) -> No
 def test_a_write_that_fails_is_undone_alone(ledger: Ledger) -> None:
     conflict = LeadIdConflict("lead id taken")
     group = Group(ledger)
-    group.queue({"good1": insert("good1"), "bad": insert("bad", conflict), "good2": insert("good2")})
+    group.queue(
+        {"good1": insert("good1"), "bad": insert("bad", conflict), "good2": insert("good2")}
+    )
 
     results = group.release()
 
