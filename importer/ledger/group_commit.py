@@ -10,7 +10,8 @@ first of their threads. A lone thread leads at once, so one worker pays no wait.
 
 Nothing about durability changes: a call still returns only once its write is
 committed, so a row is ``sending`` on disk before its request goes out, and a
-SIGKILL leaves at most one open row per sending thread, as before.
+SIGKILL leaves at most one open row per sending thread, as before. The main
+thread (which refreshes unchanged rows) writes in a transaction of its own.
 
 A write that raises ``LedgerError``, ``ValueError`` or ``KeyError`` (a lead id
 conflict, a row not being sent) is rolled back to its savepoint and the error
@@ -59,7 +60,15 @@ class GroupCommit:
         self._leading = False  # a thread is committing a group
 
     def run(self, work: Callable[[Any], T]) -> T:
-        """Run ``work(connection)`` in a transaction; returns its result once committed."""
+        """Run ``work(connection)`` in a transaction; returns its result once committed.
+
+        The main thread, where Ctrl-C and SIGTERM land, writes in a transaction
+        of its own (after the group under way): an interrupt there can then
+        never leave the other threads' writes without a leader.
+        """
+        if threading.current_thread() is threading.main_thread():
+            with self._store.transaction() as conn:
+                return work(conn)
         write = _Write(work)
         with self._mutex:
             self._waiting.append(write)

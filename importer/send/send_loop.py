@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 ProgressFactory = Callable[..., Progress]
 THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
+RESCAN_S = 0.5  # a wait for a row to end this long looks at every row out
 RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row still out
 
 
@@ -166,8 +167,17 @@ class SendLoop:
         return 0
 
     def _next_done(self) -> list[Future[SendOutcome]]:
-        """Wait for a row out to end; returns it with every other one that ended meanwhile."""
-        return [self.finished.get(), *self._done_so_far()]
+        """Wait for a row out to end; returns it with every other one that ended meanwhile.
+
+        After a quiet while it also looks at every row out: a Ctrl-C or SIGTERM
+        between taking a row's notice and settling it loses that notice, and
+        the row must still be settled.
+        """
+        try:
+            first = self.finished.get(timeout=RESCAN_S)
+        except queue.Empty:
+            return [f for f in self.inflight if f.done()]
+        return [first, *self._done_so_far()]
 
     def _done_so_far(self) -> list[Future[SendOutcome]]:
         done = []
@@ -177,6 +187,7 @@ class SendLoop:
 
     def _settle(self, done: list[Future[SendOutcome]]) -> None:
         refused = []  # rows the API refused: known or new rejects
+        done = [fut for fut in done if fut in self.inflight]  # not settled already
         for fut in done:
             planned, position = self.inflight.pop(fut)
             outcome = fut.result()
