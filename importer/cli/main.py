@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rg-import`` script: run, map errors, exit."""
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
+    if argv is None:
+        _without_test_strategies()
     try:
         # SIGTERM (systemd, containers) stops any command as Ctrl-C does, with its own code
         with terminate_stops():
@@ -86,6 +88,19 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # the installed script: shut down in order, then skip the teardown
         _exit_after_shutdown(int(code or 0))
     sys.exit(int(code or 0))
+
+
+def _without_test_strategies() -> None:
+    """Keep pandera from importing hypothesis in the installed script's process.
+
+    pandera imports hypothesis, for data-generating strategies this tool never
+    uses, whenever it is installed: in a development environment (it is one of
+    our test tools) that costs a quarter of a second of every plan and run.
+    A user's install has no hypothesis, and with it marked missing here pandera
+    behaves just as there. Only the script's own process is changed: a caller
+    of ``main`` (the tests) keeps its imports as they are.
+    """
+    sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
 
 
 def _interrupted(cause: BaseException | None) -> ExitCode:

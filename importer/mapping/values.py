@@ -259,7 +259,8 @@ class Evaluator:
             rendered.append(out)
         if len(rendered) == 1:
             return pd.Series(rendered[0], index=self.index, dtype=object)
-        joined = [template.join.join(p for p in t if p) for t in zip(*rendered, strict=True)]
+        # (filter(None, ...): the parts that are not empty, without a Python step per part)
+        joined = [template.join.join(filter(None, t)) for t in zip(*rendered, strict=True)]
         return pd.Series(joined, index=self.index, dtype=object)
 
     def value(self, spec: ValueSpec, label: str, context: dict[str, pd.Series]) -> pd.Series:

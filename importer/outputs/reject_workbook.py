@@ -1,6 +1,7 @@
 """rejects.xlsx: rejects.csv as a workbook to review and fix in place.
 
-Written from rejects.csv once that is closed, so it holds exactly its rows and
+Written from the lines of rejects.csv (read back once the file is closed, or
+handed over as they are written to it), so it holds exactly its rows and
 columns: sheet "Summary" first (rejected rows per code, most frequent first,
 each with an example), then sheet "Rejects" (the original columns, then the
 diagnostics). Each cell a problem is about is filled and carries a comment
@@ -23,7 +24,7 @@ import csv
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 from copy import copy
 from pathlib import Path
 from typing import Any
@@ -65,64 +66,107 @@ def write_reject_workbook(
     csv_path: Path, xlsx_path: Path, problems: dict[int, list[Problem]], cells: ProblemCells
 ) -> Path:
     """Write ``xlsx_path`` (0600, new) from the rejects file ``csv_path`` and its rows' problems."""
-    book = openpyxl.Workbook(write_only=True)
-    try:
-        with csv_path.open(encoding="utf-8-sig", newline="") as source:
-            _fill(book, csv.reader(source), problems, cells)
-        with private_files.open_private_bytes(xlsx_path) as out:
-            book.save(out)
-    except BaseException:
-        _discard(book)
-        if xlsx_path.exists():  # a half-written workbook would only mislead: none is better
-            os.unlink(xlsx_path)
-        raise
-    return xlsx_path
+    with csv_path.open(encoding="utf-8-sig", newline="") as source:
+        rows = csv.reader(source)
+        book = RejectBook(next(rows), cells)
+        try:
+            book.add(rows, problems)
+        except BaseException:
+            book.discard()
+            raise
+    return book.save(xlsx_path)
 
 
-def _discard(book: Any) -> None:
-    """Drop what a workbook that failed part-way has written so far.
+class RejectBook:
+    """A rejects.xlsx being filled: rows of rejects.csv given in order, as cells
+    read back from it (``header`` too), saved once all are in.
 
-    openpyxl streams each sheet to a temporary file (0600) and removes it when
-    saving; a failure leaves it behind until the interpreter exits, so it is
-    closed and removed here (through its writer: openpyxl has no public way).
+    Rows can come in parts (``add``), so the workbook can be filled while
+    rejects.csv is still being written (``importer.outputs.background_workbook``).
     """
-    for sheet in book.worksheets:
-        writer = getattr(sheet, "_writer", None)
-        if writer is None:
-            continue
-        with contextlib.suppress(Exception):  # the stream may be broken already
-            sheet._rows = None  # its generator, closed when the writer is
-            writer.xf.close()
-        with contextlib.suppress(OSError, ValueError):
-            writer.cleanup()
 
+    def __init__(self, header: list[str], cells: ProblemCells):
+        self.book = openpyxl.Workbook(write_only=True)
+        self.header = [unneutralise(h) for h in header]
+        # the diagnostics are the last 4 (plan) or 6 (run) columns; _row comes first
+        self.originals = len(self.header) - self.header[::-1].index("_row") - 1
+        self.cells = cells
+        self.summary = self.book.create_sheet(SUMMARY_SHEET)  # first: what a person opens on
+        self.sheet = self.book.create_sheet(REJECTS_SHEET)
+        self.make = _Cells(self.sheet)
+        self.tally = Reasons()
+        self.sheet_rows: dict[int, int] = {}  # input row -> its row in sheet Rejects
+        self.last = 1
+        # the first rows, held until the columns are sized from them; then None
+        self.held: list[list[str]] | None = []
+        self.problems: dict[int, list[Problem]] = {}
 
-def _fill(
-    book: Any, rows: Iterator[list[str]], problems: dict[int, list[Problem]], cells: ProblemCells
-) -> None:
-    header = [unneutralise(h) for h in next(rows)]
-    # the diagnostics are the last 4 (plan) or 6 (run) columns; _row comes first
-    originals = len(header) - header[::-1].index("_row") - 1
-    values = ([unneutralise(c) for c in row] for row in rows)
-    head = list(itertools.islice(values, _WIDTH_SAMPLE))
-    summary = book.create_sheet(SUMMARY_SHEET)  # first: it is what a person opens on
-    sheet = book.create_sheet(REJECTS_SHEET)
-    _layout(sheet, header, head, originals)
-    make = _Cells(sheet)
-    sheet.append(
-        [make.cell(h, "diagnostic" if i >= originals else "header") for i, h in enumerate(header)]
-    )
-    tally = Reasons()
-    sheet_rows: dict[int, int] = {}  # input row -> its row in sheet Rejects
-    last = 1
-    for last, row in enumerate(itertools.chain(head, values), start=2):
+    def add(self, rows: Iterable[list[str]], problems: dict[int, list[Problem]]) -> None:
+        """Rows of rejects.csv (after those added before), and their problems."""
+        self.problems.update(problems)
+        values = ([unneutralise(c) for c in row] for row in rows)
+        if self.held is not None:
+            self.held += itertools.islice(values, _WIDTH_SAMPLE - len(self.held))
+            if len(self.held) < _WIDTH_SAMPLE:
+                return  # (all given are held)
+            self._start()
+        for row in values:
+            self._append(row)
+
+    def save(self, xlsx_path: Path) -> Path:
+        """Write the workbook to ``xlsx_path`` (0600, new); none is left if that fails."""
+        try:
+            if self.held is not None:
+                self._start()
+            self.sheet.auto_filter.ref = f"A1:{get_column_letter(len(self.header))}{self.last}"
+            _write_summary(self.summary, self.tally, self.sheet_rows)
+            with private_files.open_private_bytes(xlsx_path) as out:
+                self.book.save(out)
+        except BaseException:
+            self.discard()
+            if xlsx_path.exists():  # a half-written workbook would only mislead: none is better
+                os.unlink(xlsx_path)
+            raise
+        return xlsx_path
+
+    def discard(self) -> None:
+        """Drop what a workbook that failed part-way has written so far.
+
+        openpyxl streams each sheet to a temporary file (0600) and removes it when
+        saving; a failure leaves it behind until the interpreter exits, so it is
+        closed and removed here (through its writer: openpyxl has no public way).
+        """
+        for sheet in self.book.worksheets:
+            writer = getattr(sheet, "_writer", None)
+            if writer is None:
+                continue
+            with contextlib.suppress(Exception):  # the stream may be broken already
+                sheet._rows = None  # its generator, closed when the writer is
+                writer.xf.close()
+            with contextlib.suppress(OSError, ValueError):
+                writer.cleanup()
+
+    def _start(self) -> None:
+        """Size the columns from the rows held, write the header, then those rows."""
+        held, self.held = self.held or [], None
+        _layout(self.sheet, self.header, held, self.originals)
+        self.sheet.append(
+            [
+                self.make.cell(h, "diagnostic" if i >= self.originals else "header")
+                for i, h in enumerate(self.header)
+            ]
+        )
+        for row in held:
+            self._append(row)
+
+    def _append(self, row: list[str]) -> None:
+        self.last += 1
+        originals = self.originals
         number = int(row[originals]) if row[originals].isdigit() else 0
-        found = problems.get(number, []) if number else []
-        sheet.append(_row_cells(make, last, row, originals, found, cells))
-        tally.add_row(number, _listed(row, originals, found))
-        sheet_rows.setdefault(number, last)
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
-    _write_summary(summary, tally, sheet_rows)
+        found = self.problems.get(number, []) if number else []
+        self.sheet.append(_row_cells(self.make, self.last, row, originals, found, self.cells))
+        self.tally.add_row(number, _listed(row, originals, found))
+        self.sheet_rows.setdefault(number, self.last)
 
 
 def _layout(sheet: Any, header: list[str], sample: list[list[str]], originals: int) -> None:

@@ -85,8 +85,9 @@ def _heads(
 
 def write_chunk(
     planned: PlannedChunk, plan_out: Any, rejects: Any, counts: Counter[Outcome], reasons: Reasons
-) -> None:
-    """Write a chunk's lines; count its rows per action and its rejected rows per code."""
+) -> Formatted:
+    """Write a chunk's lines; count its rows per action and its rejected rows per code.
+    Returns the lines written."""
     counts.update(planned.actions)
     formatted = planned.formatted
     if formatted is None:
@@ -98,6 +99,7 @@ def write_chunk(
     rejects.write_lines(list(formatted.rejects.values()))
     if rejects.workbook_rows:  # rejects.xlsx marks the cells each problem is about
         rejects.keep_problems({row: planned.problems.get(row, []) for row in formatted.rejects})
+    return formatted
 
 
 def _redo_changed(planned: PlannedChunk, formatted: Formatted) -> None:

@@ -24,6 +24,8 @@ from importer.mapping.files import read_overrides
 from importer.mapping.spec import Mapping
 from importer.models import PLANNED, Outcome
 from importer.outputs import private_files, report_html
+from importer.outputs.background_workbook import BackgroundWorkbook
+from importer.outputs.problem_cells import ProblemCells
 from importer.outputs.reasons import Reasons
 from importer.outputs.report import (
     InputFacts,
@@ -100,11 +102,12 @@ def plan_file(req: PlanRequest, *, progress: Callable[..., Progress] | None = No
             req.out or Path("rg-import-runs") / run_id, overwrite=req.overwrite
         )
         memory = RejectMemory(ledger, req.site, req.mapping.source)
-        workbook_mapping = req.mapping if req.reject_workbook else None
-        leads, reasons, warnings, rejects = _write_outputs(
-            chunks, table, out_dir, bar, memory, workbook_mapping
+        # rejects.xlsx marks the cells each problem is about (--no-xlsx: none)
+        cells = ProblemCells(table.info.headers, req.mapping) if req.reject_workbook else None
+        leads, reasons, warnings, rejects, book = _write_outputs(
+            chunks, table, out_dir, bar, memory, cells
         )
-        workbook = _reject_workbook(rejects, table, workbook_mapping)
+        workbook = _reject_workbook(rejects, book, cells)
         info = table.info
     agents = agent_report(req.mapping, req.input, options, out_dir, unchecked)
     name = req.input_name or str(req.input)
@@ -183,48 +186,71 @@ def _first_read(chunks: Iterator[PlannedChunk], bar: Progress) -> Iterator[Plann
 
 def _write_outputs(
     chunks: Iterator[PlannedChunk], table: Table, out_dir: Path, bar: Progress,
-    memory: RejectMemory, workbook_mapping: Mapping | None,
-) -> tuple[Counter[Outcome], Reasons, Warnings, RejectWriter | None]:  # fmt: skip
+    memory: RejectMemory, cells: ProblemCells | None,
+) -> tuple[Counter[Outcome], Reasons, Warnings, RejectWriter | None, BackgroundWorkbook | None]:  # fmt: skip
     """Write plan.csv and rejects.csv; returns the rows per outcome, the rejected rows
-    per code, the warnings and the rejects file (None when no row was rejected).
-    ``memory`` counts the rejects reported before."""
+    per code, the warnings, the rejects file (None when no row was rejected) and,
+    with ``cells``, rejects.xlsx being filled in the background (``_reject_workbook``
+    finishes it). ``memory`` counts the rejects reported before."""
     from importer.outputs import csv_files
 
     plan_out = csv_files.CsvOut(out_dir / "plan.csv", csv_files.PLAN_COLUMNS)
     rejects = csv_files.RejectWriter(
         out_dir / "rejects.csv", table.info.headers,
-        workbook_rows=REJECT_WORKBOOK_MAX_ROWS if workbook_mapping else 0,
+        workbook_rows=REJECT_WORKBOOK_MAX_ROWS if cells else 0,
     )  # fmt: skip
+    book = (
+        BackgroundWorkbook(rejects.path.with_suffix(".xlsx"), rejects.header, cells)
+        if cells
+        else None
+    )
     counts: Counter[Outcome] = Counter()
     reasons = Reasons()
     warnings = Warnings(examples=[])
     try:
         done = 0
         for planned in chunks:
-            write_chunk(planned, plan_out, rejects, counts, reasons)
+            formatted = write_chunk(planned, plan_out, rejects, counts, reasons)
+            if book is not None:
+                _to_workbook(book, rejects, formatted.rejects)
             rejected = [i for i, a in enumerate(planned.actions) if a is Outcome.REJECT]
             memory.count(planned.rejects_at(rejected))
             warnings.add(planned.warnings)
             bar.advance(table.bytes_read - done)
             done = table.bytes_read
             bar.counts(**{o.value: counts[o] for o in PLANNED})
+    except BaseException:
+        if book is not None:
+            book.abandon()
+        raise
     finally:
         bar.close()
         plan_out.close()
         rejects.close()
-    return counts, reasons, warnings, rejects if rejects.written else None
+    return counts, reasons, warnings, rejects if rejects.written else None, book
+
+
+def _to_workbook(book: BackgroundWorkbook, rejects: RejectWriter, lines: dict[int, str]) -> None:
+    """Hand the rejects.csv lines just written (row -> line) on to rejects.xlsx."""
+    if not rejects.workbook_rows:  # too many rejects for a workbook
+        book.abandon()
+    elif lines:
+        book.add(lines.values(), {row: rejects.problems[row] for row in lines})
 
 
 def _reject_workbook(
-    rejects: RejectWriter | None, table: Table, mapping: Mapping | None
+    rejects: RejectWriter | None, book: BackgroundWorkbook | None, cells: ProblemCells | None
 ) -> Path | None:
-    """rejects.xlsx beside rejects.csv, when there are rejects and not too many."""
-    if rejects is None or mapping is None or not rejects.wants_workbook:
+    """rejects.xlsx beside rejects.csv, when there are rejects and not too many:
+    the one filled in the background, or (should that have failed) written now."""
+    if rejects is None or cells is None or not rejects.wants_workbook:
+        if book is not None:
+            book.abandon()
         return None
-    from importer.outputs.problem_cells import ProblemCells
+    if book is not None and book.finish():
+        return book.xlsx_path
     from importer.outputs.reject_workbook import write_reject_workbook
 
     return write_reject_workbook(
-        rejects.path, rejects.path.with_suffix(".xlsx"), rejects.problems,
-        ProblemCells(table.info.headers, mapping),
-    )  # fmt: skip
+        rejects.path, rejects.path.with_suffix(".xlsx"), rejects.problems, cells
+    )

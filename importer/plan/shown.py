@@ -115,7 +115,7 @@ def _activity_counts(planned: PlannedChunk, rejected: Sequence[int]) -> list[str
     rows, leads, n = planned.rows, planned.leads, len(planned.rows)
     out = [""] * n
     if leads is not None and len(leads):
-        index = pd.Index(rows)
+        index = pd.Index(np.asarray(rows, dtype=np.int64))  # (from a list: inferred cell by cell)
         found = planned.activity_rows
         # each activity's position among the rows
         at = index.get_indexer(pd.Index([] if found is None else found, dtype="int64"))
