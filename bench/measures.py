@@ -220,7 +220,8 @@ def _tree_memory(
             found[f"{label}_{key}"] = summarise(
                 [r["tree"][key] for r in runs], higher_is_better=False
             )
-        found[f"{label}_processes"] = max(r["tree"]["processes"] for r in runs)
+        found[f"{label}_processes_seen"] = max(r["tree"]["processes_seen"] for r in runs)
+        found[f"{label}_most_at_once"] = max(r["tree"]["most_at_once"] for r in runs)
     found["ratio"] = round(
         found["large_peak_pss_mb"]["median"] / found["small_peak_pss_mb"]["median"], 3
     )

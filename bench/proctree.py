@@ -77,13 +77,14 @@ class TreeSampler:
     """Samples the memory of ``root``'s process tree in a thread, for a ``with`` block.
 
     ``result()`` is ``{"peak_pss_mb", "peak_rss_mb", "sum_of_own_peaks_mb",
-    "processes", "samples"}``: the largest sums over the samples, every
-    process's last seen ``VmHWM`` added up, and how many processes were seen.
+    "processes_seen", "most_at_once", "samples"}``: the largest sums over the
+    samples, every process's last seen ``VmHWM`` added up, how many processes
+    were seen in all and the most seen alive in one sample.
     """
 
     def __init__(self, root: int, *, interval_s: float = 0.1, proc: Path = PROC) -> None:
         self._root, self._interval_s, self._proc = root, interval_s, proc
-        self._peak_pss = self._peak_rss = self._samples = 0
+        self._peak_pss = self._peak_rss = self._samples = self._most_at_once = 0
         self._own_peaks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-tree", daemon=True)
@@ -98,14 +99,15 @@ class TreeSampler:
 
     def sample(self) -> None:
         """Take one sample now (the thread calls this every ``interval_s``)."""
-        pss = rss = 0
+        pss = rss = alive = 0
         for pid in descendants(self._root, self._proc):
             memory = memory_kb(pid, self._proc)
             if memory is None:
                 continue
-            pss, rss = pss + memory["Pss"], rss + memory["Rss"]
+            pss, rss, alive = pss + memory["Pss"], rss + memory["Rss"], alive + 1
             self._own_peaks[pid] = max(self._own_peaks.get(pid, 0), memory["VmHWM"])
         self._peak_pss, self._peak_rss = max(self._peak_pss, pss), max(self._peak_rss, rss)
+        self._most_at_once = max(self._most_at_once, alive)
         self._samples += 1
 
     def _loop(self) -> None:
@@ -122,6 +124,7 @@ class TreeSampler:
             "peak_pss_mb": round(self._peak_pss / _KB_PER_MB, 1),
             "peak_rss_mb": round(self._peak_rss / _KB_PER_MB, 1),
             "sum_of_own_peaks_mb": round(sum(self._own_peaks.values()) / _KB_PER_MB, 1),
-            "processes": len(self._own_peaks),
+            "processes_seen": len(self._own_peaks),
+            "most_at_once": self._most_at_once,
             "samples": self._samples,
         }

@@ -228,7 +228,7 @@ def _memory(t: _Table, mem: Mapping[str, Any], _judged: Mapping[str, Any]) -> No
         small, large = tree["small_peak_pss_mb"]["median"], tree["large_peak_pss_mb"]["median"]
         t.row("  whole process tree (PSS)", f"{small:,.0f} / {large:,.0f} MB, ratio {tree['ratio']:.2f}",
               f"ratio <= {MEMORY_MAX_RATIO}", t.verdict("plan memory, process tree"),
-              f"up to {tree['large_processes']} processes; sum of RSS {tree['small_peak_rss_mb']['median']:,.0f}"
+              f"up to {tree['large_most_at_once']} processes at once; sum of RSS {tree['small_peak_rss_mb']['median']:,.0f}"
               f" / {tree['large_peak_rss_mb']['median']:,.0f} MB")  # fmt: skip
 
 

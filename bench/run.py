@@ -1,6 +1,6 @@
 """``make bench``: measure rg-import's plan and send throughput; write bench/results.json.
 
-    .venv/bin/python bench/run.py                     # everything (several minutes)
+    .venv/bin/python bench/run.py                     # everything (about 20 minutes)
     .venv/bin/python bench/run.py --only send_throughput --only naive_baseline
     .venv/bin/python bench/run.py --quick --out /tmp/results.json   # tiny sizes, a smoke test
 

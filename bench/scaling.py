@@ -9,11 +9,12 @@ exit status 2 is recorded as not available instead of failing the benchmark.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Inspector, SandboxProcess, load_average, send_window
+from bench.harness import Inspector, SandboxProcess, Window, load_average, send_window
 from bench.measures import Bench, send_once, summarise, timed_send
 
 AUTO = "auto"
@@ -61,10 +62,18 @@ def send_at_0ms(bench: Bench) -> dict[str, Any]:
     }
 
 
-def created_count(inspector: Inspector) -> int:
-    """Leads the sandbox created (201 answers to create_lead) since its last reset."""
-    stats = inspector.call("GET", "stats")
-    return int(stats["requests"].get("create_lead", {}).get("201", 0))
+class CreatedCount:
+    """Reads the leads the sandbox created (201s to create_lead); notes when it first saw a 429."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.first_429_at: float | None = None
+
+    def __call__(self, inspector: Inspector) -> int:
+        answers = inspector.call("GET", "stats")["requests"].get("create_lead", {})
+        if self.first_429_at is None and answers.get("429"):
+            self.first_429_at = self.clock()
+        return int(answers.get("201", 0))
 
 
 def auto_workers(bench: Bench) -> dict[str, Any]:
@@ -73,7 +82,7 @@ def auto_workers(bench: Bench) -> dict[str, Any]:
     configs = [AUTO, *(str(n) for n in sizes.auto_fixed)]
     limit = sizes.auto_rate_limit
     limited = _compare(bench, configs, rows=sizes.auto_limited_rows, latency_ms=0.0,
-                       extra=("--rate-limit", f"{limit:g}"), burst=int(max(1.0, limit)))  # fmt: skip
+                       extra=("--rate-limit", f"{limit:g}"), limited=True)  # fmt: skip
     if not limited[AUTO]["available"]:
         configs = configs[1:]  # refused once: do not ask again
     slow = _compare(bench, configs, rows=sizes.auto_latency_rows, latency_ms=sizes.latency_ms)
@@ -95,13 +104,12 @@ def auto_workers(bench: Bench) -> dict[str, Any]:
 
 def _compare(
     bench: Bench, configs: Sequence[str], *, rows: int, latency_ms: float,
-    extra: Sequence[str] = (), burst: int | None = None,
+    extra: Sequence[str] = (), limited: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Each ``--workers`` value of ``configs`` in turn, ``send_reps`` rounds, into one sandbox.
 
-    With ``burst`` (a rate-limited sandbox, whose token bucket lets that many
-    requests through at once after a pause), ``steady_leads_per_s`` counts only
-    the leads after the first ``burst``.
+    With ``limited`` (a rate-limited sandbox), ``steady_leads_per_s`` is also
+    measured: the rate after the first 429 (``_steady_window``).
     """
     path = bench.people(rows)
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
@@ -114,24 +122,25 @@ def _compare(
                 if config == AUTO and refused is not None:
                     continue
                 bench.log(f"  rg-import run --workers {config}, {rows} rows, {latency_ms:g} ms "
-                          f"{' '.join(extra)} ({rep + 1}/{bench.sizes.send_reps}) ...")  # fmt: skip
-                run = _limited_run(bench, sandbox, path, config, burst)
+                          f"{' '.join((*extra, ''))}({rep + 1}/{bench.sizes.send_reps}) ...")  # fmt: skip
+                run = _limited_run(bench, sandbox, path, config, limited)
                 if run is None:
                     refused = "the CLI refused --workers auto (exit status 2)"
                     bench.log(f"    {refused}: recorded as not available")
                     continue
                 runs[config].append(run)
     # in the order run; a worker setting the CLI refused is listed as not available
-    found = {c: _summary(runs[c], burst) if runs[c] else {"available": False, "why": refused}
+    found = {c: _summary(runs[c], limited) if runs[c] else {"available": False, "why": refused}
              for c in configs}  # fmt: skip
     return found
 
 
 def _limited_run(
-    bench: Bench, sandbox: SandboxProcess, path: Path, config: str, burst: int | None
+    bench: Bench, sandbox: SandboxProcess, path: Path, config: str, limited: bool
 ) -> dict[str, Any] | None:
     """One run with ``--workers config``; None when the CLI refuses ``--workers auto``."""
-    finished, samples = send_once(bench, sandbox, path, ("--workers", config), count=created_count,
+    count = CreatedCount()
+    finished, samples = send_once(bench, sandbox, path, ("--workers", config), count=count,
                                   ok_codes=(0, 3, REFUSED) if config == AUTO else (0, 3))  # fmt: skip
     if finished.returncode == REFUSED:
         return None
@@ -141,7 +150,7 @@ def _limited_run(
     window = send_window(samples)
     if window is None:
         raise RuntimeError(f"no sending was seen (created {created}, requests {requests})")
-    steady = send_window([s for s in samples if s[1] >= burst]) if burst else None
+    steady = _steady_window(samples, count.first_429_at) if limited else None
     seen = sandbox.inspector.call("GET", "stats")["requests"].get("create_lead", {})
     return {
         "created": created,
@@ -152,12 +161,27 @@ def _limited_run(
         "window_s": round(window.seconds, 3),
         "leads_per_s": round(window.rate, 3),
         "steady_leads_per_s": round(steady.rate, 3) if steady else None,
+        "first_429_after_s": round(count.first_429_at - window.start_s, 3)
+        if count.first_429_at is not None
+        else None,
         "wall_s": round(finished.wall_s, 3),
         "cpu_s": round(finished.cpu_s, 3),
     }
 
 
-def _summary(runs: list[dict[str, Any]], burst: int | None) -> dict[str, Any]:
+def _steady_window(samples: list[tuple[float, int]], first_429_at: float | None) -> Window | None:
+    """The send window from the first 429 on, when the sandbox's token bucket was empty.
+
+    Until then the bucket's stored tokens (up to the limit's worth) let a burst
+    through faster than the limit; after it, at most the limit gets through. A
+    run that never saw a 429 never drained the bucket: its whole window counts.
+    """
+    if first_429_at is None:
+        return send_window(samples)
+    return send_window([s for s in samples if s[0] >= first_429_at])
+
+
+def _summary(runs: list[dict[str, Any]], limited: bool) -> dict[str, Any]:
     """The repeated readings of one worker setting, summarised."""
     found: dict[str, Any] = {
         "available": True,
@@ -167,6 +191,6 @@ def _summary(runs: list[dict[str, Any]], burst: int | None) -> dict[str, Any]:
         "runs": runs,
     }
     steady = [r["steady_leads_per_s"] for r in runs if r["steady_leads_per_s"] is not None]
-    if burst and steady:
+    if limited and steady:
         found["steady_leads_per_s"] = summarise(steady)
     return found
