@@ -138,11 +138,15 @@ def _compare(
 def _limited_run(
     bench: Bench, sandbox: SandboxProcess, path: Path, config: str, limited: bool
 ) -> dict[str, Any] | None:
-    """One run with ``--workers config``; None when the CLI refuses ``--workers auto``."""
+    """One run with ``--workers config``; None when the CLI refuses ``--workers auto`` as a value."""
     count = CreatedCount()
     finished, samples = send_once(bench, sandbox, path, ("--workers", config), count=count,
                                   ok_codes=(0, 3, REFUSED) if config == AUTO else (0, 3))  # fmt: skip
     if finished.returncode == REFUSED:
+        if "--workers" not in finished.stderr:  # exit 2 for another reason: a real failure
+            raise RuntimeError(
+                f"rg-import run --workers {config} exited with 2:\n{finished.stderr[-2000:]}"
+            )
         return None
     report = finished.json()
     created, requests = report["leads"]["created"], report["requests"]["total"]
