@@ -26,6 +26,8 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from bench import proctree
+
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_USER = "sandbox"
 SANDBOX_PASSWORD = "sandbox"
@@ -68,7 +70,12 @@ def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """A subprocess that ran to its end: exit status, wall clock, peak memory and output."""
+    """A subprocess that ran to its end: exit status, wall clock, CPU, peak memory and output.
+
+    ``cpu_s`` is user + system CPU of the process and of every child it waited
+    for (``os.wait4`` reports them together); ``tree`` is the memory of its whole
+    process tree sampled while it ran (``bench.proctree``), when asked for.
+    """
 
     argv: tuple[str, ...]
     returncode: int
@@ -76,6 +83,8 @@ class Finished:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    cpu_s: float = 0.0
+    tree: dict[str, Any] | None = None
 
     def json(self) -> Any:
         """The child's stdout parsed as JSON; raises ``ValueError`` if it is not JSON."""
@@ -94,13 +103,16 @@ def run_timed(
     cwd: Path | None = None,
     timeout_s: float | None = None,
     ok_codes: Sequence[int] = (0,),
+    tree_interval_s: float | None = None,
 ) -> Finished:
-    """Run ``argv`` to its end; returns its wall-clock time, peak RSS and output.
+    """Run ``argv`` to its end; returns its wall-clock time, CPU, peak RSS and output.
 
     The peak RSS is the child's own (``os.wait4`` on its pid), not the maximum over
     every child this process ever waited for, which ``getrusage(RUSAGE_CHILDREN)``
-    would give. Raises ``RuntimeError`` if the exit status is not in ``ok_codes``
-    (the message carries the end of stderr) or if ``timeout_s`` passes.
+    would give. With ``tree_interval_s`` (and ``/proc``), the memory of the whole
+    process tree is sampled that often (``Finished.tree``). Raises ``RuntimeError``
+    if the exit status is not in ``ok_codes`` (the message carries the end of
+    stderr) or if ``timeout_s`` passes.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -108,8 +120,11 @@ def run_timed(
         watchdog = threading.Timer(timeout_s, proc.kill) if timeout_s else None
         if watchdog:
             watchdog.start()
+        sampling = tree_interval_s is not None and proctree.available()
+        sampler = proctree.TreeSampler(proc.pid, interval_s=tree_interval_s or 0.1)
         try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
+            with sampler if sampling else contextlib.nullcontext():
+                _pid, status, usage = os.wait4(proc.pid, 0)
         finally:
             if watchdog:
                 watchdog.cancel()
@@ -122,7 +137,10 @@ def run_timed(
     if proc.returncode not in ok_codes:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}:\n{tail}")
-    return Finished(tuple(argv), proc.returncode, wall, _maxrss_mb(usage.ru_maxrss), stdout, stderr)
+    return Finished(
+        tuple(argv), proc.returncode, wall, _maxrss_mb(usage.ru_maxrss), stdout, stderr,
+        cpu_s=usage.ru_utime + usage.ru_stime, tree=sampler.result() if sampling else None,
+    )  # fmt: skip
 
 
 class Inspector:

@@ -65,3 +65,35 @@ def people_file(
     os.replace(partial, path)
     sidecar.write_text(json.dumps(wanted, indent=2) + "\n")
     return path
+
+
+def workbook_file(csv_path: Path) -> Path:
+    """An ``.xlsx`` copy of a generated CSV, next to it, written once and reused.
+
+    Every cell is written as the text the CSV holds (an empty cell as no cell),
+    so the workbook plans to the same leads as the CSV. Reused while its sidecar
+    matches the CSV's own sidecar.
+    """
+    import csv
+
+    import openpyxl
+
+    path = csv_path.with_suffix(".xlsx")
+    sidecar = path.with_name(path.name + ".json")
+    wanted = {
+        "source": csv_path.name,
+        "source_sidecar": json.loads(csv_path.with_suffix(".json").read_text()),
+    }
+    with contextlib.suppress(OSError, ValueError):
+        if path.is_file() and json.loads(sidecar.read_text()) == wanted:
+            return path
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("People")
+    with csv_path.open(encoding="utf-8-sig", newline="") as rows:
+        for row in csv.reader(rows):
+            sheet.append([cell if cell != "" else None for cell in row])
+    partial = path.with_name(path.name + ".partial")
+    book.save(partial)
+    os.replace(partial, path)
+    sidecar.write_text(json.dumps(wanted, indent=2) + "\n")
+    return path

@@ -1,4 +1,4 @@
-"""The six measurements of ``make bench``; each returns a JSON-ready dict.
+"""Sizes, the shared runner and the plan and send measurements of ``make bench``.
 
 Every measurement runs the CLI as a subprocess (see ``bench.harness``) and
 records its raw numbers and repetitions; targets are judged in ``bench.results``.
@@ -40,6 +40,9 @@ RUN_TIMEOUT_S = 3600.0
 # 50 samples a second: the window is known to +-20 ms (under 0.5% of a 7.5 s send phase)
 # while the sandbox answers only a few extra light requests
 POLL_INTERVAL_S = 0.02
+# the memory of a plan's process tree is sampled 10 times a second: a sample reads
+# /proc for every process (about 1 ms), a cost kept under 1% of the plan's CPU
+TREE_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,10 @@ class Sizes:
 
     plan_rows: int = 100_000
     memory_rows: tuple[int, int] = (100_000, 1_000_000)
-    send_rows: tuple[tuple[int, int], ...] = ((1, 150), (4, 600), (16, 2400))  # (workers, rows)
+    # (workers, rows): about 7.5 s of sending at the ideal rate, workers / latency
+    send_rows: tuple[tuple[int, int], ...] = (
+        (1, 150), (4, 600), (16, 2400), (32, 4800), (64, 9600),
+    )  # fmt: skip
     naive_leads: int = 150
     rerun_rows: int = 100_000
     rerun_workers: int = 16
@@ -58,6 +64,16 @@ class Sizes:
     throttle_workers: int = 8
     throttle_latency_ms: float = 20.0
     throttle_fault_rate: float = 0.05
+    # send_at_0ms: throughput and CPU per lead without latency
+    zero_rows: int = 3000
+    zero_workers: tuple[int, ...] = (16, 32, 64)
+    # auto_workers: --workers auto against these fixed counts, into a sandbox with
+    # --rate-limit auto_rate_limit (0 ms) and into one at latency_ms without a limit
+    auto_fixed: tuple[int, ...] = (4, 16, 64)
+    auto_rate_limit: float = 100.0
+    auto_limited_rows: int = 1200
+    auto_latency_rows: int = 2400
+    startup_reps: int = 5
     plan_reps: int = 3
     memory_large_reps: int = 1
     send_reps: int = 3
@@ -67,9 +83,10 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    plan_rows=2_000, memory_rows=(2_000, 20_000), send_rows=((1, 10), (4, 40), (16, 160)),
+    plan_rows=2_000, memory_rows=(2_000, 20_000),
+    send_rows=((1, 10), (4, 40), (16, 160), (32, 160), (64, 160)),
     naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
-    throttle_rows=100,
+    throttle_rows=100, zero_rows=100, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
 )  # fmt: skip
 
 
@@ -110,12 +127,16 @@ class Bench:
         """A new, not yet existing path in the scratch directory."""
         return self.work_dir / f"{label}-{uuid.uuid4().hex[:8]}"
 
-    def cli(self, *args: str | Path, timeout_s: float = RUN_TIMEOUT_S) -> Finished:
+    def cli(
+        self, *args: str | Path, timeout_s: float = RUN_TIMEOUT_S, ok_codes: Sequence[int] = OK_CODES,
+        tree_interval_s: float | None = None,
+    ) -> Finished:  # fmt: skip
         """Run ``rg-import ARGS`` in the scratch directory; raises RuntimeError on failure."""
         argv = [*self.command, *(str(a) for a in args)]
         return run_timed(
-            argv, env=self.env, cwd=self.work_dir, timeout_s=timeout_s, ok_codes=OK_CODES
-        )
+            argv, env=self.env, cwd=self.work_dir, timeout_s=timeout_s, ok_codes=ok_codes,
+            tree_interval_s=tree_interval_s,
+        )  # fmt: skip
 
     def plan_runs(self, rows: int, reps: int) -> list[dict[str, Any]]:
         """At least ``reps`` timed ``rg-import plan`` runs on ``rows`` rows (shared between measurements)."""
@@ -125,13 +146,16 @@ class Bench:
             self.log(f"  rg-import plan, {rows:,} rows ({len(done) + 1}/{reps}) ...")
             # --assign off: no users listing (it would ask the real service for PLAN_SITE's)
             finished = self.cli("plan", path, "-m", MAPPING, "--site", PLAN_SITE, "--assign", "off",
-                                "--out", self.fresh("plan"), "--quiet", "--json")  # fmt: skip
+                                "--out", self.fresh("plan"), "--quiet", "--json",
+                                tree_interval_s=TREE_INTERVAL_S)  # fmt: skip
             report = finished.json()
             if report["input"]["rows"] != rows:
                 raise RuntimeError(f"plan read {report['input']['rows']} rows, expected {rows}")
             done.append({
                 "wall_s": round(finished.wall_s, 4),
                 "peak_rss_mb": round(finished.peak_rss_mb, 1),
+                "tree": finished.tree,
+                "cpu_s": round(finished.cpu_s, 3),
                 "in_process_s": report["duration_s"],
                 "create": report["leads"]["create"],
                 "rejected": report["leads"]["rejected"],
@@ -180,7 +204,28 @@ def plan_memory(bench: Bench) -> dict[str, Any]:
         "large_peak_rss_mb": large_rss,
         "ratio": round(large_rss["median"] / small_rss["median"], 3),
         "large_rows_per_s": summarise([large / r["wall_s"] for r in large_runs]),
+        "tree": _tree_memory(small_runs, large_runs),
     }
+
+
+def _tree_memory(
+    small_runs: list[dict[str, Any]], large_runs: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The whole process tree's peaks (parent and checking processes), small and large; None without /proc."""
+    if any(r["tree"] is None for r in (*small_runs, *large_runs)):
+        return None
+    found: dict[str, Any] = {}
+    for label, runs in (("small", small_runs), ("large", large_runs)):
+        for key in ("peak_pss_mb", "peak_rss_mb", "sum_of_own_peaks_mb"):
+            found[f"{label}_{key}"] = summarise(
+                [r["tree"][key] for r in runs], higher_is_better=False
+            )
+        found[f"{label}_processes_seen"] = max(r["tree"]["processes_seen"] for r in runs)
+        found[f"{label}_most_at_once"] = max(r["tree"]["most_at_once"] for r in runs)
+    found["ratio"] = round(
+        found["large_peak_pss_mb"]["median"] / found["small_peak_pss_mb"]["median"], 3
+    )
+    return found
 
 
 def send_throughput(bench: Bench) -> dict[str, Any]:
@@ -196,7 +241,7 @@ def send_throughput(bench: Bench) -> dict[str, Any]:
                 bench.log(
                     f"  rg-import run --workers {workers}, {rows} rows ({rep + 1}/{sizes.send_reps}) ..."
                 )
-                reps.append(_timed_send(bench, sandbox, path, workers, plan_s))
+                reps.append(timed_send(bench, sandbox, path, workers, plan_s))
             ideal = workers * 1000 / sizes.latency_ms
             rates = summarise([r["leads_per_s"] for r in reps])
             results.append({
@@ -206,30 +251,20 @@ def send_throughput(bench: Bench) -> dict[str, Any]:
                 "fraction_of_ideal": round(rates["best"] / ideal, 4),
                 "fraction_of_ideal_median": round(rates["median"] / ideal, 4),
                 "cross_check_leads_per_s": summarise([r["by_subtraction"] for r in reps]),
+                "cpu_ms_per_lead": summarise([r["cpu_ms_per_lead"] for r in reps], higher_is_better=False),
                 "runs": reps,
             })  # fmt: skip
     return {"latency_ms": sizes.latency_ms, "load_average": load_average(), "by_workers": results}
 
 
-def _timed_send(
+def timed_send(
     bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float
 ) -> dict[str, Any]:
     """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox."""
-    sandbox.reset()
-    counter = Inspector(sandbox.root_url)  # the poller's own connection
-    try:
-        with Poller(counter.total, interval_s=POLL_INTERVAL_S) as poller:
-            finished = bench.cli(
-                "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
-                "--ledger", bench.fresh("ledger").with_suffix(".sqlite"), "--out", bench.fresh("run"),
-                "--workers", str(workers), "--yes", "--quiet", "--json", *NO_ASSIGN,
-            )  # fmt: skip
-            time.sleep(0.05)  # one more sample after the last answer
-    finally:
-        counter.close()
+    finished, samples = send_once(bench, sandbox, path, ("--workers", str(workers)))
     report = finished.json()
     created, requests = report["leads"]["created"], report["requests"]["total"]
-    window = send_window(poller.samples)
+    window = send_window(samples)
     if window is None or requests == 0:
         raise RuntimeError(f"no sending was seen (created {created}, requests {requests})")
     per_lead = created / requests  # 1.0: a Follow Up Boss lead is one POST with its notes inside
@@ -245,7 +280,33 @@ def _timed_send(
         "duration_s": report["duration_s"],
         "wall_s": round(finished.wall_s, 3),
         "by_subtraction": round(created / sending_s, 3),
+        "cpu_s": round(finished.cpu_s, 3),
+        "cpu_ms_per_lead": round(1000 * finished.cpu_s / created, 4) if created else None,
     }
+
+
+def send_once(
+    bench: Bench, sandbox: SandboxProcess, path: Path, options: Sequence[str], *,
+    count: Callable[[Inspector], int] = Inspector.total, ok_codes: Sequence[int] = OK_CODES,
+) -> tuple[Finished, list[tuple[float, int]]]:  # fmt: skip
+    """``rg-import run PATH OPTIONS`` into a reset sandbox, a fresh site and ledger.
+
+    Returns the finished command and the samples of ``count`` (the sandbox's
+    request counter by default) taken every ``POLL_INTERVAL_S`` while it ran.
+    """
+    sandbox.reset()
+    counter = Inspector(sandbox.root_url)  # the poller's own connection
+    try:
+        with Poller(lambda: count(counter), interval_s=POLL_INTERVAL_S) as poller:
+            finished = bench.cli(
+                "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
+                "--ledger", bench.fresh("ledger").with_suffix(".sqlite"), "--out", bench.fresh("run"),
+                *options, "--yes", "--quiet", "--json", *NO_ASSIGN, ok_codes=ok_codes,
+            )  # fmt: skip
+            time.sleep(0.05)  # one more sample after the last answer
+    finally:
+        counter.close()
+    return finished, poller.samples
 
 
 def throttle_recovery(bench: Bench) -> dict[str, Any]:
@@ -271,7 +332,7 @@ def throttle_recovery(bench: Bench) -> dict[str, Any]:
             for label, sandbox in (("clean", clean), ("faulty", faulty)):
                 bench.log(f"  rg-import run --workers {workers}, {rows} rows, {label} "
                           f"({rep + 1}/{sizes.send_reps}) ...")  # fmt: skip
-                run = _timed_send(bench, sandbox, path, workers, plan_s)
+                run = timed_send(bench, sandbox, path, workers, plan_s)
                 # every lead gets through in the end: 429s are retried
                 if runs["clean"] and run["created"] != runs["clean"][0]["created"]:
                     raise RuntimeError(f"the {label} run created {run['created']} leads, "
@@ -336,85 +397,3 @@ def _captured_leads(bench: Bench, rows: int) -> list[dict[str, Any]]:
         )  # fmt: skip
         log = sandbox.inspector.call("GET", "requests")
     return [e["body"] for e in log if e["route"] == "create_lead" and e["status"] == "201"]
-
-
-def unchanged_rerun(bench: Bench) -> dict[str, Any]:
-    """Rows per second and requests of re-running a file that was fully sent before."""
-    sizes = bench.sizes
-    rows, workers = sizes.rerun_rows, sizes.rerun_workers
-    path = bench.people(rows)
-    site, ledger = str(uuid.uuid4()), bench.fresh("ledger").with_suffix(".sqlite")
-
-    def command() -> list[str | Path]:
-        return ["run", path, "-m", MAPPING, "--site", site, "--base-url", sandbox.url,
-                "--ledger", ledger, "--out", bench.fresh("run"), "--workers", str(workers),
-                "--yes", "--quiet", "--json", *NO_ASSIGN]  # fmt: skip
-
-    with SandboxProcess(bench.command, env=bench.env) as sandbox:
-        bench.log(f"  first run: {rows:,} rows into a sandbox without latency (a few minutes) ...")
-        counter = Inspector(sandbox.root_url)
-        try:
-            with Poller(
-                counter.total, interval_s=1.0, on_sample=_progress_printer(bench.log)
-            ) as poller:
-                first = bench.cli(*command())
-        finally:
-            counter.close()
-        first_report = first.json()
-        seen_before = sandbox.inspector.total()
-        reruns = []
-        for rep in range(sizes.rerun_reps):
-            bench.log(f"  unchanged re-run ({rep + 1}/{sizes.rerun_reps}) ...")
-            finished = bench.cli(*command())
-            report = finished.json()
-            reruns.append({
-                "wall_s": round(finished.wall_s, 4), "duration_s": report["duration_s"],
-                "requests_total": report["requests"]["total"], "leads": report["leads"],
-                "peak_rss_mb": round(finished.peak_rss_mb, 1),
-            })  # fmt: skip
-        seen_during_reruns = sandbox.inspector.total() - seen_before
-    window = send_window(poller.samples)
-    return {
-        "rows": rows,
-        "workers": workers,
-        "repetitions": len(reruns),
-        "load_average": load_average(),
-        "first_run": {
-            "wall_s": round(first.wall_s, 3),
-            "duration_s": first_report["duration_s"],
-            "leads": first_report["leads"],
-            "requests_total": first_report["requests"]["total"],
-            "requests_per_s": round(window.rate, 1) if window else None,
-        },
-        "rows_per_s": summarise([rows / r["wall_s"] for r in reruns]),
-        "requests_total": [r["requests_total"] for r in reruns],
-        "sandbox_requests_during_reruns": seen_during_reruns,
-        "reruns": reruns,
-    }
-
-
-def _progress_printer(
-    log: Callable[[str], None], every_s: float = 10.0
-) -> Callable[[float, int], None]:
-    """An ``on_sample`` callback that logs the request count every ``every_s`` seconds."""
-    start: float | None = None
-    due = 0.0
-
-    def show(now: float, value: int) -> None:
-        nonlocal start, due
-        start = now if start is None else start
-        if now - start >= due:
-            due = now - start + every_s
-            log(f"    {value:,} requests answered after {now - start:.0f} s")
-
-    return show
-
-
-MEASUREMENTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
-    "plan_throughput": plan_throughput,
-    "plan_memory": plan_memory,
-    "send_throughput": send_throughput,
-    "naive_baseline": naive_baseline,
-    "unchanged_rerun": unchanged_rerun,
-    "throttle_recovery": throttle_recovery,
-}

@@ -10,8 +10,14 @@ from typing import Any
 
 PLAN_MIN_ROWS_PER_S = 50_000
 MEMORY_MAX_RATIO = 1.5
-SEND_TARGET_WORKERS = 16
-SEND_MIN_FRACTION = 0.85
+SEND_TARGET_WORKERS = 16  # the worker count compared with the naive loop
+# at 50 ms latency, the fraction of the ideal (workers / latency) each worker count must reach
+SEND_MIN_FRACTIONS = {16: 0.90, 32: 0.90, 64: 0.80}
+CPU_WORKERS = 16  # CPU per lead is judged on the 0 ms runs with this many workers
+CPU_MAX_MS_PER_LEAD = 0.6
+ZERO_LATENCY_MIN_LEADS_PER_S = 1_500
+AUTO_MAX_SHARE_429 = 0.02  # --workers auto against --rate-limit R: under 2% of requests refused
+AUTO_MIN_FRACTION_OF_LIMIT = 0.85  # and at least 85% of R leads/s
 RERUN_MIN_ROWS_PER_S = 50_000
 RERUN_MAX_REQUESTS = 0
 THROTTLE_MIN_RATIO = 2 / 3  # 5% random 429s keep at least two thirds of the throughput
@@ -53,12 +59,19 @@ def judge(measurements: Mapping[str, Any]) -> dict[str, Any]:
     if memory := measurements.get("plan_memory"):
         targets.append(_target("plan memory", "ratio of median peak RSS, large/small", "<=",
                                MEMORY_MAX_RATIO, memory["ratio"]))  # fmt: skip
+    if memory and "tree" in memory:
+        tree = memory["tree"]
+        targets.append(_target("plan memory, process tree", "ratio of median peak PSS of the tree, large/small",
+                               "<=", MEMORY_MAX_RATIO, tree["ratio"] if tree else None))  # fmt: skip
     if "send_throughput" in measurements:
-        at_target = _send_at(measurements, SEND_TARGET_WORKERS)
-        targets.append(_target(
-            f"send throughput, {SEND_TARGET_WORKERS} workers", "fraction_of_ideal", ">=",
-            SEND_MIN_FRACTION, at_target["fraction_of_ideal"] if at_target else None,
-        ))  # fmt: skip
+        for workers, fraction in SEND_MIN_FRACTIONS.items():
+            at_target = _send_at(measurements, workers)
+            targets.append(_target(
+                f"send throughput, {workers} workers", "fraction_of_ideal", ">=",
+                fraction, at_target["fraction_of_ideal"] if at_target else None,
+            ))  # fmt: skip
+    if zero := measurements.get("send_at_0ms"):
+        targets += _zero_latency_targets(zero)
     if rerun := measurements.get("unchanged_rerun"):
         targets.append(_target("unchanged re-run throughput", "rows_per_s.best", ">=",
                                RERUN_MIN_ROWS_PER_S, rerun["rows_per_s"]["best"]))  # fmt: skip
@@ -67,6 +80,8 @@ def judge(measurements: Mapping[str, Any]) -> dict[str, Any]:
     if throttle := measurements.get("throttle_recovery"):
         targets.append(_target("throughput under 5% 429s", "ratio faulty/clean (best)", ">=",
                                round(THROTTLE_MIN_RATIO, 4), throttle["ratio"]))  # fmt: skip
+    if auto := measurements.get("auto_workers"):
+        targets += _auto_targets(auto)
     ratios: dict[str, float | None] = {}
     fast, naive = _send_at(measurements, SEND_TARGET_WORKERS), measurements.get("naive_baseline")
     if naive:
@@ -81,6 +96,36 @@ def judge(measurements: Mapping[str, Any]) -> dict[str, Any]:
         "ratios": ratios,
         "all_targets_pass": all(verdicts) if everything else None,
     }
+
+
+def _zero_latency_targets(zero: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """CPU per lead at ``CPU_WORKERS`` workers, and the best rate of any worker count, at 0 ms."""
+    at_cpu = next((r for r in zero["by_workers"] if r["workers"] == CPU_WORKERS), None)
+    rates = [r["leads_per_s"]["best"] for r in zero["by_workers"]]
+    return [
+        _target(f"CPU per lead, {CPU_WORKERS} workers at 0 ms", "cpu_ms_per_lead.best", "<=",
+                CPU_MAX_MS_PER_LEAD, at_cpu["cpu_ms_per_lead"]["best"] if at_cpu else None),
+        _target("send throughput at 0 ms", "leads_per_s.best (best worker count)", ">=",
+                ZERO_LATENCY_MIN_LEADS_PER_S, max(rates) if rates else None),
+    ]  # fmt: skip
+
+
+def _auto_targets(auto: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``--workers auto`` against the rate-limited sandbox: few 429s, most of the limit.
+
+    Both are None (not measured) when the CLI has no ``--workers auto``.
+    """
+    limited = auto["rate_limited"]
+    found = limited["by_workers"].get("auto", {})
+    available = found.get("available", False)
+    steady = found.get("steady_leads_per_s") if available else None
+    limit = limited["rate_limit"]
+    return [
+        _target(f"auto workers, 429s at --rate-limit {limit:g}", "share_429.median", "<=",
+                AUTO_MAX_SHARE_429, found["share_429"]["median"] if available else None),
+        _target(f"auto workers, throughput at --rate-limit {limit:g}", "steady_leads_per_s.best", ">=",
+                round(AUTO_MIN_FRACTION_OF_LIMIT * limit, 2), steady["best"] if steady else None),
+    ]  # fmt: skip
 
 
 def merge_previous(path: Path, fresh: Mapping[str, Any], mode: str) -> dict[str, Any]:
@@ -123,7 +168,6 @@ def _per_s(rate: float | None) -> str:
 def render_table(results: Mapping[str, Any]) -> str:
     """The human-readable table of a results document (as written to results.json)."""
     m, judged, machine = results["measurements"], results["judged"], results["machine"]
-    targets = judged["targets"]
     load = " ".join(f"{x:g}" for x in machine.get("load_average") or [])
     lines = [
         f"rg-import benchmark ({results['mode']}): {machine['cpu_count']} CPUs, "
@@ -131,56 +175,155 @@ def render_table(results: Mapping[str, Any]) -> str:
         "",
         f"{'measurement':<36}{'result':<40}{'target':<24}verdict",
     ]
-
-    def row(what: str, result: str, target: str = "", verdict: str = "", note: str = "") -> None:
-        lines.append(f"{what:<36}{result:<40}{target:<24}{verdict}".rstrip())
-        if note:
-            lines.append(f"{'':<4}{note}")
-
-    if plan := m.get("plan_throughput"):
-        rps = plan["rows_per_s"]
-        row(f"plan throughput, {plan['rows']:,} rows", f"{rps['best']:,.0f} rows/s (best of {rps['n']})",
-            f">= {PLAN_MIN_ROWS_PER_S:,} rows/s", _verdict(targets, "plan throughput"),
-            f"median {rps['median']:,.0f} rows/s; in-process {plan['in_process_s']['median']:.2f} s, "
-            f"start-up and exit {plan['startup_and_exit_s']['median']:.2f} s (medians)")  # fmt: skip
-    if mem := m.get("plan_memory"):
-        small, large = mem["small_peak_rss_mb"]["median"], mem["large_peak_rss_mb"]["median"]
-        row(f"plan memory, {mem['small_rows']:,} / {mem['large_rows']:,}",
-            f"{small:,.0f} / {large:,.0f} MB, ratio {mem['ratio']:.2f}", f"ratio <= {MEMORY_MAX_RATIO}",
-            _verdict(targets, "plan memory"),
-            f"large file planned at {mem['large_rows_per_s']['best']:,.0f} rows/s")  # fmt: skip
-    if send := m.get("send_throughput"):
-        for r in send["by_workers"]:
-            is_target = r["workers"] == SEND_TARGET_WORKERS
-            workers = f"{r['workers']} worker" + ("s" if r["workers"] != 1 else "")
-            row(f"send, {workers}, {r['rows']:,} rows",
-                f"{r['leads_per_s']['best']:,.1f} leads/s = {r['fraction_of_ideal']:.0%} of {r['ideal_leads_per_s']:g}",
-                f">= {SEND_MIN_FRACTION:.0%} of ideal" if is_target else "",
-                _verdict(targets, f"send throughput, {SEND_TARGET_WORKERS} workers") if is_target else "",
-                f"best of {r['leads_per_s']['n']}, median {r['leads_per_s']['median']:,.1f}; "
-                f"cross-check (duration - 2 plans) {r['cross_check_leads_per_s']['best']:,.1f}")  # fmt: skip
-    if naive := m.get("naive_baseline"):
-        ratio = judged["ratios"].get(f"rg_import_{SEND_TARGET_WORKERS}_workers_over_naive")
-        row(f"naive loop, {naive['leads']:,} leads", f"{naive['leads_per_s']['best']:,.1f} leads/s (best of {naive['leads_per_s']['n']})",
-            note=f"rg-import with {SEND_TARGET_WORKERS} workers is {ratio:g}x the naive loop" if ratio else "")  # fmt: skip
-    if rerun := m.get("unchanged_rerun"):
-        verdicts = {
-            _verdict(targets, "unchanged re-run throughput"),
-            _verdict(targets, "unchanged re-run requests"),
-        }
-        first = rerun["first_run"]
-        row(f"unchanged re-run, {rerun['rows']:,} rows",
-            f"{rerun['rows_per_s']['best']:,.0f} rows/s, {max(rerun['requests_total'])} requests",
-            f">= {RERUN_MIN_ROWS_PER_S:,} rows/s, 0 req", "FAIL" if "FAIL" in verdicts else max(verdicts),
-            f"best of {rerun['rows_per_s']['n']}; first run {first['requests_total']:,} requests in "
-            f"{first['wall_s']:.0f} s ({_per_s(first['requests_per_s'])} without latency)")  # fmt: skip
-    if throttle := m.get("throttle_recovery"):
-        clean, faulty = throttle["clean_leads_per_s"], throttle["faulty_leads_per_s"]
-        row(f"send with {throttle['fault_rate']:.0%} 429s, {throttle['workers']} workers",
-            f"{faulty['best']:,.1f} / {clean['best']:,.1f} leads/s = {throttle['ratio']:.0%}",
-            f">= {THROTTLE_MIN_RATIO:.0%} of clean", _verdict(targets, "throughput under 5% 429s"),
-            f"{throttle['rows']:,} rows, {throttle['latency_ms']:g} ms latency, best of "
-            f"{clean['n']} each; median ratio {throttle['ratio_median']:.0%}")  # fmt: skip
+    table = _Table(lines, judged["targets"])
+    for name, render in _RENDERERS.items():
+        if name in m:
+            render(table, m[name], judged)
     if judged["all_targets_pass"] is not None:
         lines += ["", "all targets pass" if judged["all_targets_pass"] else "some targets FAIL"]
     return "\n".join(lines)
+
+
+class _Table:
+    """Rows of the printed table, and the verdicts they show."""
+
+    def __init__(self, lines: list[str], targets: list[dict[str, Any]]) -> None:
+        self.lines, self.targets = lines, targets
+
+    def row(
+        self, what: str, result: str, target: str = "", verdict: str = "", note: str = ""
+    ) -> None:
+        self.lines.append(f"{what:<36}{result:<40}{target:<24}{verdict}".rstrip())
+        if note:
+            self.lines.append(f"{'':<4}{note}")
+
+    def verdict(self, *names: str) -> str:
+        """FAIL if any of the named targets failed, PASS if all passed, else ""."""
+        found = {_verdict(self.targets, name) for name in names}
+        return "FAIL" if "FAIL" in found else "PASS" if found == {"PASS"} else ""
+
+
+def _startup(t: _Table, s: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    t.row("start-up", f"--version {s['version_wall_s']['best']:.2f} s, plan of {s['tiny_plan_rows']} "
+          f"rows {s['tiny_plan_wall_s']['best']:.2f} s",
+          note=f"start-up and exit of the plan {s['tiny_plan_startup_s']['best']:.2f} s "
+               f"(best of {s['tiny_plan_wall_s']['n']})")  # fmt: skip
+
+
+def _plan(t: _Table, plan: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    rps = plan["rows_per_s"]
+    t.row(f"plan throughput, {plan['rows']:,} rows", f"{rps['best']:,.0f} rows/s (best of {rps['n']})",
+          f">= {PLAN_MIN_ROWS_PER_S:,} rows/s", t.verdict("plan throughput"),
+          f"median {rps['median']:,.0f} rows/s; in-process {plan['in_process_s']['median']:.2f} s, "
+          f"start-up and exit {plan['startup_and_exit_s']['median']:.2f} s (medians)")  # fmt: skip
+
+
+def _memory(t: _Table, mem: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    small, large = mem["small_peak_rss_mb"]["median"], mem["large_peak_rss_mb"]["median"]
+    t.row(f"plan memory, {mem['small_rows']:,} / {mem['large_rows']:,}",
+          f"{small:,.0f} / {large:,.0f} MB, ratio {mem['ratio']:.2f}", f"ratio <= {MEMORY_MAX_RATIO}",
+          t.verdict("plan memory"), f"parent process only; large file planned at "
+          f"{mem['large_rows_per_s']['best']:,.0f} rows/s")  # fmt: skip
+    if tree := mem.get("tree"):
+        small, large = tree["small_peak_pss_mb"]["median"], tree["large_peak_pss_mb"]["median"]
+        t.row("  whole process tree (PSS)", f"{small:,.0f} / {large:,.0f} MB, ratio {tree['ratio']:.2f}",
+              f"ratio <= {MEMORY_MAX_RATIO}", t.verdict("plan memory, process tree"),
+              f"up to {tree['large_most_at_once']} processes at once; sum of RSS {tree['small_peak_rss_mb']['median']:,.0f}"
+              f" / {tree['large_peak_rss_mb']['median']:,.0f} MB")  # fmt: skip
+
+
+def _excel(t: _Table, x: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    t.row(f"plan of an .xlsx, {x['rows']:,} rows", f"{x['rows_per_s']['best']:,.0f} rows/s (best of {x['rows_per_s']['n']})",
+          note=f"{x['xlsx_over_csv']:.0%} of the CSV's {x['csv_rows_per_s']['best']:,.0f} rows/s; "
+               f"python-calamine alone reads {x['calamine_rows_per_s']['best']:,.0f} rows/s")  # fmt: skip
+
+
+def _send(t: _Table, send: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    for r in send["by_workers"]:
+        fraction = SEND_MIN_FRACTIONS.get(r["workers"])
+        workers = f"{r['workers']} worker" + ("s" if r["workers"] != 1 else "")
+        cpu = r.get("cpu_ms_per_lead")
+        t.row(f"send, {workers}, {r['rows']:,} rows",
+              f"{r['leads_per_s']['best']:,.1f} leads/s = {r['fraction_of_ideal']:.0%} of {r['ideal_leads_per_s']:g}",
+              f">= {fraction:.0%} of ideal" if fraction else "",
+              t.verdict(f"send throughput, {r['workers']} workers") if fraction else "",
+              f"best of {r['leads_per_s']['n']}, median {r['leads_per_s']['median']:,.1f}; "
+              f"cross-check (duration - 2 plans) {r['cross_check_leads_per_s']['best']:,.1f}"
+              + (f"; CPU {cpu['best']:.2f} ms/lead" if cpu else ""))  # fmt: skip
+
+
+def _zero(t: _Table, zero: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    for r in zero["by_workers"]:
+        is_cpu = r["workers"] == CPU_WORKERS
+        t.row(f"send at 0 ms, {r['workers']} workers, {zero['rows']:,}",
+              f"{r['leads_per_s']['best']:,.0f} leads/s, CPU {r['cpu_ms_per_lead']['best']:.2f} ms/lead",
+              f">= {ZERO_LATENCY_MIN_LEADS_PER_S:,}/s" + (f", <= {CPU_MAX_MS_PER_LEAD} ms" if is_cpu else ""),
+              t.verdict("send throughput at 0 ms", *([f"CPU per lead, {CPU_WORKERS} workers at 0 ms"] if is_cpu else [])),
+              f"best of {r['leads_per_s']['n']}, median {r['leads_per_s']['median']:,.0f} leads/s, "
+              f"{r['cpu_ms_per_lead']['median']:.2f} ms/lead")  # fmt: skip
+    if zero.get("plan_cpu_ms_per_lead") is not None:
+        t.lines.append(f"{'':<4}an rg-import plan of the same file: {zero['plan_cpu_s']['median']:.2f} s CPU "
+                       f"= {zero['plan_cpu_ms_per_lead']:.2f} ms/lead")  # fmt: skip
+
+
+def _naive(t: _Table, naive: Mapping[str, Any], judged: Mapping[str, Any]) -> None:
+    ratio = judged["ratios"].get(f"rg_import_{SEND_TARGET_WORKERS}_workers_over_naive")
+    t.row(f"naive loop, {naive['leads']:,} leads", f"{naive['leads_per_s']['best']:,.1f} leads/s (best of {naive['leads_per_s']['n']})",
+          note=f"rg-import with {SEND_TARGET_WORKERS} workers is {ratio:g}x the naive loop" if ratio else "")  # fmt: skip
+
+
+def _rerun(t: _Table, rerun: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    first = rerun["first_run"]
+    t.row(f"unchanged re-run, {rerun['rows']:,} rows",
+          f"{rerun['rows_per_s']['best']:,.0f} rows/s, {max(rerun['requests_total'])} requests",
+          f">= {RERUN_MIN_ROWS_PER_S:,} rows/s, 0 req",
+          t.verdict("unchanged re-run throughput", "unchanged re-run requests"),
+          f"best of {rerun['rows_per_s']['n']}; first run {first['requests_total']:,} requests in "
+          f"{first['wall_s']:.0f} s ({_per_s(first['requests_per_s'])} without latency)")  # fmt: skip
+    if first.get("cpu_ms_per_lead") is not None:
+        t.lines.append(f"{'':<4}first run at 0 ms: {first['leads_per_s']:,.0f} leads/s over the whole command, "
+                       f"CPU {first['cpu_ms_per_lead']:.2f} ms/lead")  # fmt: skip
+
+
+def _throttle(t: _Table, throttle: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    clean, faulty = throttle["clean_leads_per_s"], throttle["faulty_leads_per_s"]
+    t.row(f"send with {throttle['fault_rate']:.0%} 429s, {throttle['workers']} workers",
+          f"{faulty['best']:,.1f} / {clean['best']:,.1f} leads/s = {throttle['ratio']:.0%}",
+          f">= {THROTTLE_MIN_RATIO:.0%} of clean", t.verdict("throughput under 5% 429s"),
+          f"{throttle['rows']:,} rows, {throttle['latency_ms']:g} ms latency, best of "
+          f"{clean['n']} each; median ratio {throttle['ratio_median']:.0%}")  # fmt: skip
+
+
+def _auto(t: _Table, auto: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    limited, slow = auto["rate_limited"], auto["high_latency"]
+    limit = limited["rate_limit"]
+    names = (
+        f"auto workers, 429s at --rate-limit {limit:g}",
+        f"auto workers, throughput at --rate-limit {limit:g}",
+    )
+    for config, found in limited["by_workers"].items():
+        what = f"--workers {config}, --rate-limit {limit:g}"
+        if not found["available"]:
+            t.row(what, "not available", "", "", found.get("why") or "")
+            continue
+        steady = found.get("steady_leads_per_s")
+        t.row(what, f"{steady['best'] if steady else found['leads_per_s']['best']:,.1f} leads/s, "
+              f"{found['share_429']['median']:.1%} 429s",
+              f">= {AUTO_MIN_FRACTION_OF_LIMIT * limit:g}/s, < {AUTO_MAX_SHARE_429:.0%}" if config == "auto" else "",
+              t.verdict(*names) if config == "auto" else "")  # fmt: skip
+    for config, found in slow["by_workers"].items():
+        if found["available"]:
+            t.row(
+                f"--workers {config}, {slow['latency_ms']:g} ms",
+                f"{found['leads_per_s']['best']:,.1f} leads/s",
+            )
+    if slow.get("auto_over_best_fixed") is not None:
+        t.lines.append(f"{'':<4}auto reaches {slow['auto_over_best_fixed']:.0%} of the best fixed count at "
+                       f"{slow['latency_ms']:g} ms")  # fmt: skip
+
+
+_RENDERERS = {
+    "startup": _startup, "plan_throughput": _plan, "plan_memory": _memory, "excel_read": _excel,
+    "send_throughput": _send, "send_at_0ms": _zero, "naive_baseline": _naive, "unchanged_rerun": _rerun,
+    "throttle_recovery": _throttle, "auto_workers": _auto,
+}  # fmt: skip

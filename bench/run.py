@@ -1,6 +1,6 @@
 """``make bench``: measure rg-import's plan and send throughput; write bench/results.json.
 
-    .venv/bin/python bench/run.py                     # everything (several minutes)
+    .venv/bin/python bench/run.py                     # everything (about 20 minutes)
     .venv/bin/python bench/run.py --only send_throughput --only naive_baseline
     .venv/bin/python bench/run.py --quick --out /tmp/results.json   # tiny sizes, a smoke test
 
@@ -20,8 +20,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.catalog import MEASUREMENTS
 from bench.harness import compile_package, load_average, machine_info, now_iso, scratch_dir
-from bench.measures import FULL, MEASUREMENTS, QUICK, Bench, Sizes
+from bench.measures import FULL, QUICK, Bench, Sizes
 from bench.results import judge, merge_previous, render_table, write_results
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +49,10 @@ def sizes_for(quick: bool, repeat: int | None) -> Sizes:
     sizes = QUICK if quick else FULL
     if repeat is None:
         return sizes
-    return replace(sizes, plan_reps=repeat, send_reps=repeat, naive_reps=repeat, rerun_reps=repeat)
+    return replace(
+        sizes, plan_reps=repeat, send_reps=repeat, naive_reps=repeat, rerun_reps=repeat,
+        startup_reps=repeat,
+    )  # fmt: skip
 
 
 def run_benchmark(

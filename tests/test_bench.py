@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `bench` is not installed; it sits next to `importer`
 
+from bench import proctree  # noqa: E402
+from bench.catalog import MEASUREMENTS  # noqa: E402
 from bench.harness import (  # noqa: E402
     Poller,
     SandboxProcess,
@@ -34,8 +37,8 @@ from bench.harness import (  # noqa: E402
     run_timed,
     send_window,
 )
-from bench.inputs import people_file  # noqa: E402
-from bench.measures import MEASUREMENTS, summarise  # noqa: E402
+from bench.inputs import people_file, workbook_file  # noqa: E402
+from bench.measures import QUICK, Bench, summarise  # noqa: E402
 from bench.naive import send_naively  # noqa: E402
 from bench.results import judge, merge_previous, render_table  # noqa: E402
 
@@ -143,6 +146,51 @@ def test_run_timed_reports_each_childs_own_peak_memory() -> None:
     assert big_wall > 0
 
 
+# A parent and a forked child each hold their own 100 MB block at the same time,
+# and the child burns CPU before it ends; the parent waits for it.
+TREE = """
+import os, time
+def block():
+    data = bytearray(100 * 2**20)
+    data[::4096] = b"x" * len(data[::4096])
+    return data
+child = os.fork()
+held = block()
+if child == 0:
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        pass
+    time.sleep(0.5)
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+@pytest.mark.skipif(not proctree.available(), reason="needs /proc with smaps_rollup (Linux)")
+def test_run_timed_samples_the_memory_of_the_whole_tree_and_counts_the_childs_cpu() -> None:
+    done = run_timed([sys.executable, "-c", TREE], tree_interval_s=0.02)
+    tree = done.tree
+    assert tree is not None and tree["samples"] > 1
+    assert tree["processes_seen"] == tree["most_at_once"] == 2
+    assert tree["peak_pss_mb"] >= 190  # both blocks at once: more than either process alone
+    assert tree["sum_of_own_peaks_mb"] >= tree["peak_rss_mb"] >= tree["peak_pss_mb"]
+    assert done.cpu_s >= 0.3  # the child's CPU, added by os.wait4 once the parent waited for it
+    assert run_timed([sys.executable, "-c", "pass"]).tree is None  # only when asked
+
+
+def test_descendants_follow_parent_pids(tmp_path: Path) -> None:
+    def process(pid: int, parent: int) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_bytes(f"{pid} (a (b) c) S {parent} 1 1".encode())
+
+    for pid, parent in ((10, 1), (11, 10), (12, 11), (13, 1), (14, 10)):
+        process(pid, parent)
+    (tmp_path / "self").mkdir()
+    assert proctree.descendants(10, tmp_path) == {10, 11, 12, 14}
+    assert proctree.descendants(13, tmp_path) == {13}
+    assert proctree.memory_kb(10, tmp_path) is None  # no smaps_rollup: gone or not readable
+
+
 def test_run_timed_keeps_output_and_refuses_unexpected_exit_codes() -> None:
     done = run_timed(
         [sys.executable, "-c", "print('[1, 2]'); raise SystemExit(3)"], ok_codes=(0, 3)
@@ -236,42 +284,98 @@ def test_people_file_writes_a_follow_up_boss_export(tmp_path: Path) -> None:
     assert len({r["ID"] for r in rows}) == 12
 
 
+def test_workbook_file_holds_the_csvs_text_and_is_reused(tmp_path: Path) -> None:
+    import openpyxl
+
+    source = people_file(tmp_path, 12)
+    book = workbook_file(source)
+    with source.open(encoding="utf-8-sig", newline="") as f:
+        expected = [[cell or None for cell in row] for row in csv.reader(f)]
+    sheet = openpyxl.load_workbook(book, read_only=True).worksheets[0]
+    assert [list(row) for row in sheet.iter_rows(values_only=True)] == expected
+    written = book.stat().st_mtime_ns
+    assert workbook_file(source) == book and book.stat().st_mtime_ns == written
+    source.with_suffix(".json").write_text("{}")  # another CSV now: the workbook is written again
+    assert workbook_file(source) == book and json.loads(
+        book.with_name(book.name + ".json").read_text()
+    ) == {"source": source.name, "source_sidecar": {}}
+
+
 # ---- judging and printing ---------------------------------------------------------------------
 
 
 def _measurements(
     plan_rps: float, ratio: float, fraction: float, rerun_rps: float, requests: int,
-    throttle_ratio: float = 0.6667,
+    throttle_ratio: float = 0.6667, *, cpu_ms: float = 0.6, zero_rps: float = 1500.0,
+    share_429: float = 0.02, steady: float = 85.0,
 ) -> dict[str, Any]:  # fmt: skip
+    """A results document's measurements, each at ``fraction`` etc.; 64 workers reach fraction - 0.1."""
+
     def summary(x: float) -> dict[str, Any]:
         return summarise([x])
 
+    def send_row(w: int) -> dict[str, Any]:
+        reached = round(fraction - 0.1 if w == 64 else fraction, 4)
+        return {"workers": w, "rows": 10 * w, "leads_per_s": summary(reached * 20 * w), "ideal_leads_per_s": 20.0 * w,
+                "fraction_of_ideal": reached, "cross_check_leads_per_s": summary(1.0),
+                "cpu_ms_per_lead": summary(2.0)}  # fmt: skip
+
+    def auto_row(rate: float, share: float) -> dict[str, Any]:
+        return {"available": True, "created": 10, "leads_per_s": summary(rate), "share_429": summary(share),
+                "steady_leads_per_s": summary(rate)}  # fmt: skip
+
+    tree = {f"{size}_{key}": summary(100.0 * (ratio if size == "large" else 1))
+            for size in ("small", "large") for key in ("peak_pss_mb", "peak_rss_mb", "sum_of_own_peaks_mb")}  # fmt: skip
     return {
+        "startup": {"version_wall_s": summary(0.1), "tiny_plan_rows": 10, "tiny_plan_wall_s": summary(0.5),
+                    "tiny_plan_startup_s": summary(0.4)},
         "plan_throughput": {"rows": 100, "rows_per_s": summary(plan_rps), "in_process_s": summary(1.0),
                             "startup_and_exit_s": summary(0.5)},
         "plan_memory": {"small_rows": 1, "large_rows": 10, "small_peak_rss_mb": summary(100.0),
                         "large_peak_rss_mb": summary(100.0 * ratio), "ratio": ratio,
-                        "large_rows_per_s": summary(5.0)},
-        "send_throughput": {"by_workers": [
-            {"workers": w, "rows": 10 * w, "leads_per_s": summary(fraction * 20 * w), "ideal_leads_per_s": 20.0 * w,
-             "fraction_of_ideal": fraction, "cross_check_leads_per_s": summary(1.0)} for w in (1, 16)]},
+                        "large_rows_per_s": summary(5.0),
+                        "tree": {**tree, "small_most_at_once": 1, "large_most_at_once": 3, "ratio": ratio}},
+        "excel_read": {"rows": 100, "rows_per_s": summary(40_000.0), "csv_rows_per_s": summary(50_000.0),
+                       "xlsx_over_csv": 0.8, "calamine_rows_per_s": summary(90_000.0)},
+        "send_throughput": {"by_workers": [send_row(w) for w in (1, 16, 32, 64)]},
+        "send_at_0ms": {"rows": 100, "plan_cpu_s": summary(1.0), "plan_cpu_ms_per_lead": 0.3,
+                        "by_workers": [{"workers": w, "leads_per_s": summary(zero_rps - 64 + w),
+                                        "cpu_ms_per_lead": summary(cpu_ms if w == 16 else 9.0)}
+                                       for w in (16, 32, 64)]},
         "naive_baseline": {"leads": 10, "leads_per_s": summary(16.0)},
         "unchanged_rerun": {"rows": 100, "rows_per_s": summary(rerun_rps), "requests_total": [0, requests],
-                            "first_run": {"requests_total": 97, "wall_s": 3.0, "requests_per_s": None}},
+                            "first_run": {"requests_total": 97, "wall_s": 3.0, "requests_per_s": None,
+                                          "leads_per_s": 30.0, "cpu_ms_per_lead": 2.5}},
         "throttle_recovery": {"rows": 100, "workers": 8, "latency_ms": 20.0, "fault_rate": 0.05,
                               "clean_leads_per_s": summary(300.0),
                               "faulty_leads_per_s": summary(300.0 * throttle_ratio),
                               "ratio": throttle_ratio, "ratio_median": throttle_ratio},
+        "auto_workers": {"available": True, "rate_limited": {"rate_limit": 100.0, "by_workers": {
+                             "auto": auto_row(steady, share_429), "16": auto_row(60.0, 0.3)}},
+                         "high_latency": {"latency_ms": 50.0, "by_workers": {
+                             "auto": auto_row(500.0, 0.0), "16": auto_row(300.0, 0.0)},
+                             "auto_over_best_fixed": 1.6667}},
     }  # fmt: skip
 
 
+TARGETS = [
+    "plan throughput", "plan memory", "plan memory, process tree", "send throughput, 16 workers",
+    "send throughput, 32 workers", "send throughput, 64 workers", "CPU per lead, 16 workers at 0 ms",
+    "send throughput at 0 ms", "unchanged re-run throughput", "unchanged re-run requests",
+    "throughput under 5% 429s", "auto workers, 429s at --rate-limit 100",
+    "auto workers, throughput at --rate-limit 100",
+]  # fmt: skip
+
+
 def test_judge_passes_at_the_targets_and_fails_beyond_them() -> None:
-    at_targets = judge(_measurements(50_000, 1.5, 0.85, 50_000, 0, 0.6667))
-    assert [t["pass"] for t in at_targets["targets"]] == [True] * 6
+    at_targets = judge(_measurements(50_000, 1.5, 0.9, 50_000, 0, 0.6667))
+    assert [t["name"] for t in at_targets["targets"]] == TARGETS
+    assert [t["pass"] for t in at_targets["targets"]] == [True] * len(TARGETS)
     assert at_targets["all_targets_pass"] is True
-    assert at_targets["ratios"] == {"rg_import_16_workers_over_naive": round(0.85 * 320 / 16, 2)}
-    beyond = judge(_measurements(49_999, 1.51, 0.84, 49_999, 1, 0.6666))
-    assert [t["pass"] for t in beyond["targets"]] == [False] * 6
+    assert at_targets["ratios"] == {"rg_import_16_workers_over_naive": round(0.9 * 320 / 16, 2)}
+    beyond = judge(_measurements(49_999, 1.51, 0.89, 49_999, 1, 0.6666, cpu_ms=0.61, zero_rps=1499.0,
+                                 share_429=0.0201, steady=84.9))  # fmt: skip
+    assert [t["pass"] for t in beyond["targets"]] == [False] * len(TARGETS)
     assert beyond["all_targets_pass"] is False
 
 
@@ -283,9 +387,25 @@ def test_judge_with_missing_measurements_does_not_claim_a_verdict() -> None:
         "all_targets_pass": None,
     }
     no_sixteen = _measurements(1, 1, 1, 1, 0)
-    no_sixteen["send_throughput"]["by_workers"].pop()
-    target = next(t for t in judge(no_sixteen)["targets"] if t["name"].startswith("send"))
+    no_sixteen["send_throughput"]["by_workers"].pop(1)
+    target = next(
+        t for t in judge(no_sixteen)["targets"] if t["name"] == "send throughput, 16 workers"
+    )
     assert target["pass"] is None and judge(no_sixteen)["all_targets_pass"] is None
+
+
+def test_judge_leaves_auto_unjudged_when_the_cli_has_no_auto_workers() -> None:
+    measurements = _measurements(60_000, 1.2, 0.95, 60_000, 0, cpu_ms=0.5, zero_rps=2000.0)
+    limited = measurements["auto_workers"]["rate_limited"]["by_workers"]
+    limited["auto"] = {"available": False, "why": "the CLI refused --workers auto (exit status 2)"}
+    judged = judge(measurements)
+    auto = [t for t in judged["targets"] if t["name"].startswith("auto workers")]
+    assert [(t["measured"], t["pass"]) for t in auto] == [(None, None), (None, None)]
+    assert all(t["pass"] for t in judged["targets"] if not t["name"].startswith("auto workers"))
+    assert judged["all_targets_pass"] is None
+    table = render_table({"mode": "full", "measurements": measurements, "judged": judged,
+                          "machine": {"cpu_count": 2, "python": "3.11.7"}})  # fmt: skip
+    assert "--workers auto, --rate-limit 100    not available" in table
 
 
 def test_render_table_shows_each_measurement_and_verdict() -> None:
@@ -294,12 +414,25 @@ def test_render_table_shows_each_measurement_and_verdict() -> None:
                "machine": {"cpu_count": 2, "python": "3.11.7", "load_average": [1.5, 1.0, 0.5]}}  # fmt: skip
     table = render_table(results)
     lines = table.splitlines()
+
+    def line(start: str) -> str:
+        return next(x for x in lines if x.startswith(start))
+
     assert "load 1.5 1 0.5" in lines[0]
-    assert next(x for x in lines if x.startswith("plan throughput")).endswith("PASS")
-    assert next(x for x in lines if x.startswith("plan memory")).endswith("FAIL")
-    assert next(x for x in lines if x.startswith("send, 16 workers")).endswith("PASS")
-    assert any(x.startswith("send, 1 worker,") for x in lines)
-    assert next(x for x in lines if x.startswith("send with 5% 429s, 8 workers")).endswith("PASS")
+    assert "--version 0.10 s, plan of 10 rows 0.50 s" in line("start-up")
+    assert line("plan throughput").endswith("PASS")
+    assert line("plan memory").endswith("FAIL")
+    assert line("  whole process tree (PSS)").endswith("FAIL")
+    assert "40,000 rows/s" in line("plan of an .xlsx, 100 rows")
+    assert "80% of the CSV's 50,000 rows/s; python-calamine alone reads 90,000 rows/s" in table
+    assert line("send, 16 workers").endswith("PASS") and line("send, 64 workers").endswith("PASS")
+    assert lines[lines.index(line("send, 1 worker,")) + 1].endswith("; CPU 2.00 ms/lead")
+    assert line("send at 0 ms, 16 workers").endswith("PASS")
+    assert "CPU 0.60 ms/lead" in line("send at 0 ms, 16 workers")
+    assert any(x.startswith("send with 5% 429s, 8 workers") and x.endswith("PASS") for x in lines)
+    assert line("--workers auto, --rate-limit 100").endswith("PASS")
+    assert "first run at 0 ms: 30 leads/s over the whole command, CPU 2.50 ms/lead" in table
+    assert "auto reaches 167% of the best fixed count at 50 ms" in table
     assert "is 18x the naive loop" in table
     assert lines[-1] == "some targets FAIL"
 
@@ -310,6 +443,31 @@ def test_merge_previous_keeps_other_measurements_of_the_same_mode(tmp_path: Path
     assert merge_previous(path, {"b": 3}, "full") == {"a": 1, "b": 3}
     assert merge_previous(path, {"b": 3}, "quick") == {"b": 3}
     assert merge_previous(tmp_path / "missing.json", {"b": 3}, "full") == {"b": 3}
+
+
+@pytest.mark.slow
+def test_auto_workers_runs_the_fixed_counts_and_records_whether_auto_exists(tmp_path: Path) -> None:
+    sizes = replace(QUICK, auto_fixed=(4,), auto_limited_rows=110, auto_latency_rows=20)
+    bench = Bench(sizes, data_dir=tmp_path / "data", work_dir=tmp_path, log=lambda _line: None)
+    found = MEASUREMENTS["auto_workers"](bench)
+    limited, slow = found["rate_limited"]["by_workers"], found["high_latency"]["by_workers"]
+    assert list(limited) == list(slow) == ["auto", "4"]
+    fixed = limited["4"]["runs"][0]
+    assert fixed["created"] == limited["4"]["created"] > 100  # past the token bucket's burst of 100
+    assert fixed["requests"] == fixed["created"] + fixed["status_429"]
+    assert fixed["status_429"] == fixed["sandbox_429"]  # the run's report and the sandbox agree
+    assert limited["4"]["steady_leads_per_s"]["n"] == 1 and slow["4"]["leads_per_s"]["best"] > 0
+    auto = limited["auto"]
+    assert found["available"] is auto["available"] is slow["auto"]["available"]
+    if auto["available"]:
+        assert auto["created"] == limited["4"]["created"] and "share_429" in auto
+    else:  # the CLI refused --workers auto (usage error, exit status 2)
+        assert (
+            auto
+            == slow["auto"]
+            == {"available": False, "why": "the CLI refused --workers auto (exit status 2)"}
+        )
+        assert found["high_latency"]["auto_over_best_fixed"] is None
 
 
 # ---- the script itself ------------------------------------------------------------------------
@@ -346,7 +504,14 @@ def test_quick_plan_measurements_then_only_naive_merges_into_the_same_file(tmp_p
     assert memory["ratio"] == pytest.approx(
         memory["large_peak_rss_mb"]["median"] / memory["small_peak_rss_mb"]["median"], abs=1e-3
     )
-    assert [t["name"] for t in results["judged"]["targets"]] == ["plan throughput", "plan memory"]
+    tree = memory["tree"]
+    assert tree is None or tree["small_peak_pss_mb"]["best"] > 0
+    assert tree is None or tree["ratio"] == pytest.approx(
+        tree["large_peak_pss_mb"]["median"] / tree["small_peak_pss_mb"]["median"], abs=1e-3
+    )
+    assert [t["name"] for t in results["judged"]["targets"]] == [
+        "plan throughput", "plan memory", "plan memory, process tree",
+    ]  # fmt: skip
 
     _run_script("--only", "naive_baseline", "--out", out, "--data-dir", data)
     merged = json.loads(out.read_text())
@@ -368,7 +533,7 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
     _check_common(results)
     assert list(results["measurements"]) == list(MEASUREMENTS)
     send = results["measurements"]["send_throughput"]
-    assert [r["workers"] for r in send["by_workers"]] == [1, 4, 16]
+    assert [r["workers"] for r in send["by_workers"]] == [1, 4, 16, 32, 64]
     for r in send["by_workers"]:
         assert r["requests"] == r["created"] > 0  # one POST per Follow Up Boss lead
         assert r["ideal_leads_per_s"] == r["workers"] * 1000 / send["latency_ms"]
@@ -379,12 +544,38 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
     assert (
         rerun["reruns"][0]["leads"]["unchanged"] == created == rerun["first_run"]["requests_total"]
     )
+    first = rerun["first_run"]
+    assert first["cpu_s"] > 0 and first["leads_per_s"] > 0
+    assert first["cpu_ms_per_lead"] == pytest.approx(1000 * first["cpu_s"] / created, rel=0.01)
     throttle = results["measurements"]["throttle_recovery"]
     assert throttle["workers"] == 8 and throttle["rows"] == 100
     assert throttle["ratio"] > 0 and len(throttle["runs"]["faulty"]) == 1
+    _check_new_measurements(results["measurements"])
     judged = results["judged"]
-    assert len(judged["targets"]) == 6 and all(
-        isinstance(t["pass"], bool) for t in judged["targets"]
+    assert [t["name"] for t in judged["targets"]] == TARGETS
+    auto_available = results["measurements"]["auto_workers"]["available"]
+    assert all(
+        isinstance(t["pass"], bool) or (t["name"].startswith("auto") and not auto_available)
+        for t in judged["targets"]
     )
     assert judged["ratios"]["rg_import_16_workers_over_naive"] > 0
     assert "unchanged re-run, 500 rows" in done.stdout
+
+
+def _check_new_measurements(m: dict[str, Any]) -> None:
+    start = m["startup"]
+    assert start["version_wall_s"]["n"] == start["tiny_plan_wall_s"]["n"] == 1
+    assert 0 < start["tiny_plan_startup_s"]["best"] < start["tiny_plan_wall_s"]["best"]
+    excel = m["excel_read"]
+    assert excel["rows"] == 2_000 and excel["rows_per_s"]["best"] > 0
+    assert excel["calamine_rows_per_s"]["best"] > 0 and excel["xlsx_over_csv"] > 0
+    tree = m["plan_memory"]["tree"]
+    assert tree is None or tree["large_peak_pss_mb"]["best"] > 0
+    zero = m["send_at_0ms"]
+    assert [r["workers"] for r in zero["by_workers"]] == [16, 32, 64]
+    for r in zero["by_workers"]:
+        assert r["created"] == r["requests"] > 0 and r["cpu_ms_per_lead"]["best"] > 0
+    assert zero["plan_cpu_s"]["best"] > 0
+    auto = m["auto_workers"]
+    assert list(auto["rate_limited"]["by_workers"]) == ["auto", "4", "16", "64"]
+    assert auto["rate_limited"]["rate_limit"] == 100

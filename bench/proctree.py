@@ -1,0 +1,130 @@
+"""Memory of a whole process tree, sampled from ``/proc`` while it runs (Linux only).
+
+``os.wait4`` gives one process's own peak (``ru_maxrss``), or the largest of
+its waited-for children's, never their sum. ``rg-import plan`` forks checking
+processes (``importer/plan/parallel.py``), so the memory a user needs is that
+of the parent and its children together. A thread samples the tree every
+``interval_s``: it finds the descendants of the root by their parent pid in
+``/proc/<pid>/stat`` and adds up each one's ``Rss`` and ``Pss`` from
+``/proc/<pid>/smaps_rollup``. A forked child shares its parent's pages until
+either writes them, so the sum of RSS counts a shared page once per process;
+the sum of PSS (each shared page divided among its sharers) counts it once,
+and is the tree's real footprint. A sample can miss a peak shorter than the
+interval; ``sum_of_own_peaks_mb`` (each process's ``VmHWM``, added up) is an
+upper bound that cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+PROC = Path("/proc")
+_KB_PER_MB = 1024
+
+
+def available(proc: Path = PROC) -> bool:
+    """True where ``/proc`` shows memory rollups (Linux 4.14 and later)."""
+    return (proc / "self" / "smaps_rollup").is_file()
+
+
+def descendants(root: int, proc: Path = PROC) -> set[int]:
+    """``root`` and every living process below it, by the parent pids in ``/proc/*/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (proc / entry.name / "stat").read_bytes()
+        except OSError:
+            continue  # gone since the listing
+        # the name in parentheses may hold spaces: the fields after the last ")" are fixed
+        parent = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _fields_kb(text: str, names: tuple[str, ...]) -> dict[str, int]:
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in names:
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def memory_kb(pid: int, proc: Path = PROC) -> dict[str, int] | None:
+    """``{"Rss", "Pss", "VmHWM"}`` of one process in kB; None when it is gone (or a zombie)."""
+    try:
+        rollup = (proc / str(pid) / "smaps_rollup").read_text()
+        status = (proc / str(pid) / "status").read_text()
+    except OSError:
+        return None
+    values = {**_fields_kb(rollup, ("Rss", "Pss")), **_fields_kb(status, ("VmHWM",))}
+    return values if len(values) == 3 else None
+
+
+class TreeSampler:
+    """Samples the memory of ``root``'s process tree in a thread, for a ``with`` block.
+
+    ``result()`` is ``{"peak_pss_mb", "peak_rss_mb", "sum_of_own_peaks_mb",
+    "processes_seen", "most_at_once", "samples"}``: the largest sums over the
+    samples, every process's last seen ``VmHWM`` added up, how many processes
+    were seen in all and the most seen alive in one sample.
+    """
+
+    def __init__(self, root: int, *, interval_s: float = 0.1, proc: Path = PROC) -> None:
+        self._root, self._interval_s, self._proc = root, interval_s, proc
+        self._peak_pss = self._peak_rss = self._samples = self._most_at_once = 0
+        self._own_peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-tree", daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> None:
+        """Take one sample now (the thread calls this every ``interval_s``)."""
+        pss = rss = alive = 0
+        for pid in descendants(self._root, self._proc):
+            memory = memory_kb(pid, self._proc)
+            if memory is None:
+                continue
+            pss, rss, alive = pss + memory["Pss"], rss + memory["Rss"], alive + 1
+            self._own_peaks[pid] = max(self._own_peaks.get(pid, 0), memory["VmHWM"])
+        self._peak_pss, self._peak_rss = max(self._peak_pss, pss), max(self._peak_rss, rss)
+        self._most_at_once = max(self._most_at_once, alive)
+        self._samples += 1
+
+    def _loop(self) -> None:
+        while True:
+            # a process that vanished mid-read is seen again (or not) by the next sample
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self.sample()
+            if self._stop.wait(self._interval_s):
+                return
+
+    def result(self) -> dict[str, Any]:
+        """The peaks seen so far (MB, one decimal) and the counts."""
+        return {
+            "peak_pss_mb": round(self._peak_pss / _KB_PER_MB, 1),
+            "peak_rss_mb": round(self._peak_rss / _KB_PER_MB, 1),
+            "sum_of_own_peaks_mb": round(sum(self._own_peaks.values()) / _KB_PER_MB, 1),
+            "processes_seen": len(self._own_peaks),
+            "most_at_once": self._most_at_once,
+            "samples": self._samples,
+        }
