@@ -36,7 +36,7 @@ from typing import Any, Self
 
 import psycopg
 
-from importer.errors import LedgerError, LedgerWriteError, RowClaimed
+from importer.errors import LedgerError, LedgerMissing, LedgerWriteError, RowClaimed
 from importer.ledger import pg_schema
 from importer.ledger.pg_sql import postgres_sql
 from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
@@ -185,7 +185,7 @@ class PostgresStore:
             return  # an empty database (or one of other tables): this run makes the ledger
         if not tables >= pg_schema.TABLES:
             if not tables & BASE_TABLES:
-                raise LedgerError(
+                raise LedgerMissing(
                     f"no ledger in the database {self.path}: a run creates it; "
                     "check the URL or --ledger"
                 )

@@ -12,7 +12,8 @@ import os
 import re
 from pathlib import Path
 
-# A path to a SQLite file, or the URL (text) of a PostgreSQL database.
+# A path to a SQLite file, or the URL (text) of a PostgreSQL database: a ``str``
+# is a URL (``ledger_spec`` makes anything else a ``Path``).
 LedgerSpec = Path | str
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -42,4 +43,4 @@ def mask_url(url: str) -> str:
 
 def shown(spec: LedgerSpec) -> str:
     """How messages name the ledger: the path, or the URL without its password."""
-    return mask_url(spec) if is_database_url(spec) else os.fspath(spec)
+    return mask_url(spec) if isinstance(spec, str) else os.fspath(spec)
