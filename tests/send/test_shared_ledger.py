@@ -47,10 +47,10 @@ def test_two_runs_sharing_a_postgresql_ledger_send_every_row_once(
     path = write_people(tmp_path / "people.csv", ROWS, seed=31, dirty_share=0.05)
     wanted = valid_lead_ids(path, tmp_path)
     with start_sandbox(port=0, latency_ms=50) as sandbox:
-        first = start_run(run_command(sandbox, path, postgres_url, tmp_path / "a"), tmp_path)  # type: ignore[arg-type]
+        first = start_run(run_command(sandbox, path, postgres_url, tmp_path / "a"), tmp_path)
         # the second starts once the first is sending, so both work on the same rows
         wait_for(lambda: sandbox.stats()["total"] >= 10, first, timeout=60)
-        second = start_run(run_command(sandbox, path, postgres_url, tmp_path / "b"), tmp_path)  # type: ignore[arg-type]
+        second = start_run(run_command(sandbox, path, postgres_url, tmp_path / "b"), tmp_path)
         reports = [finished(first, tmp_path / "a"), finished(second, tmp_path / "b")]
         creates = Counter(
             entry["body"]["id"]
