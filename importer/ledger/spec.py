@@ -18,7 +18,7 @@ LedgerSpec = Path | str
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
 # the password of user:password@ in the URL's authority
-_PASSWORD = re.compile(r"^(?P<head>[a-z]+://[^:@/?#]*):[^@/?#]*@", re.IGNORECASE)
+_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:@/?#\s]*):[^@/?#\s]*@", re.IGNORECASE)
 # password=... among the query parameters (libpq accepts it there too)
 _PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&#]*", re.IGNORECASE)
 

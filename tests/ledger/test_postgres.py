@@ -45,6 +45,7 @@ def test_a_url_stays_text_and_anything_else_is_a_path() -> None:
         ("postgresql://db/ledger?user=rg&password=s3cret&x=1",
          "postgresql://db/ledger?user=rg&password=***&x=1"),
         ("postgresql://rg:p%40ss@db:5432/ledger", "postgresql://rg:***@db:5432/ledger"),
+        ("--ledger=postgresql://rg:s3cret@db/x", "--ledger=postgresql://rg:***@db/x"),
     ],
 )  # fmt: skip
 def test_the_password_is_masked(url: str, masked: str) -> None:
@@ -109,7 +110,7 @@ def test_a_wrong_url_is_one_line_without_the_password(postgres_server: str) -> N
         Ledger(url, run_id="run-1")
     message = str(refused.value)
     assert message.startswith(
-        f"cannot connect to the ledger database postgresql://postgres:***@/no_such_db?host="
+        "cannot connect to the ledger database postgresql://postgres:***@/no_such_db?host="
     )
     assert "s3cret" not in message and "\n" not in message
 
