@@ -49,18 +49,39 @@ _DISK_FULL = "53100"
 
 
 class _Connection:
-    """A psycopg connection that takes the SQLite spelling of the ledger's SQL."""
+    """A psycopg connection that takes the SQLite spelling of the ledger's SQL.
+
+    A statement a claim trigger refuses raises RowClaimed at once, so that a
+    caller running several writes in one transaction (each under its own
+    savepoint) can roll that one back and keep the others.
+    """
 
     def __init__(self, raw: psycopg.Connection[Any]):
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.raw.execute(postgres_sql(sql), tuple(params))
+        try:
+            return self.raw.execute(postgres_sql(sql), tuple(params))
+        except psycopg.Error as exc:
+            raise _claim_refused(exc) or exc from None
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
-        cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
+        try:
+            cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
+        except psycopg.Error as exc:
+            raise _claim_refused(exc) or exc from None
         return cursor
+
+
+def _claim_refused(exc: psycopg.Error) -> RowClaimed | None:
+    """RowClaimed when a claim trigger refused the statement, None for any other error."""
+    if exc.sqlstate != pg_schema.CLAIM_REFUSED:
+        return None
+    return RowClaimed(
+        f"{exc.diag.message_primary}: another run sharing the ledger has this row, "
+        "so this run leaves it (the next run sends it if needed)"
+    )
 
 
 def _literal(text: str) -> str:
@@ -293,9 +314,9 @@ class PostgresStore:
     def transaction(self) -> Iterator[_Connection]:
         """One transaction under the thread lock; committed before it returns.
 
-        Raises RowClaimed when a claim trigger refuses a row, LedgerWriteError
-        when the database cannot write (``disk_full`` for SQLSTATE 53100) or
-        the lease ran out, and lets a unique violation (``integrity_error``) through.
+        Lets RowClaimed (a claim trigger refused a row) and a unique violation
+        (``integrity_error``) through; raises LedgerWriteError when the database
+        cannot write (``disk_full`` for SQLSTATE 53100) or the lease ran out.
         """
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
@@ -308,11 +329,6 @@ class PostgresStore:
             except psycopg.IntegrityError:
                 raise
             except psycopg.Error as exc:
-                if exc.sqlstate == pg_schema.CLAIM_REFUSED:
-                    raise RowClaimed(
-                        f"{exc.diag.message_primary}: another run sharing the ledger has "
-                        "this row, so this run leaves it (the next run sends it if needed)"
-                    ) from None
                 raise LedgerWriteError(
                     f"cannot write the ledger {self.path} ({_reason(exc, self.url)}); "
                     "check the database, then re-run to resume",
