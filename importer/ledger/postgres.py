@@ -46,6 +46,7 @@ from importer.ledger.store import _iso, utc_now
 LEASE_S = 60.0  # how long a run that stopped renewing keeps its rows
 _SCHEMA_LOCK = 0x7267_696D  # advisory lock key while creating or migrating the schema
 _DISK_FULL = "53100"
+_DEADLOCK = "40P01"
 
 
 class _Connection:
@@ -75,11 +76,21 @@ class _Connection:
 
 
 def _claim_refused(exc: psycopg.Error) -> RowClaimed | None:
-    """RowClaimed when a claim trigger refused the statement, None for any other error."""
-    if exc.sqlstate != pg_schema.CLAIM_REFUSED:
+    """RowClaimed when a claim trigger refused the statement, or when it lost a deadlock
+    to another run writing the same rows at that moment; None for any other error.
+
+    (Runs that write several rows per transaction can take them in opposite
+    orders; the server then refuses one of them, which leaves those rows to
+    the other, as a refused claim does.)
+    """
+    if exc.sqlstate == pg_schema.CLAIM_REFUSED:
+        why = exc.diag.message_primary
+    elif exc.sqlstate == _DEADLOCK:
+        why = "being written by another run at the same moment"
+    else:
         return None
     return RowClaimed(
-        f"{exc.diag.message_primary}: another run sharing the ledger has this row, "
+        f"{why}: another run sharing the ledger has this row, "
         "so this run leaves it (the next run sends it if needed)"
     )
 

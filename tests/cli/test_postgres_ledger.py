@@ -48,6 +48,14 @@ def test_a_run_with_rg_ledger_a_url_then_the_ledger_commands(
     again = json.loads((clean_env / "again" / "report.json").read_text())
     assert (again["leads"]["created"], again["leads"]["unchanged"]) == (0, 47)
 
+    # plan reads the database too (read-only): every valid row is unchanged
+    code, out, err = invoke(
+        capsys, "plan", str(PEOPLE), "-m", "followupboss", "--site", SITE, "--ledger", url,
+        "--out", str(clean_env / "plan"),
+    )  # fmt: skip
+    assert code == ExitCode.REJECTS, err
+    actions = (clean_env / "plan" / "plan.csv").read_text(encoding="utf-8-sig")
+    assert actions.count(",unchanged,") == 47 and ",create," not in actions
     code, out, err = invoke(capsys, "ledger", "show")
     assert code == 0 and out.startswith("47 leads: 47 sent"), err
     code, out, _ = invoke(capsys, "ledger", "export", "--run", first["run_id"], "--format", "json")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def test_a_second_run_cannot_take_a_row_another_live_run_is_sending(postgres_url
 
 _SENDING_THEN_WAIT = """
 import sys
+import threading
 from importer.ledger.ledger import Ledger
 from tests.ledger.test_ledger import begin
 ledger = Ledger(sys.argv[1], run_id="doomed", lease=float(sys.argv[2]))
@@ -251,3 +253,39 @@ def test_site_source_and_key_are_unique_in_the_database(postgres_url: str) -> No
         conn.execute(insert, row)
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute(insert, (*row[:3], lead_id_for("other"), *row[4:]))
+
+
+def test_runs_deadlocked_over_the_same_rows_leave_them_to_each_other(postgres_url: str) -> None:
+    """Two runs each writing two rows in one transaction, in opposite orders: the server
+    refuses one (a deadlock), and that run is told the rows are claimed."""
+    with Ledger(postgres_url, run_id="a") as first, Ledger(postgres_url, run_id="b") as second:
+        for key in ("p1", "p2"):
+            begin(first, key, {"key": key})
+            first.lead_sent(SITE, SOURCE, key, status=201)
+        both_hold_one = threading.Barrier(2, timeout=30)
+        ended: dict[str, str] = {}
+
+        def write(ledger: Ledger, keys: tuple[str, str]) -> None:
+            try:
+                with ledger.store.transaction() as conn:
+                    for n, key in enumerate(keys):
+                        conn.execute("UPDATE leads SET attempts = attempts WHERE key = ?", (key,))
+                        if n == 0:
+                            both_hold_one.wait()
+                ended[ledger.store.run_id] = "committed"
+            except RowClaimed as exc:
+                ended[ledger.store.run_id] = str(exc)
+
+        threads = [
+            threading.Thread(target=write, args=(first, ("p1", "p2"))),
+            threading.Thread(target=write, args=(second, ("p2", "p1"))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sorted(ended.values())[0] == "being written by another run at the same moment: " + (
+        "another run sharing the ledger has this row, so this run leaves it "
+        "(the next run sends it if needed)"
+    )
+    assert sorted(ended.values())[1] == "committed"
