@@ -28,7 +28,7 @@ from tests.send.test_run_crash import (
     wait_for,
 )
 
-ROWS = 160
+ROWS = 100
 
 
 def finished(proc: Any, out: Path) -> dict[str, Any]:
@@ -46,9 +46,11 @@ def test_two_runs_sharing_a_postgresql_ledger_send_every_row_once(
 ) -> None:
     path = write_people(tmp_path / "people.csv", ROWS, seed=31, dirty_share=0.05)
     wanted = valid_lead_ids(path, tmp_path)
-    with start_sandbox(port=0, latency_ms=50) as sandbox:
-        first = start_run(run_command(sandbox, path, postgres_url, tmp_path / "a"), tmp_path)
-        # the second starts once the first is sending, so both work on the same rows
+    with start_sandbox(port=0, latency_ms=10) as sandbox:
+        # the first sends 5 rows a second, so however slow the second is to start, it
+        # finds the first still at work; it starts once the first has sent some
+        slow = [*run_command(sandbox, path, postgres_url, tmp_path / "a"), "--rps", "5"]
+        first = start_run(slow, tmp_path)
         wait_for(lambda: sandbox.stats()["total"] >= 10, first, timeout=60)
         second = start_run(run_command(sandbox, path, postgres_url, tmp_path / "b"), tmp_path)
         reports = [finished(first, tmp_path / "a"), finished(second, tmp_path / "b")]
@@ -70,6 +72,8 @@ def test_two_runs_sharing_a_postgresql_ledger_send_every_row_once(
     created = [report["leads"]["created"] for report in reports]
     assert sum(created) == len(wanted)
     assert all(created), created  # both runs sent part of the file
+    # the first run planned rows the second sent meanwhile: it left them (claimed)
+    assert reports[0]["leads"]["not_sent"] > 0
     for report in reports:
         leads = report["leads"]
         valid = leads["created"] + leads["unchanged"] + leads["not_sent"]
