@@ -251,7 +251,10 @@ class PostgresStore:
         while not self._stop.wait(self.lease / 4):
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                    conn = psycopg.connect(
+                        self.url, autocommit=True, connect_timeout=10,
+                        application_name="rg-import lease",
+                    )  # fmt: skip
                 conn.execute(
                     "UPDATE run_leases SET lease_until = clock_timestamp() "
                     "+ make_interval(secs => %s) WHERE run_id = %s",
@@ -274,11 +277,24 @@ class PostgresStore:
         with self._lock:
             if self._conn is None:
                 return
-            if not self.readonly and not self._conn.raw.closed:
-                with suppress(psycopg.Error):
-                    self._conn.execute("DELETE FROM run_leases WHERE run_id = ?", (self.run_id,))
+            if not self.readonly:
+                self._give_lease_back(self._conn)
             self._conn.raw.close()
             self._conn = None
+
+    def _give_lease_back(self, conn: _Connection) -> None:
+        """Delete this run's lease, on a new connection if the run's was lost; a
+        database still unreachable lets the lease run out instead."""
+        release = "DELETE FROM run_leases WHERE run_id = %s"
+        with suppress(psycopg.Error):
+            if not conn.raw.closed:
+                conn.raw.execute(release, (self.run_id,))
+                return
+        with (
+            suppress(psycopg.Error),
+            psycopg.connect(self.url, autocommit=True, connect_timeout=10) as fresh,
+        ):
+            fresh.execute(release, (self.run_id,))
 
     def __enter__(self) -> Self:
         return self
@@ -348,10 +364,20 @@ class PostgresStore:
                 ) from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """All rows ``sql`` reads, under the thread lock."""
+        """All rows ``sql`` reads, under the thread lock.
+
+        A lost connection raises LedgerWriteError, as a failed write does: a
+        run then stops (exit 4) rather than plan without its ledger.
+        """
         with self._lock:
             try:
                 return self.connection().execute(sql, params).fetchall()
+            except psycopg.OperationalError as exc:
+                raise LedgerWriteError(
+                    f"cannot read the ledger {self.path} ({_reason(exc, self.url)}); "
+                    "check the database, then re-run to resume",
+                    path=self.path,
+                ) from None
             except psycopg.Error as exc:
                 raise LedgerError(
                     f"cannot read the ledger {self.path} ({_reason(exc, self.url)})"

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from importer.errors import LedgerError, LedgerMissing, RowClaimed
+from importer.errors import LedgerError, LedgerMissing, LedgerWriteError, RowClaimed
 from importer.ledger import pg_schema
 from importer.ledger.ledger import POSTGRES_EXTRA, Ledger, open_store
 from importer.ledger.pg_sql import postgres_sql
@@ -289,3 +289,22 @@ def test_runs_deadlocked_over_the_same_rows_leave_them_to_each_other(postgres_ur
         "(the next run sends it if needed)"
     )
     assert sorted(ended.values())[1] == "committed"
+
+
+def test_a_lost_connection_stops_the_run_with_a_write_error(postgres_url: str) -> None:
+    """The server ends the run's session (a restart, a network cut): the next write and
+    the next read raise LedgerWriteError, which stops a run with exit 4."""
+    with Ledger(postgres_url, run_id="run-1") as ledger:
+        begin(ledger, "p1", {"a": 1})
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'rg-import' AND datname = current_database()"
+            ).fetchall()
+        assert ended == [(True,)]
+        with pytest.raises(LedgerWriteError, match="cannot write the ledger postgresql://"):
+            ledger.lead_sent(SITE, SOURCE, "p1", status=201)
+        with pytest.raises(LedgerWriteError, match="cannot read the ledger postgresql://"):
+            ledger.lookup(SITE, SOURCE, ["p1"])
+    with Ledger(postgres_url, run_id="run-2") as after:  # the row waits for recovery
+        assert after.recover() == {"leads": 1, "activities": 0}
