@@ -156,6 +156,9 @@ class Sender:
         except Stopping:  # from a prepare() before the row's first write: nothing was done
             return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
         except RowClaimed as exc:  # another run sharing the ledger has the row: left to it
+            if self.client.requested:  # refused after a request (a deadlock): may be applied
+                unrecorded = f"sent, but the ledger could not record the answer ({exc})"
+                return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
             return SendOutcome(
                 plan, Outcome.NOT_SENT, [Problem(CLAIMED, str(exc))],
                 activities_not_sent=len(plan.activities),
