@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 from importer.api_contract import DEFAULT_BASE_URL
 from importer.config import (
     ENV_BASE_URL,
@@ -30,6 +32,7 @@ from importer.config import (
     load_credentials,
 )
 from importer.errors import ConfigError
+from importer.ledger.spec import LedgerSpec, ledger_spec
 from importer.settings import DEFAULT_LEDGER
 
 if TYPE_CHECKING:
@@ -154,7 +157,7 @@ class Destination:
     url: str
     credentials: Credentials
     site: str
-    ledger: Path
+    ledger: LedgerSpec
     sandbox: Sandbox | None = None
 
     def close(self) -> None:
@@ -167,7 +170,7 @@ def run_destination(
     *,
     site: str | None,
     base_url: str | None,
-    ledger: Path | None,
+    ledger: LedgerSpec | None,
     sandbox: bool,
     env: MappingABC[str, str],
 ) -> Destination:
@@ -203,5 +206,29 @@ def run_destination(
         url=url,
         credentials=credentials,
         site=site,
-        ledger=ledger or Path(env.get(ENV_LEDGER) or DEFAULT_LEDGER),
+        ledger=ledger or default_ledger(env),
     )
+
+
+def default_ledger(env: MappingABC[str, str]) -> LedgerSpec:
+    """RG_LEDGER from ``env`` (a path or a ``postgresql://`` URL), else ./rg-import.ledger.sqlite."""
+    return ledger_spec(env.get(ENV_LEDGER) or DEFAULT_LEDGER)
+
+
+class LedgerOption(click.ParamType):
+    """``--ledger``: a SQLite file's path, or a PostgreSQL database's ``postgresql://`` URL."""
+
+    name = "ledger"
+
+    def get_metavar(self, *args: object, **kwargs: object) -> str:
+        return "PATH|URL"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> LedgerSpec:
+        if isinstance(value, Path):
+            return value
+        return ledger_spec(str(value))
+
+
+LEDGER = LedgerOption()

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from importer.errors import LedgerError, LedgerGone, LedgerLocked, LedgerWriteError
+from importer.errors import LedgerError, LedgerGone, LedgerLocked, LedgerMissing, LedgerWriteError
 from importer.ledger.locking import PRIVATE_MODE, RunLock, lock_inode, refuse_not_regular
 from importer.ledger.schema import (
     ADDED_TABLES,
@@ -106,6 +106,9 @@ def _iso(moment: datetime) -> str:
 class LedgerStore:
     """The ledger file at ``path``, opened for the run ``run_id``.
 
+    ``importer.ledger.postgres.PostgresStore`` offers the same to runs sharing
+    one PostgreSQL database; the transitions and queries run the same SQL on both.
+
     Creates the file and its schema when missing. Raises LedgerError when
     another run holds the file, when it is not an rg-import ledger, or when it
     cannot be opened (LedgerLocked when another run holds it, after waiting
@@ -155,7 +158,7 @@ class LedgerStore:
             refuse_not_regular(self.path, self.real_path, os.stat(self.real_path).st_mode)
         except FileNotFoundError:
             if self.readonly:
-                raise LedgerError(
+                raise LedgerMissing(
                     f"no ledger at {self.path}: a run creates it; check the path or --ledger"
                 ) from None
         except OSError as exc:
@@ -301,6 +304,18 @@ class LedgerStore:
         self.close()
 
     # -- what the transitions and queries build on ------------------------------
+
+    # what a statement breaking a unique index raises (the lead id's)
+    integrity_error: type[Exception] = sqlite3.IntegrityError
+    # whether other runs may write this ledger while this one does (never: the run lock)
+    shared = False
+
+    def abandoned(self, table: str) -> str:
+        """SQL narrowing ``state = 'sending'`` rows of ``table`` to those no live run sends.
+
+        Nothing here: while this run holds the file, no other run sends.
+        """
+        return ""
 
     def now(self) -> str:
         """The clock's time as the ledger stores it (``_iso``)."""

@@ -16,6 +16,9 @@ Lead states::
                      └─ crash ─► in_doubt (by recover())
 
 Activities follow the same states, keyed ``(lead_id, activity_hash)``.
+The SQL is written once, in SQLite's spelling, for both stores: ``conn`` is
+SQLite's connection, or the PostgreSQL store's adapter with the same
+``execute`` and ``executemany`` (``importer.ledger.postgres``).
 ``importer.ledger.ledger.Ledger`` offers these beside the lookups and listings.
 """
 
@@ -128,6 +131,16 @@ class LedgerTransitions:
         now: str,
     ) -> None:
         """Make the row ``sending`` with ``pending`` (payload, hash, digest, activities)."""
+        # Asked first, not after the unique index refuses it: PostgreSQL reads
+        # nothing more in a transaction once a statement of it failed.
+        owner = conn.execute(
+            "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
+        ).fetchone()
+        if owner is not None and tuple(owner) != row_key:
+            raise LeadIdConflict(
+                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} already belongs to "
+                f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
+            )
         try:
             conn.execute(
                 "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
@@ -142,14 +155,11 @@ class LedgerTransitions:
                 "updated_at = excluded.updated_at",
                 (*row_key, lead_id, *pending, self._store.run_id, now, now),
             )
-        except sqlite3.IntegrityError:
-            # the unique index on lead_id: another row already has this id
-            owner = conn.execute(
-                "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
-            ).fetchone()
+        except self._store.integrity_error:
+            # the unique index on lead_id: a row given this id since the look above
             raise LeadIdConflict(
-                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} already belongs to "
-                f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
+                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} was just given to another "
+                "row; two rows must never share an id"
             ) from None
 
     def _begin_activities(
@@ -338,6 +348,9 @@ class LedgerTransitions:
     def recover(self) -> dict[str, int]:
         """Turn what a crashed run left ``sending`` into ``in_doubt``; call before sending.
 
+        On a ledger runs share (PostgreSQL) only rows whose run's lease ran out
+        are taken: another run may be sending the others right now.
+
         Returns ``{"leads": n, "activities": m}``, the rows changed.
         """
         now = self._store.now()
@@ -345,7 +358,8 @@ class LedgerTransitions:
             counts = {
                 table: conn.execute(
                     f"UPDATE {table} SET state = 'in_doubt', last_status = NULL, "
-                    "last_error = ?, updated_at = ? WHERE state = 'sending'",
+                    "last_error = ?, updated_at = ? WHERE state = 'sending'"
+                    + self._store.abandoned(table),
                     (_INTERRUPTED, now),
                 ).rowcount
                 for table in ("leads", "activities")
