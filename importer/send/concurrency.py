@@ -216,11 +216,13 @@ class AdaptiveGate:
             self._on_wire += 1
             return TryStart(self.limit.clock(), self._on_wire)
 
-    def answered(
-        self, start: TryStart, failure_key: str | None, retry_after: float | None
-    ) -> None:
+    def answered(self, start: TryStart, failure_key: str | None, retry_after: float | None) -> None:
         """The try begun at ``start`` came back: failed with ``failure_key``, or None if it went through."""
-        if failure_key is not None and failure_key not in OVERLOAD_KEYS and not failure_key.isdigit():
+        if (
+            failure_key is not None
+            and failure_key not in OVERLOAD_KEYS
+            and not failure_key.isdigit()
+        ):
             return  # no answer came (a connection failure): no RTT, and no sign of load
         # an answer refusing the data (422, 404, ...) took a normal round trip: a good sample
         refused = failure_key in OVERLOAD_KEYS

@@ -29,9 +29,7 @@ class Clock:
         return self.now
 
 
-def a_round(
-    limit: ConcurrencyLimit, clock: Clock, rtt: float = RTT, *, busy: bool = True
-) -> None:
+def a_round(limit: ConcurrencyLimit, clock: Clock, rtt: float = RTT, *, busy: bool = True) -> None:
     """A limit's worth of good answers, ``rtt`` each; all places on the wire if ``busy``."""
     clock.now += rtt
     on_wire = limit.limit if busy else 0
