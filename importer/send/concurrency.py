@@ -39,7 +39,7 @@ __all__ = ["OVERLOAD_KEYS", "AdaptiveGate", "ConcurrencyLimit", "TryStart"]
 
 log = logging.getLogger(__name__)
 
-INITIAL_LIMIT = 4  # places at the start: the fixed default of earlier versions
+INITIAL_LIMIT = 4  # places at the start, as many as the default --workers
 TOLERANCE = 2.0  # a round's median RTT above floor x this (+ SLACK_S) means a queue is building
 # ... give or take this: on a fast line the round trip is mostly this process's own
 # work (threads taking turns), whose jitter is no queue at the server
