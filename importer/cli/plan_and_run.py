@@ -17,17 +17,26 @@ import click
 from importer.cli.arguments import LEDGER
 from importer.cli.assign_options import assign_options
 from importer.cli.job_settings import JOB_META, job_options, job_runs, remember_result
-from importer.cli.shared import apply_options, command_line, input_options, spools_input
+from importer.cli.shared import (
+    WorkersType,
+    apply_options,
+    command_line,
+    input_options,
+    spools_input,
+)
 from importer.cli.shown import Shown, show_result
 from importer.errors import ConfigError, RunWriteFailed
 from importer.ledger.spec import LedgerSpec
 from importer.settings import (
+    AUTO_WORKERS,
     DEFAULT_FAIL_ON,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_WORKERS,
     DEFAULT_TIMEOUT_S,
     DEFAULT_UPDATE_API,
     DEFAULT_WORKERS,
     FAIL_ON,
+    MOST_WORKERS,
     UPDATE_APIS,
 )
 
@@ -139,7 +148,8 @@ run_options = [
     click.option("--site", metavar="UUID", help="Real Geeks site UUID to write to (or RG_SITE)."),
     click.option("--base-url", metavar="URL", help="API base URL (or RG_BASE_URL; default: the Real Geeks service)."),
     click.option("--sandbox", is_flag=True, help="Send to an embedded local sandbox instead (no credentials needed)."),
-    click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64), help="Requests in flight at once."),
+    click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=WorkersType(MOST_WORKERS), metavar="N|auto", help="Requests in flight at once, or auto: as many as the server's answers show it takes."),
+    click.option("--max-workers", default=DEFAULT_MAX_WORKERS, show_default=True, type=click.IntRange(1, MOST_WORKERS), help="With --workers auto: the most requests in flight it may reach."),
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
     click.option("--ledger", type=LEDGER, help="Ledger file, or a postgresql:// URL that runs share (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
@@ -190,7 +200,8 @@ def run(log_file: Path | None, notify_url: str | None, **flags: Any) -> int:
 def _run(
     run_id: str, input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None,
     delimiter: str | None, encoding: str | None, phone_region: str | None, site: str | None,
-    base_url: str | None, sandbox: bool, workers: int, rps: float | None, ledger: LedgerSpec | None,
+    base_url: str | None, sandbox: bool, workers: int | str, max_workers: int, rps: float | None,
+    ledger: LedgerSpec | None,
     out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool,
     update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
     fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,
@@ -219,12 +230,12 @@ def _run(
     )
     settings = ClientSettings(
         base_url=target.url, read_timeout=read_timeout, max_attempts=max_attempts,
-        update_api=update_api, pool_size=max(workers, 4),
+        update_api=update_api, pool_size=max(max_workers if workers == AUTO_WORKERS else int(workers), 4),
     )  # fmt: skip
     request = RunRequest(
         input=input_path, mapping=mapping, site=target.site, base_url=target.url,
         credentials=target.credentials, ledger=target.ledger, out=out, read_options=options,
-        workers=workers, rps=rps, activities_at_most_once=activities_at_most_once,
+        workers=workers, max_workers=max_workers, rps=rps, activities_at_most_once=activities_at_most_once,
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
         lock_wait=lock_wait, reject_workbook=not no_xlsx, run_id=run_id, assign=assign == "on",

@@ -10,6 +10,8 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from importer.settings import AUTO_WORKERS
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -82,3 +84,23 @@ input_options = [
                       "written in national format, others as +CC; numbers without a country code "
                       "are read in it unless the row's country column or the mapping says otherwise."),
 ]  # fmt: skip
+
+
+class WorkersType(click.ParamType):
+    """``--workers``: a number of requests in flight from 1 to ``most``, or ``auto``."""
+
+    name = "N|auto"
+
+    def __init__(self, most: int) -> None:
+        self._numbers = click.IntRange(1, most)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == AUTO_WORKERS:
+            return AUTO_WORKERS
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            self.fail(f"{value!r} is neither a number of requests nor 'auto'.", param, ctx)
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of requests nor 'auto'.", param, ctx)
+        return self._numbers.convert(number, param, ctx)

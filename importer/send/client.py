@@ -30,6 +30,7 @@ from urllib.parse import quote
 from importer.config import Credentials
 from importer.errors import ApiError
 from importer.send.client_settings import ClientSettings
+from importer.send.concurrency import ConcurrencyLimit
 from importer.send.in_flight import InFlight
 from importer.send.retry_policy import Failure, retry_delay
 from importer.send.throttle import RateLimiter
@@ -90,6 +91,8 @@ class Client:
     ``Stopping``. ``max_in_flight`` bounds the tries in flight across threads; a
     thread waiting to retry does not hold a place, so more threads than that can
     share the client and keep it busy while some sit out a ``Retry-After``.
+    A ``concurrency`` limit (``--workers auto``) replaces ``max_in_flight``:
+    the bound then moves with the answers (``importer.send.concurrency``).
     ``sleep`` (default: wait on ``stop``) and ``rng`` are injectable for tests;
     ``on_retry`` is called before every retry wait, and ``on_attempt`` after
     every try that got an answer or failed, with ``(method, url, attempt,
@@ -105,6 +108,7 @@ class Client:
         rate_limiter: RateLimiter | None = None,
         stop: threading.Event | None = None,
         max_in_flight: int | None = None,
+        concurrency: ConcurrencyLimit | None = None,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
@@ -113,8 +117,9 @@ class Client:
         self._credentials = credentials
         self.settings = settings if settings is not None else ClientSettings()
         self._limiter = rate_limiter
+        self.concurrency = concurrency  # read by the progress display
         stop = stop if stop is not None else threading.Event()
-        self._in_flight = InFlight(stop, max_in_flight, rate_limiter, sleep)
+        self._in_flight = InFlight(stop, max_in_flight, rate_limiter, sleep, concurrency)
         self._transport = Transport(credentials, self.settings, stop)
         self._rng = rng if rng is not None else random.Random()
         self._rng_lock = threading.Lock()
@@ -226,9 +231,13 @@ class Client:
         """A snapshot: attempts sent, retries made, and attempts per outcome.
 
         ``by_status`` keys are status codes as strings, or ``"timeout"`` and
-        ``"connection"`` for attempts that got no answer.
+        ``"connection"`` for attempts that got no answer. With a ``concurrency``
+        limit, ``workers`` holds its ``final`` and ``peak`` values.
         """
-        return self._transport.stats()
+        stats = self._transport.stats()
+        if self.concurrency is not None:
+            stats["workers"] = self.concurrency.summary()
+        return stats
 
     def close(self) -> None:
         """Close every connection; the client cannot be used afterwards."""
@@ -305,6 +314,7 @@ class Client:
         started = time.monotonic()
         try:
             status, failure, content = self._transport.attempt(method, url, data, expected=expected)
+            self._in_flight.answered(failure)  # what --workers auto learns from
         finally:
             self._in_flight.leave()
         if self._on_attempt is not None:  # the one check a run without a log file pays

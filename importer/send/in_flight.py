@@ -4,15 +4,24 @@ Every wait here (a free place among the ``max_in_flight`` tries, the rate
 limiter, the pause before a retry) ends at once when ``stop`` is set, raising
 ``Stopping`` and holding nothing. ``maybe_applied`` on that ``Stopping`` says
 whether an earlier try of the same request may have been applied.
+
+With a ``ConcurrencyLimit`` (``--workers auto``) the places are an
+``AdaptiveGate`` instead of a fixed semaphore, and every try that comes back
+tells the limit how long it took and whether the server refused it for load.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from importer.errors import Stopping
+from importer.send.concurrency import AdaptiveGate, ConcurrencyLimit
 from importer.send.throttle import RateLimiter
+
+if TYPE_CHECKING:
+    from importer.send.retry_policy import Failure
 
 __all__ = ["IN_FLIGHT_POLL_S", "InFlight"]
 
@@ -22,7 +31,8 @@ IN_FLIGHT_POLL_S = 0.25  # how often a thread waiting for a place in flight look
 class InFlight:
     """The places in flight shared by a client's threads, and each thread's waits.
 
-    ``sleep`` (default: wait on ``stop``) is injectable for tests.
+    ``sleep`` (default: wait on ``stop``) is injectable for tests. A
+    ``concurrency`` limit replaces ``max_in_flight``.
     """
 
     def __init__(
@@ -31,9 +41,13 @@ class InFlight:
         max_in_flight: int | None,
         rate_limiter: RateLimiter | None,
         sleep: Callable[[float], None] | None,
+        concurrency: ConcurrencyLimit | None = None,
     ) -> None:
         self._stop = stop
-        self._in_flight = threading.Semaphore(max_in_flight) if max_in_flight else None
+        self._adaptive = AdaptiveGate(concurrency) if concurrency is not None else None
+        self._in_flight: threading.Semaphore | AdaptiveGate | None = self._adaptive or (
+            threading.Semaphore(max_in_flight) if max_in_flight else None
+        )
         self._limiter = rate_limiter
         self._sleep = sleep
         self._local = threading.local()
@@ -48,7 +62,7 @@ class InFlight:
         """Give back the place a ``prepare`` got, if no try used it."""
         if getattr(self._local, "prepared", False):
             self._local.prepared = False
-            self.leave()
+            self._give_back()
 
     def enter(self, *, maybe_applied: bool) -> None:
         """Take the turn for a try: the one ``prepare`` waited for, or wait for one now."""
@@ -57,9 +71,23 @@ class InFlight:
         else:
             # a stop while waiting to send: applied only if an earlier try may have been
             self._get_ready(maybe_applied=maybe_applied)
+        if self._adaptive is not None:
+            self._local.started = self._adaptive.sending()
+
+    def answered(self, failure: Failure | None) -> None:
+        """The try came back, through (None) or failed: tell the adaptive limit, if any."""
+        if self._adaptive is not None:
+            retry_after = None if failure is None else failure.retry_after
+            key = None if failure is None else failure.key
+            self._adaptive.answered(self._local.started, key, retry_after)
 
     def leave(self) -> None:
         """Give back the place in flight of a try that ended."""
+        if self._adaptive is not None:
+            self._adaptive.sent()
+        self._give_back()
+
+    def _give_back(self) -> None:
         if self._in_flight is not None:
             self._in_flight.release()
 
@@ -88,5 +116,5 @@ class InFlight:
             if self._limiter is not None:
                 self._limiter.acquire()
         except Stopping:
-            self.leave()
+            self._give_back()
             raise Stopping(maybe_applied=maybe_applied) from None

@@ -36,7 +36,7 @@ from importer.send.run_pieces import PlannedPieces
 from importer.send.send_loop import ProgressFactory, SendLoop
 from importer.send.send_outcome import SendPolicy
 from importer.send.sender import Sender
-from importer.settings import DEFAULT_FAIL_ON, DEFAULT_WORKERS
+from importer.settings import AUTO_WORKERS, DEFAULT_FAIL_ON, DEFAULT_MAX_WORKERS, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
     from importer.ledger.ledger import Ledger
@@ -60,7 +60,8 @@ class RunRequest:
     ledger: Path | str  # a SQLite file, or a postgresql:// URL (importer.ledger.spec)
     out: Path | None = None
     read_options: Any = None
-    workers: int = DEFAULT_WORKERS
+    workers: int | str = DEFAULT_WORKERS  # requests in flight, or AUTO_WORKERS
+    max_workers: int = DEFAULT_MAX_WORKERS  # the most that --workers auto may reach
     rps: float | None = None
     activities_at_most_once: bool = False
     client_settings: Any = (
@@ -81,6 +82,11 @@ class RunRequest:
     # assign:); off by default here, so a library caller asks for that read itself
     assign: bool = False
     agent_map: Path | None = None  # --agent-map: owner -> user
+
+    @property
+    def most_in_flight(self) -> int:
+        """The most requests in flight at once: ``workers``, or ``max_workers`` with auto."""
+        return self.max_workers if self.workers == AUTO_WORKERS else int(self.workers)
 
     @property
     def workbook_mapping(self) -> Mapping | None:
@@ -129,8 +135,8 @@ def run_file(
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
             files = RunFiles(out_dir, table.info.headers, breaker, req.workbook_mapping)
-            loop = SendLoop(sender, tally, files, table, req.workers, progress or _no_progress,
-                             RejectMemory(ledger, req.site, req.mapping.source))  # fmt: skip
+            loop = SendLoop(sender, tally, files, table, req.most_in_flight, progress or _no_progress,
+                            RejectMemory(ledger, req.site, req.mapping.source), client.concurrency)  # fmt: skip
             loop.run(chunks)
             missing = report_missing(ledger, req.site, req.mapping, loop.keys, out_dir, breaker)
             info, stats = table.info, client.stats()
@@ -222,15 +228,18 @@ def _ask_or_read_through(
 def _client(req: RunRequest, settings: ClientSettings, breaker: CircuitBreaker) -> Client:
     """The API client, whose every wait (rate limiter, retries, places in flight) ends on stop."""
     from importer.send.client import Client
+    from importer.send.concurrency import ConcurrencyLimit
     from importer.send.throttle import RateLimiter
 
+    auto = req.workers == AUTO_WORKERS  # then a 429 teaches the limiter the server's rate
     limiter = RateLimiter(
         req.rps, stop=breaker.stop, max_pause=settings.max_retry_after,
-        on_give_up=breaker.server_asks_to_wait,
+        on_give_up=breaker.server_asks_to_wait, learn=auto,
     )  # fmt: skip
     return Client(
         req.credentials, settings, rate_limiter=limiter, stop=breaker.stop,
-        max_in_flight=req.workers, on_attempt=run_log.request if run_log.enabled() else None,
+        max_in_flight=req.most_in_flight, concurrency=ConcurrencyLimit(req.max_workers) if auto else None,
+        on_attempt=run_log.request if run_log.enabled() else None,
     )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from importer.send.sender import Sender
 
 if TYPE_CHECKING:
     from importer.read.table import Table
+    from importer.send.concurrency import ConcurrencyLimit
 
 ProgressFactory = Callable[..., Progress]
 THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
@@ -45,14 +46,15 @@ class SendLoop:
 
     def __init__(
         self, sender: Sender, tally: Tally, files: RunFiles, table: Table, workers: int,
-        make_bar: ProgressFactory, memory: RejectMemory,
+        make_bar: ProgressFactory, memory: RejectMemory, concurrency: ConcurrencyLimit | None = None,
     ) -> None:  # fmt: skip
         self.sender, self.breaker = sender, sender.breaker
         self.tally, self.files, self.table = tally, files, table
         self.reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
         self.sending = make_bar("Sending", total=None, unit="rows", position=1)
-        # --workers bounds the requests in flight (the client's max_in_flight); the
-        # extra threads carry rows that sit out a Retry-After or a backoff meanwhile
+        # --workers bounds the requests in flight (the client's max_in_flight; with
+        # auto, --max-workers does); the extra threads carry rows that sit out a
+        # Retry-After or a backoff meanwhile
         self.pool = ThreadPoolExecutor(
             max_workers=workers * THREADS_PER_WORKER, thread_name_prefix="send"
         )
@@ -68,6 +70,7 @@ class SendLoop:
         self.memory = memory  # tells rejects an earlier run reported from new ones
         self.keys = FileKeys()  # what is in the file, to tell what vanished from it
         self.log_rows = run_log.enabled()
+        self.concurrency = concurrency  # --workers auto: its limit now is shown as workers=
 
     def run(self, chunks: PlannedPieces) -> None:
         """Send every chunk, then wait for the rows in flight; a stop ends it early."""
@@ -159,12 +162,24 @@ class SendLoop:
             self.tally.add(unsent, lambda: [], self.files)
             self.files.results.ended(planned, position, unsent)
             return 0
-        while len(self.inflight) >= self.limit:
+        while len(self.inflight) >= self._rows_out():
             self._settle(self._next_done())
         future = self.pool.submit(self.sender.send, plan)
         self.inflight[future] = (planned, position)
         future.add_done_callback(self.finished.put)
         return 0
+
+    def _rows_out(self) -> int:
+        """How many rows may be out in the pool at once.
+
+        With --workers auto, a few per place the limit allows now: the pool
+        starts a thread for every row out, and threads beyond those the places
+        keep busy cost this process time (they never end, so a limit that
+        falls leaves them idle, which costs nothing).
+        """
+        if self.concurrency is None:
+            return self.limit
+        return min(self.limit, self.concurrency.limit * THREADS_PER_WORKER)
 
     def _next_done(self) -> list[Future[SendOutcome]]:
         """Wait for a row out to end; returns it with every other one that ended meanwhile.
@@ -198,7 +213,10 @@ class SendLoop:
                 refused.append((digest, outcome.plan.key, outcome.problems))
         self._count_rejects(refused)
         self.sending.advance(len(done))
-        self.sending.counts(**self.tally.live())
+        if self.concurrency is None:
+            self.sending.counts(**self.tally.live())
+        else:
+            self.sending.counts(workers=self.concurrency.limit, **self.tally.live())
 
     def _count_rejects(self, rejects: list[tuple[str | None, str, list[Problem]]]) -> None:
         """Known or new; a failed ledger write (of the new ones) stops the run as a worker's does."""

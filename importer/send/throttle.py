@@ -18,6 +18,12 @@ longer than ``max_pause``. When the server keeps asking for such long waits
 ``on_give_up`` is called with the wait it asked for, so the run can stop and
 say when to come back.
 
+With ``learn`` (``--workers auto``) the limiter takes a 429 for a limit of
+the server's rather than a bad second: a cut takes at least ``LEARN_CUT`` of
+the rate off, and the rate then never goes back to unlimited; it climbs by
+``PROBE_PER_S`` of itself each second until the next 429 (additive increase,
+as TCP in congestion avoidance), so it settles just under what the server takes.
+
 Every wait also ends when ``stop`` is set: ``acquire`` then raises ``Stopping``.
 
 Scheduling is a "virtual scheduling" token bucket (GCRA): each ``acquire`` reserves
@@ -51,6 +57,10 @@ LONG_PAUSES_TO_STOP = 2  # long pauses in a row after which the run gives up
 MEASURE_COUNT = 32  # acquires the measured rate is taken over ...
 MEASURE_WINDOW_S = 5.0  # ... if they are this recent
 MIN_MEASURE_SPAN_S = 0.02  # so a burst at one instant does not read as "infinite rps"
+LEARN_CUT = 0.1  # with learn: the least share of the rate a cut takes off ...
+PROBE_PER_S = 0.02  # ... and the share of the cut rate it climbs by each second
+ACCEPT_WINDOW_S = 2.0  # with learn: a cut starts at most from the successes per second of ...
+MIN_ACCEPT_SPAN_S = 1.0  # ... this long, or of the run so far, counted over at least this
 
 
 class RateLimiter:
@@ -63,7 +73,7 @@ class RateLimiter:
     the floor a 429 cannot cut below, ``recovery_s`` how long the rate takes to
     climb back from one halving, ``max_pause`` the longest pause of every
     sender, and ``on_give_up(seconds)`` is called once when the server keeps
-    asking for pauses longer than that.
+    asking for pauses longer than that. ``learn``: see the module docstring.
     """
 
     def __init__(
@@ -78,6 +88,7 @@ class RateLimiter:
         recovery_s: float = RECOVERY_S,
         max_pause: float = MAX_PAUSE_S,
         on_give_up: Callable[[float], None] | None = None,
+        learn: bool = False,
     ) -> None:
         if rps is not None and not rps > 0:
             raise ValueError(f"rps must be a positive number or None, not {rps!r}")
@@ -98,6 +109,7 @@ class RateLimiter:
         self._recovery_s = recovery_s
         self._max_pause = max_pause
         self._on_give_up = on_give_up
+        self._learn = learn
         self._lock = threading.Lock()
         self._target: float | None = rps  # the rate when not recovering (None = unlimited)
         # Recovery from a cut: the rate is cut_rate + slope * (now - cut_at), up to recovery_to.
@@ -110,6 +122,9 @@ class RateLimiter:
         self._blocked_until = float("-inf")
         self._epoch = 0  # bumped by every pause, so sleepers re-check their slot
         self._answers: deque[bool] = deque(maxlen=SHARE_ANSWERS)  # True = a 429
+        self._since_cut = [0, 0]  # with learn: answers since the last cut, and 429s among them
+        self._successes: deque[float] = deque()  # with learn: when the last successes came
+        self._first_success: float | None = None
         self._long_pauses = 0  # long pauses in a row, no success between
         self._long_until = float("-inf")
         self._gave_up = False
@@ -176,6 +191,8 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             self._answers.append(True)
+            self._since_cut[0] += 1
+            self._since_cut[1] += 1
             bulk = sum(itertools.islice(reversed(self._answers), BULK_ANSWERS)) >= BULK_429S
             if long or bulk:
                 self._pause_until(now, now + pause)
@@ -195,6 +212,9 @@ class RateLimiter:
         """A request succeeded: the server is not refusing in bulk, nor asking for long waits."""
         with self._lock:
             self._answers.append(False)
+            self._since_cut[0] += 1
+            if self._learn:
+                self._note_success(self._clock())
             self._long_pauses = 0
 
     # -- internals (called with the lock held) ---------------------------------
@@ -225,6 +245,9 @@ class RateLimiter:
         current = self._rate_at(now)
         base = current if current is not None else self._measured_rate(now)
         refused = sum(self._answers) / len(self._answers)
+        if self._learn:
+            self._cut_learned(now, base, refused, resume_at=resume_at)
+            return
         new_rate = max(self._floor, base * max(0.5, 1.0 - refused))
         if self._cut_rate is None:  # not already recovering from an earlier cut
             # Unlimited mode climbs back to the rate that drew the 429, then lets go.
@@ -234,6 +257,43 @@ class RateLimiter:
         # A halving of the rate we head back to takes recovery_s to climb back.
         self._slope = self._recovery_to / 2 / self._recovery_s
         self._cut_window_end = resume_at + max(CUT_WINDOW_S, 1.0 / new_rate)
+
+    def _cut_learned(self, now: float, base: float, refused: float, *, resume_at: float) -> None:
+        """``learn``: cut at least ``LEARN_CUT`` off what we send, then climb slowly for good."""
+        # what we send, when below the rate in force (a climb may have outrun the senders),
+        # and at most what the server took: a burst it let through is no rate it keeps
+        base = min(base, self._measured_rate(now), self._accepted_rate(now))
+        answers, throttled = self._since_cut
+        if throttled > 1:  # 429s went on after the last cut: the share since says by how much
+            refused = max(refused, throttled / answers)
+        self._since_cut = [0, 0]
+        new_rate = max(self._floor, base * min(1.0 - LEARN_CUT, max(0.5, 1.0 - refused)))
+        self._recovery_to = self._target if self._target is not None else float("inf")
+        # the slots taken at the old rate are given up: their threads take new ones
+        self._epoch += 1
+        self._tat = resume_at
+        self._cut_rate = new_rate
+        self._cut_at = resume_at
+        self._slope = new_rate * PROBE_PER_S
+        self._cut_window_end = resume_at + max(CUT_WINDOW_S, 1.0 / new_rate)
+
+    def _note_success(self, now: float) -> None:
+        if self._first_success is None:
+            self._first_success = now
+        self._successes.append(now)
+        self._forget_successes(now)
+
+    def _forget_successes(self, now: float) -> None:
+        while self._successes and self._successes[0] < now - ACCEPT_WINDOW_S:
+            self._successes.popleft()
+
+    def _accepted_rate(self, now: float) -> float:
+        """Successes per second of the last ``ACCEPT_WINDOW_S`` (inf before the first)."""
+        if self._first_success is None:
+            return float("inf")
+        self._forget_successes(now)
+        span = max(min(ACCEPT_WINDOW_S, now - self._first_success), MIN_ACCEPT_SPAN_S)
+        return max(len(self._successes) / span, self._floor)
 
     def _rate_at(self, now: float) -> float | None:
         if self._cut_rate is None:

@@ -291,6 +291,14 @@ def test_a_bad_site_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str
     [
         (["run", str(PEOPLE), "-m", "followupboss", "--workers", "0"], ["'--workers'", "0"]),
         (
+            ["run", str(PEOPLE), "-m", "followupboss", "--workers", "foo"],
+            ["'--workers'", "'foo'", "'auto'"],
+        ),
+        (
+            ["run", str(PEOPLE), "-m", "followupboss", "--workers", "auto", "--max-workers", "0"],
+            ["'--max-workers'", "0"],
+        ),
+        (
             ["run", str(PEOPLE), "-m", "followupboss", "--update-api", "v3"],
             ["'--update-api'", "'v3'"],
         ),
@@ -304,6 +312,8 @@ def test_a_bad_site_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ],
     ids=[
         "workers-0",
+        "workers-foo",
+        "max-workers-0",
         "update-api",
         "plan-update-api",
         "no-input",

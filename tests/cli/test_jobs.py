@@ -105,6 +105,8 @@ def test_flags_and_the_environment_win_over_the_file(
     [
         ("wrokers = 2", ["unknown key 'wrokers'", "did you mean 'workers'?"]),
         ("workers = 0", ["[jobs.nightly] workers = 0", "is not in the range"]),
+        ('workers = "some"', ["[jobs.nightly] workers = 'some'", "'auto'"]),
+        ("max_workers = 0", ["[jobs.nightly] max_workers = 0", "is not in the range"]),
         ('update_api = "v9"', ["update_api = 'v9'", "v1"]),
         ('api_token = "abc"', ["credentials never go in rg-import.toml"]),
     ],

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from importer.errors import Stopping
-from importer.send.throttle import BULK_429S, RateLimiter
+from importer.send.throttle import BULK_429S, LEARN_CUT, PROBE_PER_S, RateLimiter
 
 
 class FakeClock:
@@ -428,3 +428,80 @@ def test_threads_sharing_the_limiter_stay_within_the_rate() -> None:
     assert len(stamps) == total
     for k, stamp in enumerate(sorted(stamps), start=1):
         assert stamp - start >= (k - burst) / rps - 1e-9, k
+
+
+# --------------------------------------------------------------------------- learn (--workers auto)
+
+
+def test_learning_a_429_holds_a_rate_and_climbs_slowly_for_good() -> None:
+    """With learn, a 429 is a limit of the server's: no going back to unlimited."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, learn=True)
+    for _ in range(40):  # 40 requests over 2 seconds, all taken: 20 rps
+        limiter.acquire()
+        limiter.on_success()
+        clock.now += 0.05
+    limiter.on_throttled(1.0)
+    cut = limiter.current_rps
+    assert cut == pytest.approx(20.0 * (1 - LEARN_CUT), rel=0.05)  # at least LEARN_CUT off
+    clock.now += 10
+    assert limiter.current_rps == pytest.approx(cut * (1 + 10 * PROBE_PER_S))
+    clock.now += 1000
+    assert limiter.current_rps is not None  # still limited, long after
+
+
+def test_learning_starts_from_what_the_server_took_not_from_what_was_sent() -> None:
+    """Half the requests of the last second were refused: the rate it keeps is the other half."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, learn=True)
+    for n in range(200):  # 200 rps sent for a second, every other one refused
+        limiter.acquire()
+        if n % 2 or n < 2:
+            limiter.on_success()
+        elif clock.now >= 100.5:
+            limiter.on_throttled(1.0)
+        clock.now += 0.005
+    rate = limiter.current_rps
+    assert rate is not None and rate <= 100 * (1 - LEARN_CUT) + 1
+
+
+def test_learning_never_climbs_past_the_configured_rate() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(50.0, clock=clock, sleep=clock.sleep, learn=True)
+    send_times(limiter, clock, 50)
+    limiter.on_throttled(1.0)
+    rate = limiter.current_rps
+    assert rate is not None and rate < 50.0
+    clock.now += 10_000
+    assert limiter.current_rps == 50.0
+
+
+def bucket_server(
+    limiter: RateLimiter, clock: FakeClock, rate: float, seconds: float, pace: float
+) -> tuple[int, int]:
+    """One sender against a server that takes ``rate`` per second (a bucket of one
+    second's worth, 429 with Retry-After beyond it); returns (answers taken, 429s)."""
+    tokens, last, taken, refused = rate, clock.now, 0, 0
+    end = clock.now + seconds
+    while clock.now < end:
+        limiter.acquire()
+        tokens, last = min(rate, tokens + (clock.now - last) * rate), clock.now
+        if tokens >= 1:
+            tokens -= 1
+            taken += 1
+            limiter.on_success()
+        else:
+            refused += 1
+            limiter.on_throttled(1.0)
+        clock.now += pace
+    return taken, refused
+
+
+@pytest.mark.parametrize("rate", [20.0, 100.0, 300.0])
+def test_learning_settles_under_a_servers_rate_with_few_429s(rate: float) -> None:
+    """What --workers auto is for: the server's rate found, and kept, with few refusals."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, learn=True)
+    taken, refused = bucket_server(limiter, clock, rate, 120.0, pace=1 / 1000)
+    assert refused < 0.02 * (taken + refused)
+    assert taken >= 0.85 * rate * 120.0
