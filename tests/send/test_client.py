@@ -568,13 +568,14 @@ def test_parse_retry_after() -> None:
 def test_retries_get_through_each_kind_of_fault(kind: str) -> None:
     sleep = RecordingSleep()
     events: list[RetryEvent] = []
-    # The timeout fault answers after 0.4 s; the client gives up at 0.3 s (well above a normal answer).
+    # The timeout fault answers after 1.5 s; the client gives up at 1 s, far above a normal
+    # answer even on a loaded machine (at 0.3 s a busy CI box timed out a healthy request too).
     with sandbox_with(
-        fault_rate=0.5, faults=(kind,), seed=11, fault_delay_s=0.4, retry_after_s=2
+        fault_rate=0.5, faults=(kind,), seed=11, fault_delay_s=1.5, retry_after_s=2
     ) as faulty:
         client = Client(
             SANDBOX,
-            ClientSettings(base_url=faulty.url, read_timeout=0.3, max_attempts=12),
+            ClientSettings(base_url=faulty.url, read_timeout=1.0, max_attempts=12),
             sleep=sleep,
             on_retry=events.append,
         )
