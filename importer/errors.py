@@ -10,6 +10,7 @@ conditions that stop the whole command::
     ├── InputError                     exit 2: the input file cannot be used as it is
     ├── LedgerError                    exit 2: the ledger is corrupt or unwritable
     │   ├── LedgerLocked               exit 5: another run holds the ledger (--wait waits for it)
+    │   ├── RowClaimed                 another run sharing the ledger has the row: not sent
     │   └── LedgerWriteError           a write failed (full disk...): a run stops, exit 4
     │       └── LedgerGone             the file was deleted or replaced while open: exit 4
     ├── ApiError                       an HTTP exchange failed (raised by importer.send.client)
@@ -101,6 +102,11 @@ class LedgerLocked(LedgerError):
     configuration: the job may simply run again later, or wait with ``--wait``)."""
 
     exit_code = ExitCode.LOCKED
+
+
+class RowClaimed(LedgerError):
+    """Another run sharing the ledger (PostgreSQL) is sending the row, or began it after
+    this run started: this run leaves it to that one (the row ends not sent here)."""
 
 
 class LedgerWriteError(LedgerError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -47,3 +48,38 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: object) -> object:
     monkeypatch.setenv("RG_PASSWORD", "sandbox")
     monkeypatch.setenv("RG_BASE_URL", sandbox.url)  # type: ignore[attr-defined]
     return sandbox
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the session, from the ``pgserver`` wheel: its socket folder.
+
+    Each pytest-xdist worker starts its own. Tests that need it skip, saying
+    why, only where it cannot start (the wheel missing, or no server on this
+    machine); ``make test`` installs it.
+    """
+    try:
+        import pgserver
+    except ImportError:
+        pytest.skip("PostgreSQL tests need the pgserver wheel: pip install -e '.[dev]'")
+    folder = tmp_path_factory.mktemp("pg", numbered=True)
+    try:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+    except Exception as exc:  # whatever stops it, the tests say so and skip
+        pytest.skip(f"PostgreSQL from the pgserver wheel cannot start here: {exc}")
+    try:
+        yield str(folder)
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """The URL of a new, empty PostgreSQL database for this test alone."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = f"postgresql://postgres:@/postgres?host={postgres_server}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql://postgres:@/{name}?host={postgres_server}"

@@ -1,10 +1,12 @@
-"""The crash-safe SQLite ledger that makes every re-run safe.
+"""The crash-safe ledger that makes every re-run safe: a SQLite file, or a PostgreSQL
+database that many runs share.
 
 Per source row key ``(site, source, key)`` the ledger remembers the Real Geeks
 lead id, the last payload the server confirmed and its hash, and which
 activities were sent. ``Ledger`` is the whole API, built by composition: it
-owns a ``LedgerStore`` (``importer.ledger.store``: the file, its locks and one
-transaction per call) and offers the methods of two objects built on it:
+owns a store (``importer.ledger.store.LedgerStore``: the SQLite file, its locks
+and one transaction per call; or ``importer.ledger.postgres.PostgresStore`` for
+a ``postgresql://`` URL, chosen by ``open_store``) and offers the methods of two objects built on it:
 
 * ``LedgerTransitions`` (``importer.ledger.transitions``): the write-ahead
   states ``sending`` → ``sent`` / ``failed`` / ``in_doubt`` and ``recover()``
@@ -22,36 +24,75 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from importer.errors import LedgerError
 from importer.ledger.queries import LedgerQueries
+from importer.ledger.spec import LedgerSpec, is_database_url
 from importer.ledger.store import LedgerStore, utc_now
 from importer.ledger.transitions import LedgerTransitions
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "open_ledger", "open_store"]
+
+POSTGRES_EXTRA = "pip install 'rg-import[postgres]'"
+
+
+def open_store(
+    spec: LedgerSpec | os.PathLike[str],
+    *,
+    run_id: str,
+    readonly: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+    lease: float | None = None,
+) -> Any:
+    """The store ``spec`` names: ``PostgresStore`` for a ``postgresql://`` URL (imported
+    only then: psycopg is an optional extra), else the SQLite file's ``LedgerStore``.
+
+    ``lease`` (seconds) is the PostgreSQL run lease (``PostgresStore``); the
+    SQLite store has none. Raises LedgerError, also when the extra is missing.
+    """
+    if is_database_url(spec):
+        try:
+            from importer.ledger.postgres import PostgresStore
+        except ImportError:
+            raise LedgerError(
+                f"a PostgreSQL ledger needs psycopg, which is not installed: {POSTGRES_EXTRA}"
+            ) from None
+        extra = {} if lease is None else {"lease": lease}
+        return PostgresStore(
+            str(spec), run_id=run_id, readonly=readonly, clock=clock, wait=wait,
+            on_wait=on_wait, **extra,
+        )  # fmt: skip
+    return LedgerStore(
+        spec, run_id=run_id, readonly=readonly, clock=clock, wait=wait, on_wait=on_wait
+    )
 
 
 class Ledger:
-    """The ledger file at ``path`` for the run ``run_id``.
+    """The ledger at ``path`` (a SQLite file, or a ``postgresql://`` URL) for the run ``run_id``.
 
-    The arguments, and the LedgerError raised when the file cannot be used,
-    are ``LedgerStore``'s. Close it (or use it as a context manager) to
-    release the run's locks.
+    The arguments, and the LedgerError raised when the ledger cannot be used,
+    are ``open_store``'s. Close it (or use it as a context manager) to
+    release the run's locks (or its lease on a shared ledger).
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: LedgerSpec | os.PathLike[str],
         *,
         run_id: str,
         readonly: bool = False,
         clock: Callable[[], datetime] = utc_now,
         wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
+        lease: float | None = None,
     ):
-        self.store = LedgerStore(
-            path, run_id=run_id, readonly=readonly, clock=clock, wait=wait, on_wait=on_wait
-        )
+        self.store = open_store(
+            path, run_id=run_id, readonly=readonly, clock=clock, wait=wait, on_wait=on_wait,
+            lease=lease,
+        )  # fmt: skip
         transitions = LedgerTransitions(self.store)
         self.begin_lead = transitions.begin_lead
         self.lead_sent = transitions.lead_sent
@@ -80,6 +121,11 @@ class Ledger:
         self.iter_activities = queries.iter_activities
 
     @property
+    def shared(self) -> bool:
+        """Whether other runs may write this ledger at the same time (PostgreSQL)."""
+        return bool(self.store.shared)
+
+    @property
     def readonly(self) -> bool:
         """Whether the ledger was opened for reading only (it then refuses writes)."""
         return self.store.readonly
@@ -98,3 +144,8 @@ class Ledger:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def open_ledger(spec: LedgerSpec | os.PathLike[str], *, run_id: str, **options: Any) -> Ledger:
+    """The ledger ``spec`` names (a path or a ``postgresql://`` URL); ``options`` as ``Ledger``."""
+    return Ledger(spec, run_id=run_id, **options)

@@ -121,7 +121,10 @@ class LedgerQueries:
         now = self._store.now()
         with self._store.transaction() as tx:
             tx.executemany(
-                "INSERT OR REPLACE INTO rejected_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rejected_rows (site, source, row_digest, key, problems, run_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, source, row_digest) "
+                "DO UPDATE SET key = excluded.key, problems = excluded.problems, "
+                "run_id = excluded.run_id, created_at = excluded.created_at",
                 [
                     (site, source, r.digest, r.key, r.to_json(), self._store.run_id, now)
                     for r in rejects
@@ -153,7 +156,10 @@ class LedgerQueries:
         now = self._store.now()
         with self._store.transaction() as tx:
             tx.executemany(
-                "INSERT OR REPLACE INTO reported_rejects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO reported_rejects (site, source, row_digest, key, codes, run_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, source, row_digest) "
+                "DO UPDATE SET key = excluded.key, codes = excluded.codes, "
+                "run_id = excluded.run_id, created_at = excluded.created_at",
                 [(site, source, d, k, c, self._store.run_id, now) for d, k, c in rejects],
             )
 
@@ -239,7 +245,8 @@ class LedgerQueries:
         """Matching rows in the order they were first recorded, one query per page.
 
         Paging on rowid keeps each page an index range (the state index ends
-        in rowid), and no lock is held while the caller works on a page.
+        in rowid; a PostgreSQL ledger has a ``rowid`` column of its own), and no
+        lock is held while the caller works on a page.
         ``where`` is one more condition and its parameters.
         """
         conditions, params = ["rowid > ?"], list[Any]()
@@ -250,7 +257,8 @@ class LedgerQueries:
             conditions.append("state = ?")
             params.append(state)
         if site is not None:
-            conditions.append("+site = ?")  # unary +: filter only; keep rowid order
+            # an expression, not the column: SQLite filters with it and keeps rowid order
+            conditions.append("site || '' = ?")
             params.append(site)
         sql = (
             f"SELECT rowid, {columns} FROM {table} WHERE {' AND '.join(conditions)} "

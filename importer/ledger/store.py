@@ -104,6 +104,9 @@ def _iso(moment: datetime) -> str:
 class LedgerStore:
     """The ledger file at ``path``, opened for the run ``run_id``.
 
+    ``importer.ledger.postgres.PostgresStore`` offers the same to runs sharing
+    one PostgreSQL database; the transitions and queries run the same SQL on both.
+
     Creates the file and its schema when missing. Raises LedgerError when
     another run holds the file, when it is not an rg-import ledger, or when it
     cannot be opened (LedgerLocked when another run holds it, after waiting
@@ -299,6 +302,18 @@ class LedgerStore:
         self.close()
 
     # -- what the transitions and queries build on ------------------------------
+
+    # what a statement breaking a unique index raises (the lead id's)
+    integrity_error: type[Exception] = sqlite3.IntegrityError
+    # whether other runs may write this ledger while this one does (never: the run lock)
+    shared = False
+
+    def abandoned(self, table: str) -> str:
+        """SQL narrowing ``state = 'sending'`` rows of ``table`` to those no live run sends.
+
+        Nothing here: while this run holds the file, no other run sends.
+        """
+        return ""
 
     def now(self) -> str:
         """The clock's time as the ledger stores it (``_iso``)."""

@@ -20,7 +20,6 @@ Activities follow the same states, keyed ``(lead_id, activity_hash)``.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,7 +47,7 @@ def _checked_payload(payload: Mapping[str, Any], payload_hash: str, source: str,
     return text
 
 
-def _keep_lead_id(conn: sqlite3.Connection, site: str, source: str, key: str, lead_id: str) -> None:
+def _keep_lead_id(conn: Any, site: str, source: str, key: str, lead_id: str) -> None:
     """Raise LeadIdConflict if the row has another id the server may already know.
 
     Only a failed row the server never confirmed may change its id.
@@ -104,48 +103,50 @@ class LedgerTransitions:
         lead_id = normalize_lead_id(lead_id)
         text = _checked_payload(payload, payload_hash, source, key)
         now = self._store.now()
-        with self._store.transaction() as conn:
-            _keep_lead_id(conn, site, source, key, lead_id)
-            pending = (text, payload_hash, row_digest, row_activities)
-            self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
-            self._begin_activities(conn, lead_id, activity_hashes, now)
+        try:
+            with self._store.transaction() as conn:
+                _keep_lead_id(conn, site, source, key, lead_id)
+                pending = (text, payload_hash, row_digest, row_activities)
+                self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
+                self._begin_activities(conn, lead_id, activity_hashes, now)
+        except self._store.integrity_error:
+            # the unique index on lead_id: another row already has this id (asked
+            # after the transaction, which PostgreSQL aborts at the first error)
+            owners = self._store.query(
+                "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
+            )
+            owner = f"{owners[0][1]}/{owners[0][2]} (site {owners[0][0]})" if owners else "a row"
+            raise LeadIdConflict(
+                f"lead id {lead_id} of {source}/{key} already belongs to {owner}; "
+                "two rows must never share an id"
+            ) from None
 
     def _upsert_sending(
         self,
-        conn: sqlite3.Connection,
+        conn: Any,
         row_key: tuple[str, str, str],
         lead_id: str,
         pending: tuple[str, str, str | None, int],
         now: str,
     ) -> None:
         """Make the row ``sending`` with ``pending`` (payload, hash, digest, activities)."""
-        try:
-            conn.execute(
-                "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
-                "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
-                "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
-                "state = 'sending', pending_payload = excluded.pending_payload, "
-                "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
-                "pending_activities = excluded.pending_activities, "
-                "attempts = leads.attempts + 1, "
-                "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
-                "updated_at = excluded.updated_at",
-                (*row_key, lead_id, *pending, self._store.run_id, now, now),
-            )
-        except sqlite3.IntegrityError:
-            # the unique index on lead_id: another row already has this id
-            owner = conn.execute(
-                "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
-            ).fetchone()
-            raise LeadIdConflict(
-                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} already belongs to "
-                f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
-            ) from None
+        conn.execute(
+            "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
+            "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
+            "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
+            "state = 'sending', pending_payload = excluded.pending_payload, "
+            "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
+            "pending_activities = excluded.pending_activities, "
+            "attempts = leads.attempts + 1, "
+            "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
+            "updated_at = excluded.updated_at",
+            (*row_key, lead_id, *pending, self._store.run_id, now, now),
+        )
 
     def _begin_activities(
         self,
-        conn: sqlite3.Connection,
+        conn: Any,
         lead_id: str,
         activities: Sequence[str] | Mapping[str, Mapping[str, Any]],
         now: str,
@@ -211,7 +212,7 @@ class LedgerTransitions:
 
     @staticmethod
     def _finish_activities(
-        conn: sqlite3.Connection,
+        conn: Any,
         lead_id: str,
         hashes: Sequence[str],
         state: str,
@@ -326,6 +327,9 @@ class LedgerTransitions:
     def recover(self) -> dict[str, int]:
         """Turn what a crashed run left ``sending`` into ``in_doubt``; call before sending.
 
+        On a ledger runs share (PostgreSQL) only rows whose run's lease ran out
+        are taken: another run may be sending the others right now.
+
         Returns ``{"leads": n, "activities": m}``, the rows changed.
         """
         now = self._store.now()
@@ -333,7 +337,8 @@ class LedgerTransitions:
             counts = {
                 table: conn.execute(
                     f"UPDATE {table} SET state = 'in_doubt', last_status = NULL, "
-                    "last_error = ?, updated_at = ? WHERE state = 'sending'",
+                    "last_error = ?, updated_at = ? WHERE state = 'sending'"
+                    + self._store.abandoned(table),
                     (_INTERRUPTED, now),
                 ).rowcount
                 for table in ("leads", "activities")

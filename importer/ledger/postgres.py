@@ -1,0 +1,322 @@
+"""The ledger in a PostgreSQL database that any number of runs, on any machines, share.
+
+``PostgresStore`` offers what ``importer.ledger.store.LedgerStore`` offers
+(one short transaction per call, reads, the schema and its versions), so the
+same transitions and queries run on it; their SQL is translated by
+``importer.ledger.pg_sql``. This is the only module that imports psycopg, and
+it is imported only for a ``postgresql://`` ledger
+(``importer.ledger.ledger.open_store``).
+
+Sharing: instead of SQLite's one run per file, each row is claimed. A run
+holds a lease in ``run_leases`` that a thread renews every quarter of
+``lease`` seconds, on the database's clock; the ``claim`` triggers
+(``importer.ledger.pg_schema``) refuse to make a row ``sending`` for this run
+while another live run sends it, or when another run began it since this run
+started, and ``begin_lead`` then raises RowClaimed (the row ends not sent for
+this run). ``recover()`` takes only rows whose run's lease ran out, so a dead
+run's rows are picked up once its lease expires (a run that closes its ledger
+gives its lease back at once). A run whose lease could not be renewed for
+longer than ``lease`` stops writing (LedgerWriteError): others may have taken
+its rows.
+
+Write-ahead holds as in SQLite: every transition commits before the request.
+The URL may carry a password; messages name the database by
+``importer.ledger.spec.mask_url``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+
+from importer.errors import LedgerError, LedgerWriteError, RowClaimed
+from importer.ledger import pg_schema
+from importer.ledger.pg_sql import postgres_sql
+from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
+from importer.ledger.spec import mask_url
+from importer.ledger.store import _iso, utc_now
+
+LEASE_S = 60.0  # how long a run that stopped renewing keeps its rows
+_SCHEMA_LOCK = 0x7267_696D  # advisory lock key while creating or migrating the schema
+_DISK_FULL = "53100"
+
+
+class _Connection:
+    """A psycopg connection that takes the SQLite spelling of the ledger's SQL."""
+
+    def __init__(self, raw: psycopg.Connection[Any]):
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(postgres_sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
+        return cursor
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """The first line of psycopg's message, the URL's password masked if it shows."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.replace(url, mask_url(url))
+
+
+class PostgresStore:
+    """The ledger in the PostgreSQL database at ``url``, opened for the run ``run_id``.
+
+    Creates the tables when the database has none; raises LedgerError when it
+    cannot connect, when the database holds another application's tables
+    under the ledger's names, or a newer schema. ``readonly=True`` takes no
+    lease, creates nothing and refuses writes. ``wait`` and ``on_wait`` are
+    accepted for the SQLite store's sake: runs never wait for each other here.
+    """
+
+    integrity_error: type[Exception] = psycopg.IntegrityError
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        run_id: str,
+        readonly: bool = False,
+        clock: Callable[[], datetime] = utc_now,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+        lease: float = LEASE_S,
+    ):
+        self.url = url
+        self.path = mask_url(url)  # what messages call it
+        self.run_id = run_id
+        self.readonly = readonly
+        self.lease = lease
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn: _Connection | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._renewed = time.monotonic()
+        self.tables: frozenset[str] = frozenset()
+        self.version = SCHEMA_VERSION
+        try:
+            self._conn = _Connection(self._connect())
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self.url, autocommit=True, connect_timeout=10, application_name="rg-import"
+            )
+        except psycopg.Error as exc:
+            raise LedgerError(
+                f"cannot connect to the ledger database {self.path} ({_reason(exc, self.url)}); "
+                "check the URL given to --ledger or RG_LEDGER"
+            ) from None
+
+    def _open(self) -> None:
+        conn = self.connection()
+        try:
+            if self.readonly:
+                conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                self._check_schema(self._tables(conn), create=False)
+                return
+            with conn.raw.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                tables = self._tables(conn)
+                self._check_schema(tables, create=True)
+                if not tables:
+                    for statement in pg_schema.SCHEMA:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version VALUES (?, ?)",
+                        (pg_schema.FIRST_VERSION, self.now()),
+                    )
+                    self.version = pg_schema.FIRST_VERSION
+                self._migrate(conn)
+                conn.execute(
+                    "INSERT INTO run_leases VALUES (?, clock_timestamp(), "
+                    "clock_timestamp() + make_interval(secs => ?)) ON CONFLICT (run_id) DO UPDATE "
+                    "SET lease_until = excluded.lease_until",
+                    (self.run_id, self.lease),
+                )
+            self.tables = pg_schema.TABLES
+        except psycopg.Error as exc:
+            raise LedgerError(
+                f"cannot open the ledger {self.path} ({_reason(exc, self.url)})"
+            ) from None
+        self._renewed = time.monotonic()
+        self._heartbeat = threading.Thread(
+            target=self._renew_lease, name="rg-ledger-lease", daemon=True
+        )
+        self._heartbeat.start()
+
+    @staticmethod
+    def _tables(conn: _Connection) -> set[str]:
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+        }
+
+    def _check_schema(self, tables: set[str], *, create: bool) -> None:
+        """Read the schema version, or raise LedgerError for a database that is no ledger."""
+        if not tables & BASE_TABLES and create:
+            return  # an empty database (or one of other tables): this run makes the ledger
+        if not tables >= pg_schema.TABLES:
+            if not tables & BASE_TABLES:
+                raise LedgerError(
+                    f"no ledger in the database {self.path}: a run creates it; "
+                    "check the URL or --ledger"
+                )
+            raise LedgerError(
+                f"the database {self.path} has some of the ledger's tables but not all "
+                f"({', '.join(sorted(tables & pg_schema.TABLES))}); it is not an rg-import "
+                "ledger: use another database or schema"
+            )
+        version = self.connection().execute("SELECT max(version) FROM schema_version").fetchone()
+        found = version[0] if version else None
+        if not isinstance(found, int) or not pg_schema.FIRST_VERSION <= found <= SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {found}, this rg-import reads "
+                f"versions {pg_schema.FIRST_VERSION} to {SCHEMA_VERSION}; use the rg-import "
+                "version that wrote it"
+            )
+        self.version = found
+        self.tables = pg_schema.TABLES
+
+    def _migrate(self, conn: _Connection) -> None:
+        """Bring the ledger up to ``SCHEMA_VERSION`` (inside the opening transaction)."""
+        for version in range(self.version + 1, SCHEMA_VERSION + 1):
+            for statement in pg_schema.MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, self.now()))
+        self.version = SCHEMA_VERSION
+
+    def _renew_lease(self) -> None:
+        """Keep this run's lease running, on a connection of its own, until ``close``."""
+        conn: psycopg.Connection[Any] | None = None
+        while not self._stop.wait(self.lease / 4):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                conn.execute(
+                    "UPDATE run_leases SET lease_until = clock_timestamp() "
+                    "+ make_interval(secs => %s) WHERE run_id = %s",
+                    (self.lease, self.run_id),
+                )
+                self._renewed = time.monotonic()
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None  # try again next time; transactions refuse once the lease ran out
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Give the lease back (the run's rows are free at once), disconnect; safe twice."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+            self._heartbeat = None
+        with self._lock:
+            if self._conn is None:
+                return
+            if not self.readonly and not self._conn.raw.closed:
+                with suppress(psycopg.Error):
+                    self._conn.execute("DELETE FROM run_leases WHERE run_id = ?", (self.run_id,))
+            self._conn.raw.close()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- what the transitions and queries build on ------------------------------
+
+    def now(self) -> str:
+        """The clock's time as the ledger stores it (as the SQLite ledger does)."""
+        return _iso(self._clock())
+
+    def connection(self) -> _Connection:
+        """The open connection; LedgerError once closed. Share it only under the lock."""
+        if self._conn is None:
+            raise LedgerError(f"ledger {self.path} is closed")
+        return self._conn
+
+    def abandoned(self, table: str) -> str:
+        """SQL narrowing ``state = 'sending'`` rows of ``table`` to those whose run's lease
+        ran out (or that no run holds)."""
+        return (
+            " AND NOT EXISTS (SELECT 1 FROM run_leases AS l "
+            f"WHERE l.run_id = {table}.run_id AND l.lease_until > clock_timestamp())"
+        )
+
+    def _check_lease(self) -> None:
+        held_for = time.monotonic() - self._renewed
+        if held_for > self.lease:
+            raise LedgerWriteError(
+                f"this run could not renew its lease on the shared ledger {self.path} for "
+                f"{held_for:.0f} s, so other runs may take its rows; re-run to resume",
+                path=self.path,
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Connection]:
+        """One transaction under the thread lock; committed before it returns.
+
+        Raises RowClaimed when a claim trigger refuses a row, LedgerWriteError
+        when the database cannot write (``disk_full`` for SQLSTATE 53100) or
+        the lease ran out, and lets a unique violation (``integrity_error``) through.
+        """
+        if self.readonly:
+            raise LedgerError(f"ledger {self.path} was opened read-only")
+        with self._lock:
+            self._check_lease()
+            conn = self.connection()
+            try:
+                with conn.raw.transaction():
+                    yield conn
+            except psycopg.IntegrityError:
+                raise
+            except psycopg.Error as exc:
+                if exc.sqlstate == pg_schema.CLAIM_REFUSED:
+                    raise RowClaimed(
+                        f"{exc.diag.message_primary}: another run sharing the ledger has "
+                        "this row, so this run leaves it (the next run sends it if needed)"
+                    ) from None
+                raise LedgerWriteError(
+                    f"cannot write the ledger {self.path} ({_reason(exc, self.url)}); "
+                    "check the database, then re-run to resume",
+                    path=self.path,
+                    disk_full=exc.sqlstate == _DISK_FULL,
+                ) from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows ``sql`` reads, under the thread lock."""
+        with self._lock:
+            try:
+                return self.connection().execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise LedgerError(
+                    f"cannot read the ledger {self.path} ({_reason(exc, self.url)})"
+                ) from None
