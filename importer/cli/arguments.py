@@ -15,7 +15,9 @@ import os
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from importer.api_contract import DEFAULT_BASE_URL
 from importer.config import (
@@ -30,12 +32,25 @@ from importer.config import (
     load_credentials,
 )
 from importer.errors import ConfigError
+from importer.ledger.spec import ledger_spec
 from importer.settings import DEFAULT_LEDGER
 
 if TYPE_CHECKING:
     from importer.mapping.spec import Mapping
     from importer.read.options import ReadOptions
     from importer.sandbox.runner import Sandbox
+
+class LedgerParam(click.Path):
+    """``--ledger``: a SQLite file's path, or a PostgreSQL database's URL, kept as text
+    (a ``Path`` would fold its ``//``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from importer.ledger.spec import is_database_url
+
+        if is_database_url(value):
+            return str(value).strip()
+        return super().convert(value, param, ctx)
+
 
 SANDBOX_SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"
 SANDBOX_DIR = Path("rg-import-sandbox")
@@ -154,7 +169,7 @@ class Destination:
     url: str
     credentials: Credentials
     site: str
-    ledger: Path
+    ledger: Path | str  # a SQLite file, or a PostgreSQL database's URL (ledger.spec)
     sandbox: Sandbox | None = None
 
     def close(self) -> None:
@@ -167,7 +182,7 @@ def run_destination(
     *,
     site: str | None,
     base_url: str | None,
-    ledger: Path | None,
+    ledger: Path | str | None,
     sandbox: bool,
     env: MappingABC[str, str],
 ) -> Destination:
@@ -203,5 +218,5 @@ def run_destination(
         url=url,
         credentials=credentials,
         site=site,
-        ledger=ledger or Path(env.get(ENV_LEDGER) or DEFAULT_LEDGER),
+        ledger=ledger or ledger_spec(env.get(ENV_LEDGER) or DEFAULT_LEDGER),
     )

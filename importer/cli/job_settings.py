@@ -89,6 +89,7 @@ def job_values(ctx: click.Context, job: Job) -> dict[str, Any]:
     Raises ConfigError, naming the file, job and key, for an unknown key or a
     value the flag refuses.
     """
+    from importer.ledger.spec import is_database_url
     from importer.mapping.files import names_a_file
 
     flags = job_flags(ctx.command)
@@ -98,7 +99,8 @@ def job_values(ctx: click.Context, job: Job) -> dict[str, Any]:
         if param is None:
             raise ConfigError(_unknown_key(job, key, flags))
         if isinstance(value, str) and (
-            isinstance(param.type, click.Path) or (key == "mapping" and names_a_file(value))
+            (isinstance(param.type, click.Path) and not is_database_url(value))
+            or (key == "mapping" and names_a_file(value))
         ):
             value = str(job.folder / os.path.expanduser(value))  # relative to the file
         try:

@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "BLOCK_BYTES",
     "RecordBlock",
+    "Span",
     "Unsplittable",
     "artefact_records",
     "field_counts",
@@ -55,6 +56,17 @@ _SPLITTABLE = frozenset(
         "ascii",
     }
 )
+
+
+@dataclass(frozen=True)
+class Span:
+    """Whole records of a file: bytes ``start`` to ``stop``, the first being spreadsheet
+    row ``first_row``; ``records`` counts them (blank rows and footers included)."""
+
+    start: int
+    stop: int
+    first_row: int
+    records: int
 
 
 class Unsplittable(Exception):

@@ -16,21 +16,10 @@ import os
 from dataclasses import dataclass
 
 from importer.read.options import ReadOptions
-from importer.read.records import BLOCK_BYTES, RecordBlock
+from importer.read.records import BLOCK_BYTES, RecordBlock, Span
 from importer.read.table import TableInfo, open_table
 
-__all__ = ["Cut", "Span", "cut"]
-
-
-@dataclass(frozen=True)
-class Span:
-    """Whole records of a file: bytes ``start`` to ``stop``, the first being spreadsheet
-    row ``first_row``; ``records`` counts them (blank rows and footers included)."""
-
-    start: int
-    stop: int
-    first_row: int
-    records: int
+__all__ = ["Cut", "cut"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pandas as pd
 
@@ -33,15 +33,13 @@ from importer.read.options import ReadOptions, check_options
 from importer.read.records import (
     BLOCK_BYTES,
     RecordBlock,
+    Span,
     Unsplittable,
     artefact_records,
     record_blocks,
     splittable_encoding,
 )
 from importer.read.sniff import read_head, sniff_kind
-
-if TYPE_CHECKING:
-    from importer.read.spans import Span
 
 __all__ = ["Table", "TableInfo", "open_table", "peek_headers", "read_through"]
 

@@ -22,7 +22,7 @@ from importer.config import environment, load_credentials
 
 if TYPE_CHECKING:
     from importer.outputs.report import RunResult
-    from importer.read.spans import Span
+    from importer.read.records import Span
     from importer.send.run import RunRequest
 
 

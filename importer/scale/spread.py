@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from importer.errors import ConfigError, terminate_stops
 from importer.mapping.files import read_overrides
@@ -50,6 +51,7 @@ def run_spread(
     from importer.scale.dask_cluster import cluster
 
     started = time.monotonic()
+    check_spreadable(req)
     req = dataclasses.replace(req, run_id=req.run_id or private_files.new_run_id())
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     recovered = _before_sending(req, options, confirm, on_wait)
@@ -117,8 +119,23 @@ def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[Piece
     pieces = out_dir / PIECES_DIR
     private_files.make_run_dir(pieces, overwrite=True)
     return [
-        PieceTask(shared, n, span, pieces / f"{n:03d}") for n, span in enumerate(spans, start=1)
+        PieceTask(
+            # each piece is a run of the ledger with a lease of its own (see piece_run_id)
+            dataclasses.replace(shared, run_id=piece_run_id(req.run_id or "", n)),
+            n, span, pieces / f"{n:03d}",
+        )  # fmt: skip
+        for n, span in enumerate(spans, start=1)
     ]
+
+
+def piece_run_id(run_id: str, piece: int) -> str:
+    """The ledger's run id of a piece: ``<run id>-p001``...
+
+    A piece holds the rows it sends through a lease of its own on the shared
+    ledger, given back when it ends; a retried piece takes up its dead try's
+    rows under the same id. ``rg-import ledger export --run`` takes these ids.
+    """
+    return f"{run_id}-p{piece:03d}"
 
 
 def _gather(
@@ -157,7 +174,7 @@ def _records(task: PieceTask, found: Cut) -> int:
 
 
 def _task_name(task: PieceTask) -> str:
-    return f"rg-import-{task.request.run_id}-piece-{task.index:03d}"
+    return f"rg-import-{task.request.run_id}"
 
 
 def _said(error: BaseException | None) -> str:
@@ -170,10 +187,18 @@ def _no_progress(*args: Any, **kwargs: Any) -> Progress:
 
 
 def check_spreadable(req: RunRequest) -> None:
-    """ConfigError unless the tasks can share the run's ledger (a PostgreSQL database)."""
-    ledger = str(req.ledger)
-    if not ledger.startswith(("postgresql://", "postgres://")):
+    """ConfigError unless the tasks can share the run's ledger: a PostgreSQL database,
+    named without a password (the URL travels in the tasks' arguments)."""
+    from importer.ledger.spec import is_database_url
+
+    if not is_database_url(req.ledger):
         raise ConfigError(
-            "--executor dask needs a ledger every task can write at once: "
+            "--executor dask and dask-local need a ledger every task can write at once: "
             "--ledger postgresql://USER@HOST/DB (see docs/scale.md)"
+        )
+    url = urlsplit(str(req.ledger))
+    if url.password or "password=" in url.query.lower():
+        raise ConfigError(
+            "the --ledger URL holds a password, which would travel in every task's arguments: "
+            "leave it out and set PGPASSWORD (or ~/.pgpass) where the workers run"
         )
