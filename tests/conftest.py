@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 import sys
+import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -51,7 +55,7 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: object) -> object:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A PostgreSQL server for the session, from the ``pgserver`` wheel: its socket folder.
 
     Each pytest-xdist worker starts its own. Tests that need it skip, saying
@@ -59,18 +63,31 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     machine); ``make test`` installs it.
     """
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         pytest.skip("PostgreSQL tests need the pgserver wheel: pip install -e '.[dev]'")
-    folder = tmp_path_factory.mktemp("pg", numbered=True)
+    # Not under pytest's 0700 temporary folder: run as root, pgserver starts the
+    # server as another user, who must reach the folder (and its socket's path is short).
+    folder = tempfile.mkdtemp(prefix="rg-pg-")
+    os.chmod(folder, 0o755)
     try:
-        server = pgserver.get_server(folder, cleanup_mode="stop")
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(folder, cleanup_mode="stop")
     except Exception as exc:  # whatever stops it, the tests say so and skip
+        shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"PostgreSQL from the pgserver wheel cannot start here: {exc}")
+    # a server for tests only: nothing it holds must outlive a power cut, so skip the fsyncs
+    server.psql("ALTER SYSTEM SET fsync = off")
+    server.psql("ALTER SYSTEM SET full_page_writes = off")
+    server.psql("SELECT pg_reload_conf()")
     try:
-        yield str(folder)
+        yield folder
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -83,3 +100,12 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return f"postgresql://postgres:@/{name}?host={postgres_server}"
+
+
+@pytest.fixture
+def ledger_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's ledger lives: a SQLite file, or (``postgres``) a new PostgreSQL
+    database. tests/ledger runs its tests on both (see its conftest)."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "ledger.sqlite"

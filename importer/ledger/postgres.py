@@ -63,6 +63,11 @@ class _Connection:
         return cursor
 
 
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal (quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _reason(exc: BaseException, url: str) -> str:
     """The first line of psycopg's message, the URL's password masked if it shows."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -127,6 +132,9 @@ class PostgresStore:
     def _open(self) -> None:
         conn = self.connection()
         try:
+            # SQLite's synchronous=NORMAL: a commit survives this process's crash (the
+            # server has it); a crash of the server itself may lose the last few
+            conn.execute("SET synchronous_commit = off")
             if self.readonly:
                 conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
                 self._check_schema(self._tables(conn), create=False)
@@ -264,11 +272,12 @@ class PostgresStore:
         return self._conn
 
     def abandoned(self, table: str) -> str:
-        """SQL narrowing ``state = 'sending'`` rows of ``table`` to those whose run's lease
-        ran out (or that no run holds)."""
+        """SQL narrowing ``state = 'sending'`` rows of ``table`` to this run's and those
+        whose run's lease ran out (or that no run holds)."""
         return (
-            " AND NOT EXISTS (SELECT 1 FROM run_leases AS l "
-            f"WHERE l.run_id = {table}.run_id AND l.lease_until > clock_timestamp())"
+            " AND NOT EXISTS (SELECT 1 FROM run_leases AS l WHERE l.run_id = "
+            f"{table}.run_id AND l.run_id <> {_literal(self.run_id)} "
+            "AND l.lease_until > clock_timestamp())"
         )
 
     def _check_lease(self) -> None:

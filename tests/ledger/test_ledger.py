@@ -1,4 +1,8 @@
-"""The SQLite ledger: write-ahead transitions, recovery, locking, privacy, speed."""
+"""The ledger: write-ahead transitions, recovery, locking, privacy, speed.
+
+Tests taking ``ledger`` or ``ledger_spec`` run on SQLite and on PostgreSQL
+(tests/ledger/conftest.py); those about the SQLite file take ``path``.
+"""
 
 from __future__ import annotations
 
@@ -78,8 +82,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def ledger(path: Path, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger(path, run_id="run-1", clock=clock) as opened:
+def ledger(ledger_spec: Path | str, clock: FakeClock) -> Iterator[Ledger]:
+    with Ledger(ledger_spec, run_id="run-1", clock=clock) as opened:
         yield opened
 
 
@@ -154,13 +158,13 @@ def test_begin_then_sent_round_trip(ledger: Ledger, clock: FakeClock) -> None:
     assert sent.updated_at == "2024-05-01T12:00:05.250Z"  # stored in UTC
 
 
-def test_confirmed_payload_changes_only_on_sent(path: Path) -> None:
+def test_confirmed_payload_changes_only_on_sent(ledger_spec: Path | str) -> None:
     old, new = {"email": "old@example.com"}, {"email": "new@example.com"}
-    with Ledger(path, run_id="run-1") as first:
+    with Ledger(ledger_spec, run_id="run-1") as first:
         begin(first, "p1", old)
         first.lead_sent(SITE, SOURCE, "p1", status=201)
         begin(first, "p1", new)  # then the process "crashes": no outcome recorded
-    with Ledger(path, run_id="run-2") as second:
+    with Ledger(ledger_spec, run_id="run-2") as second:
         assert record(second, "p1").payload == old
         assert second.recover() == {"leads": 1, "activities": 0}
         doubted = record(second, "p1")
@@ -409,7 +413,8 @@ def fill_sent_leads(path: Path, count: int) -> None:
 
 
 def test_sixteen_threads_record_every_pair(ledger: Ledger) -> None:
-    threads, per_thread = 16, 200
+    # fewer rows on PostgreSQL, where each commit is a round trip to the server
+    threads, per_thread = 16, 50 if ledger.shared else 200
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
@@ -699,18 +704,23 @@ def test_sigkill_mid_run_leaves_a_consistent_ledger(tmp_path: Path, delay: float
         assert after.recover()["leads"] == counts["sending"]
 
 
-def test_readonly_refuses_writes_and_missing_files(ledger: Ledger, path: Path) -> None:
-    with (
-        Ledger(path, run_id="report", readonly=True) as reader,
-        pytest.raises(LedgerError, match="read-only"),
-    ):
-        reader.recover()
+def test_readonly_refuses_writes(ledger: Ledger, ledger_spec: Path | str) -> None:
+    begin(ledger, "p1", {"a": 1})
+    with Ledger(ledger_spec, run_id="report", readonly=True) as reader:
+        assert record(reader, "p1").state == "sending"
+        for write in (reader.recover, reader.begin_run, lambda: begin(reader, "p2", {"a": 2})):
+            with pytest.raises(LedgerError, match="read-only"):
+                write()
+    assert ledger.lookup(SITE, SOURCE, ["p2"]) == {}
+
+
+def test_readonly_refuses_missing_files(path: Path) -> None:
     with pytest.raises(LedgerError, match="no ledger at"):
         Ledger(path.with_name("missing.sqlite"), run_id="report", readonly=True)
 
 
-def test_a_closed_ledger_says_so(path: Path) -> None:
-    closed = Ledger(path, run_id="run-1")
+def test_a_closed_ledger_says_so(ledger_spec: Path | str) -> None:
+    closed = Ledger(ledger_spec, run_id="run-1")
     closed.close()
     closed.close()
     with pytest.raises(LedgerError, match="closed"):
@@ -796,6 +806,7 @@ def test_a_missing_directory_is_reported(tmp_path: Path) -> None:
         Ledger(tmp_path / "no-such-dir" / "ledger.sqlite", run_id="run-1")
 
 
+@pytest.mark.sqlite_only
 def test_a_full_disk_stops_with_a_ledger_error_and_records_nothing(ledger: Ledger) -> None:
     begin(ledger, "p1", {"a": 1})
     conn = ledger.store.connection()
