@@ -66,7 +66,7 @@ def cluster(executor: Executor, *, worker_env: dict[str, str]) -> Iterator[Clust
     if executor.kind == DASK_LOCAL:
         local = distributed.LocalCluster(
             n_workers=executor.processes, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=logging.ERROR, env=worker_env,
+            dashboard_address=":0", silence_logs=logging.ERROR, env=worker_env,
         )  # fmt: skip
         client = distributed.Client(local)
     else:
