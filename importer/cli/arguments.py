@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from importer.read.options import ReadOptions
     from importer.sandbox.runner import Sandbox
 
+
 class LedgerParam(click.Path):
     """``--ledger``: a SQLite file's path, or a PostgreSQL database's URL, kept as text
     (a ``Path`` would fold its ``//``)."""

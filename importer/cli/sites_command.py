@@ -9,6 +9,7 @@ under one folder, and the command prints a line per site (or summary.json).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +27,52 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("sites_file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--ledger", type=LedgerParam(path_type=Path), help="The ledger of every site's run (or RG_LEDGER); a postgresql:// URL on a Dask cluster.")
-@click.option("--base-url", metavar="URL", help="API base URL (or RG_BASE_URL; default: the Real Geeks service).")
-@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64), help="Requests in flight at once, per site.")
-@click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second, per site.")
-@click.option("--runs-dir", type=click.Path(path_type=Path), help="Folder of the batch's directory (default: rg-import-runs).")
-@click.option("--executor", type=click.Choice(EXECUTORS), default=LOCAL, show_default=True, help="Run the sites here one after the other, or as tasks of a Dask cluster (see docs/scale.md).")
-@click.option("--scheduler", metavar="ADDRESS", help="The scheduler of --executor dask, e.g. tcp://HOST:8786.")
-@click.option("--processes", type=click.IntRange(1, 64), help="Worker processes of --executor dask-local (default: one per core).")
-@click.option("--yes", "-y", is_flag=True, help="Required: nobody is asked before the first write to a site.")
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of a line per site.")
+@click.option(
+    "--ledger",
+    type=LedgerParam(path_type=Path),
+    help="The ledger of every site's run (or RG_LEDGER); a postgresql:// URL on a Dask cluster.",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="API base URL (or RG_BASE_URL; default: the Real Geeks service).",
+)
+@click.option(
+    "--workers",
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests in flight at once, per site.",
+)
+@click.option(
+    "--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second, per site."
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path),
+    help="Folder of the batch's directory (default: rg-import-runs).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default=LOCAL,
+    show_default=True,
+    help="Run the sites here one after the other, or as tasks of a Dask cluster (see docs/scale.md).",
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="The scheduler of --executor dask, e.g. tcp://HOST:8786."
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    help="Worker processes of --executor dask-local (default: one per core).",
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Required: nobody is asked before the first write to a site."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print summary.json instead of a line per site."
+)
 def sites(
     sites_file: Path, ledger: Path | str | None, base_url: str | None, workers: int,
     rps: float | None, runs_dir: Path | None, executor: str, scheduler: str | None,
@@ -57,9 +94,11 @@ def sites(
         for line in _lines(sites_file)
     ]
     run_id = new_run_id()
-    cluster = None
+    cluster: Callable[..., Any] | None = None
     if spread.spread:
-        from importer.scale.dask_cluster import cluster
+        from importer.scale import dask_cluster
+
+        cluster = dask_cluster.cluster
     folder = (runs_dir or Path("rg-import-runs")) / f"{run_id}-sites"
     result = run_sites(requests, spread, folder, cluster=cluster)
     _show(result, as_json)
@@ -82,7 +121,9 @@ def _lines(path: Path) -> list[SiteLine]:
         job = load_job(path, name)
         mapping, site = job.settings.get("mapping"), job.settings.get("site")
         if job.input is None or not isinstance(mapping, str) or not isinstance(site, str):
-            raise ConfigError(f"{job.where()}: a site of rg-import sites needs input, mapping and site")
+            raise ConfigError(
+                f"{job.where()}: a site of rg-import sites needs input, mapping and site"
+            )
         lines.append(SiteLine(name, newest_input(job), mapping, site))
     return lines
 
@@ -92,12 +133,19 @@ def _request(
     rps: float | None, env: dict[str, str],
 ) -> RunRequest:  # fmt: skip
     """The run of one site, its mapping checked to fit its input (else exit 2)."""
-    from importer.cli.arguments import given_mapping, read_options, run_destination, with_home_region
+    from importer.cli.arguments import (
+        given_mapping,
+        read_options,
+        run_destination,
+        with_home_region,
+    )
     from importer.send.client_settings import ClientSettings
     from importer.send.run import RunRequest
 
     mapping = with_home_region(given_mapping(line.mapping, line.input, None, None, None), None)
-    target = run_destination(site=line.site, base_url=base_url, ledger=ledger, sandbox=False, env=env)
+    target = run_destination(
+        site=line.site, base_url=base_url, ledger=ledger, sandbox=False, env=env
+    )
     settings = ClientSettings(base_url=target.url, pool_size=max(workers, 4))
     return RunRequest(
         input=line.input, mapping=mapping, site=target.site, base_url=target.url,

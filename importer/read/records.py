@@ -20,8 +20,8 @@ byte) raises ``Unsplittable``: the caller then reads it the ordinary way.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 

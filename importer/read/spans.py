@@ -31,9 +31,7 @@ class Cut:
     spans: list[Span] | None
 
 
-def cut(
-    path: str | os.PathLike[str], options: ReadOptions = ReadOptions(), *, parts: int
-) -> Cut:
+def cut(path: str | os.PathLike[str], options: ReadOptions = ReadOptions(), *, parts: int) -> Cut:
     """Cut the data records of ``path`` into about ``parts`` spans of equal size.
 
     Raises InputError as ``read_through`` does (a quote never closed, a file

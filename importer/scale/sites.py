@@ -11,6 +11,7 @@ no two tasks write to one site. summary.json lists how every site ended.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import time
@@ -144,10 +145,8 @@ def _on_cluster(
     env = {"RG_USERNAME": credentials.username, "RG_PASSWORD": credentials.password}
     with cluster(executor, worker_env=env) as dask, terminate_stops():
         names = [f"rg-import-site-{req.run_id}-{line.name}" for line, req in placed]
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # the sites not done are said to be stopped
             dask.run(run_piece, tasks, names, done)
-        except KeyboardInterrupt:
-            pass  # the sites not done are said to be stopped
     return [
         end or SiteEnd(line, None, "stopped before this site's run ended")
         for end, (line, _) in zip(ends, placed, strict=True)

@@ -64,6 +64,7 @@ def run_spread(
     problems = input_problems(totals.rows, name, allow_empty=req.allow_empty)
     ending = Ending(interrupt, totals.rejects_known, req.fail_on, bool(problems))
     stopped = stop_reason(interrupt) if interrupt is not None else totals.stopped
+    files = join_files([t.out for t in tasks], out_dir)
     result = RunResult(
         run_id=req.run_id or "", command=req.command,
         input=dataclasses.replace(InputFacts.of(found.info, name), rows=totals.rows),
@@ -71,7 +72,8 @@ def run_spread(
         base_url=req.base_url, sandbox=req.sandbox, leads=totals.leads,
         activities=dict(totals.activities), requests=totals.requests,
         recovered_in_doubt=recovered, rejects=totals.rejects, warnings=totals.warnings,
-        out_dir=out_dir, **join_files([t.out for t in tasks], out_dir), stopped=stopped,
+        out_dir=out_dir, rejects_file=files["rejects_file"], in_doubt_file=files["in_doubt_file"],
+        held_file=files["held_file"], results_file=files["results_file"], stopped=stopped,
         duration_s=round(time.monotonic() - started, 3), rejects_known=totals.rejects_known,
         exit_code=outcome_code(totals.leads, totals.activities["held"], stopped, ending),
         problems=problems,
@@ -122,8 +124,10 @@ def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[Piece
         PieceTask(
             # each piece is a run of the ledger with a lease of its own (see piece_run_id)
             dataclasses.replace(shared, run_id=piece_run_id(req.run_id or "", n)),
-            n, span, pieces / f"{n:03d}",
-        )  # fmt: skip
+            n,
+            span,
+            pieces / f"{n:03d}",
+        )
         for n, span in enumerate(spans, start=1)
     ]
 

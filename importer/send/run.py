@@ -57,7 +57,7 @@ class RunRequest:
     site: str
     base_url: str
     credentials: Any  # importer.config.Credentials
-    ledger: Path
+    ledger: Path | str  # a SQLite file, or a PostgreSQL database's URL (ledger.spec)
     out: Path | None = None
     read_options: Any = None
     workers: int = DEFAULT_WORKERS
@@ -227,7 +227,9 @@ def _ask_or_read_through(
     """
     from importer.read.table import read_through
 
-    if not ask_first_write(req, options, ledger, confirm, clears_fields=settings.update_api == "v2"):
+    if not ask_first_write(
+        req, options, ledger, confirm, clears_fields=settings.update_api == "v2"
+    ):
         # Exit 2 means nothing was sent: whatever would stop reading part-way
         # (a quote never closed) must stop the run before its first request.
         # After that, every row ends as a row outcome and the run has a report.

@@ -49,9 +49,7 @@ def leads_once(sandbox: Sandbox, report: dict[str, Any]) -> None:
     assert all(lead["ids"] == [lead["id"]] for lead in stored)  # no two rows made one lead
 
 
-def run_cli(
-    args: list[str], capsys: pytest.CaptureFixture[str]
-) -> tuple[int, dict[str, Any], str]:
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
     """rg-import with ``args``: its exit code, what it printed as JSON, and its stderr."""
     with pytest.raises(SystemExit) as done:
         main(args)
