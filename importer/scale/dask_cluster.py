@@ -48,6 +48,17 @@ class Cluster:
             raise
 
 
+def require(executor: Executor) -> Any:
+    """The ``distributed`` module; ConfigError (exit 2) naming the extra when it is missing."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(
+            f"--executor {executor.kind} needs Dask, which is not installed: {DASK_EXTRA}"
+        ) from None
+    return distributed
+
+
 @contextmanager
 def cluster(executor: Executor, *, worker_env: dict[str, str]) -> Iterator[Cluster]:
     """A client of the cluster at ``executor.scheduler``, or of a cluster of
@@ -56,12 +67,7 @@ def cluster(executor: Executor, *, worker_env: dict[str, str]) -> Iterator[Clust
     ``worker_env`` is set in the environment of the workers started here (the
     credentials: so they never travel in a task's arguments, which Dask may log).
     """
-    try:
-        import distributed
-    except ImportError:
-        raise ConfigError(
-            f"--executor {executor.kind} needs Dask, which is not installed: {DASK_EXTRA}"
-        ) from None
+    distributed = require(executor)
     local = None
     if executor.kind == DASK_LOCAL:
         local = distributed.LocalCluster(

@@ -31,6 +31,7 @@ from importer.read.spans import Cut, cut
 from importer.scale.executors import Executor
 from importer.scale.merge import Totals, join_files
 from importer.scale.pieces import PieceTask, run_piece
+from importer.send import run_log
 from importer.send.run import Confirm, RunRequest, ask_first_write
 from importer.send.run_end import Ending, outcome_code, stop_reason, write_report
 
@@ -48,11 +49,13 @@ def run_spread(
     """Send ``req.input`` as pieces on the Dask cluster of ``executor``; one merged result
     (also written as report.json). Raises ConfigError (exit 2) for a ledger the tasks
     cannot share, a cluster out of reach or Dask missing; nothing was sent then."""
-    from importer.scale.dask_cluster import cluster
+    from importer.scale.dask_cluster import cluster, require
 
     started = time.monotonic()
     check_spreadable(req)
+    require(executor)  # before the ledger is touched: nothing was done when Dask is missing
     req = dataclasses.replace(req, run_id=req.run_id or private_files.new_run_id())
+    run_log.run_start(req.command, req.input_name or str(req.input), req.mapping, req.site)
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     recovered = _before_sending(req, options, confirm, on_wait)
     with cluster(executor, worker_env=_worker_env(req)) as dask:
