@@ -119,6 +119,9 @@ NOT_CLEARED = _code(
 UNREACHABLE = _code("unreachable", "send", "not sent", "the API could not be reached")
 RATE_LIMITED = _code("rate_limited", "send", "not sent", "still answered 429 after every retry")
 NOT_SENT = _code("not_sent", "send", "not sent", "the run stopped before the request went out")
+CLAIMED = _code(
+    "claimed", "send", "not sent", "another run sharing the ledger was sending the row, or sent it"
+)
 IN_DOUBT = _code("in_doubt", "send", "in doubt", "no answer to be sure of: it may be applied")
 UNEXPECTED_ANSWER = _code(
     "unexpected_answer", "send", "in doubt", "a success status whose body is not the API's"

@@ -10,6 +10,7 @@ conditions that stop the whole command::
     ├── InputError                     exit 2: the input file cannot be used as it is
     ├── LedgerError                    exit 2: the ledger is corrupt or unwritable
     │   ├── LedgerLocked               exit 5: another run holds the ledger (--wait waits for it)
+    │   ├── LedgerMissing              read-only, where no ledger is yet (a run creates it)
     │   ├── RowClaimed                 another run sharing the ledger has the row: not sent
     │   └── LedgerWriteError           a write failed (full disk...): a run stops, exit 4
     │       └── LedgerGone             the file was deleted or replaced while open: exit 4
@@ -102,6 +103,10 @@ class LedgerLocked(LedgerError):
     configuration: the job may simply run again later, or wait with ``--wait``)."""
 
     exit_code = ExitCode.LOCKED
+
+
+class LedgerMissing(LedgerError):
+    """A read-only open found no ledger where one was named (a run creates it)."""
 
 
 class RowClaimed(LedgerError):

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -32,26 +32,13 @@ from importer.config import (
     load_credentials,
 )
 from importer.errors import ConfigError
-from importer.ledger.spec import ledger_spec
+from importer.ledger.spec import LedgerSpec, ledger_spec
 from importer.settings import DEFAULT_LEDGER
 
 if TYPE_CHECKING:
     from importer.mapping.spec import Mapping
     from importer.read.options import ReadOptions
     from importer.sandbox.runner import Sandbox
-
-
-class LedgerParam(click.Path):
-    """``--ledger``: a SQLite file's path, or a PostgreSQL database's URL, kept as text
-    (a ``Path`` would fold its ``//``)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from importer.ledger.spec import is_database_url
-
-        if is_database_url(value):
-            return str(value).strip()
-        return super().convert(value, param, ctx)
-
 
 SANDBOX_SITE = "7e57c0de-5a4d-4b0c-8000-000000000001"
 SANDBOX_DIR = Path("rg-import-sandbox")
@@ -170,7 +157,7 @@ class Destination:
     url: str
     credentials: Credentials
     site: str
-    ledger: Path | str  # a SQLite file, or a PostgreSQL database's URL (ledger.spec)
+    ledger: LedgerSpec
     sandbox: Sandbox | None = None
 
     def close(self) -> None:
@@ -183,7 +170,7 @@ def run_destination(
     *,
     site: str | None,
     base_url: str | None,
-    ledger: Path | str | None,
+    ledger: LedgerSpec | None,
     sandbox: bool,
     env: MappingABC[str, str],
 ) -> Destination:
@@ -219,5 +206,29 @@ def run_destination(
         url=url,
         credentials=credentials,
         site=site,
-        ledger=ledger or ledger_spec(env.get(ENV_LEDGER) or DEFAULT_LEDGER),
+        ledger=ledger or default_ledger(env),
     )
+
+
+def default_ledger(env: MappingABC[str, str]) -> LedgerSpec:
+    """RG_LEDGER from ``env`` (a path or a ``postgresql://`` URL), else ./rg-import.ledger.sqlite."""
+    return ledger_spec(env.get(ENV_LEDGER) or DEFAULT_LEDGER)
+
+
+class LedgerOption(click.ParamType):
+    """``--ledger``: a SQLite file's path, or a PostgreSQL database's ``postgresql://`` URL."""
+
+    name = "ledger"
+
+    def get_metavar(self, *args: object, **kwargs: object) -> str:
+        return "PATH|URL"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> LedgerSpec:
+        if isinstance(value, Path):
+            return value
+        return ledger_spec(str(value))
+
+
+LEDGER = LedgerOption()

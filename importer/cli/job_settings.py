@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
+from importer.cli.arguments import LedgerOption
 from importer.config import ENV_BASE_URL, ENV_LEDGER, ENV_PHONE_REGION, ENV_SITE, environment
 from importer.errors import (
     ConfigError,
@@ -36,6 +37,7 @@ from importer.errors import (
     RunWriteFailed,
 )
 from importer.jobs.project import JOB_KEYS, Job, load_job, newest_input, project_path
+from importer.ledger.spec import is_database_url
 
 if TYPE_CHECKING:
     from importer.outputs.report import RunResult
@@ -89,7 +91,6 @@ def job_values(ctx: click.Context, job: Job) -> dict[str, Any]:
     Raises ConfigError, naming the file, job and key, for an unknown key or a
     value the flag refuses.
     """
-    from importer.ledger.spec import is_database_url
     from importer.mapping.files import names_a_file
 
     flags = job_flags(ctx.command)
@@ -99,7 +100,8 @@ def job_values(ctx: click.Context, job: Job) -> dict[str, Any]:
         if param is None:
             raise ConfigError(_unknown_key(job, key, flags))
         if isinstance(value, str) and (
-            (isinstance(param.type, click.Path) and not is_database_url(value))
+            isinstance(param.type, click.Path)
+            or (isinstance(param.type, LedgerOption) and not is_database_url(value))
             or (key == "mapping" and names_a_file(value))
         ):
             value = str(job.folder / os.path.expanduser(value))  # relative to the file

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
+from importer.cli.arguments import LEDGER
 from importer.cli.shared import apply_options
+from importer.errors import ConfigError
+from importer.ledger.spec import LedgerSpec, shown
 
 
 @click.group()
@@ -16,14 +19,14 @@ def ledger() -> None:
 
 
 ledger_options = [
-    click.option("--ledger", "path", type=click.Path(path_type=Path), help="Ledger file (default: RG_LEDGER or ./rg-import.ledger.sqlite)."),
+    click.option("--ledger", "path", type=LEDGER, help="Ledger file or postgresql:// URL (default: RG_LEDGER or ./rg-import.ledger.sqlite)."),
     click.option("--state", type=click.Choice(["sending", "sent", "failed", "in_doubt"]), help="Only leads in this state."),
 ]  # fmt: skip
 
 
 @ledger.command("show")
 @apply_options(ledger_options)
-def ledger_show(path: Path | None, state: str | None) -> None:
+def ledger_show(path: LedgerSpec | None, state: str | None) -> None:
     """Counts by state and the most recent leads."""
     from importer.ledger.listing import find_ledger, ledger_overview, ledger_rows
 
@@ -39,7 +42,7 @@ def ledger_show(path: Path | None, state: str | None) -> None:
     "--run", "run_id", metavar="RUN_ID",
     help="Only the leads this run created (its report.json's run_id), to find and clean up an import.",
 )  # fmt: skip
-def ledger_export(path: Path | None, state: str | None, fmt: str, run_id: str | None) -> None:
+def ledger_export(path: LedgerSpec | None, state: str | None, fmt: str, run_id: str | None) -> None:
     """Write every lead of the ledger (or those one run created) to stdout as CSV or JSON."""
     from importer.ledger.listing import find_ledger, ledger_json, ledger_rows, write_ledger_csv
 
@@ -52,15 +55,21 @@ def ledger_export(path: Path | None, state: str | None, fmt: str, run_id: str | 
 
 @ledger.command("backup")
 @click.argument("target", metavar="PATH", type=click.Path(path_type=Path))
-@click.option("--ledger", "path", type=click.Path(path_type=Path), help="Ledger file (default: RG_LEDGER or ./rg-import.ledger.sqlite).")  # fmt: skip
-def ledger_backup(target: Path, path: Path | None) -> None:
+@click.option("--ledger", "path", type=LEDGER, help="Ledger file (default: RG_LEDGER or ./rg-import.ledger.sqlite).")  # fmt: skip
+def ledger_backup(target: Path, path: LedgerSpec | None) -> None:
     """Copy the ledger to the new file PATH (0600), consistent, while no run uses it.
 
     Refused while a run holds the ledger; no run can start during the copy.
+    A PostgreSQL ledger is backed up with the database's own tools (pg_dump).
     """
     from importer.ledger.backup import backup_ledger
     from importer.ledger.listing import find_ledger
 
     source = find_ledger(path)
+    if not isinstance(source, Path):
+        raise ConfigError(
+            f"ledger {shown(source)} is a PostgreSQL database: back it up with pg_dump; "
+            "`ledger backup` copies a SQLite ledger file"
+        )
     leads = backup_ledger(source, target)
     click.echo(f"Ledger {source} ({leads} leads) copied to {target}")

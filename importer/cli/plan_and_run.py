@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from importer.cli.arguments import LedgerParam
+from importer.cli.arguments import LEDGER
 from importer.cli.assign_options import assign_options
 from importer.cli.job_settings import JOB_META, job_options, job_runs, remember_result
 from importer.cli.shared import apply_options, command_line, input_options, spools_input
 from importer.cli.shown import Shown, show_result
 from importer.errors import ConfigError, RunWriteFailed
+from importer.ledger.spec import LedgerSpec
 from importer.scale.executors import EXECUTORS, LOCAL
 from importer.settings import (
     DEFAULT_FAIL_ON,
@@ -76,7 +77,7 @@ outcome_options = [
 
 plan_options = [
     click.option("--site", metavar="UUID", help="Real Geeks site UUID (or RG_SITE); needed for lead ids and --ledger."),
-    click.option("--ledger", type=click.Path(path_type=Path), help="Ledger of earlier runs, to plan updates and unchanged rows."),
+    click.option("--ledger", type=LEDGER, help="Ledger of earlier runs (a file, or a postgresql:// URL), to plan updates and unchanged rows."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--no-xlsx", "no_xlsx", is_flag=True, help="Write no rejects.xlsx beside rejects.csv (it takes a few seconds per 10,000 rejects)."),
@@ -96,7 +97,7 @@ plan_options = [
 @spools_input
 def plan(
     input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None, delimiter: str | None, encoding: str | None,
-    phone_region: str | None, site: str | None, ledger: Path | None, out: Path | None, overwrite: bool,
+    phone_region: str | None, site: str | None, ledger: LedgerSpec | None, out: Path | None, overwrite: bool,
     no_xlsx: bool, processes: int | None, update_api: str, base_url: str | None, sandbox: bool,
     assign: str, agent_map: Path | None, fail_on: str, allow_empty: bool,
     as_json: bool, summary_line: bool, quiet: bool,
@@ -143,7 +144,7 @@ run_options = [
     click.option("--sandbox", is_flag=True, help="Send to an embedded local sandbox instead (no credentials needed)."),
     click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64), help="Requests in flight at once."),
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
-    click.option("--ledger", type=LedgerParam(path_type=Path), help="Ledger file, or a PostgreSQL database's postgresql:// URL (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
+    click.option("--ledger", type=LEDGER, help="Ledger file, or a postgresql:// URL that runs share (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
     click.option("--no-xlsx", "no_xlsx", is_flag=True, help="Write no rejects.xlsx beside rejects.csv (it takes a few seconds per 10,000 rejects)."),
@@ -195,7 +196,7 @@ def run(log_file: Path | None, notify_url: str | None, **flags: Any) -> int:
 def _run(
     run_id: str, input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None,
     delimiter: str | None, encoding: str | None, phone_region: str | None, site: str | None,
-    base_url: str | None, sandbox: bool, workers: int, rps: float | None, ledger: Path | None,
+    base_url: str | None, sandbox: bool, workers: int, rps: float | None, ledger: LedgerSpec | None,
     out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool,
     update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
     fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,

@@ -43,13 +43,15 @@ def spools_input(f: F) -> F:
 
 def command_line() -> str:
     """The command as typed, for report.json and the log (arguments only; secrets never come as
-    flags, and a --notify-url, whose path may hold a webhook's token, is cut to its host)."""
+    flags, a --notify-url, whose path may hold a webhook's token, is cut to its host, and a
+    URL's password, as a --ledger postgresql:// URL may carry, is masked)."""
     root = click.get_current_context().find_root()
     argv = (root.obj or {}).get("argv")
     return " ".join(["rg-import", *_without_secrets(sys.argv[1:] if argv is None else argv)])
 
 
 def _without_secrets(args: list[str]) -> list[str]:
+    from importer.ledger.spec import mask_url
     from importer.send.notify import shown_url
 
     shown = []
@@ -58,6 +60,8 @@ def _without_secrets(args: list[str]) -> list[str]:
             arg = shown_url(arg)
         elif arg.startswith("--notify-url="):
             arg = "--notify-url=" + shown_url(arg.partition("=")[2])
+        elif "://" in arg:  # a --ledger postgresql:// URL's password
+            arg = mask_url(arg)
         shown.append(arg)
     return shown
 

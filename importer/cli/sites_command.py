@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from importer.cli.arguments import LedgerParam
+from importer.cli.arguments import LEDGER
 from importer.errors import ConfigError
 from importer.scale.executors import EXECUTORS, LOCAL
 from importer.settings import DEFAULT_WORKERS
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @click.argument("sites_file", metavar="FILE", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--ledger",
-    type=LedgerParam(path_type=Path),
+    type=LEDGER,
     help="The ledger of every site's run (or RG_LEDGER); a postgresql:// URL on a Dask cluster.",
 )
 @click.option(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from importer.cli.arguments import LEDGER
+from importer.ledger.spec import LedgerSpec
 from importer.settings import DEFAULT_MAX_ATTEMPTS
 
 
@@ -62,8 +64,8 @@ def users(site: str | None, base_url: str | None, sandbox: bool, max_attempts: i
 )
 @click.option(
     "--ledger",
-    type=click.Path(path_type=Path),
-    help="Ledger file (or RG_LEDGER; default: ./rg-import.ledger.sqlite).",
+    type=LEDGER,
+    help="Ledger file or postgresql:// URL (or RG_LEDGER; default: ./rg-import.ledger.sqlite).",
 )
 @click.option(
     "--runs-dir",
@@ -86,7 +88,7 @@ def users(site: str | None, base_url: str | None, sandbox: bool, max_attempts: i
     help="Check that the mapping fits this file (detected when no --mapping).",
 )
 def doctor(
-    site: str | None, base_url: str | None, ledger: Path | None, runs_dir: Path,
+    site: str | None, base_url: str | None, ledger: LedgerSpec | None, runs_dir: Path,
     mapping_name: str | None, input_path: Path | None,
 ) -> int:  # fmt: skip
     """Check, writing nothing, that a run has what it needs; one line per check.
@@ -98,17 +100,17 @@ def doctor(
     Exit 0 when all hold, 4 when the credentials are refused, else 2.
     """
     from importer.api_contract import DEFAULT_BASE_URL
+    from importer.cli.arguments import default_ledger
     from importer.cli.summaries import doctor_line
-    from importer.config import ENV_BASE_URL, ENV_LEDGER, ENV_SITE, environment
+    from importer.config import ENV_BASE_URL, ENV_SITE, environment
     from importer.jobs.doctor import DoctorRequest, exit_code, run_doctor
-    from importer.settings import DEFAULT_LEDGER
 
     env = environment()
     request = DoctorRequest(
         env=env,
         base_url=base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL,
         site=site or env.get(ENV_SITE),
-        ledger=ledger or Path(env.get(ENV_LEDGER) or DEFAULT_LEDGER),
+        ledger=ledger or default_ledger(env),
         runs_dir=runs_dir,
         mapping=mapping_name,
         input=input_path,

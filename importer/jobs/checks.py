@@ -16,6 +16,7 @@ from importer.config import check_base_url, check_site
 from importer.errors import ConfigError, ImporterError
 from importer.jobs.project import Job, newest_input
 from importer.ledger.path_check import check_ledger_path
+from importer.ledger.spec import LedgerSpec, ledger_spec
 from importer.settings import DEFAULT_LEDGER
 
 SANDBOX_LEDGER = Path("rg-import-sandbox") / "ledger.sqlite"  # where --sandbox keeps it
@@ -58,10 +59,10 @@ def _check_site(site: str | None, *, sandbox: bool) -> None:
     check_site(site)
 
 
-def _ledger(values: dict[str, Any]) -> Path:
+def _ledger(values: dict[str, Any]) -> LedgerSpec:
     given = values.get("ledger")
     if given:
-        return Path(given)
+        return ledger_spec(given)
     return SANDBOX_LEDGER if values.get("sandbox") else Path(DEFAULT_LEDGER)
 
 

@@ -29,6 +29,7 @@ from importer.errors import (
     ImporterError,
     NotFoundError,
 )
+from importer.ledger.spec import LedgerSpec
 
 MIN_FREE_BYTES = 100 * 1024 * 1024  # below this beside the ledger or outputs: a problem
 CONNECT_TIMEOUT_S = 5.0
@@ -53,7 +54,7 @@ class DoctorRequest:
     env: Mapping[str, str]
     base_url: str
     site: str | None
-    ledger: Path
+    ledger: LedgerSpec  # a SQLite file, or a postgresql:// URL
     runs_dir: Path
     mapping: str | None = None
     input: Path | None = None
@@ -223,8 +224,9 @@ def _api_problem(exc: ApiError, site: str) -> Check:
     )
 
 
-def _ledger(path: Path, checks: list[Check]) -> None:
+def _ledger(path: LedgerSpec, checks: list[Check]) -> None:
     from importer.ledger.path_check import check_ledger_free, check_ledger_path
+    from importer.ledger.spec import shown
 
     try:
         check_ledger_path(path)
@@ -232,12 +234,17 @@ def _ledger(path: Path, checks: list[Check]) -> None:
     except ImporterError as exc:
         checks.append(_problem("ledger", str(exc)))
         return
+    if not isinstance(path, Path):
+        checks.append(Check("ledger", OK, f"{shown(path)} reachable, shared by runs"))
+        return
     what = "exists" if path.exists() else "will be created"
     checks.append(Check("ledger", OK, f"{path} {what}, writable and not in use"))
 
 
 def _disk_space(req: DoctorRequest, checks: list[Check]) -> None:
-    places = {"ledger": req.ledger.parent, "outputs": req.runs_dir}
+    places = {"outputs": req.runs_dir}
+    if isinstance(req.ledger, Path):  # a PostgreSQL ledger's disk is the server's
+        places = {"ledger": req.ledger.parent, **places}
     for what, where in places.items():
         folder = _existing(where)
         try:

@@ -17,6 +17,7 @@ from importer.config import ENV_LEDGER, environment
 from importer.errors import ConfigError
 from importer.ledger.ledger import Ledger
 from importer.ledger.records import LeadRecord
+from importer.ledger.spec import LedgerSpec, ledger_spec, shown
 from importer.outputs.csv_files import neutralise
 from importer.settings import DEFAULT_LEDGER
 
@@ -35,16 +36,19 @@ LEDGER_COLUMNS = (
 _RECENT = 20  # leads `ledger show` lists after the counts
 
 
-def find_ledger(path: Path | None, env: Mapping[str, str] | None = None) -> Path:
+def find_ledger(path: LedgerSpec | None, env: Mapping[str, str] | None = None) -> LedgerSpec:
     """``path``, else RG_LEDGER from ``env`` (default: the environment and ./.env), else
-    ./rg-import.ledger.sqlite. Raises ConfigError if no such file exists."""
-    ledger_path = path or Path(environment(env).get(ENV_LEDGER) or DEFAULT_LEDGER)
-    if not ledger_path.exists():
+    ./rg-import.ledger.sqlite. Raises ConfigError if no such file exists (a
+    ``postgresql://`` URL is looked at when opened)."""
+    ledger_path = path or ledger_spec(environment(env).get(ENV_LEDGER) or DEFAULT_LEDGER)
+    if isinstance(ledger_path, Path) and not ledger_path.exists():
         raise ConfigError(f"ledger {ledger_path} does not exist; pass --ledger PATH")
     return ledger_path
 
 
-def ledger_rows(path: Path, state: str | None = None, run: str | None = None) -> list[list[str]]:
+def ledger_rows(
+    path: LedgerSpec, state: str | None = None, run: str | None = None
+) -> list[list[str]]:
     """Every lead of the ledger at ``path`` (only those in ``state`` if given) as text.
 
     ``run``: only the leads that run created (``Ledger.iter_created``).
@@ -60,16 +64,16 @@ def ledger_rows(path: Path, state: str | None = None, run: str | None = None) ->
     return rows
 
 
-def _created(book: Ledger, path: Path, run: str, state: str | None) -> Iterator[LeadRecord]:
+def _created(book: Ledger, path: LedgerSpec, run: str, state: str | None) -> Iterator[LeadRecord]:
     found = book.find_run(run)
     if found is None:
         raise ConfigError(
-            f"no run {run} in the ledger {path}; take the run id from that run's report.json "
+            f"no run {run} in the ledger {shown(path)}; take the run id from that run's report.json "
             "(run_id) and pass the ledger it used with --ledger"
         )
     if not found.creations_known:
         raise ConfigError(
-            f"run {run} sent before the ledger {path} recorded which run created a lead "
+            f"run {run} sent before the ledger {shown(path)} recorded which run created a lead "
             "(an older rg-import); `rg-import ledger export` without --run lists every lead "
             "with its last run"
         )

@@ -4,7 +4,8 @@
 run makes when it opens the file (a regular file, an rg-import ledger of the
 schema version this code reads), or, for a file not made yet, a folder a run
 can create it in. The file is read as immutable, so SQLite makes no ``-wal``
-or ``-shm`` file beside it.
+or ``-shm`` file beside it. A PostgreSQL ledger (a ``postgresql://`` URL) is
+checked by connecting to it read-only.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import os
 import sqlite3
 from pathlib import Path
 
-from importer.errors import LedgerError, LedgerLocked
+from importer.errors import LedgerError, LedgerLocked, LedgerMissing
 from importer.ledger.locking import lock_holder, refuse_not_regular
 from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
+from importer.ledger.spec import LedgerSpec
 
 
-def check_ledger_path(path: Path) -> None:
-    """Raise LedgerError saying why a run could not use the ledger at ``path``."""
+def check_ledger_path(path: LedgerSpec) -> None:
+    """Raise LedgerError saying why a run could not use the ledger at ``path``.
+
+    For a ``postgresql://`` URL: connect, and read the schema version of the
+    ledger there, if one is there yet (read-only: nothing is created).
+    """
+    if not isinstance(path, Path):
+        _check_database(path)
+        return
     real = os.path.realpath(path)
     folder = os.path.dirname(real)
     try:
@@ -45,14 +54,28 @@ def check_ledger_path(path: Path) -> None:
     _check_schema(path, real)
 
 
-def check_ledger_free(path: Path) -> None:
-    """Raise LedgerLocked naming the run that holds the ledger at ``path``, if one does."""
+def check_ledger_free(path: LedgerSpec) -> None:
+    """Raise LedgerLocked naming the run that holds the ledger at ``path``, if one does.
+
+    Runs share a PostgreSQL ledger: none holds it.
+    """
+    if not isinstance(path, Path):
+        return
     holder = lock_holder(os.path.realpath(path))
     if holder is not None:
         raise LedgerLocked(
             f"ledger {path} is in use by a run ({holder}); wait for it to finish, "
             "or use --ledger to pick another file"
         )
+
+
+def _check_database(url: str) -> None:
+    from importer.ledger.ledger import open_store
+
+    try:
+        open_store(url, run_id="check", readonly=True).close()
+    except LedgerMissing:
+        return  # an empty database: a run makes the tables
 
 
 def _check_schema(path: Path, real: str) -> None:

@@ -36,7 +36,7 @@ from typing import Any, Self
 
 import psycopg
 
-from importer.errors import LedgerError, LedgerWriteError, RowClaimed
+from importer.errors import LedgerError, LedgerMissing, LedgerWriteError, RowClaimed
 from importer.ledger import pg_schema
 from importer.ledger.pg_sql import postgres_sql
 from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
@@ -46,21 +46,53 @@ from importer.ledger.store import _iso, utc_now
 LEASE_S = 60.0  # how long a run that stopped renewing keeps its rows
 _SCHEMA_LOCK = 0x7267_696D  # advisory lock key while creating or migrating the schema
 _DISK_FULL = "53100"
+_DEADLOCK = "40P01"
 
 
 class _Connection:
-    """A psycopg connection that takes the SQLite spelling of the ledger's SQL."""
+    """A psycopg connection that takes the SQLite spelling of the ledger's SQL.
+
+    A statement a claim trigger refuses raises RowClaimed at once, so that a
+    caller running several writes in one transaction (each under its own
+    savepoint) can roll that one back and keep the others.
+    """
 
     def __init__(self, raw: psycopg.Connection[Any]):
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.raw.execute(postgres_sql(sql), tuple(params))
+        try:
+            return self.raw.execute(postgres_sql(sql), tuple(params))
+        except psycopg.Error as exc:
+            raise _claim_refused(exc) or exc from None
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
-        cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
+        try:
+            cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
+        except psycopg.Error as exc:
+            raise _claim_refused(exc) or exc from None
         return cursor
+
+
+def _claim_refused(exc: psycopg.Error) -> RowClaimed | None:
+    """RowClaimed when a claim trigger refused the statement, or when it lost a deadlock
+    to another run writing the same rows at that moment; None for any other error.
+
+    (Runs that write several rows per transaction can take them in opposite
+    orders; the server then refuses one of them, which leaves those rows to
+    the other, as a refused claim does.)
+    """
+    if exc.sqlstate == pg_schema.CLAIM_REFUSED:
+        why = exc.diag.message_primary
+    elif exc.sqlstate == _DEADLOCK:
+        why = "being written by another run at the same moment"
+    else:
+        return None
+    return RowClaimed(
+        f"{why}: another run sharing the ledger has this row, "
+        "so this run leaves it (the next run sends it if needed)"
+    )
 
 
 def _literal(text: str) -> str:
@@ -185,7 +217,7 @@ class PostgresStore:
             return  # an empty database (or one of other tables): this run makes the ledger
         if not tables >= pg_schema.TABLES:
             if not tables & BASE_TABLES:
-                raise LedgerError(
+                raise LedgerMissing(
                     f"no ledger in the database {self.path}: a run creates it; "
                     "check the URL or --ledger"
                 )
@@ -293,9 +325,9 @@ class PostgresStore:
     def transaction(self) -> Iterator[_Connection]:
         """One transaction under the thread lock; committed before it returns.
 
-        Raises RowClaimed when a claim trigger refuses a row, LedgerWriteError
-        when the database cannot write (``disk_full`` for SQLSTATE 53100) or
-        the lease ran out, and lets a unique violation (``integrity_error``) through.
+        Lets RowClaimed (a claim trigger refused a row) and a unique violation
+        (``integrity_error``) through; raises LedgerWriteError when the database
+        cannot write (``disk_full`` for SQLSTATE 53100) or the lease ran out.
         """
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
@@ -308,11 +340,6 @@ class PostgresStore:
             except psycopg.IntegrityError:
                 raise
             except psycopg.Error as exc:
-                if exc.sqlstate == pg_schema.CLAIM_REFUSED:
-                    raise RowClaimed(
-                        f"{exc.diag.message_primary}: another run sharing the ledger has "
-                        "this row, so this run leaves it (the next run sends it if needed)"
-                    ) from None
                 raise LedgerWriteError(
                     f"cannot write the ledger {self.path} ({_reason(exc, self.url)}); "
                     "check the database, then re-run to resume",

@@ -12,12 +12,13 @@ import os
 import re
 from pathlib import Path
 
-# A path to a SQLite file, or the URL (text) of a PostgreSQL database.
+# A path to a SQLite file, or the URL (text) of a PostgreSQL database: a ``str``
+# is a URL (``ledger_spec`` makes anything else a ``Path``).
 LedgerSpec = Path | str
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
 # the password of user:password@ in the URL's authority
-_PASSWORD = re.compile(r"^(?P<head>[a-z]+://[^:@/?#]*):[^@/?#]*@", re.IGNORECASE)
+_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:@/?#\s]*):[^@/?#\s]*@", re.IGNORECASE)
 # password=... among the query parameters (libpq accepts it there too)
 _PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&#]*", re.IGNORECASE)
 
@@ -42,4 +43,4 @@ def mask_url(url: str) -> str:
 
 def shown(spec: LedgerSpec) -> str:
     """How messages name the ledger: the path, or the URL without its password."""
-    return mask_url(spec) if is_database_url(spec) else os.fspath(spec)
+    return mask_url(spec) if isinstance(spec, str) else os.fspath(spec)

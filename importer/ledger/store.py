@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from importer.errors import LedgerError, LedgerGone, LedgerLocked, LedgerWriteError
+from importer.errors import LedgerError, LedgerGone, LedgerLocked, LedgerMissing, LedgerWriteError
 from importer.ledger.locking import PRIVATE_MODE, RunLock, lock_inode, refuse_not_regular
 from importer.ledger.schema import (
     ADDED_TABLES,
@@ -156,7 +156,7 @@ class LedgerStore:
             refuse_not_regular(self.path, self.real_path, os.stat(self.real_path).st_mode)
         except FileNotFoundError:
             if self.readonly:
-                raise LedgerError(
+                raise LedgerMissing(
                     f"no ledger at {self.path}: a run creates it; check the path or --ledger"
                 ) from None
         except OSError as exc:

@@ -14,12 +14,16 @@ Lead states::
                      └─ crash ─► in_doubt (by recover())
 
 Activities follow the same states, keyed ``(lead_id, activity_hash)``.
+The SQL is written once, in SQLite's spelling, for both stores: ``conn`` is
+SQLite's connection, or the PostgreSQL store's adapter with the same
+``execute`` and ``executemany`` (``importer.ledger.postgres``).
 ``importer.ledger.ledger.Ledger`` offers these beside the lookups and listings.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,7 +51,7 @@ def _checked_payload(payload: Mapping[str, Any], payload_hash: str, source: str,
     return text
 
 
-def _keep_lead_id(conn: Any, site: str, source: str, key: str, lead_id: str) -> None:
+def _keep_lead_id(conn: sqlite3.Connection, site: str, source: str, key: str, lead_id: str) -> None:
     """Raise LeadIdConflict if the row has another id the server may already know.
 
     Only a failed row the server never confirmed may change its id.
@@ -103,50 +107,55 @@ class LedgerTransitions:
         lead_id = normalize_lead_id(lead_id)
         text = _checked_payload(payload, payload_hash, source, key)
         now = self._store.now()
-        try:
-            with self._store.transaction() as conn:
-                _keep_lead_id(conn, site, source, key, lead_id)
-                pending = (text, payload_hash, row_digest, row_activities)
-                self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
-                self._begin_activities(conn, lead_id, activity_hashes, now)
-        except self._store.integrity_error:
-            # the unique index on lead_id: another row already has this id (asked
-            # after the transaction, which PostgreSQL aborts at the first error)
-            owners = self._store.query(
-                "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
-            )
-            owner = f"{owners[0][1]}/{owners[0][2]} (site {owners[0][0]})" if owners else "a row"
-            raise LeadIdConflict(
-                f"lead id {lead_id} of {source}/{key} already belongs to {owner}; "
-                "two rows must never share an id"
-            ) from None
+        with self._store.transaction() as conn:
+            _keep_lead_id(conn, site, source, key, lead_id)
+            pending = (text, payload_hash, row_digest, row_activities)
+            self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
+            self._begin_activities(conn, lead_id, activity_hashes, now)
 
     def _upsert_sending(
         self,
-        conn: Any,
+        conn: sqlite3.Connection,
         row_key: tuple[str, str, str],
         lead_id: str,
         pending: tuple[str, str, str | None, int],
         now: str,
     ) -> None:
         """Make the row ``sending`` with ``pending`` (payload, hash, digest, activities)."""
-        conn.execute(
-            "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
-            "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
-            "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
-            "state = 'sending', pending_payload = excluded.pending_payload, "
-            "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
-            "pending_activities = excluded.pending_activities, "
-            "attempts = leads.attempts + 1, "
-            "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
-            "updated_at = excluded.updated_at",
-            (*row_key, lead_id, *pending, self._store.run_id, now, now),
-        )
+        # Asked first, not after the unique index refuses it: PostgreSQL reads
+        # nothing more in a transaction once a statement of it failed.
+        owner = conn.execute(
+            "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
+        ).fetchone()
+        if owner is not None and tuple(owner) != row_key:
+            raise LeadIdConflict(
+                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} already belongs to "
+                f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
+            )
+        try:
+            conn.execute(
+                "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
+                "pending_hash, pending_digest, pending_activities, attempts, run_id, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, ?, ?, 1, ?, ?, ?) "
+                "ON CONFLICT (site, source, key) DO UPDATE SET lead_id = excluded.lead_id, "
+                "state = 'sending', pending_payload = excluded.pending_payload, "
+                "pending_hash = excluded.pending_hash, pending_digest = excluded.pending_digest, "
+                "pending_activities = excluded.pending_activities, "
+                "attempts = leads.attempts + 1, "
+                "last_status = NULL, last_error = NULL, run_id = excluded.run_id, "
+                "updated_at = excluded.updated_at",
+                (*row_key, lead_id, *pending, self._store.run_id, now, now),
+            )
+        except self._store.integrity_error:
+            # the unique index on lead_id: a row given this id since the look above
+            raise LeadIdConflict(
+                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} was just given to another "
+                "row; two rows must never share an id"
+            ) from None
 
     def _begin_activities(
         self,
-        conn: Any,
+        conn: sqlite3.Connection,
         lead_id: str,
         activities: Sequence[str] | Mapping[str, Mapping[str, Any]],
         now: str,
@@ -212,7 +221,7 @@ class LedgerTransitions:
 
     @staticmethod
     def _finish_activities(
-        conn: Any,
+        conn: sqlite3.Connection,
         lead_id: str,
         hashes: Sequence[str],
         state: str,

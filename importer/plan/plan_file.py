@@ -60,7 +60,7 @@ class PlanRequest:
     input: Path
     mapping: Mapping
     site: str | None = None
-    ledger: Path | None = None
+    ledger: Path | str | None = None  # a SQLite file, or a postgresql:// URL
     out: Path | None = None
     read_options: Any = None  # importer.read.table.ReadOptions
     command: str = "plan"
@@ -150,7 +150,7 @@ def _history(req: PlanRequest, run_id: str) -> Iterator[Ledger | None]:
         return
     from importer.ledger.ledger import Ledger
 
-    if not req.ledger.exists():
+    if isinstance(req.ledger, Path) and not req.ledger.exists():
         raise ConfigError(
             f"ledger {req.ledger} does not exist; leave out --ledger to plan without history"
         )

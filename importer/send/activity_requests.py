@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from importer.codes import IN_DOUBT, NOT_SENT
-from importer.errors import ApiError, AuthError, ClientError, Stopping
+from importer.codes import CLAIMED, IN_DOUBT, NOT_SENT
+from importer.errors import ApiError, AuthError, ClientError, RowClaimed, Stopping
 from importer.models import Outcome, Problem
 from importer.plan.rows import RowPlan
 from importer.send.breaker import CircuitBreaker, never_reached
@@ -64,7 +64,11 @@ class ActivityRequests:
         except Stopping:  # nothing of these activities was recorded or sent
             not_sent(outcome, Problem(NOT_SENT, STOPPED_UNSENT))
             return []
-        self.ledger.begin_activities(plan.lead_id, dict(to_send))
+        try:
+            self.ledger.begin_activities(plan.lead_id, dict(to_send))
+        except RowClaimed as exc:  # another run sharing the ledger posts them: left to it
+            not_sent(outcome, Problem(CLAIMED, str(exc)))
+            return []
         try:
             response = self.client.add_activities(
                 p.site,

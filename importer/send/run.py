@@ -57,7 +57,7 @@ class RunRequest:
     site: str
     base_url: str
     credentials: Any  # importer.config.Credentials
-    ledger: Path | str  # a SQLite file, or a PostgreSQL database's URL (ledger.spec)
+    ledger: Path | str  # a SQLite file, or a postgresql:// URL (importer.ledger.spec)
     out: Path | None = None
     read_options: Any = None
     workers: int = DEFAULT_WORKERS

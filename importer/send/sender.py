@@ -21,6 +21,10 @@ stops the run when the ledger cannot be written (full disk, file deleted): the
 row at hand then ends not sent if none of its requests went out, in doubt if
 one did.
 
+On a ledger runs share (PostgreSQL), a row another run is sending, or began
+after this run started, is refused when this run marks it (RowClaimed): it
+ends ``not_sent`` with the code ``claimed``, and nothing is requested.
+
 The activities' own request is ``importer.send.activity_requests``, the shared
 ledger writes ``importer.send.row_records``, and the outcome and its problems
 ``importer.send.send_outcome``.
@@ -32,13 +36,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from importer.codes import IN_DOUBT, NOT_SENT
+from importer.codes import CLAIMED, IN_DOUBT, NOT_SENT
 from importer.errors import (
     ApiError,
     AuthError,
     ClientError,
     LedgerWriteError,
     NotFoundError,
+    RowClaimed,
     Stopping,
     TransientError,
 )
@@ -150,6 +155,11 @@ class Sender:
             return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
         except Stopping:  # from a prepare() before the row's first write: nothing was done
             return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
+        except RowClaimed as exc:  # another run sharing the ledger has the row: left to it
+            return SendOutcome(
+                plan, Outcome.NOT_SENT, [Problem(CLAIMED, str(exc))],
+                activities_not_sent=len(plan.activities),
+            )  # fmt: skip
         finally:
             self.client.unprepare()
 
@@ -294,8 +304,14 @@ class Sender:
         return outcome
 
     def refresh(self, plan: RowPlan) -> None:
-        """Rewrite the ledger summary of an unchanged row (no request is made)."""
-        self.records.begin(plan, plan.activities_done)
+        """Rewrite the ledger summary of an unchanged row (no request is made).
+
+        A row another run sharing the ledger has claimed is left as that run records it.
+        """
+        try:
+            self.records.begin(plan, plan.activities_done)
+        except RowClaimed:
+            return
         self.ledger.lead_sent(self.policy.site, self.policy.source, plan.key, status=200)
 
     def _lead_failed(

@@ -36,7 +36,7 @@ from tests.send.test_run import (
 
 
 def run_command(
-    sandbox: Sandbox, input_path: Path, ledger: Path, out: Path, workers: int = 2
+    sandbox: Sandbox, input_path: Path, ledger: Path | str, out: Path, workers: int = 2
 ) -> list[str]:
     return [
         sys.executable, "-m", "importer", "run", str(input_path), "-m", "followupboss",
