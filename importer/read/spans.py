@@ -39,14 +39,16 @@ def cut(path: str | os.PathLike[str], options: ReadOptions = ReadOptions(), *, p
     """
     with open_table(path, options, lazy=True) as table:
         share = max(1, -(-table.info.size // max(1, parts)))
+        # blocks of a quarter share, gathered until a span holds about its share
+        block = min(BLOCK_BYTES, max(4096, share // 4))
         spans: list[Span] = []
         whole = True
-        for piece in table.pieces(min(BLOCK_BYTES, max(4096, share))):
+        for piece in table.pieces(block):
             if not isinstance(piece, RecordBlock):
                 whole = False  # read on to the end all the same: see read_through
                 continue
             last = spans[-1] if spans else None
-            if last is not None and last.stop - last.start < share:
+            if last is not None and last.stop - last.start < share - block // 2:
                 spans[-1] = Span(
                     last.start, piece.next_offset, last.first_row, last.records + len(piece)
                 )

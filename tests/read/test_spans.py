@@ -50,3 +50,12 @@ def test_a_file_the_parser_must_read_whole_is_one_piece(tmp_path: Path) -> None:
     found = cut(export, parts=3)
     assert found.spans is None
     assert found.info.rows == 2
+
+
+def test_spans_are_about_equal(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    _write_export(export, 20_000)
+    found = cut(export, parts=8)
+    assert found.spans is not None and len(found.spans) == 8
+    sizes = [s.stop - s.start for s in found.spans]
+    assert max(sizes) < 1.3 * min(sizes)
