@@ -54,4 +54,14 @@ def cut(path: str | os.PathLike[str], options: ReadOptions = ReadOptions(), *, p
                 )
             else:
                 spans.append(Span(piece.offset, piece.next_offset, piece.first_row, len(piece)))
-        return Cut(table.info, spans if whole else None)
+        return Cut(table.info, _tail_joined(spans, share) if whole else None)
+
+
+def _tail_joined(spans: list[Span], share: int) -> list[Span]:
+    """The spans, a last one of less than half a share (the file's last few records)
+    joined to the one before: a task of its own would cost more than it sends."""
+    if len(spans) < 2 or spans[-1].stop - spans[-1].start >= share // 2:
+        return spans
+    before, tail = spans[-2], spans[-1]
+    joined = Span(before.start, tail.stop, before.first_row, before.records + tail.records)
+    return [*spans[:-2], joined]

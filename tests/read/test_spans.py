@@ -59,3 +59,13 @@ def test_spans_are_about_equal(tmp_path: Path) -> None:
     assert found.spans is not None and len(found.spans) == 8
     sizes = [s.stop - s.start for s in found.spans]
     assert max(sizes) < 1.3 * min(sizes)
+
+
+def test_the_last_few_records_join_the_span_before(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    _write_export(export, 4000)
+    found = cut(export, parts=4)
+    assert found.spans is not None
+    sizes = [s.stop - s.start for s in found.spans]
+    assert len(sizes) == 4 and min(sizes) > 0.5 * max(sizes)
+    assert found.spans[-1].stop == export.stat().st_size
