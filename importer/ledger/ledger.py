@@ -114,6 +114,7 @@ class Ledger:
         self.confirmed_keys = queries.confirmed_keys
         self.activity_states = queries.activity_states
         self.sent_activity_hashes = queries.sent_activity_hashes
+        self.recorded_activities = queries.recorded_activities
         self.counts = queries.counts
         self.iter_leads = queries.iter_leads
         self.find_run = queries.find_run

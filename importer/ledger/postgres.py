@@ -8,8 +8,8 @@ it is imported only for a ``postgresql://`` ledger
 (``importer.ledger.ledger.open_store``).
 
 Sharing: instead of SQLite's one run per file, each row is claimed. A run
-holds a lease in ``run_leases`` that a thread renews every quarter of
-``lease`` seconds, on the database's clock; the ``claim`` triggers
+holds a lease (``importer.ledger.pg_lease``) that a thread renews every quarter
+of ``lease`` seconds, on the database's clock; the ``claim`` triggers
 (``importer.ledger.pg_schema``) refuse to make a row ``sending`` for this run
 while another live run sends it, or when another run began it since this run
 started, and ``begin_lead`` then raises RowClaimed (the row ends not sent for
@@ -20,16 +20,17 @@ longer than ``lease`` stops writing (LedgerWriteError): others may have taken
 its rows.
 
 Write-ahead holds as in SQLite: every transition commits before the request.
+The run's threads share a few connections (``importer.ledger.pg_pool``), each
+taking one for a transaction.
 The URL may carry a password; messages name the database by
 ``importer.ledger.spec.mask_url``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import functools
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -37,13 +38,13 @@ from typing import Any, Self
 import psycopg
 
 from importer.errors import LedgerError, LedgerMissing, LedgerWriteError, RowClaimed
-from importer.ledger import pg_schema
+from importer.ledger import pg_lease, pg_schema
+from importer.ledger.pg_pool import ConnectionPool
 from importer.ledger.pg_sql import postgres_sql
 from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
 from importer.ledger.spec import mask_url
 from importer.ledger.store import _iso, utc_now
 
-LEASE_S = 60.0  # how long a run that stopped renewing keeps its rows
 _SCHEMA_LOCK = 0x7267_696D  # advisory lock key while creating or migrating the schema
 _DISK_FULL = "53100"
 _DEADLOCK = "40P01"
@@ -128,7 +129,7 @@ class PostgresStore:
         clock: Callable[[], datetime] = utc_now,
         wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
-        lease: float = LEASE_S,
+        lease: float = pg_lease.LEASE_S,
     ):
         self.url = url
         self.path = mask_url(url)  # what messages call it
@@ -136,39 +137,44 @@ class PostgresStore:
         self.readonly = readonly
         self.lease = lease
         self._clock = clock
-        self._lock = threading.Lock()
-        self._conn: _Connection | None = None
-        self._heartbeat: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._renewed = time.monotonic()
+        self._conn: _Connection | None = None  # the connection that opened the ledger
+        self._pool: ConnectionPool[_Connection] | None = None
+        self._lease: pg_lease.RunLease | None = None  # a writing run's, once open
         self.tables: frozenset[str] = frozenset()
         self.version = SCHEMA_VERSION
         try:
-            self._conn = _Connection(self._connect())
+            try:
+                self._conn = self._connect()
+            except psycopg.Error as exc:
+                raise LedgerError(
+                    f"cannot connect to the ledger database {self.path} "
+                    f"({_reason(exc, self.url)}); check the URL given to --ledger or RG_LEDGER"
+                ) from None
             self._open()
+            self._pool = ConnectionPool(
+                self._connect, broken=lambda c: c.raw.closed, close=lambda c: c.raw.close()
+            )
+            self._pool.give(self._conn)
         except BaseException:
             self.close()
             raise
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(
-                self.url, autocommit=True, connect_timeout=10, application_name="rg-import"
-            )
-        except psycopg.Error as exc:
-            raise LedgerError(
-                f"cannot connect to the ledger database {self.path} ({_reason(exc, self.url)}); "
-                "check the URL given to --ledger or RG_LEDGER"
-            ) from None
+    def _connect(self, name: str = "rg-import") -> _Connection:
+        """A new connection, set up as every connection of the run is."""
+        conn = _Connection(
+            psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name=name)
+        )
+        # SQLite's synchronous=NORMAL: a commit survives this process's crash (the
+        # server has it); a crash of the server itself may lose the last few
+        conn.execute("SET synchronous_commit = off")
+        if self.readonly:
+            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        return conn
 
     def _open(self) -> None:
         conn = self.connection()
         try:
-            # SQLite's synchronous=NORMAL: a commit survives this process's crash (the
-            # server has it); a crash of the server itself may lose the last few
-            conn.execute("SET synchronous_commit = off")
             if self.readonly:
-                conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
                 self._check_schema(self._tables(conn), create=False)
                 return
             with conn.raw.transaction():
@@ -184,22 +190,14 @@ class PostgresStore:
                     )
                     self.version = pg_schema.FIRST_VERSION
                 self._migrate(conn)
-                conn.execute(
-                    "INSERT INTO run_leases VALUES (?, clock_timestamp(), "
-                    "clock_timestamp() + make_interval(secs => ?)) ON CONFLICT (run_id) DO UPDATE "
-                    "SET lease_until = excluded.lease_until",
-                    (self.run_id, self.lease),
-                )
+                conn.execute(pg_lease.TAKE, (self.run_id, self.lease))
             self.tables = pg_schema.TABLES
         except psycopg.Error as exc:
             raise LedgerError(
                 f"cannot open the ledger {self.path} ({_reason(exc, self.url)})"
             ) from None
-        self._renewed = time.monotonic()
-        self._heartbeat = threading.Thread(
-            target=self._renew_lease, name="rg-ledger-lease", daemon=True
-        )
-        self._heartbeat.start()
+        connect = functools.partial(self._connect, "rg-import lease")
+        self._lease = pg_lease.RunLease(connect, self.run_id, self.lease, name=self.path)
 
     @staticmethod
     def _tables(conn: _Connection) -> set[str]:
@@ -245,40 +243,17 @@ class PostgresStore:
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, self.now()))
         self.version = SCHEMA_VERSION
 
-    def _renew_lease(self) -> None:
-        """Keep this run's lease running, on a connection of its own, until ``close``."""
-        conn: psycopg.Connection[Any] | None = None
-        while not self._stop.wait(self.lease / 4):
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-                conn.execute(
-                    "UPDATE run_leases SET lease_until = clock_timestamp() "
-                    "+ make_interval(secs => %s) WHERE run_id = %s",
-                    (self.lease, self.run_id),
-                )
-                self._renewed = time.monotonic()
-            except psycopg.Error:
-                if conn is not None:
-                    conn.close()
-                conn = None  # try again next time; transactions refuse once the lease ran out
-        if conn is not None:
-            conn.close()
-
     def close(self) -> None:
         """Give the lease back (the run's rows are free at once), disconnect; safe twice."""
-        self._stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join()
-            self._heartbeat = None
-        with self._lock:
-            if self._conn is None:
-                return
-            if not self.readonly and not self._conn.raw.closed:
-                with suppress(psycopg.Error):
-                    self._conn.execute("DELETE FROM run_leases WHERE run_id = ?", (self.run_id,))
-            self._conn.raw.close()
-            self._conn = None
+        if self._lease is not None:
+            self._lease.release(self._conn)
+            self._lease = None
+        if self._conn is None:
+            return
+        if self._pool is not None:
+            self._pool.close()
+        self._conn.raw.close()
+        self._conn = None
 
     def __enter__(self) -> Self:
         return self
@@ -298,7 +273,8 @@ class PostgresStore:
         return _iso(self._clock())
 
     def connection(self) -> _Connection:
-        """The open connection; LedgerError once closed. Share it only under the lock."""
+        """The connection that opened the ledger; LedgerError once closed. The
+        transitions and queries take one of the pool's (``transaction``, ``query``)."""
         if self._conn is None:
             raise LedgerError(f"ledger {self.path} is closed")
         return self._conn
@@ -312,18 +288,9 @@ class PostgresStore:
             "AND l.lease_until > clock_timestamp())"
         )
 
-    def _check_lease(self) -> None:
-        held_for = time.monotonic() - self._renewed
-        if held_for > self.lease:
-            raise LedgerWriteError(
-                f"this run could not renew its lease on the shared ledger {self.path} for "
-                f"{held_for:.0f} s, so other runs may take its rows; re-run to resume",
-                path=self.path,
-            )
-
     @contextmanager
     def transaction(self) -> Iterator[_Connection]:
-        """One transaction under the thread lock; committed before it returns.
+        """One transaction on one of the pool's connections; committed before it returns.
 
         Lets RowClaimed (a claim trigger refused a row) and a unique violation
         (``integrity_error``) through; raises LedgerWriteError when the database
@@ -331,9 +298,9 @@ class PostgresStore:
         """
         if self.readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only")
-        with self._lock:
-            self._check_lease()
-            conn = self.connection()
+        with self._connection() as conn:
+            if self._lease is not None:
+                self._lease.check()
             try:
                 with conn.raw.transaction():
                     yield conn
@@ -347,11 +314,36 @@ class PostgresStore:
                     disk_full=exc.sqlstate == _DISK_FULL,
                 ) from exc
 
+    @contextmanager
+    def _connection(self) -> Iterator[_Connection]:
+        """One of the pool's connections, this thread's until the block ends."""
+        if self._pool is None or self._conn is None:
+            raise LedgerError(f"ledger {self.path} is closed")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:  # reconnecting failed
+            raise LedgerWriteError(
+                f"cannot reach the ledger {self.path} ({_reason(exc, self.url)}); "
+                "check the database, then re-run to resume",
+                path=self.path,
+            ) from None
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """All rows ``sql`` reads, under the thread lock."""
-        with self._lock:
+        """All rows ``sql`` reads, on one of the pool's connections.
+
+        A lost connection raises LedgerWriteError, as a failed write does: a
+        run then stops (exit 4) rather than plan without its ledger.
+        """
+        with self._connection() as conn:
             try:
-                return self.connection().execute(sql, params).fetchall()
+                return conn.execute(sql, params).fetchall()
+            except psycopg.OperationalError as exc:
+                raise LedgerWriteError(
+                    f"cannot read the ledger {self.path} ({_reason(exc, self.url)}); "
+                    "check the database, then re-run to resume",
+                    path=self.path,
+                ) from None
             except psycopg.Error as exc:
                 raise LedgerError(
                     f"cannot read the ledger {self.path} ({_reason(exc, self.url)})"

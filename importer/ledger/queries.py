@@ -19,6 +19,7 @@ from importer.ledger.records import (
     LEAD_COLUMNS,
     CachedReject,
     LeadRecord,
+    RecordedActivity,
     RunRecord,
     decode_leads,
 )
@@ -215,6 +216,34 @@ class LedgerQueries:
             ):
                 for given in spellings[lead_id]:
                     result[given][activity_hash] = state
+        return result
+
+    def recorded_activities(
+        self, lead_ids: Sequence[str], activity_type: str
+    ) -> dict[str, list[RecordedActivity]]:
+        """``{lead_id: its activities of activity_type, in any state}`` for every
+        given lead id, as spelt by the caller; those recorded without a payload
+        are left out."""
+        spellings: dict[str, list[str]] = {}
+        for given in dict.fromkeys(lead_ids):
+            spellings.setdefault(normalize_lead_id(given), []).append(given)
+        result: dict[str, list[RecordedActivity]] = {given: [] for given in dict.fromkeys(lead_ids)}
+        # LIKE only narrows the rows read (``_`` matches any character): the type is
+        # checked on the decoded payload below
+        wanted = f'%"type":"{activity_type}"%'
+        for batch in _chunks(sorted(spellings), _BATCH):
+            rows = self._store.query(
+                "SELECT lead_id, activity_hash, payload, created_at FROM activities "
+                f"WHERE lead_id IN ({','.join('?' * len(batch))}) AND payload LIKE ?",
+                [*batch, wanted],
+            )
+            # one json.loads for the batch, as ``decode_leads`` (canonical JSON written here)
+            payloads = json.loads("[" + ",".join(row[2] for row in rows) + "]")
+            for row, payload in zip(rows, payloads, strict=True):
+                if payload.get("type") == activity_type:
+                    recorded = RecordedActivity(row[1], payload, row[3])
+                    for given in spellings[row[0]]:
+                        result[given].append(recorded)
         return result
 
     def sent_activity_hashes(self, lead_ids: Sequence[str]) -> dict[str, set[str]]:

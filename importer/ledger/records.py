@@ -1,4 +1,5 @@
-"""What the ledger hands out: a lead's record, a rejected row it remembers, a run."""
+"""What the ledger hands out: a lead's record, a rejected row it remembers, a run,
+an activity recorded for a lead."""
 
 from __future__ import annotations
 
@@ -94,3 +95,16 @@ class RunRecord:
     run_id: str
     recorded_at: str
     creations_known: bool
+
+
+@dataclass(frozen=True)
+class RecordedActivity:
+    """An activity the ledger recorded for a lead, whatever its state.
+
+    ``activity_hash`` is the hash it is kept under, ``payload`` what was (or is
+    to be) posted, ``created_at`` when it was first recorded.
+    """
+
+    activity_hash: str
+    payload: dict[str, Any]
+    created_at: str

@@ -10,6 +10,8 @@ transitions (``importer.ledger.transitions``) and the lookups and listings
 
 Concurrency: one connection shared by the sender's worker threads, guarded by
 a lock, one short transaction per call, WAL journal with ``synchronous=NORMAL``.
+The transitions commit the writes of threads that write at the same moment in
+one such transaction (``importer.ledger.group_commit``).
 That survives a crash of the process; after a power loss the last few commits
 may be lost. A second *run* cannot share the file, whatever name it uses for
 it (a symlink, a relative path, a hard link): unless opened ``readonly`` the

@@ -2,9 +2,11 @@
 
 Writes are write-ahead: ``begin_lead`` marks a row ``sending`` and commits
 *before* the HTTP request, and ``lead_sent`` / ``lead_failed`` /
-``lead_in_doubt`` record the outcome after it. A crash, even SIGKILL,
-therefore leaves at most one ``sending`` row per worker, and ``recover()`` at
-the start of the next run turns those into ``in_doubt``.
+``lead_in_doubt`` record the outcome after it. Each returns once committed
+(concurrent threads' writes share a transaction: ``importer.ledger.group_commit``).
+A crash, even SIGKILL, therefore leaves at most one ``sending`` row per
+writing thread, and ``recover()`` at the start of the next run turns those
+into ``in_doubt``.
 
 Lead states::
 
@@ -28,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from importer.errors import LedgerError
+from importer.ledger.group_commit import GroupCommit
 from importer.ledger.store import LedgerStore, canonical_json, normalize_lead_id
 
 # Outcome transitions need an attempt in flight: a fresh one, or one whose
@@ -70,12 +73,15 @@ def _keep_lead_id(conn: sqlite3.Connection, site: str, source: str, key: str, le
 class LedgerTransitions:
     """The write-ahead transitions of leads and activities in ``store``.
 
-    Every method is one committed transaction; see the module docstring for
-    the states.
+    Every method returns once its write is committed; see the module docstring
+    for the states. The writes of a row's send (``begin_lead``, the outcomes,
+    the activities') are committed together with those of other threads that
+    write at the same moment (``importer.ledger.group_commit``).
     """
 
     def __init__(self, store: LedgerStore):
         self._store = store
+        self._group = GroupCommit(store)
 
     def begin_lead(
         self,
@@ -107,11 +113,14 @@ class LedgerTransitions:
         lead_id = normalize_lead_id(lead_id)
         text = _checked_payload(payload, payload_hash, source, key)
         now = self._store.now()
-        with self._store.transaction() as conn:
+        pending = (text, payload_hash, row_digest, row_activities)
+
+        def write(conn: sqlite3.Connection) -> None:
             _keep_lead_id(conn, site, source, key, lead_id)
-            pending = (text, payload_hash, row_digest, row_activities)
             self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
             self._begin_activities(conn, lead_id, activity_hashes, now)
+
+        self._group.run(write)
 
     def _upsert_sending(
         self,
@@ -186,7 +195,8 @@ class LedgerTransitions:
         created: bool = False,
     ) -> None:
         now = self._store.now()
-        with self._store.transaction() as conn:
+
+        def write(conn: sqlite3.Connection) -> None:
             row = conn.execute(
                 "SELECT lead_id, state FROM leads WHERE site = ? AND source = ? AND key = ?",
                 (site, source, key),
@@ -218,6 +228,8 @@ class LedgerTransitions:
                  promote and created, self._store.run_id, status, error, now, site, source, key),
             )  # fmt: skip
             self._finish_activities(conn, row[0], activity_hashes, state, status, error, now)
+
+        self._group.run(write)
 
     @staticmethod
     def _finish_activities(
@@ -300,8 +312,7 @@ class LedgerTransitions:
         """Record that ``activities`` (hash -> payload) are about to be posted to ``lead_id``."""
         lead_id = normalize_lead_id(lead_id)
         now = self._store.now()
-        with self._store.transaction() as conn:
-            self._begin_activities(conn, lead_id, activities, now)
+        self._group.run(lambda conn: self._begin_activities(conn, lead_id, activities, now))
 
     def activities_done(
         self,
@@ -321,8 +332,9 @@ class LedgerTransitions:
             raise ValueError(f"activity outcome must be one of {_DONE_STATES}, not {state!r}")
         lead_id = normalize_lead_id(lead_id)
         now = self._store.now()
-        with self._store.transaction() as conn:
-            self._finish_activities(conn, lead_id, hashes, state, status, error, now)
+        self._group.run(
+            lambda conn: self._finish_activities(conn, lead_id, hashes, state, status, error, now)
+        )
 
     def begin_run(self) -> None:
         """Record this run in the ledger, before it sends anything (``ledger export --run``)."""

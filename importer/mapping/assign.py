@@ -3,13 +3,16 @@
 Each distinct owner value of the chunk is matched once (``importer.mapping.owners``).
 A matched row gets one ``was_assigned`` activity per owner column (agent,
 lender) carrying ``user: {"id": ...}``; its description names the owner as the
-export spelled it, so the activity's hash, and with it the ledger's memory of
-what was sent, changes exactly when the row's owner or its user does. An owner
+export spelled it, so the activity changes exactly when the row's owner or its
+user does (``importer.plan.assignments`` then sends it once, even for an owner
+the lead had before; ``role_of`` tells its role back from it). An owner
 that matches no user, or several, is a warning: the row is sent unassigned,
 and the owner stays in its note as the mapping writes it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +26,24 @@ ASSIGNED = "was_assigned"
 USER_ID = "user.id"  # the activity frame's column of the user to assign to
 # per role: the word its description uses, and its place before the other activities
 _ROLES = {"agent": ("owner", -2), "lender": ("lender", -1)}
+
+
+def _opening(word: str) -> str:
+    """The first words of a ``was_assigned`` description for the role of ``word``."""
+    return f"The {word} in the "
+
+
+def role_of(activity: dict[str, Any]) -> str | None:
+    """The role (agent, lender) of a ``was_assigned`` activity made here, told by
+    its description's first words; None for any other activity (one a mapping's
+    ``activities:`` writes has no user)."""
+    if activity.get("type") != ASSIGNED or "user" not in activity:
+        return None
+    description = str(activity.get("description", ""))
+    for role, (word, _) in _ROLES.items():
+        if description.startswith(_opening(word)):
+            return role
+    return None
 
 
 def assignment_frames(ev: Evaluator, mapping: Mapping) -> list[pd.DataFrame]:
@@ -51,7 +72,7 @@ def assignment_frames(ev: Evaluator, mapping: Mapping) -> list[pd.DataFrame]:
                         "_order": order,
                         "type": ASSIGNED,
                         "source": mapping.source,
-                        "description": [f"The {word} in the {who} export: {v}" for v in matched],
+                        "description": [f"{_opening(word)}{who} export: {v}" for v in matched],
                         "created": "",
                         USER_ID: [_user_id(matches[v]) for v in matched],
                     }

@@ -4,8 +4,10 @@ Rows rejected by validation are remembered by digest (``remember_rejects``),
 so the next run skips checking them and rejects them again as remembered
 (``take_cached``). Mapped rows get their payloads
 (``attach_payloads``); with a ledger, rows it already knows by key become
-updates or stay unchanged, field by field (``compare_with_ledger``), and
-activity rows find their lead through it (``link_activities``).
+updates or stay unchanged, field by field (``compare_with_ledger``; their
+``was_assigned`` activities take their place in the lead's chain of owners,
+``importer.plan.assignments``), and activity rows find their lead through it
+(``link_activities``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from importer.ledger.store import payload_hash
 from importer.mapping.apply import MappedChunk, lead_ids_for
 from importer.models import Outcome, Problem, RowWarning
 from importer.plan import payloads
+from importer.plan.assignments import chain_assignments
 from importer.plan.rows import PlannedChunk, RowPlan
 
 
@@ -163,6 +166,7 @@ def compare_with_ledger(
     details = [planned.plans[planned.rows[i]] for i in live if planned.keys[i] in records]
     for plan in details:
         plan.lead_id = records[plan.key].lead_id
+    chain_assignments(details, ledger)  # an owner the lead had before is assigned again
     states = ledger.activity_states(sorted({p.lead_id for p in details}))
     for plan in details:
         record = records[plan.key]

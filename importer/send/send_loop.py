@@ -8,8 +8,9 @@ early, cleanly, on Ctrl-C, SIGTERM or a stop of the breaker.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 ProgressFactory = Callable[..., Progress]
 THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
+RESCAN_S = 0.5  # a wait for a row to end this long looks at every row out
 RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row still out
 
 
@@ -56,6 +58,9 @@ class SendLoop:
         )
         # future -> (chunk, position): the raw cells are read only if the row fails
         self.inflight: dict[Future[SendOutcome], tuple[PlannedChunk, int]] = {}
+        # each future puts itself here when done: waiting for one costs the same
+        # however many are out (``concurrent.futures.wait`` visits every one of them)
+        self.finished: queue.SimpleQueue[Future[SendOutcome]] = queue.SimpleQueue()
         self.limit = max(workers * 8, 256)
         self.read_so_far = 0
         self.read_to_end = False
@@ -107,7 +112,7 @@ class SendLoop:
     def _send_chunk(self, planned: PlannedChunk) -> None:
         while self.files.results.backlog > RESULTS_BACKLOG and self.inflight:
             # an early row is still out: wait for it rather than hold more lines in memory
-            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
+            self._settle(self._next_done())
         self.files.results.chunk(planned)  # the plan ended its rejected and unchanged rows
         self.tally.leads[Outcome.UNCHANGED] += planned.actions.count(Outcome.UNCHANGED)
         self.reading.advance(self.table.bytes_read - self.read_so_far)
@@ -123,7 +128,7 @@ class SendLoop:
         self.files.results.handed_out(planned)
         self.sending.advance(quiet_rows)
         if self.inflight:
-            self._settle({f for f in self.inflight if f.done()})
+            self._settle(self._done_so_far())
 
     def _reject_rows(self, planned: PlannedChunk) -> int:
         """List the rows the plan rejected; returns how many."""
@@ -155,12 +160,34 @@ class SendLoop:
             self.files.results.ended(planned, position, unsent)
             return 0
         while len(self.inflight) >= self.limit:
-            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
-        self.inflight[self.pool.submit(self.sender.send, plan)] = (planned, position)
+            self._settle(self._next_done())
+        future = self.pool.submit(self.sender.send, plan)
+        self.inflight[future] = (planned, position)
+        future.add_done_callback(self.finished.put)
         return 0
 
-    def _settle(self, done: set[Future[SendOutcome]]) -> None:
+    def _next_done(self) -> list[Future[SendOutcome]]:
+        """Wait for a row out to end; returns it with every other one that ended meanwhile.
+
+        After a quiet while it also looks at every row out: a Ctrl-C or SIGTERM
+        between taking a row's notice and settling it loses that notice, and
+        the row must still be settled.
+        """
+        try:
+            first = self.finished.get(timeout=RESCAN_S)
+        except queue.Empty:
+            return [f for f in self.inflight if f.done()]
+        return [first, *self._done_so_far()]
+
+    def _done_so_far(self) -> list[Future[SendOutcome]]:
+        done = []
+        while not self.finished.empty():
+            done.append(self.finished.get_nowait())
+        return done
+
+    def _settle(self, done: list[Future[SendOutcome]]) -> None:
         refused = []  # rows the API refused: known or new rejects
+        done = [fut for fut in done if fut in self.inflight]  # not settled already
         for fut in done:
             planned, position = self.inflight.pop(fut)
             outcome = fut.result()
@@ -182,4 +209,4 @@ class SendLoop:
 
     def _drain(self) -> None:
         while self.inflight:
-            self._settle(wait(self.inflight, return_when=FIRST_COMPLETED).done)
+            self._settle(self._next_done())

@@ -1,9 +1,11 @@
 """Sending one planned row: the requests, in order, with write-ahead ledger entries.
 
 ``Sender.send`` runs in a worker thread. For each row it first marks the work
-``sending`` in the ledger (committed), then makes the request(s), then records
-the outcome, so a crash at any point leaves the row recoverable: a lead POST
-with our deterministic id merges on the server, so resending it is safe. Only
+``sending`` in the ledger (committed, in a group commit shared with the other
+threads), then makes the request(s), then records the outcome (committed before
+the thread takes another row), so a crash at any point leaves at most the rows
+the threads hold open, each recoverable: a lead POST with our deterministic id
+merges on the server, so resending it is safe. Only
 activities can be duplicated by a resend, and the policy for that is explicit:
 at least once (the default; counted as possible duplicates) or at most once
 (held as in doubt).
@@ -156,6 +158,9 @@ class Sender:
         except Stopping:  # from a prepare() before the row's first write: nothing was done
             return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
         except RowClaimed as exc:  # another run sharing the ledger has the row: left to it
+            if self.client.requested:  # refused after a request (a deadlock): may be applied
+                unrecorded = f"sent, but the ledger could not record the answer ({exc})"
+                return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
             return SendOutcome(
                 plan, Outcome.NOT_SENT, [Problem(CLAIMED, str(exc))],
                 activities_not_sent=len(plan.activities),

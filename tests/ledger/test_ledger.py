@@ -299,6 +299,26 @@ def test_separate_activity_posts(ledger: Ledger) -> None:
         ledger.activities_done(lead, ["a1"], "sent")  # already sent: no attempt in flight
 
 
+def test_recorded_activities_of_a_type_in_any_state(ledger: Ledger, clock: FakeClock) -> None:
+    lead, other = str(uuid.uuid4()), str(uuid.uuid4())
+    to_jane = {"type": "was_assigned", "user": {"id": "u-jane"}, "description": "Jane"}
+    to_kim = {"type": "was_assigned", "user": {"id": "u-kim"}, "description": "Kim"}
+    lookalike = {"type": "note", "description": '"type":"was_assigned"'}
+    ledger.begin_activities(lead, {"h-jane": to_jane, "h-note": lookalike})
+    ledger.activities_done(lead, ["h-jane"], "sent", status=201)
+    clock.now += timedelta(minutes=1)
+    ledger.begin_activities(lead, {"h-kim": to_kim})  # still sending: recorded all the same
+    ledger.begin_lead(SITE, SOURCE, "p1", other, payload={"x": 1},
+                      payload_hash=payload_hash({"x": 1}), activity_hashes=["h-bare"])  # fmt: skip
+    found = ledger.recorded_activities([lead.upper(), other], "was_assigned")
+    assert sorted(found) == sorted([lead.upper(), other])
+    assert sorted((a.activity_hash, a.payload, a.created_at) for a in found[lead.upper()]) == [
+        ("h-jane", to_jane, "2024-05-01T12:00:00.000Z"),
+        ("h-kim", to_kim, "2024-05-01T12:01:00.000Z"),
+    ]
+    assert found[other] == []  # recorded without a payload: nothing to tell
+
+
 def test_unknown_lead_ids_get_empty_answers(ledger: Ledger) -> None:
     lead = str(uuid.uuid4())
     assert ledger.activity_states([lead]) == {lead: {}}

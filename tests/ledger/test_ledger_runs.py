@@ -25,9 +25,8 @@ def created_keys(book: Ledger, run_id: str) -> list[str]:
     return [r.key for r in book.iter_created(run_id)]
 
 
-def test_the_run_whose_create_was_confirmed_keeps_the_lead(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite"
-    with Ledger(path, run_id="run-1") as first:
+def test_the_run_whose_create_was_confirmed_keeps_the_lead(ledger_spec: Path | str) -> None:
+    with Ledger(ledger_spec, run_id="run-1") as first:
         first.begin_run()
         for key in ("sent", "doubt", "refused", "stopped"):
             begin(first, key, {"email": f"{key}@example.com"})
@@ -37,7 +36,7 @@ def test_the_run_whose_create_was_confirmed_keeps_the_lead(tmp_path: Path) -> No
         # "stopped" stays sending: the next run recovers it in doubt
         assert first.find_run("run-1") is not None
         assert created_keys(first, "run-1") == ["sent", "doubt", "stopped"]
-    with Ledger(path, run_id="run-2") as second:
+    with Ledger(ledger_spec, run_id="run-2") as second:
         second.recover()
         second.begin_run()
         # run 2 updates the lead run 1 created, and confirms the create run 1 left in doubt

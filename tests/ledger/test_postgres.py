@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from importer.errors import LedgerError, LedgerMissing, RowClaimed
+from importer.errors import LedgerError, LedgerMissing, LedgerWriteError, RowClaimed
 from importer.ledger import pg_schema
 from importer.ledger.ledger import POSTGRES_EXTRA, Ledger, open_store
 from importer.ledger.pg_sql import postgres_sql
@@ -190,9 +190,7 @@ def test_a_closed_run_gives_its_rows_back_at_once(postgres_url: str) -> None:
 
 def test_a_run_that_cannot_renew_its_lease_stops_writing(postgres_url: str) -> None:
     with Ledger(postgres_url, run_id="run-1", lease=0.5) as ledger:
-        store = ledger.store
-        store._stop.set()  # the renewing thread stops, as if the database were unreachable
-        store._heartbeat.join()
+        ledger.store._lease.stop()  # no more renewing, as if the database were out of reach
         time.sleep(0.6)
         with pytest.raises(LedgerError, match="could not renew its lease"):
             begin(ledger, "p1", {"a": 1})
@@ -289,3 +287,22 @@ def test_runs_deadlocked_over_the_same_rows_leave_them_to_each_other(postgres_ur
         "(the next run sends it if needed)"
     )
     assert sorted(ended.values())[1] == "committed"
+
+
+def test_a_lost_connection_stops_the_run_with_a_write_error(postgres_url: str) -> None:
+    """The server ends the run's session (a restart, a network cut): the write on it
+    raises LedgerWriteError, which stops a run with exit 4."""
+    with Ledger(postgres_url, run_id="run-1") as ledger:
+        begin(ledger, "p1", {"a": 1})
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'rg-import' AND datname = current_database()"
+            ).fetchall()
+        assert ended == [(True,)]
+        with pytest.raises(LedgerWriteError, match="cannot write the ledger postgresql://"):
+            ledger.lead_sent(SITE, SOURCE, "p1", status=201)
+        # the other connections are new ones: the next run finds the row to recover
+        assert record(ledger, "p1").state == "sending"
+    with Ledger(postgres_url, run_id="run-2") as after:  # the lease was given back
+        assert after.recover() == {"leads": 1, "activities": 0}

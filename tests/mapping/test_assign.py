@@ -11,6 +11,7 @@ import pytest
 from importer import codes
 from importer.errors import InputError, MappingError
 from importer.mapping.apply import map_chunk
+from importer.mapping.assign import role_of
 from importer.mapping.binding import bind
 from importer.mapping.files import load_mapping
 from importer.mapping.owners import Directory, Person, name_key
@@ -174,6 +175,9 @@ def test_matched_rows_get_one_was_assigned_per_owner_column_with_the_user_id() -
     assert not [a for a in acts.get(3, []) + acts.get(5, []) if a["type"] == "was_assigned"]
     warned = {(w.row, w.code) for w in mapped.warnings}
     assert warned == {(3, codes.AMBIGUOUS_AGENT), (4, codes.UNKNOWN_AGENT)}
+    # each tells its role back (a lead's assignments are chained per role in the ledger)
+    assert [role_of(a) for a in acts[2]] == ["agent", "lender", None]
+    assert role_of({"type": "was_assigned", "source": "S", "description": "The owner in x"}) is None
     # the owner columns are no lead fields: unless the mapping reads them, they stay in the note
     notes = [a["description"] for a in acts[4] if a["type"] == "note"]
     assert notes and "Agent: Nobody" in notes[0]

@@ -4,7 +4,8 @@ Everything goes through ``rg-import`` against a real sandbox on loopback,
 seeded with users: owners matched by exact name, "Last, First", accents and
 email get exactly one ``was_assigned`` each; an unknown and an ambiguous owner
 are sent with a warning and their name in the note; a re-run sends nothing,
-and a changed owner exactly one new ``was_assigned``. ``plan`` shows every
+and a changed owner exactly one new ``was_assigned``, also when it changes
+back to an earlier owner (agent and lender alike). ``plan`` shows every
 owner before anything is sent, and its agents.csv comes back as --agent-map.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import stat
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,9 @@ import pytest
 
 from importer.cli.main import main
 from importer.errors import ExitCode
+from importer.ledger.ledger import Ledger
 from importer.mapping.apply import lead_id_for
+from importer.plan.assignments import assignment_hash
 from importer.sandbox.runner import Sandbox, start_sandbox
 
 SITE = "3f6c2b1e-9d4a-4e0b-8c7f-2a1b3c4d5e6f"
@@ -47,12 +51,16 @@ OWNERS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def write_export(path: Path, owners: dict[str, tuple[str, str | None]]) -> Path:
+def write_export(
+    path: Path, owners: dict[str, tuple[str, str | None]], moved: Collection[str] = ()
+) -> Path:
+    """The export of these owners; the people whose key is in ``moved`` have a new email."""
     with path.open("w", encoding="utf-8", newline="") as f:
         out = csv.writer(f)
         out.writerow(HEADER)
         for n, (key, (owner, _)) in enumerate(owners.items()):
-            out.writerow([key, f"Person{n}", "Tester", f"p{key}@example.net", "Lead", owner])
+            email = f"p{key}@example.{'org' if key in moved else 'net'}"
+            out.writerow([key, f"Person{n}", "Tester", email, "Lead", owner])
     return path
 
 
@@ -150,6 +158,169 @@ def test_a_migration_keeps_every_lead_with_its_agent(
     assert {k: assigned(v) for k, v in after.items() if k != "101"} == {
         k: assigned(v) for k, v in stored.items() if k != "101"
     }
+
+
+def planned_changes(
+    sandbox: Sandbox, path: Path, tmp: Path, out: str, capsys: pytest.CaptureFixture[str]
+) -> dict[str, str]:
+    """``rg-import plan --ledger`` of the run's ledger: each key's action and changes."""
+    code, _, err = rg_import(
+        capsys, "plan", str(path), "-m", "followupboss", "--site", SITE,
+        "--base-url", sandbox.url, "--ledger", str(tmp / "ledger.sqlite"), "--out", str(tmp / out),
+    )  # fmt: skip
+    assert code == ExitCode.OK, err
+    with (tmp / out / "plan.csv").open(encoding="utf-8-sig", newline="") as f:
+        lines = list(csv.DictReader(f))
+    return {line["key"]: f"{line['action']} | {line['changes']}" for line in lines}
+
+
+def test_an_owner_changed_back_gets_one_new_was_assigned_per_change(
+    seeded: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # lead 101 over the runs: Jane, Kim, Jane again (A -> B -> A), then Kim, Kim
+    # with another change, Jane (A -> B -> B -> A)
+    def export(name: str, owner: str, moved: bool = False) -> Path:
+        owners = dict(OWNERS, **{"101": (owner, None)})
+        return write_export(tmp_path / name, owners, ["101"] if moved else [])
+
+    def run_101(path: Path, out: str) -> dict[str, Any]:
+        code, _, err = rg_import(capsys, *run(seeded, path, tmp_path, out))
+        assert code == ExitCode.OK, err
+        return report(tmp_path / out)
+
+    assert run_101(export("a.csv", "Jane Doe"), "r1")["leads"]["created"] == len(OWNERS)
+    assert run_101(export("b.csv", "Kim Park"), "r2")["activities"]["sent"] == 1
+    back = export("a-again.csv", "Jane Doe")
+    plan = planned_changes(seeded, back, tmp_path, "p3", capsys)
+    assert plan["101"].startswith("update |") and "activities: 1 to send" in plan["101"]
+    assert all(plan[key].startswith("unchanged") for key in OWNERS if key != "101")
+
+    third = run_101(back, "r3")
+
+    assert third["leads"]["updated"] == 1 and third["leads"]["unchanged"] == len(OWNERS) - 1
+    assert third["activities"]["sent"] == 1
+    assert assigned(leads(seeded)["101"]) == ["u-jane", "u-kim", "u-jane"]
+    # the same file again: no request at all
+    sent = len(writes(seeded))
+    assert run_101(back, "r4")["leads"]["unchanged"] == len(OWNERS)
+    assert len(writes(seeded)) == sent
+
+    # A -> B -> B -> A: the second B changes the lead but assigns nobody
+    assert run_101(export("b2.csv", "Kim Park"), "r5")["activities"]["sent"] == 1
+    moved = export("b-moved.csv", "Kim Park", moved=True)
+    plan = planned_changes(seeded, moved, tmp_path, "p6", capsys)
+    assert plan["101"].startswith("update |") and "activities" not in plan["101"]
+    still = run_101(moved, "r6")
+    assert still["leads"]["updated"] == 1 and still["activities"]["sent"] == 0
+    assert run_101(export("a3.csv", "Jane Doe", moved=True), "r7")["activities"]["sent"] == 1
+    stored = leads(seeded)
+    assert assigned(stored["101"]) == ["u-jane", "u-kim", "u-jane", "u-kim", "u-jane"]
+    assert [
+        a["description"] for a in stored["101"]["activities"] if a["type"] == "was_assigned"
+    ] == [f"The owner in the Follow Up Boss export: {name}" for name in
+          ["Jane Doe", "Kim Park", "Jane Doe", "Kim Park", "Jane Doe"]]  # fmt: skip
+    assert {k: assigned(v) for k, v in stored.items() if k != "101"} == {
+        k: [u] if u else [] for k, (_, u) in OWNERS.items() if k != "101"
+    }
+    sent = len(writes(seeded))
+    assert run_101(export("a3.csv", "Jane Doe", moved=True), "r8")["activities"]["sent"] == 0
+    assert len(writes(seeded)) == sent
+
+
+def test_a_run_stopped_before_its_new_assignment_was_confirmed_sends_that_one_on_resume(
+    seeded: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lead_id = lead_id_for(SITE, SOURCE, "101")
+    for n, owner in enumerate(["Jane Doe", "Kim Park"]):
+        path = write_export(tmp_path / f"{n}.csv", dict(OWNERS, **{"101": (owner, None)}))
+        assert rg_import(capsys, *run(seeded, path, tmp_path, f"r{n}"))[0] == ExitCode.OK
+    back_to_jane = {
+        "type": "was_assigned", "source": SOURCE, "user": {"id": "u-jane"},
+        "description": "The owner in the Follow Up Boss export: Jane Doe",
+    }  # fmt: skip
+    # what a run back to Jane leaves when it dies after its write-ahead, before the POST
+    with Ledger(tmp_path / "ledger.sqlite", run_id="killed") as ledger:
+        chain = ledger.recorded_activities([lead_id], "was_assigned")[lead_id]
+        begun = assignment_hash(back_to_jane, chain)
+        ledger.begin_activities(lead_id, {begun: back_to_jane})
+    path = write_export(tmp_path / "back.csv", dict(OWNERS, **{"101": ("Jane Doe", None)}))
+
+    code, _, err = rg_import(capsys, *run(seeded, path, tmp_path, "resumed"))
+
+    assert code == ExitCode.OK, err
+    assert report(tmp_path / "resumed")["activities"]["sent"] == 1
+    assert assigned(leads(seeded)["101"]) == ["u-jane", "u-kim", "u-jane"]
+    with Ledger(tmp_path / "ledger.sqlite", run_id="check", readonly=True) as ledger:
+        links = ledger.recorded_activities([lead_id], "was_assigned")[lead_id]
+        states = ledger.activity_states([lead_id])[lead_id]
+    # the resumed run sent the link the killed one had begun, not a second one
+    assert len(links) == 3 and states[begun] == "sent"
+    assert {states[link.activity_hash] for link in links} == {"sent"}
+    sent = len(writes(seeded))
+    assert rg_import(capsys, *run(seeded, path, tmp_path, "again"))[0] == ExitCode.OK
+    assert len(writes(seeded)) == sent
+
+
+LENDING = """\
+name: lending
+crm: Old CRM
+kind: lead
+source: Old CRM import
+key: [ID]
+assign: {agent: Agent, lender: Lender}
+unmapped: ignore   # only the assignments are activities
+fields:
+  first_name: [First Name]
+  email: [Email]
+"""
+
+
+def test_a_lender_changed_back_is_assigned_again_beside_its_agent(
+    seeded: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "lending.yaml"
+    mapping.write_text(LENDING, encoding="utf-8")
+    lead_id = lead_id_for(SITE, "Old CRM import", "1")
+
+    def run_with(agent: str, lender: str, out: str) -> dict[str, Any]:
+        path = tmp_path / f"{out}.csv"
+        with path.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows(
+                [
+                    ["ID", "First Name", "Email", "Agent", "Lender"],
+                    ["1", "Ann", "a@x.net", agent, lender],
+                ]
+            )
+        args = run(seeded, path, tmp_path, out)
+        args[args.index("followupboss")] = str(mapping)
+        code, _, err = rg_import(capsys, *args)
+        assert code == ExitCode.OK, err
+        return report(tmp_path / out)["activities"]
+
+    def assignments() -> list[tuple[str, str]]:
+        lead = next(lead for lead in seeded.leads(SITE) if lead["id"] == lead_id)
+        return [
+            (a["description"].split(" in the")[0], a["user"]["id"])
+            for a in lead["activities"]
+            if a["type"] == "was_assigned"
+        ]
+
+    assert run_with("Jane Doe", "Kim Park", "r1")["sent"] == 2
+    assert run_with("Jane Doe", "Levesque, Rene", "r2")["sent"] == 1  # the lender changes
+    assert run_with("René Lévesque", "Kim Park", "r3")["sent"] == 2  # both change; the lender back
+    assert run_with("Jane Doe", "Kim Park", "r4")["sent"] == 1  # the agent back
+    sent = len(writes(seeded))
+    assert run_with("Jane Doe", "Kim Park", "r5")["sent"] == 0
+    assert len(writes(seeded)) == sent
+    # a lender left out for a while: the lead keeps Kim, and Kim again changes nothing
+    assert run_with("Jane Doe", "", "r6")["sent"] == 0
+    assert run_with("Jane Doe", "Kim Park", "r7")["sent"] == 0
+    assert assignments() == [
+        ("The owner", "u-jane"), ("The lender", "u-kim"),
+        ("The lender", "u-rene"),
+        ("The owner", "u-rene"), ("The lender", "u-kim"),
+        ("The owner", "u-jane"),
+    ]  # fmt: skip
 
 
 def test_plan_shows_every_owner_and_its_agents_csv_comes_back_as_agent_map(

@@ -326,6 +326,24 @@ def test_wire_format_headers_auth_and_utf8_body() -> None:
     assert "Zoë".encode() in request["body"]
 
 
+def test_requests_to_one_url_each_carry_their_own_body_and_cookies_come_back() -> None:
+    """The prepared request kept per URL shares no body; a cookie the API sets is sent back."""
+    with_cookie = (201, {"Content-Type": "application/json", "Set-Cookie": "lb=node-2; Path=/"},
+                   b'{"id": "x"}')  # fmt: skip
+    leads = [{"source": "t", "first_name": "A"}, {"source": "t", "first_name": "Bernadette"}]
+    with scripted(with_cookie, CREATED) as server, client_for(server.url) as client:
+        for lead in [*leads, {"source": "t"}]:
+            client.create_lead(SITE, lead)
+        client.update_lead(SITE, "lead-1", {})
+    first, second, third, patch = server.requests
+    assert [json.loads(r["body"]) for r in (first, second, third)] == [*leads, {"source": "t"}]
+    for request in server.requests:
+        assert request["headers"]["Content-Length"] == str(len(request["body"]))
+    assert patch["method"] == "PATCH" and patch["body"] == b"{}"
+    assert "Cookie" not in first["headers"]
+    assert second["headers"]["Cookie"] == third["headers"]["Cookie"] == "lb=node-2"
+
+
 def test_odd_ids_cannot_change_the_path() -> None:
     with scripted(json_answer(200, {})) as server, client_for(server.url) as client:
         client.update_lead(SITE, "../../other/leads/x", {"city": "Hilo"})
