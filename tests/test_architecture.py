@@ -32,6 +32,7 @@ STAGES = (
     "ledger",
     "plan",
     "send",
+    "scale",
     "jobs",
     "cli",
 )
@@ -193,3 +194,25 @@ def test_no_module_re_exports_names_of_another_importer_module() -> None:
     # ``from importer.sandbox import start_sandbox`` is the sandbox's documented API
     doors = ("importer.normalize.transforms:", "importer.sandbox:")
     assert [o for o in offenders if not o.startswith(doors)] == []
+
+
+def third_party_importers(library: str) -> set[str]:
+    """The importer modules that import ``library`` (anywhere in them, lazily too)."""
+    found = set()
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(n.split(".")[0] == library for n in names):
+                found.add(name)
+    return found
+
+
+def test_dask_is_imported_by_one_module_only() -> None:
+    """Dask is an optional extra, imported when a run is sent to a cluster and only then."""
+    assert third_party_importers("dask") | third_party_importers("distributed") == {
+        "importer.scale.dask_cluster"
+    }

@@ -29,6 +29,7 @@ from importer.cli.mapping_commands import mappings_group
 from importer.cli.plan_and_run import plan, run
 from importer.cli.review_command import review
 from importer.cli.sandbox_command import sandbox
+from importer.cli.sites_command import sites
 from importer.cli.users_commands import doctor, users
 from importer.errors import ExitCode, ImporterError, interrupted_code, terminate_stops
 
@@ -43,7 +44,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for command in (doctor, jobs_group, ledger, mappings_group, plan, review, run, sandbox, users):
+for command in (
+    doctor, jobs_group, ledger, mappings_group, plan, review, run, sandbox, sites, users,
+):  # fmt: skip
     cli.add_command(command)
 
 

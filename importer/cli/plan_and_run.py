@@ -7,6 +7,7 @@ from the header), call one library function (``importer.plan.plan_file`` or
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from importer.cli.shared import (
 from importer.cli.shown import Shown, show_result
 from importer.errors import ConfigError, RunWriteFailed
 from importer.ledger.spec import LedgerSpec
+from importer.scale.executors import EXECUTORS, LOCAL
 from importer.settings import (
     AUTO_WORKERS,
     DEFAULT_FAIL_ON,
@@ -43,6 +45,7 @@ from importer.settings import (
 if TYPE_CHECKING:
     from importer.mapping.spec import Mapping
     from importer.outputs.report import RunResult
+    from importer.scale.executors import Executor
     from importer.send.run import RunRequest
 
 
@@ -163,6 +166,9 @@ run_options = [
     click.option("--wait", "lock_wait", default=0, type=click.FloatRange(min=0), metavar="SECONDS", help="When another run holds the ledger, wait this long for it (default: exit 5 at once)."),
     *assign_options,
     *outcome_options,
+    click.option("--executor", type=click.Choice(EXECUTORS), default=LOCAL, show_default=True, help="Send from this process, or the file's pieces as tasks of a Dask cluster: dask (with --scheduler) or dask-local (worker processes started here); see docs/scale.md."),
+    click.option("--scheduler", metavar="ADDRESS", help="The scheduler of the Dask cluster of --executor dask, e.g. tcp://HOST:8786."),
+    click.option("--processes", type=click.IntRange(1, 64), help="Worker processes of --executor dask-local (default: one per core)."),
     click.option("--log-file", type=click.Path(path_type=Path), help="Append the run's events to this file as JSON lines (no personal data, no credentials)."),
     click.option("--notify-url", metavar="URL", help="POST a short JSON summary here when the run ends (https, or http to this machine)."),
 ]  # fmt: skip
@@ -206,15 +212,20 @@ def _run(
     update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
     fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,
     runs_dir: Path | None, keep_runs: int | None, assign: str, agent_map: Path | None,
+    executor: str, scheduler: str | None, processes: int | None,
 ) -> tuple[RunResult, Shown]:  # fmt: skip
     """``run`` without its log and notification: resolve the flags, send, return the result."""
     from importer.cli.arguments import read_options, run_destination, site_option
     from importer.cli.assign_options import for_run
     from importer.config import environment
+    from importer.scale.executors import DASK, executor_of
     from importer.send.client_settings import ClientSettings
     from importer.send.run import RunRequest
 
     env = environment()
+    spread = executor_of(executor, scheduler, processes)  # flags that do not go together: exit 2
+    if sandbox and spread.kind == DASK:
+        raise ConfigError("--sandbox runs on this machine: use --executor dask-local with it")
     job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
     shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
     mapping = for_run(
@@ -244,7 +255,7 @@ def _run(
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed
         confirm = None if yes or sandbox else _confirm_first_write(target.url)
-        result = _send(request, confirm, shown)
+        result = _send(request, confirm, shown, spread)
         remember_result(result)  # for the run directory's upkeep (importer.cli.job_settings)
     finally:
         target.close()
@@ -268,15 +279,22 @@ def _confirm_first_write(url: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _send(
-    request: RunRequest, confirm: Callable[[dict[str, Any]], bool] | None, shown: Shown
-) -> RunResult:
-    """``run_file``; when the run's files cannot be written, its report goes to stderr."""
+    request: RunRequest, confirm: Callable[[dict[str, Any]], bool] | None, shown: Shown,
+    executor: Executor,
+) -> RunResult:  # fmt: skip
+    """``run_file`` (or its pieces on a Dask cluster: ``run_spread``); when the run's files
+    cannot be written, its report goes to stderr."""
     from importer.progress import make_progress
     from importer.send.run import run_file
 
+    send: Callable[..., RunResult] = run_file
+    if executor.spread:
+        from importer.scale.spread import run_spread
+
+        send = functools.partial(run_spread, executor=executor)
     quiet_bar = shown.quiet or shown.as_json or shown.summary_line
     try:
-        return run_file(
+        return send(
             request, progress=lambda *a, **k: make_progress(*a, quiet=quiet_bar, **k),
             confirm=confirm, on_wait=None if shown.quiet else _say,
         )  # fmt: skip

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
 __all__ = [
     "BLOCK_BYTES",
     "RecordBlock",
+    "Span",
     "Unsplittable",
     "artefact_records",
     "field_counts",
@@ -54,6 +56,17 @@ _SPLITTABLE = frozenset(
         "ascii",
     }
 )
+
+
+@dataclass(frozen=True)
+class Span:
+    """Whole records of a file: bytes ``start`` to ``stop``, the first being spreadsheet
+    row ``first_row``; ``records`` counts them (blank rows and footers included)."""
+
+    start: int
+    stop: int
+    first_row: int
+    records: int
 
 
 class Unsplittable(Exception):
@@ -118,13 +131,16 @@ def record_blocks(
     delimiter: str,
     skip_records: int,
     block_bytes: int = BLOCK_BYTES,
+    span: tuple[int, int, int] | None = None,
 ) -> Iterator[RecordBlock]:
     """The data records of ``path`` in blocks of about ``block_bytes``.
 
     ``skip_records`` records (title rows and the header) are left out; the
-    first one after them is spreadsheet row ``skip_records + 1``. Raises
-    Unsplittable as soon as a record shows that the file is not quoted the
-    standard way; blocks already yielded are right regardless.
+    first one after them is spreadsheet row ``skip_records + 1``. ``span``
+    ``(start, stop, first_row)`` reads only the bytes from ``start`` to ``stop``,
+    which hold whole records (a piece cut before), the first being spreadsheet
+    row ``first_row``. Raises Unsplittable as soon as a record shows that the file
+    is not quoted the standard way; blocks already yielded are right regardless.
     """
     if not splittable_encoding(encoding):
         raise Unsplittable(f"records cannot be cut in {encoding} text")
@@ -132,16 +148,11 @@ def record_blocks(
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n\x00':
         raise Unsplittable(f"the delimiter {delimiter!r} is not one plain ASCII character")
     separator = ord(delimiter)
-    next_row = 1
-    to_skip = skip_records
+    offset, stop, next_row = span or (0, None, 1)  # offset: of data[0] in the file
+    to_skip = 0 if span else skip_records
     carry = b""
-    offset = 0  # of data[0] in the file
     with open(path, "rb") as handle:
-        while True:
-            fresh = handle.read(block_bytes)
-            if 0 < len(fresh) < block_bytes:
-                fresh += handle.read()  # a short read: take the rest, so it is the last block
-            final = len(fresh) < block_bytes
+        for fresh, final in _reads(handle, block_bytes, offset, stop):
             data = carry + fresh if carry else fresh
             if not data:
                 return
@@ -164,8 +175,29 @@ def record_blocks(
             if len(ends):
                 yield RecordBlock(data, ends, next_row, start)
                 next_row += len(ends)
-            if final:
-                return
+
+
+def _reads(
+    handle: BinaryIO, block_bytes: int, start: int, stop: int | None
+) -> Iterator[tuple[bytes, bool]]:
+    """Reads of about ``block_bytes`` from ``start`` up to ``stop`` (or the end), each
+    with whether it is the last; a short read takes the rest, so it is the last."""
+    if start:
+        handle.seek(start)
+    left = -1 if stop is None else stop - start
+    while True:
+        wanted = block_bytes if left < 0 else min(block_bytes, left)
+        fresh = handle.read(wanted)
+        if 0 < len(fresh) < block_bytes and left < 0:
+            fresh += handle.read()  # a short read: take the rest, so it is the last block
+        if left >= 0:
+            left -= len(fresh)
+            final = left <= 0 or not fresh
+        else:
+            final = len(fresh) < block_bytes
+        yield fresh, final
+        if final:
+            return
 
 
 _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")

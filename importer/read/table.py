@@ -33,6 +33,7 @@ from importer.read.options import ReadOptions, check_options
 from importer.read.records import (
     BLOCK_BYTES,
     RecordBlock,
+    Span,
     Unsplittable,
     artefact_records,
     record_blocks,
@@ -123,6 +124,7 @@ class Table:
         self._block_bytes = 0
         # how many blocks ``pieces(even=True)`` means to cut (None: not known)
         self.even_pieces: int | None = None
+        self.span: Span | None = None  # the records read, when not all (``only``)
 
     def column(self, name: str) -> str | None:
         """The frame column for a header name (case- and whitespace-insensitive), or None."""
@@ -171,13 +173,14 @@ class Table:
         """
         self._claim()
         source = self._source
+        if self.span is not None:
+            yield from self._span_blocks(block_bytes)
+            return
         if not isinstance(source, CsvSource) or not splittable_encoding(source.encoding):
             yield from self._frames()
             return
-        if block_bytes is None:  # about chunk_rows rows, at most BLOCK_BYTES
-            block_bytes = min(
-                BLOCK_BYTES, max(4096, self._options.chunk_rows * source.bytes_per_row)
-            )
+        if block_bytes is None:
+            block_bytes = self._block_size(source)
         if even:
             parts = max(1, round(self.info.size / block_bytes))
             self.even_pieces = parts
@@ -206,6 +209,40 @@ class Table:
             yield from self._frames()
         else:
             self._source.close()
+
+    def _block_size(self, source: CsvSource) -> int:
+        """About ``chunk_rows`` rows, at most BLOCK_BYTES."""
+        return min(BLOCK_BYTES, max(4096, self._options.chunk_rows * source.bytes_per_row))
+
+    def _span_blocks(self, block_bytes: int | None) -> Iterator[RecordBlock]:
+        """The records of ``span`` alone, as blocks (see ``only``)."""
+        source, span = self._source, self.span
+        assert span is not None
+        try:
+            if not isinstance(source, CsvSource) or not splittable_encoding(source.encoding):
+                raise Unsplittable("the file is no CSV that can be cut into records")
+            blocks = record_blocks(
+                source.path, encoding=source.encoding, delimiter=source.delimiter or ",",
+                skip_records=0, block_bytes=block_bytes or self._block_size(source),
+                span=(span.start, span.stop, span.first_row),
+            )  # fmt: skip
+            for block in blocks:
+                self.info.rows += len(block)
+                self._block_bytes = block.next_offset
+                yield block
+        except Unsplittable as exc:
+            raise InputError(
+                f"bytes {span.start} to {span.stop} are no whole records ({exc}): "
+                "the file changed since it was cut into pieces; run it again",
+                path=self.info.path,
+            ) from None
+        finally:
+            source.close()
+
+    def only(self, span: Span) -> None:
+        """Read only the records of ``span`` (one piece of a run spread over several
+        tasks, cut by ``importer.read.spans.cut``): ``pieces`` yields its blocks alone."""
+        self.span = span
 
     def parse(
         self, block: RecordBlock, positions: Sequence[int] | None = None, *, count: bool = True

@@ -29,7 +29,7 @@ from importer.progress import NullProgress, Progress
 from importer.send import run_log
 from importer.send.assignment import users_for_run
 from importer.send.breaker import CircuitBreaker
-from importer.send.missing import report_missing
+from importer.send.missing import Missing, report_missing
 from importer.send.run_end import Ending, exit_code, write_report
 from importer.send.run_outputs import RunFiles, Tally
 from importer.send.run_pieces import PlannedPieces
@@ -82,6 +82,10 @@ class RunRequest:
     # assign:); off by default here, so a library caller asks for that read itself
     assign: bool = False
     agent_map: Path | None = None  # --agent-map: owner -> user
+    # a piece of a run spread over tasks (importer.scale): only these records of the file
+    # (a read.spans.Span); the run that cut it recovered the ledger, read the file through
+    # and asked to go on, and lists what vanished from the file (not a piece's to say)
+    span: Any = None
 
     @property
     def most_in_flight(self) -> int:
@@ -121,16 +125,16 @@ def run_file(
     run_log.run_start(req.command, req.input_name or str(req.input), req.mapping, req.site)
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
     with Ledger(req.ledger, run_id=run_id, wait=req.lock_wait, on_wait=on_wait) as ledger:
-        recovered = ledger.recover()
-        ledger.begin_run()
         settings = req.client_settings or ClientSettings(base_url=req.base_url)
-        _ask_or_read_through(req, options, ledger, settings, confirm)
+        recovered = _before_sending(req, options, ledger, settings, confirm)
         breaker = CircuitBreaker(req.max_consecutive_failures)
         client = _client(req, settings, breaker)
         sender = Sender(client, ledger, _policy(req, settings), breaker)
         tally = Tally(held_only=req.activities_at_most_once)
         # lazy: a re-run may not need to parse a single row (see Table.pieces)
         with open_table(req.input, options, lazy=True) as table, client:
+            if req.span is not None:
+                table.only(req.span)
             chunks = _planned_pieces(req, table, ledger, settings, client, breaker)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
@@ -138,7 +142,9 @@ def run_file(
             loop = SendLoop(sender, tally, files, table, req.most_in_flight, progress or _no_progress,
                             RejectMemory(ledger, req.site, req.mapping.source), client.concurrency)  # fmt: skip
             loop.run(chunks)
-            missing = report_missing(ledger, req.site, req.mapping, loop.keys, out_dir, breaker)
+            missing = (
+                Missing() if req.span else report_missing(ledger, req.site, req.mapping, loop.keys, out_dir, breaker)
+            )  # fmt: skip
             info, stats = table.info, client.stats()
     if breaker.stop.is_set():
         # rows read but never listed (a second Ctrl-C cut the listing) are counted as not sent
@@ -202,6 +208,20 @@ def _no_progress(*args: Any, **kwargs: Any) -> Progress:
     return NullProgress()
 
 
+def _before_sending(
+    req: RunRequest, options: ReadOptions, ledger: Ledger, settings: ClientSettings,
+    confirm: Confirm | None,
+) -> dict[str, int]:  # fmt: skip
+    """Recover what a crashed run left sending, record the run, and ask or read through;
+    returns what was recovered. A piece (``span``) only records the run: the run that
+    cut it did the rest, and the rows other pieces are sending are not in doubt."""
+    recovered = ledger.recover() if req.span is None else {"leads": 0, "activities": 0}
+    ledger.begin_run()
+    if req.span is None:
+        _ask_or_read_through(req, options, ledger, settings, confirm)
+    return recovered
+
+
 def _ask_or_read_through(
     req: RunRequest, options: ReadOptions, ledger: Ledger, settings: ClientSettings,
     confirm: Confirm | None,
@@ -213,16 +233,28 @@ def _ask_or_read_through(
     """
     from importer.read.table import read_through
 
-    if confirm is not None and not _site_known(ledger, req.site):
-        # (the preview reads the whole file too)
-        preview = _preview_counts(req, options, ledger, clears_fields=settings.update_api == "v2")
-        if not confirm({"site": req.site, **preview}):
-            raise ConfigError("stopped before sending: nothing was sent")
-    else:
+    if not ask_first_write(
+        req, options, ledger, confirm, clears_fields=settings.update_api == "v2"
+    ):
         # Exit 2 means nothing was sent: whatever would stop reading part-way
         # (a quote never closed) must stop the run before its first request.
         # After that, every row ends as a row outcome and the run has a report.
         read_through(req.input, options)
+
+
+def ask_first_write(
+    req: RunRequest, options: ReadOptions, ledger: Ledger, confirm: Confirm | None, *,
+    clears_fields: bool,
+) -> bool:  # fmt: skip
+    """Ask ``confirm`` to go on, with the planned counts, when this ledger never wrote to
+    the site; returns whether it asked (the preview read the whole file). Raises
+    ConfigError when the answer is no: nothing was sent."""
+    if confirm is None or _site_known(ledger, req.site):
+        return False
+    preview = _preview_counts(req, options, ledger, clears_fields=clears_fields)
+    if not confirm({"site": req.site, **preview}):
+        raise ConfigError("stopped before sending: nothing was sent")
+    return True
 
 
 def _client(req: RunRequest, settings: ClientSettings, breaker: CircuitBreaker) -> Client:

@@ -9,6 +9,7 @@ stopped the job can tell it from a person who did.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 from importer.errors import ExitCode, RunWriteFailed, Terminated
 from importer.models import Outcome
@@ -38,17 +39,25 @@ class Ending:
 
 def exit_code(tally: Tally, breaker: CircuitBreaker, ending: Ending) -> ExitCode:
     """The run's exit code: how it stopped, else whether rows or the file need a look."""
+    return outcome_code(tally.leads, tally.activities["held"], breaker.reason, ending)
+
+
+def outcome_code(
+    leads: Counter[Outcome], held: int, stopped: str | None, ending: Ending
+) -> ExitCode:
+    """``exit_code`` from the counts of rows per outcome, the activities held and why the
+    run stopped early (None: it did not); also for a run spread over tasks (importer.scale)."""
     if ending.interrupt is not None:
         terminated = isinstance(ending.interrupt, Terminated)
         return ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
-    if breaker.reason is not None:
+    if stopped is not None:
         return ExitCode.ABORTED
-    rejected = tally.leads[Outcome.REJECT]
-    unsure = tally.leads[Outcome.IN_DOUBT] or tally.leads[Outcome.NOT_SENT]
+    rejected = leads[Outcome.REJECT]
+    unsure = leads[Outcome.IN_DOUBT] or leads[Outcome.NOT_SENT]
     # the run finished, but rows or activities are not (surely) there: exit 3, so a nightly
     # job notices. Held activities may be missing from their leads and someone has to look;
     # rows not sent are sent by the next run. Which rejects count is --fail-on's to say.
-    if unsure or tally.activities["held"] or ending.problems:
+    if unsure or held or ending.problems:
         return ExitCode.REJECTS
     if rejects_fail(rejected, ending.rejects_known, ending.fail_on):
         return ExitCode.REJECTS

@@ -1,0 +1,56 @@
+"""The flags of a run on Dask, checked before anything is sent: one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from importer.sandbox.runner import Sandbox
+from tests.conftest import SITE
+from tests.scale.test_dask_run import run_cli
+from tests.send.test_run import write_people
+
+
+def run_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, str]:
+    people = write_people(tmp_path / "people.csv", 20, seed=1)
+    code, _, err = run_cli(
+        ["run", str(people), "--mapping", "followupboss", "--site", SITE, "--yes", *flags], capsys
+    )
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (("--scheduler", "tcp://127.0.0.1:8786"), "--scheduler goes with --executor dask"),
+        (("--processes", "2"), "--processes goes with --executor dask"),
+        (("--executor", "dask"), "--scheduler tcp://HOST:8786"),
+        (("--executor", "dask-local", "--scheduler", "tcp://h:1"), "use --executor dask with it"),
+        (("--executor", "dask-local", "--ledger", "l.sqlite"), "--ledger postgresql://"),
+        (("--executor", "dask-local", "--ledger", "postgresql://rg:secret@127.0.0.1/l"),
+         "set PGPASSWORD"),
+    ],
+)  # fmt: skip
+def test_flags_a_dask_run_cannot_use_stop_it_before_anything_is_sent(
+    sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    flags: tuple[str, ...], said: str,
+) -> None:  # fmt: skip
+    code, err = run_flags(tmp_path, capsys, *flags)
+    assert code == 2
+    assert err.count("\n") == 1 and said in err and "secret" not in err
+    assert sandbox_env.stats()["total"] == 0
+
+
+def test_without_dask_installed_the_run_names_the_extra_to_install(
+    sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed: ImportError
+    code, err = run_flags(
+        tmp_path, capsys, "--executor", "dask-local", "--ledger", "postgresql://rg@127.0.0.1:1/l"
+    )
+    assert code == 2
+    assert err.count("\n") == 1 and "pip install 'rg-import[dask]'" in err
+    assert "Traceback" not in err
