@@ -34,6 +34,7 @@ from importer.scale.pieces import PieceTask, run_piece
 from importer.send import run_log
 from importer.send.run import Confirm, RunRequest, ask_first_write
 from importer.send.run_end import Ending, outcome_code, stop_reason, write_report
+from importer.settings import AUTO_WORKERS
 
 if TYPE_CHECKING:
     from importer.scale.dask_cluster import Cluster
@@ -118,8 +119,8 @@ def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[Piece
     spans: list[Any] = list(found.spans) if found.spans is not None else [None]
     at_once = max(1, min(slots, len(spans)))
     shared = dataclasses.replace(
-        req, credentials=None, workers=max(1, req.workers // at_once),
-        rps=None if req.rps is None else req.rps / at_once,
+        req, credentials=None, rps=None if req.rps is None else req.rps / at_once,
+        **_share_of_workers(req, at_once),
     )  # fmt: skip
     pieces = out_dir / PIECES_DIR
     private_files.make_run_dir(pieces, overwrite=True)
@@ -133,6 +134,14 @@ def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[Piece
         )
         for n, span in enumerate(spans, start=1)
     ]
+
+
+def _share_of_workers(req: RunRequest, at_once: int) -> dict[str, Any]:
+    """A task's share of the requests in flight: of --workers, or with --workers auto of
+    --max-workers (each task's limit then adapts on its own, within its share)."""
+    if req.workers == AUTO_WORKERS:
+        return {"max_workers": max(1, req.max_workers // at_once)}
+    return {"workers": max(1, int(req.workers) // at_once)}
 
 
 def piece_run_id(run_id: str, piece: int) -> str:

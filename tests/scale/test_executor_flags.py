@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,34 @@ def test_without_dask_installed_the_run_names_the_extra_to_install(
     assert code == 2
     assert err.count("\n") == 1 and "pip install 'rg-import[dask]'" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("workers", "max_workers", "rps", "shared"),
+    [
+        (16, 64, 40.0, {"workers": 4, "max_workers": 64, "rps": 10.0}),
+        (2, 64, None, {"workers": 1, "max_workers": 64, "rps": None}),
+        # --workers auto: each task's own limit adapts within its share of --max-workers
+        ("auto", 64, None, {"workers": "auto", "max_workers": 16, "rps": None}),
+    ],
+)  # fmt: skip
+def test_each_task_gets_its_share_of_workers_and_rps(
+    tmp_path: Path, workers: int | str, max_workers: int, rps: float | None,
+    shared: dict[str, object],
+) -> None:  # fmt: skip
+    from importer.mapping.files import load_mapping
+    from importer.read.spans import Cut
+    from importer.scale.spread import _tasks
+    from importer.send.run import RunRequest
+
+    req = RunRequest(
+        input=tmp_path / "people.csv", mapping=load_mapping("followupboss"), site=SITE,
+        base_url="http://127.0.0.1:1", credentials=None, ledger="postgresql://h/l",
+        workers=workers, max_workers=max_workers, rps=rps, run_id="r1",
+    )  # fmt: skip
+    spans: Any = [(0, 1), (1, 2), (2, 3), (3, 4)]
+    tasks = _tasks(req, Cut(info=None, spans=spans), tmp_path, slots=4)  # type: ignore[arg-type]
+    assert len(tasks) == 4
+    for task in tasks:
+        got = {k: getattr(task.request, k) for k in shared}
+        assert got == shared
