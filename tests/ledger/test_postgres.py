@@ -306,3 +306,29 @@ def test_a_lost_connection_stops_the_run_with_a_write_error(postgres_url: str) -
         assert record(ledger, "p1").state == "sending"
     with Ledger(postgres_url, run_id="run-2") as after:  # the lease was given back
         assert after.recover() == {"leads": 1, "activities": 0}
+
+
+def test_both_ledgers_have_the_same_tables_and_columns(postgres_url: str, tmp_path: Path) -> None:
+    """pg_schema restates schema.py's tables for PostgreSQL: a column added to one and not
+    the other would pass until the one statement that uses it ran on the other store."""
+    import sqlite3
+
+    with Ledger(tmp_path / "l.sqlite", run_id="run-1"), Ledger(postgres_url, run_id="run-1"):
+        pass
+    lite = sqlite3.connect(tmp_path / "l.sqlite")
+    tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    sqlite_columns = {t: {r[1] for r in lite.execute(f"PRAGMA table_info({t})")} for t in tables}
+    lite.close()
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        ).fetchall()
+    pg_columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        pg_columns.setdefault(table, set()).add(column)
+    sharing_only = {"run_leases"}  # what runs sharing the database add (see pg_schema)
+    assert set(pg_columns) - sharing_only == set(sqlite_columns)
+    for table, columns in sqlite_columns.items():
+        assert columns <= pg_columns[table], table
+        assert pg_columns[table] - columns <= {"rowid", "claimed_at"}, table
