@@ -39,12 +39,19 @@ class Cluster:
 
         futures = self.client.map(function, list(tasks), key=list(names), pure=False)
         index = {future.key: i for i, future in enumerate(futures)}
+        out = {future.key: future for future in futures}  # the tasks not heard of yet
+        del futures
         try:
-            for future in as_completed(futures):
+            for future in as_completed(list(out.values())):
                 error = future.exception()
                 on_done(index[future.key], None if error else future.result(), error)
+                # Let go of it: a result the cluster still holds for us is run again when
+                # its worker dies, and that second run would rewrite the piece's files
+                # under counts already taken from the first.
+                del out[future.key]
+                future.release()
         except KeyboardInterrupt:
-            self.client.cancel(futures, force=True)
+            self.client.cancel(list(out.values()), force=True)
             raise
 
 
