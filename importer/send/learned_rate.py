@@ -64,6 +64,10 @@ class LearnedRate:
         self.cuts_taught = 0  # for tests and logs: cuts that lowered the learned rate
         self.cuts_untied = 0  # ... and those undone on trial
 
+    def background(self, now: float) -> bool:
+        """Whether 429s are taken now as coming whatever the rate (see the module docstring)."""
+        return now < self._background_until
+
     def ceiling(self, now: float) -> float | None:
         """The learned rate now (at most the configured one); None when unlimited."""
         if self._learned is None:

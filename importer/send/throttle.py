@@ -41,10 +41,9 @@ from collections import deque
 from collections.abc import Callable
 
 from importer.errors import Stopping
-# CUT_WINDOW_S: 429s this soon after a cut belong to the same episode
-from importer.send.learned_rate import CUT_WINDOW_S, LEARN_CUT, PROBE_PER_S, LearnedRate
 
-__all__ = ["LEARN_CUT", "PROBE_PER_S", "RateLimiter"]
+# CUT_WINDOW_S: 429s this soon after a cut belong to the same episode
+from importer.send.learned_rate import CUT_WINDOW_S, LearnedRate
 
 DEFAULT_PAUSE_S = 1.0  # wait after a 429 that carries no Retry-After
 MIN_RPS = 0.5  # a 429 never cuts the rate below this
@@ -136,6 +135,12 @@ class RateLimiter:
         """The rate in force now; None while unlimited."""
         with self._lock:
             return self._rate_at(self._clock())
+
+    @property
+    def random_429s(self) -> bool:
+        """With ``learn``: 429s are coming now whatever the rate (a proxy, a busy server)."""
+        with self._lock:
+            return self._learned is not None and self._learned.background(self._clock())
 
     @property
     def paused_until(self) -> float:
@@ -269,9 +274,7 @@ class RateLimiter:
         since = (self._since_cut[0], self._since_cut[1])
         self._since_cut = [0, 0]
         last = (len(self._answers), sum(self._answers))
-        learned.on_429(
-            now, sent=base, took=took, refused=last, since=since, resume_at=resume_at
-        )
+        learned.on_429(now, sent=base, took=took, refused=last, since=since, resume_at=resume_at)
         # the slots taken at the old rate are given up: their threads take new ones
         self._epoch += 1
         self._tat = resume_at

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from importer.errors import Stopping
-from importer.send.learned_rate import CUT_WINDOW_S, PROVE_S
-from importer.send.throttle import BULK_429S, LEARN_CUT, RateLimiter
+from importer.send.learned_rate import CUT_WINDOW_S, LEARN_CUT, PROVE_S
+from importer.send.throttle import BULK_429S, RateLimiter
 
 
 class FakeClock:
@@ -482,6 +482,7 @@ def test_learning_keeps_most_of_the_rate_when_429s_come_at_random(
     learner = RateLimiter(clock=faulty_clock, sleep=faulty_clock.sleep, learn=True)
     faulty = simulate(learner, faulty_clock, fault_rate, pace, seed)
     assert faulty >= 0.85 * clean
+    assert learner.random_429s  # and says so (the places in flight are then not cut)
 
 
 def test_learning_starts_from_what_the_server_took_not_from_what_was_sent() -> None:
@@ -538,5 +539,6 @@ def test_learning_settles_under_a_servers_rate_with_few_429s(rate: float, pace: 
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep, learn=True)
     taken, refused = bucket_server(limiter, clock, rate, 120.0, pace=pace)
+    assert not limiter.random_429s
     assert refused < 0.02 * (taken + refused)
     assert taken >= 0.85 * min(rate, 1 / pace) * 120.0
