@@ -61,7 +61,7 @@ class LearnedRate:
         self._failed_trials = 0  # trials in a row that 429s went on through
         self._before: float | None = None  # the learned rate before them (restored if untied)
         self._background_until = float("-inf")
-        self.cuts_taught = 0  # for tests and logs: cuts that lowered the learned rate
+        self.cuts_taught = 0  # for a debugger or a simulation: cuts that taught ...
         self.cuts_untied = 0  # ... and those undone on trial
 
     def background(self, now: float) -> bool:
