@@ -7,7 +7,9 @@ whether an earlier try of the same request may have been applied.
 
 With a ``ConcurrencyLimit`` (``--workers auto``) the places are an
 ``AdaptiveGate`` instead of a fixed semaphore, and every try that comes back
-tells the limit how long it took and whether the server refused it for load.
+tells the limit how long it took and whether the server refused it for load
+(a 429 while the rate limiter takes 429s as coming whatever the rate does not
+count as a refusal: it tells nothing of load).
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class InFlight:
         if self._adaptive is not None:
             retry_after = None if failure is None else failure.retry_after
             key = None if failure is None else failure.key
+            if key == "429" and self._limiter is not None and self._limiter.random_429s:
+                # 429s that come whatever the rate say nothing of load: a normal answer
+                key, retry_after = None, None
             self._adaptive.answered(self._local.started, key, retry_after)
 
     def leave(self) -> None:

@@ -18,11 +18,11 @@ longer than ``max_pause``. When the server keeps asking for such long waits
 ``on_give_up`` is called with the wait it asked for, so the run can stop and
 say when to come back.
 
-With ``learn`` (``--workers auto``) the limiter takes a 429 for a limit of
-the server's rather than a bad second: a cut takes at least ``LEARN_CUT`` of
-the rate off, and the rate then never goes back to unlimited; it climbs by
-``PROBE_PER_S`` of itself each second until the next 429 (additive increase,
-as TCP in congestion avoidance), so it settles just under what the server takes.
+With ``learn`` (``--workers auto``) a 429 may teach the limiter a rate of the
+server's, which it then keeps and probes upwards, instead of going back to
+unlimited: but only a 429 tied to the rate (the 429s stop once the rate is
+lower); 429s that come whatever the rate only dip it, as without ``learn``.
+``importer.send.learned_rate`` tells them apart.
 
 Every wait also ends when ``stop`` is set: ``acquire`` then raises ``Stopping``.
 
@@ -42,10 +42,12 @@ from collections.abc import Callable
 
 from importer.errors import Stopping
 
+# CUT_WINDOW_S: 429s this soon after a cut belong to the same episode
+from importer.send.learned_rate import CUT_WINDOW_S, LearnedRate
+
 DEFAULT_PAUSE_S = 1.0  # wait after a 429 that carries no Retry-After
 MIN_RPS = 0.5  # a 429 never cuts the rate below this
 RECOVERY_S = 0.5  # seconds to climb from one halving back to the rate before it
-CUT_WINDOW_S = 1.0  # 429s this soon after a cut belong to the same episode
 MAX_PAUSE_S = 120.0  # the longest pause of every sender (the client's max_retry_after)
 SHARE_ANSWERS = 50  # the last answers whose share of 429s sets the size of a cut
 BULK_ANSWERS = 10  # the last answers looked at to tell bulk refusal from the odd 429 ...
@@ -57,8 +59,6 @@ LONG_PAUSES_TO_STOP = 2  # long pauses in a row after which the run gives up
 MEASURE_COUNT = 32  # acquires the measured rate is taken over ...
 MEASURE_WINDOW_S = 5.0  # ... if they are this recent
 MIN_MEASURE_SPAN_S = 0.02  # so a burst at one instant does not read as "infinite rps"
-LEARN_CUT = 0.1  # with learn: the least share of the rate a cut takes off ...
-PROBE_PER_S = 0.02  # ... and the share of the cut rate it climbs by each second
 ACCEPT_WINDOW_S = 2.0  # with learn: a cut starts at most from the successes per second of ...
 MIN_ACCEPT_SPAN_S = 1.0  # ... this long, or of the run so far, counted over at least this
 
@@ -109,7 +109,7 @@ class RateLimiter:
         self._recovery_s = recovery_s
         self._max_pause = max_pause
         self._on_give_up = on_give_up
-        self._learn = learn
+        self._learned = LearnedRate(rps, self._floor, recovery_s) if learn else None
         self._lock = threading.Lock()
         self._target: float | None = rps  # the rate when not recovering (None = unlimited)
         # Recovery from a cut: the rate is cut_rate + slope * (now - cut_at), up to recovery_to.
@@ -135,6 +135,12 @@ class RateLimiter:
         """The rate in force now; None while unlimited."""
         with self._lock:
             return self._rate_at(self._clock())
+
+    @property
+    def random_429s(self) -> bool:
+        """With ``learn``: 429s are coming now whatever the rate (a proxy, a busy server)."""
+        with self._lock:
+            return self._learned is not None and self._learned.background(self._clock())
 
     @property
     def paused_until(self) -> float:
@@ -213,7 +219,7 @@ class RateLimiter:
         with self._lock:
             self._answers.append(False)
             self._since_cut[0] += 1
-            if self._learn:
+            if self._learned is not None:
                 self._note_success(self._clock())
             self._long_pauses = 0
 
@@ -245,8 +251,8 @@ class RateLimiter:
         current = self._rate_at(now)
         base = current if current is not None else self._measured_rate(now)
         refused = sum(self._answers) / len(self._answers)
-        if self._learn:
-            self._cut_learned(now, base, refused, resume_at=resume_at)
+        if self._learned is not None:
+            self._cut_learned(self._learned, now, base, resume_at=resume_at)
             return
         new_rate = max(self._floor, base * max(0.5, 1.0 - refused))
         if self._cut_rate is None:  # not already recovering from an earlier cut
@@ -258,23 +264,21 @@ class RateLimiter:
         self._slope = self._recovery_to / 2 / self._recovery_s
         self._cut_window_end = resume_at + max(CUT_WINDOW_S, 1.0 / new_rate)
 
-    def _cut_learned(self, now: float, base: float, refused: float, *, resume_at: float) -> None:
-        """``learn``: cut at least ``LEARN_CUT`` off what we send, then climb slowly for good."""
+    def _cut_learned(
+        self, learned: LearnedRate, now: float, base: float, *, resume_at: float
+    ) -> None:
+        """``learn``: a cut that may teach a rate (see ``importer.send.learned_rate``)."""
         # what we send, when below the rate in force (a climb may have outrun the senders),
-        # and at most what the server took: a burst it let through is no rate it keeps
-        base = min(base, self._measured_rate(now), self._accepted_rate(now))
-        answers, throttled = self._since_cut
-        if throttled > 1:  # 429s went on after the last cut: the share since says by how much
-            refused = max(refused, throttled / answers)
+        # and at most what the server took
+        took = min(base, self._measured_rate(now), self._accepted_rate(now))
+        since = (self._since_cut[0], self._since_cut[1])
         self._since_cut = [0, 0]
-        new_rate = max(self._floor, base * min(1.0 - LEARN_CUT, max(0.5, 1.0 - refused)))
-        self._recovery_to = self._target if self._target is not None else float("inf")
+        last = (len(self._answers), sum(self._answers))
+        learned.on_429(now, sent=base, took=took, refused=last, since=since, resume_at=resume_at)
         # the slots taken at the old rate are given up: their threads take new ones
         self._epoch += 1
         self._tat = resume_at
-        self._cut_rate = new_rate
-        self._cut_at = resume_at
-        self._slope = new_rate * PROBE_PER_S
+        new_rate = learned.rate_at(resume_at) or took
         self._cut_window_end = resume_at + max(CUT_WINDOW_S, 1.0 / new_rate)
 
     def _note_success(self, now: float) -> None:
@@ -296,6 +300,8 @@ class RateLimiter:
         return max(len(self._successes) / span, self._floor)
 
     def _rate_at(self, now: float) -> float | None:
+        if self._learned is not None:
+            return self._learned.rate_at(now)
         if self._cut_rate is None:
             return self._target
         rate = self._cut_rate + self._slope * max(0.0, now - self._cut_at)

@@ -6,6 +6,7 @@ when it left; the clock only moves when a test moves it.
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
@@ -17,6 +18,9 @@ from importer.send.concurrency import (
     AdaptiveGate,
     ConcurrencyLimit,
 )
+from importer.send.in_flight import InFlight
+from importer.send.retry_policy import classify_answer
+from importer.send.throttle import RateLimiter
 
 RTT = 0.1  # a server answering in 100 ms
 
@@ -224,3 +228,43 @@ def test_the_gate_lets_in_as_many_as_the_limit_and_wakes_a_waiter_when_it_grows(
     gate.release()
     assert gate.acquire(timeout=0) and gate.acquire(timeout=0)
     assert not gate.acquire(timeout=0)
+
+
+def _random_429s(limiter: RateLimiter, clock: Clock) -> None:
+    """Answers at 100 a second, 10% of them 429 at random, until the limiter calls them that."""
+    rng = random.Random(3)
+    for _ in range(6000):
+        limiter.acquire()
+        if rng.random() < 0.1:
+            limiter.on_throttled(1.0)
+        else:
+            limiter.on_success()
+        clock.now += 0.01
+        if limiter.random_429s:
+            return
+    raise AssertionError("random 429s were never taken as such")
+
+
+def _answer_429(in_flight: InFlight) -> None:
+    in_flight.enter(maybe_applied=False)
+    failure = classify_answer(429, "Too Many Requests", {"Retry-After": "1"}, b"",
+                              method="POST", url="http://sandbox/leads")  # fmt: skip
+    in_flight.answered(failure)
+    in_flight.leave()
+
+
+@pytest.mark.parametrize("random_before", [False, True], ids=["first-429", "random-429s"])
+def test_429s_the_rate_limiter_takes_as_random_do_not_cut_the_places(random_before: bool) -> None:
+    """A 429 cuts the places, unless 429s come whatever the rate: then they tell nothing of load."""
+    clock = Clock()
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    limiter = RateLimiter(clock=clock, sleep=sleep, learn=True)
+    if random_before:
+        _random_429s(limiter, clock)
+    limit = ConcurrencyLimit(64, clock=clock)
+    in_flight = InFlight(threading.Event(), None, limiter, sleep, concurrency=limit)
+    _answer_429(in_flight)
+    assert limit.limit == (INITIAL_LIMIT if random_before else int(INITIAL_LIMIT * BACKOFF))
