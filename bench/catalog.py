@@ -14,6 +14,7 @@ from bench.measures import (
     throttle_recovery,
 )
 from bench.rerun import unchanged_rerun
+from bench.scale_out import scale_out
 from bench.scaling import auto_workers, send_at_0ms
 from bench.startup import excel_read, startup
 
@@ -28,4 +29,5 @@ MEASUREMENTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "unchanged_rerun": unchanged_rerun,
     "throttle_recovery": throttle_recovery,
     "auto_workers": auto_workers,
+    "scale_out": scale_out,
 }

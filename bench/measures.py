@@ -73,6 +73,7 @@ class Sizes:
     auto_rate_limit: float = 100.0
     auto_limited_rows: int = 1200
     auto_latency_rows: int = 2400
+    scale_out: tuple[int, int, int] = (6000, 4, 8)  # rows, dask-local processes, --workers each
     startup_reps: int = 5
     plan_reps: int = 3
     memory_large_reps: int = 1
@@ -83,7 +84,7 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    plan_rows=2_000, memory_rows=(2_000, 20_000),
+    plan_rows=2_000, memory_rows=(2_000, 20_000), scale_out=(40, 2, 2),
     send_rows=((1, 10), (4, 40), (16, 160), (32, 160), (64, 160)),
     naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
     throttle_rows=100, zero_rows=100, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,

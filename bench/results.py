@@ -21,6 +21,9 @@ AUTO_MIN_FRACTION_OF_LIMIT = 0.85  # and at least 85% of R leads/s
 RERUN_MIN_ROWS_PER_S = 50_000
 RERUN_MAX_REQUESTS = 0
 THROTTLE_MIN_RATIO = 2 / 3  # 5% random 429s keep at least two thirds of the throughput
+# leads/s of a dask-local run over one process with the same total --workers (whole command)
+SCALE_OUT_MIN_RATIO = 0.9
+SCALE_OUT = "scale-out, dask-local over one process"
 
 
 def _target(
@@ -82,6 +85,9 @@ def judge(measurements: Mapping[str, Any]) -> dict[str, Any]:
                                round(THROTTLE_MIN_RATIO, 4), throttle["ratio"]))  # fmt: skip
     if auto := measurements.get("auto_workers"):
         targets += _auto_targets(auto)
+    if scale := measurements.get("scale_out"):
+        targets.append(_target(SCALE_OUT, "ratio_whole (dask-local/single, best)", ">=",
+                               SCALE_OUT_MIN_RATIO, scale.get("ratio_whole")))  # fmt: skip
     ratios: dict[str, float | None] = {}
     fast, naive = _send_at(measurements, SEND_TARGET_WORKERS), measurements.get("naive_baseline")
     if naive:
@@ -322,8 +328,22 @@ def _auto(t: _Table, auto: Mapping[str, Any], _judged: Mapping[str, Any]) -> Non
                        f"{slow['latency_ms']:g} ms")  # fmt: skip
 
 
+def _scale(t: _Table, scale: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    what = f"scale-out, {scale['processes']} x {scale['workers_per_process']} workers, {scale['rows']:,}"
+    target = f">= {SCALE_OUT_MIN_RATIO:.0%} of single"
+    if not scale["available"]:
+        t.row(what, "not available", target, "", scale.get("why") or "")
+        return
+    spread, single = scale["dask_local"]["whole_leads_per_s"], scale["single"]["whole_leads_per_s"]
+    window = (scale["dask_local"]["window_leads_per_s"], scale["single"]["window_leads_per_s"])
+    t.row(what, f"{spread['best']:,.1f} / {single['best']:,.1f} leads/s = {scale['ratio_whole']:.0%}",
+          target, t.verdict(SCALE_OUT),
+          f"whole command, best of {single['n']}; median ratio {scale['ratio_whole_median']:.0%}; "
+          f"send window {window[0]['best']:,.1f} / {window[1]['best']:,.1f} = {scale['ratio_window']:.0%}")  # fmt: skip
+
+
 _RENDERERS = {
     "startup": _startup, "plan_throughput": _plan, "plan_memory": _memory, "excel_read": _excel,
     "send_throughput": _send, "send_at_0ms": _zero, "naive_baseline": _naive, "unchanged_rerun": _rerun,
-    "throttle_recovery": _throttle, "auto_workers": _auto,
+    "throttle_recovery": _throttle, "auto_workers": _auto, "scale_out": _scale,
 }  # fmt: skip

@@ -7,12 +7,15 @@ runs by default.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `bench` is not installed; it sits next to `importer`
 
 from bench import proctree  # noqa: E402
+from bench import scale_out as scale_out_module  # noqa: E402
 from bench.catalog import MEASUREMENTS  # noqa: E402
 from bench.harness import (  # noqa: E402
     Poller,
@@ -307,7 +311,7 @@ def test_workbook_file_holds_the_csvs_text_and_is_reused(tmp_path: Path) -> None
 def _measurements(
     plan_rps: float, ratio: float, fraction: float, rerun_rps: float, requests: int,
     throttle_ratio: float = 0.6667, *, cpu_ms: float = 0.6, zero_rps: float = 1500.0,
-    share_429: float = 0.02, steady: float = 85.0,
+    share_429: float = 0.02, steady: float = 85.0, scale: float = 0.9,
 ) -> dict[str, Any]:  # fmt: skip
     """A results document's measurements, each at ``fraction`` etc.; 64 workers reach fraction - 0.1."""
 
@@ -355,6 +359,11 @@ def _measurements(
                          "high_latency": {"latency_ms": 50.0, "by_workers": {
                              "auto": auto_row(500.0, 0.0), "16": auto_row(300.0, 0.0)},
                              "auto_over_best_fixed": 1.6667}},
+        "scale_out": {"available": True, "rows": 6000, "processes": 4, "workers_per_process": 8,
+                      "single": {"whole_leads_per_s": summary(100.0), "window_leads_per_s": summary(500.0)},
+                      "dask_local": {"whole_leads_per_s": summary(100.0 * scale),
+                                     "window_leads_per_s": summary(400.0)},
+                      "ratio_whole": scale, "ratio_whole_median": scale, "ratio_window": 0.8},
     }  # fmt: skip
 
 
@@ -363,7 +372,7 @@ TARGETS = [
     "send throughput, 32 workers", "send throughput, 64 workers", "CPU per lead, 16 workers at 0 ms",
     "send throughput at 0 ms", "unchanged re-run throughput", "unchanged re-run requests",
     "throughput under 5% 429s", "auto workers, 429s at --rate-limit 100",
-    "auto workers, throughput at --rate-limit 100",
+    "auto workers, throughput at --rate-limit 100", "scale-out, dask-local over one process",
 ]  # fmt: skip
 
 
@@ -374,7 +383,7 @@ def test_judge_passes_at_the_targets_and_fails_beyond_them() -> None:
     assert at_targets["all_targets_pass"] is True
     assert at_targets["ratios"] == {"rg_import_16_workers_over_naive": round(0.9 * 320 / 16, 2)}
     beyond = judge(_measurements(49_999, 1.51, 0.89, 49_999, 1, 0.6666, cpu_ms=0.61, zero_rps=1499.0,
-                                 share_429=0.0201, steady=84.9))  # fmt: skip
+                                 share_429=0.0201, steady=84.9, scale=0.89))  # fmt: skip
     assert [t["pass"] for t in beyond["targets"]] == [False] * len(TARGETS)
     assert beyond["all_targets_pass"] is False
 
@@ -434,6 +443,9 @@ def test_render_table_shows_each_measurement_and_verdict() -> None:
     assert "first run at 0 ms: 30 leads/s over the whole command, CPU 2.50 ms/lead" in table
     assert "auto reaches 167% of the best fixed count at 50 ms" in table
     assert "is 18x the naive loop" in table
+    assert "90.0 / 100.0 leads/s = 90%" in line("scale-out, 4 x 8 workers, 6,000")
+    assert line("scale-out, 4 x 8 workers").endswith("PASS")
+    assert "send window 400.0 / 500.0 = 80%" in table
     assert lines[-1] == "some targets FAIL"
 
 
@@ -554,8 +566,11 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
     judged = results["judged"]
     assert [t["name"] for t in judged["targets"]] == TARGETS
     auto_available = results["measurements"]["auto_workers"]["available"]
+    scale_available = results["measurements"]["scale_out"]["available"]
     assert all(
-        isinstance(t["pass"], bool) or (t["name"].startswith("auto") and not auto_available)
+        isinstance(t["pass"], bool)
+        or (t["name"].startswith("auto") and not auto_available)
+        or (t["name"].startswith("scale-out") and not scale_available)
         for t in judged["targets"]
     )
     assert judged["ratios"]["rg_import_16_workers_over_naive"] > 0
@@ -578,4 +593,53 @@ def _check_new_measurements(m: dict[str, Any]) -> None:
     assert zero["plan_cpu_s"]["best"] > 0
     auto = m["auto_workers"]
     assert list(auto["rate_limited"]["by_workers"]) == ["auto", "4", "16", "64"]
+    scale = m["scale_out"]
+    assert (scale["rows"], scale["processes"], scale["total_workers"]) == (40, 2, 4)
+    assert not scale["available"] or scale["ratio_whole"] > 0
     assert auto["rate_limited"]["rate_limit"] == 100
+
+
+def test_scale_out_is_not_available_where_postgresql_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @contextlib.contextmanager
+    def no_server() -> Iterator[str]:
+        raise scale_out_module.Unavailable(
+            "PostgreSQL from the pgserver wheel cannot start here: no"
+        )
+        yield ""  # pragma: no cover
+
+    monkeypatch.setattr(scale_out_module, "postgres_server", no_server)
+    bench = Bench(QUICK, data_dir=tmp_path / "data", work_dir=tmp_path, log=lambda _line: None)
+    found = MEASUREMENTS["scale_out"](bench)
+    assert found["available"] is False and "cannot start here: no" in found["why"]
+    judged = judge({"scale_out": found})
+    assert [(t["measured"], t["pass"]) for t in judged["targets"]] == [(None, None)]
+    assert judged["all_targets_pass"] is None
+    table = render_table({"mode": "quick", "measurements": {"scale_out": found}, "judged": judged,
+                          "machine": {"cpu_count": 2, "python": "3.11.7"}})  # fmt: skip
+    assert "not available" in next(x for x in table.splitlines() if x.startswith("scale-out"))
+
+
+@pytest.mark.slow
+def test_scale_out_runs_one_process_and_dask_local_on_fresh_postgresql_databases(
+    tmp_path: Path,
+) -> None:
+    if importlib.util.find_spec("pgserver") is None:
+        pytest.skip("the scale-out measurement needs the pgserver wheel: pip install -e '.[dev]'")
+    sizes = replace(QUICK, scale_out=(30, 2, 2), send_reps=2)
+    bench = Bench(sizes, data_dir=tmp_path / "data", work_dir=tmp_path, log=lambda _line: None)
+    found = MEASUREMENTS["scale_out"](bench)
+    assert found["available"] is True, found.get("why")
+    assert found["total_workers"] == 4 and found["repetitions"] == 2
+    for label in ("single", "dask_local"):
+        runs = found[label]["runs"]
+        assert len(runs) == 2
+        # every lead of each run was created: a fresh site and database each time
+        assert all(r["created"] == found["created"] == r["requests"] for r in runs)
+        assert found[label]["whole_leads_per_s"]["n"] == 2
+    whole = (
+        found["dask_local"]["whole_leads_per_s"]["best"]
+        / found["single"]["whole_leads_per_s"]["best"]
+    )
+    assert found["ratio_whole"] == round(whole, 4)

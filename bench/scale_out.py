@@ -1,0 +1,167 @@
+"""Scale-out: ``rg-import run --executor dask-local`` against one process, same total ``--workers``.
+
+Both runs write a PostgreSQL ledger (the one a Dask run needs), from a server the
+``pgserver`` wheel starts in a temporary folder for this measurement; every run
+gets a new database, a new site and a reset sandbox at the send latency. Where
+pgserver, Dask or its local cluster cannot start, the measurement says so
+(``available`` false) instead of failing the benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Finished, Inspector, Poller, SandboxProcess, load_average, send_window
+from bench.measures import MAPPING, NO_ASSIGN, POLL_INTERVAL_S, Bench, summarise
+
+SINGLE, DASK_LOCAL = "single", "dask_local"
+
+
+class Unavailable(Exception):
+    """What the measurement needs cannot start here; the message says why."""
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server from the ``pgserver`` wheel for the ``with`` block: its socket folder."""
+    try:
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver
+            import psycopg  # noqa: F401  (the databases are made with it)
+    except ImportError as exc:
+        raise Unavailable(f"needs the pgserver and psycopg wheels (the dev extra): {exc}") from None
+    # not under a 0700 folder: run as root, pgserver starts the server as another user
+    folder = tempfile.mkdtemp(prefix="rg-bench-pg-")
+    os.chmod(folder, 0o755)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(folder, cleanup_mode="stop")
+    except Exception as exc:  # whatever stops it, the measurement records it
+        shutil.rmtree(folder, ignore_errors=True)
+        raise Unavailable(f"PostgreSQL from the pgserver wheel cannot start here: {exc}") from None
+    try:
+        yield folder
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_database(folder: str) -> str:
+    """A new, empty database on the server at ``folder``; its URL (no password in it)."""
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"postgresql://postgres@/postgres?host={folder}", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql://postgres@/{name}?host={folder}"
+
+
+def scale_out(bench: Bench) -> dict[str, Any]:
+    """Leads/s of a ``dask-local`` run over those of one process with the same total ``--workers``."""
+    rows, processes, per_process = bench.sizes.scale_out
+    workers = processes * per_process
+    shape = {"rows": rows, "latency_ms": bench.sizes.latency_ms, "processes": processes,
+             "workers_per_process": per_process, "total_workers": workers}  # fmt: skip
+    if importlib.util.find_spec("distributed") is None:
+        return _unavailable(bench, shape, "needs Dask's distributed package (the dask extra)")
+    try:
+        with postgres_server() as folder:
+            runs = _alternate(bench, folder, rows, processes, workers)
+    except Unavailable as exc:
+        return _unavailable(bench, shape, str(exc))
+    return {"available": True, **shape, "repetitions": bench.sizes.send_reps,
+            "load_average": load_average(), **_compared(runs)}  # fmt: skip
+
+
+def _unavailable(bench: Bench, shape: dict[str, Any], why: str) -> dict[str, Any]:
+    bench.log(f"  not available: {why}")
+    return {"available": False, "why": why, **shape, "load_average": load_average()}
+
+
+def _alternate(
+    bench: Bench, folder: str, rows: int, processes: int, workers: int
+) -> dict[str, list[dict[str, Any]]]:
+    """``send_reps`` rounds of a single run then a dask-local run, into one sandbox."""
+    path = bench.people(rows)
+    dask = ("--executor", "dask-local", "--processes", str(processes))
+    runs: dict[str, list[dict[str, Any]]] = {SINGLE: [], DASK_LOCAL: []}
+    with SandboxProcess(bench.command, latency_ms=bench.sizes.latency_ms, env=bench.env) as sandbox:
+        for rep in range(bench.sizes.send_reps):
+            for label, extra in ((SINGLE, ()), (DASK_LOCAL, dask)):
+                bench.log(f"  rg-import run {' '.join(('--workers', str(workers), *extra))}, {rows} "
+                          f"rows, PostgreSQL ledger ({rep + 1}/{bench.sizes.send_reps}) ...")  # fmt: skip
+                options = ("--ledger", new_database(folder), "--workers", str(workers), *extra)
+                try:
+                    runs[label].append(_timed_run(bench, sandbox, path, options))
+                except RuntimeError as exc:
+                    if label == DASK_LOCAL and not runs[DASK_LOCAL]:  # the cluster never ran here
+                        raise Unavailable(f"the first dask-local run failed: {exc}") from None
+                    raise
+    return runs
+
+
+def _timed_run(
+    bench: Bench, sandbox: SandboxProcess, path: Path, options: tuple[str, ...]
+) -> dict[str, Any]:
+    """One run into a reset sandbox and a fresh site: its send-window and whole-command rates."""
+    sandbox.reset()
+    counter = Inspector(sandbox.root_url)  # the poller's own connection
+    try:
+        with Poller(counter.total, interval_s=POLL_INTERVAL_S) as poller:
+            finished: Finished = bench.cli(
+                "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
+                "--out", bench.fresh("run"), *options, "--yes", "--quiet", "--json", *NO_ASSIGN,
+            )  # fmt: skip
+            time.sleep(0.05)  # one more sample after the last answer
+    finally:
+        counter.close()
+    report = finished.json()
+    created, requests = report["leads"]["created"], report["requests"]["total"]
+    window = send_window(poller.samples)
+    if window is None or requests == 0:
+        raise RuntimeError(f"no sending was seen (created {created}, requests {requests})")
+    return {
+        "created": created,
+        "requests": requests,
+        "window_s": round(window.seconds, 4),
+        "window_leads_per_s": round(window.rate * created / requests, 3),
+        "wall_s": round(finished.wall_s, 3),
+        "whole_leads_per_s": round(created / finished.wall_s, 3),
+        "cpu_s": round(finished.cpu_s, 3),
+    }
+
+
+def _compared(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Both configurations summarised, and dask-local over single for each way of timing."""
+    created = {r["created"] for found in runs.values() for r in found}
+    if len(created) != 1:
+        raise RuntimeError(f"the runs created different numbers of leads: {sorted(created)}")
+    found: dict[str, Any] = {}
+    for label, done in runs.items():
+        found[label] = {
+            "whole_leads_per_s": summarise([r["whole_leads_per_s"] for r in done]),
+            "window_leads_per_s": summarise([r["window_leads_per_s"] for r in done]),
+            "wall_s": summarise([r["wall_s"] for r in done], higher_is_better=False),
+            "runs": done,
+        }
+    for way in ("whole", "window"):
+        spread, single = (
+            found[DASK_LOCAL][f"{way}_leads_per_s"],
+            found[SINGLE][f"{way}_leads_per_s"],
+        )
+        found[f"ratio_{way}"] = round(spread["best"] / single["best"], 4)
+        found[f"ratio_{way}_median"] = round(spread["median"] / single["median"], 4)
+    found["created"] = created.pop()
+    return found
