@@ -18,6 +18,7 @@ outcome never depends on this module.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import gc
@@ -32,6 +33,8 @@ from typing import Any
 from importer.models import Problem
 from importer.outputs.csv_files import neutralise
 from importer.outputs.problem_cells import ProblemCells
+
+ABANDON_WAIT_S = 10.0  # how long an abandoned process may take to clean up and end
 
 
 class BackgroundWorkbook:
@@ -70,6 +73,7 @@ class BackgroundWorkbook:
         except (EOFError, OSError, ValueError):
             saved = False
         finally:
+            atexit.unregister(self.abandon)
             connection.close()
             self._child.join()
         self._given_up = not saved
@@ -84,9 +88,15 @@ class BackgroundWorkbook:
         self._given_up = True
         connection, self._connection = self._connection, None
         if connection is not None:
+            atexit.unregister(self.abandon)
+            # the process sees the end of its rows and removes the sheets openpyxl
+            # has streamed to temporary files (rows of personal data); killed at
+            # once it would leave them behind, so only one that does not end is
             connection.close()
-            self._child.terminate()
-            self._child.join()
+            self._child.join(timeout=ABANDON_WAIT_S)
+            if self._child.is_alive():
+                self._child.terminate()
+                self._child.join()
             self._remove_partial()
 
     def _start(self) -> None:
@@ -94,12 +104,15 @@ class BackgroundWorkbook:
         ours, theirs = context.Pipe(duplex=True)
         self._child = context.Process(
             target=_fill_in_child,
-            args=(theirs, self._header, self._cells, self.xlsx_path),
+            args=(theirs, ours, self._header, self._cells, self.xlsx_path),
             daemon=True,
         )
         self._child.start()
         theirs.close()
         self._connection = ours
+        # a command ending by an error before ``finish``: the process ends cleanly first
+        # (multiprocessing's own handler, registered earlier so run later, would kill it)
+        atexit.register(self.abandon)
 
     def _remove_partial(self) -> None:
         # (the process removes a half-written file itself, unless it was killed)
@@ -108,8 +121,11 @@ class BackgroundWorkbook:
 
 
 def _fill_in_child(
-    connection: Connection, header: list[str], cells: ProblemCells, xlsx_path: Path
-) -> None:
+    connection: Connection, parents: Connection, header: list[str], cells: ProblemCells,
+    xlsx_path: Path,
+) -> None:  # fmt: skip
+    # The parent's end, inherited: closed, so that the parent closing it is an end of rows here
+    parents.close()
     # A short-lived child: collecting garbage would only walk (and so copy) the
     # memory it shares with the parent.
     gc.disable()

@@ -8,6 +8,7 @@ workbook, and ``rg-import plan`` then writes it itself.
 from __future__ import annotations
 
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -62,22 +63,42 @@ def test_a_workbook_filled_in_parts_is_the_one_written_from_the_closed_file(
     assert (book.xlsx_path.stat().st_mode & 0o777) == 0o600
 
 
-def test_a_failing_process_leaves_no_workbook_and_says_so(tmp_path: Path) -> None:
+def _spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder openpyxl streams its sheets to (``tempfile``'s), this test's own:
+    the system's is shared with whatever else runs meanwhile."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))  # (the forked process inherits it)
+    return spool
+
+
+def test_a_failing_process_leaves_no_workbook_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cells = ProblemCells(HEADER, load_mapping("followupboss"))
     book = BackgroundWorkbook(tmp_path / "rejects.xlsx", [*HEADER, *REJECT_DIAGNOSTICS], cells)
-    spooled = set(Path(tempfile.gettempdir()).glob("openpyxl.*"))  # openpyxl's sheet streams
+    spool = _spool(tmp_path, monkeypatch)  # where openpyxl streams its sheets
     book.add(["a,b,c\r\n"], {})  # a row shorter than its header: filling it fails
     assert not book.finish()
     assert not book.xlsx_path.exists()
-    assert set(Path(tempfile.gettempdir()).glob("openpyxl.*")) <= spooled  # no lead data left
+    assert not any(spool.iterdir())  # no lead data left
 
 
-def test_an_abandoned_workbook_leaves_nothing(tmp_path: Path) -> None:
+def test_an_abandoned_workbook_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines, problems = _rejects()
     cells = ProblemCells(HEADER, load_mapping("followupboss"))
     book = BackgroundWorkbook(tmp_path / "rejects.xlsx", [*HEADER, *REJECT_DIAGNOSTICS], cells)
+    spool = _spool(tmp_path, monkeypatch)
     book.add(lines, problems)
+    deadline = time.monotonic() + 30
+    while not any(spool.iterdir()):  # until rows are streamed to a temporary file
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     book.abandon()
+    # the process was not killed: it removed the rows it had streamed
+    assert not any(spool.iterdir())
     assert not book.finish()  # nothing to finish once abandoned
     assert not book.xlsx_path.exists()
     book.add(lines, problems)  # nor to add to
