@@ -145,24 +145,30 @@ class Bench:
         path = self.people(rows)
         while len(done) < reps:
             self.log(f"  rg-import plan, {rows:,} rows ({len(done) + 1}/{reps}) ...")
-            # --assign off: no users listing (it would ask the real service for PLAN_SITE's)
-            finished = self.cli("plan", path, "-m", MAPPING, "--site", PLAN_SITE, "--assign", "off",
-                                "--out", self.fresh("plan"), "--quiet", "--json",
-                                tree_interval_s=TREE_INTERVAL_S)  # fmt: skip
-            report = finished.json()
-            if report["input"]["rows"] != rows:
-                raise RuntimeError(f"plan read {report['input']['rows']} rows, expected {rows}")
-            done.append({
-                "wall_s": round(finished.wall_s, 4),
-                "peak_rss_mb": round(finished.peak_rss_mb, 1),
-                "tree": finished.tree,
-                "cpu_s": round(finished.cpu_s, 3),
-                "in_process_s": report["duration_s"],
-                "create": report["leads"]["create"],
-                "rejected": report["leads"]["rejected"],
-            })  # fmt: skip
-            _remove_tree(Path(report["out_dir"]))
+            done.append(self.timed_plan(path, rows))
         return done[:reps]
+
+    def timed_plan(self, path: Path, rows: int) -> dict[str, Any]:
+        """One timed ``rg-import plan`` of ``path``, which must read ``rows`` rows; its figures."""
+        # --assign off: no users listing (it would ask the real service for PLAN_SITE's)
+        finished = self.cli("plan", path, "-m", MAPPING, "--site", PLAN_SITE, "--assign", "off",
+                            "--out", self.fresh("plan"), "--quiet", "--json",
+                            tree_interval_s=TREE_INTERVAL_S)  # fmt: skip
+        report = finished.json()
+        if report["input"]["rows"] != rows:
+            raise RuntimeError(
+                f"plan read {report['input']['rows']} rows of {path.name}, expected {rows}"
+            )
+        _remove_tree(Path(report["out_dir"]))
+        return {
+            "wall_s": round(finished.wall_s, 4),
+            "peak_rss_mb": round(finished.peak_rss_mb, 1),
+            "tree": finished.tree,
+            "cpu_s": round(finished.cpu_s, 3),
+            "in_process_s": report["duration_s"],
+            "create": report["leads"]["create"],
+            "rejected": report["leads"]["rejected"],
+        }
 
 
 def _remove_tree(path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.harness import load_average, run_timed
 from bench.inputs import workbook_file
-from bench.measures import MAPPING, PLAN_SITE, RUN_TIMEOUT_S, TREE_INTERVAL_S, Bench, summarise
+from bench.measures import MAPPING, PLAN_SITE, RUN_TIMEOUT_S, Bench, summarise
 
 TINY_ROWS = 10
 # python-calamine alone: the sheet read into Python lists, as importer.read.xlsx does first
@@ -64,16 +64,7 @@ def excel_read(bench: Bench) -> dict[str, Any]:
     runs = []
     for rep in range(sizes.plan_reps):
         bench.log(f"  rg-import plan, {rows:,} rows as .xlsx ({rep + 1}/{sizes.plan_reps}) ...")
-        finished = bench.cli("plan", book, "-m", MAPPING, "--site", PLAN_SITE, "--assign", "off",
-                             "--out", bench.fresh("plan"), "--quiet", "--json",
-                             tree_interval_s=TREE_INTERVAL_S)  # fmt: skip
-        report = finished.json()
-        if report["input"]["rows"] != rows:
-            raise RuntimeError(
-                f"plan read {report['input']['rows']} rows of the workbook, expected {rows}"
-            )
-        runs.append({"wall_s": round(finished.wall_s, 4), "in_process_s": report["duration_s"],
-                     "peak_rss_mb": round(finished.peak_rss_mb, 1), "tree": finished.tree})  # fmt: skip
+        runs.append(bench.timed_plan(book, rows))
     csv_runs = bench.plan_runs(rows, sizes.plan_reps)
     calamine = []
     for rep in range(sizes.plan_reps):
