@@ -224,7 +224,14 @@ def test_too_many_rejects_for_a_workbook_leave_it_out(
     assert found["csv"] is not None and found["xlsx"] is None
 
 
-def test_a_half_written_workbook_is_removed(planned: dict[str, Path], tmp_path: Path) -> None:
+def test_a_half_written_workbook_is_removed(
+    planned: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # openpyxl streams its sheets to the temp folder: a folder of this test's own, so the
+    # workbooks other test processes write meanwhile are not taken for this one's leftovers
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
     target = tmp_path / "again.xlsx"
     cells = ProblemCells(HEADER, load_mapping("followupboss"))
     broken = tmp_path / "broken.csv"
@@ -233,11 +240,10 @@ def test_a_half_written_workbook_is_removed(planned: dict[str, Path], tmp_path: 
     )
     with open(broken, "a", encoding="utf-8") as f:
         f.write("a,b,c\n")  # a row shorter than its header: writing it fails part-way
-    spooled = set(Path(tempfile.gettempdir()).glob("openpyxl.*"))  # openpyxl's sheet streams
     with pytest.raises(IndexError):
         write_reject_workbook(broken, target, {}, cells)
     assert not target.exists()
-    assert set(Path(tempfile.gettempdir()).glob("openpyxl.*")) <= spooled  # no lead data left
+    assert list(spool.iterdir()) == []  # no lead data left in openpyxl's sheet streams
 
 
 # --------------------------------------------------------------------------- which cell
