@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -164,19 +163,8 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class WatchedAdapter(HTTPAdapter):
-    """requests' adapter whose connections report to the calling thread's ``Watch``."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        # A SOCKS proxy brings its own connection classes: those keep only the read timeout.
-        if manager.pool_classes_by_scheme.get("http") is HTTPConnectionPool:
-            manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
+# The pool classes to use for each scheme (``importer.send.http_routes`` sets them).
+WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPPool,
+    "https": _WatchedHTTPSPool,
+}
