@@ -32,6 +32,7 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     NewConnectionError,
+    ProtocolError,
     ProxyError,
     ReadTimeoutError,
     SSLError,
@@ -97,29 +98,9 @@ class Transport:
         Success is a 2xx carrying the API's JSON object (a JSON list when
         ``expected`` is ``list``); another 2xx body is a failure.
         """
-        headers = self._request_headers(url)
-        in_body = False
         with self._watchdog.watch(self.settings.read_timeout) as watch:
             try:
-                pool, target = self._routes.for_url(url)
-                # no retries (ours are the client's: urllib3 must not resend bodies
-                # behind our back), no redirects; the body is read within the deadline
-                reply = pool.urlopen(
-                    method,
-                    target,
-                    body=data or None,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                    assert_same_host=False,
-                    timeout=self._timeout,
-                    preload_content=False,
-                    decode_content=False,
-                )
-                in_body = True
-                content = reply.read(decode_content=True)
-                if "set-cookie" in reply.headers:
-                    self._keep_cookies(url, reply)
+                reply, content = self._exchange(method, url, data)
             except Exception as exc:
                 if watch.fired is None and not isinstance(exc, _NO_ANSWER):
                     raise
@@ -136,9 +117,7 @@ class Transport:
             self._count(failure.key)
             return 0, failure, b""
         if error is not None:
-            failure = transport_failure(
-                error, method, url, self.settings.read_timeout, in_body=in_body
-            )
+            failure = transport_failure(error, method, url, self.settings.read_timeout)
             self._count(failure.key)
             return 0, failure, b""
         status = reply.status
@@ -171,6 +150,33 @@ class Transport:
         """Close every connection."""
         self._watchdog.close()
         self._routes.close()
+
+    def _exchange(self, method: str, url: str, data: bytes) -> tuple[BaseHTTPResponse, bytes]:
+        """One request and its whole answer, read within the try's deadline."""
+        pool, target = self._routes.for_url(url)
+        # no retries (ours are the client's: urllib3 must not resend bodies
+        # behind our back), no redirects
+        reply = pool.urlopen(
+            method,
+            target,
+            body=data or None,
+            headers=self._request_headers(url),
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=self._timeout,
+            preload_content=False,
+            decode_content=False,
+        )
+        try:
+            content = reply.read(decode_content=True)
+        except ReadTimeoutError as exc:
+            # The head came: a body that stops coming is a connection lost (as
+            # requests said), not a request without an answer.
+            raise ProtocolError("Connection broken: the body timed out", exc) from exc
+        if "set-cookie" in reply.headers:
+            self._keep_cookies(url, reply)
+        return reply, content
 
     def _count(self, key: str) -> None:
         with self._stats_lock:
@@ -236,14 +242,8 @@ def deadline_failure(method: str, url: str, seconds: float) -> Failure:
     return Failure(error, "timeout", retryable=True, maybe_applied=True)
 
 
-def transport_failure(
-    exc: BaseException, method: str, url: str, read_timeout: float, *, in_body: bool = False
-) -> Failure:
-    """Classify a try that produced no HTTP answer, from what urllib3 raised.
-
-    ``in_body``: the status line and headers had come and the body was being
-    read (a read timeout there is a connection lost, as requests said).
-    """
+def transport_failure(exc: BaseException, method: str, url: str, read_timeout: float) -> Failure:
+    """Classify a try that produced no HTTP answer, from what urllib3 raised."""
     common: dict[str, Any] = {"status": None, "method": method, "url": url}
     if isinstance(exc, SSLError):
         # A certificate or TLS failure does not heal by retrying.
@@ -255,7 +255,7 @@ def transport_failure(
     if isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
         error = TransportError(f"connecting timed out: {short_reason(exc)}", **common)
         return Failure(error, "timeout", retryable=True, maybe_applied=False)
-    if isinstance(exc, ReadTimeoutError) and not in_body:
+    if isinstance(exc, ReadTimeoutError):
         error = TransportError(f"no answer within the {read_timeout:g} s read timeout", **common)
         return Failure(error, "timeout", retryable=True, maybe_applied=True)
     if isinstance(exc, NewConnectionError | ProxyError):
@@ -269,7 +269,7 @@ def transport_failure(
 
 
 def short_reason(exc: BaseException) -> str:
-    """The innermost reason of a urllib3 exception, in one short line."""
+    """The innermost reason of a urllib3 (or requests) exception, in one short line."""
     reason: BaseException = exc
     seen = set()
     while id(reason) not in seen:
