@@ -7,7 +7,8 @@ functions in ``importer.send.client_settings`` (the settings), ``importer.send.r
 (what is retried, after how long) and ``importer.send.http_errors`` (reading error
 answers); this module runs the retry loop around single tries, which
 ``importer.send.transport`` sends and classifies, each taken in turn through
-``importer.send.in_flight``. Nothing outside these modules imports ``requests``.
+``importer.send.in_flight``. The HTTP library is the business of
+``transport`` (urllib3), ``http_routes`` and ``http_deadline`` alone.
 
 Deadlines: ``read_timeout`` is the most one try may take, from connecting to the
 last byte of the answer (``importer.send.transport``). Every wait (a retry, the

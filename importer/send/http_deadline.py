@@ -25,10 +25,9 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -137,23 +136,56 @@ class Watchdog:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    """Reports to the calling thread's ``Watch``; sends a request's head and body in one write.
+
+    urllib3 writes the head, then the body: two system calls, two TCP segments
+    and two wake-ups of the server for every request. Joining them is one of
+    each (the bytes on the wire are the same).
+    """
+
+    _rg_body: bytes | None = None  # the body to send along with the head
+
     def connect(self) -> None:
         _attach(self)
         super().connect()
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         _attach(self)
-        super().request(*args, **kwargs)
+        named = {name.lower() for name in headers or ()}
+        if (
+            not isinstance(body, bytes)
+            or not body
+            or kwargs.get("chunked")
+            or named & {"content-length", "transfer-encoding"}
+        ):
+            super().request(method, url, body, headers, **kwargs)
+            return
+        if self.sock is None:
+            self.connect()  # a proxy tunnel's CONNECT goes out on its own, before the head
+        self._rg_body = body
+        try:
+            headers = {**(headers or {}), "Content-Length": str(len(body))}
+            super().request(method, url, None, headers, **kwargs)
+        finally:
+            self._rg_body = None
+
+    def send(self, data: Any) -> None:
+        body = self._rg_body
+        if body is not None:  # the head: the first write of the request
+            self._rg_body = None
+            data = bytes(data) + body
+        super().send(data)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        _attach(self)
-        super().connect()
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
-        super().request(*args, **kwargs)
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
@@ -164,19 +196,8 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class WatchedAdapter(HTTPAdapter):
-    """requests' adapter whose connections report to the calling thread's ``Watch``."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        # A SOCKS proxy brings its own connection classes: those keep only the read timeout.
-        if manager.pool_classes_by_scheme.get("http") is HTTPConnectionPool:
-            manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
+# The pool classes to use for each scheme (``importer.send.http_routes`` sets them).
+WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPPool,
+    "https": _WatchedHTTPSPool,
+}

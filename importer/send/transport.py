@@ -7,30 +7,44 @@ of the answer; ``importer.send.http_deadline`` enforces it (urllib3 alone bounds
 each socket read, which a trickling server never trips) and also cuts tries short
 when the run stops.
 
-Connections: one ``HTTPAdapter`` (one urllib3 pool of ``pool_size`` connections
-per host) is shared by every thread, and each thread gets its own light
-``requests.Session`` mounted on it. urllib3's pool is thread-safe; a Session adds
-mutable state (cookie jar, default headers, redirect handling) that requests
-does not promise to be thread-safe, so sessions are not shared between threads.
+A try goes through urllib3 directly: requests' per-try work (a PreparedRequest
+and its copies, a Response, case-insensitive header dicts, hooks, the cookie
+jar's mock request) was most of a lead's CPU. What requests would add is fixed
+once per client: its default headers under ours, the ``Authorization`` header,
+and per origin the pool, proxy and CA bundle (``importer.send.http_routes``).
+urllib3's pools are thread-safe and shared by every thread; cookies a server
+sets are kept per thread, as each thread had its own requests ``Session``.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
+import urllib.request
 from collections import Counter
+from http.client import HTTPException
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.cookies import extract_cookies_to_jar
-from urllib3.exceptions import MaxRetryError
+import requests.utils
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, Timeout
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.util import make_headers
 
 from importer import __version__
 from importer.config import Credentials, is_loopback
 from importer.errors import Stopping, TransportError
 from importer.send.client_settings import ClientSettings
-from importer.send.http_deadline import Watchdog, WatchedAdapter
+from importer.send.http_deadline import Watchdog
+from importer.send.http_routes import Routes
 from importer.send.retry_policy import Failure, classify_answer, classify_success
 
 __all__ = [
@@ -44,7 +58,10 @@ __all__ = [
 
 USER_AGENT = f"rg-import/{__version__}"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-_PREPARED_KEPT = 64  # prepared requests kept per thread (one per lead URL for updates)
+
+# What a try that got no answer raised: urllib3's errors, and what http.client
+# or the socket raise once the watchdog has shut a socket down under them.
+_NO_ANSWER = (HTTPError, OSError, HTTPException)
 
 
 class Transport:
@@ -60,13 +77,13 @@ class Transport:
         self._credentials = credentials
         self.settings = settings
         self._watchdog = Watchdog(stop)
-        self._adapter = WatchedAdapter(
-            pool_connections=settings.pool_size,
-            pool_maxsize=settings.pool_size,
-            max_retries=0,  # retries are ours: urllib3 must not resend bodies behind our back
-        )
-        self._local = threading.local()
-        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        # The sandbox is on this machine: an HTTP(S)_PROXY from the environment
+        # must not route it through a proxy (nor REQUESTS_CA_BUNDLE apply).
+        loopback = is_loopback(urlsplit(settings.base_url).hostname or "")
+        self._routes = Routes(settings.pool_size, trust_env=not loopback)
+        self._timeout = Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
+        self._headers: dict[str, str] | None = None  # made on the first try
+        self._local = threading.local()  # .cookies: the thread's CookieJar
         self._stats_lock = threading.Lock()
         self._by_status: Counter[str] = Counter()
         self._total = 0
@@ -81,19 +98,11 @@ class Transport:
         Success is a 2xx carrying the API's JSON object (a JSON list when
         ``expected`` is ``list``); another 2xx body is a failure.
         """
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
-        session = self._session()
         with self._watchdog.watch(self.settings.read_timeout) as watch:
             try:
-                prepared, environment = self._prepared(session, method, url, data)
-                # the adapter, not Session.send: no redirects, no hooks, so all that
-                # Session.send adds is keeping cookies, done here when one comes
-                reply = self._adapter.send(prepared, timeout=timeout, **environment)
-                reply.content  # noqa: B018 (read within the deadline, as stream=False does)
-                if "set-cookie" in reply.headers:
-                    extract_cookies_to_jar(session.cookies, prepared, reply.raw)
+                reply, content = self._exchange(method, url, data)
             except Exception as exc:
-                if watch.fired is None and not isinstance(exc, requests.RequestException):
+                if watch.fired is None and not isinstance(exc, _NO_ANSWER):
                     raise
                 error: Exception | None = exc
             else:
@@ -108,26 +117,21 @@ class Transport:
             self._count(failure.key)
             return 0, failure, b""
         if error is not None:
-            assert isinstance(error, requests.RequestException)
             failure = transport_failure(error, method, url, self.settings.read_timeout)
             self._count(failure.key)
             return 0, failure, b""
-        self._count(str(reply.status_code))
-        if 200 <= reply.status_code < 300:
+        status = reply.status
+        self._count(str(status))
+        if 200 <= status < 300:
             # a captive portal or SSO proxy answers 200 with its own page
             foreign = classify_success(
-                reply.status_code,
-                reply.headers,
-                reply.content,
-                method=method,
-                url=url,
-                expected=expected,
+                status, reply.headers, content, method=method, url=url, expected=expected
             )
-            return reply.status_code, foreign, reply.content
+            return status, foreign, content
         failure = classify_answer(
-            reply.status_code, reply.reason, reply.headers, reply.content, method=method, url=url
+            status, reply.reason, reply.headers, content, method=method, url=url
         )
-        return reply.status_code, failure, reply.content
+        return status, failure, content
 
     def count_retry(self) -> None:
         with self._stats_lock:
@@ -145,64 +149,86 @@ class Transport:
     def close(self) -> None:
         """Close every connection."""
         self._watchdog.close()
-        for session in list(self._sessions):
-            session.close()
-        self._adapter.close()
+        self._routes.close()
+
+    def _exchange(self, method: str, url: str, data: bytes) -> tuple[BaseHTTPResponse, bytes]:
+        """One request and its whole answer, read within the try's deadline."""
+        pool, target = self._routes.for_url(url)
+        # no retries (ours are the client's: urllib3 must not resend bodies
+        # behind our back), no redirects
+        reply = pool.urlopen(
+            method,
+            target,
+            body=data or None,
+            headers=self._request_headers(url),
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=self._timeout,
+            preload_content=False,
+            decode_content=False,
+        )
+        try:
+            content = reply.read(decode_content=True)
+        except ReadTimeoutError as exc:
+            # The head came: a body that stops coming is a connection lost (as
+            # requests said), not a request without an answer.
+            raise ProtocolError("Connection broken: the body timed out", exc) from exc
+        if "set-cookie" in reply.headers:
+            self._keep_cookies(url, reply)
+        return reply, content
 
     def _count(self, key: str) -> None:
         with self._stats_lock:
             self._total += 1
             self._by_status[key] += 1
 
-    def _prepared(
-        self, session: requests.Session, method: str, url: str, data: bytes
-    ) -> tuple[requests.PreparedRequest, dict[str, Any]]:
-        """The request ``session.request`` would send, and its settings from the environment.
+    def _request_headers(self, url: str) -> dict[str, str]:
+        """The headers of a try: requests' defaults under ours, and a thread's cookies.
 
-        What does not depend on the body (URL, headers, auth, the proxies and CA
-        bundle from the environment) is worked out once per method and URL and
-        kept for the thread's session: doing it again for every try was a good
-        share of a lead's CPU. A new cookie of the session starts the cache afresh.
+        urllib3 adds ``Host`` and ``Content-Length`` (none for a GET without a body).
         """
-        cache: dict[tuple[str, str], tuple[requests.PreparedRequest, dict[str, Any]]]
-        cache = self._local.prepared
-        if len(session.cookies) != self._local.cookies or len(cache) >= _PREPARED_KEPT:
-            cache.clear()
-            self._local.cookies = len(session.cookies)
-        found = cache.get((method, url))
-        if found is None:
-            template = session.prepare_request(requests.Request(method, url))
-            environment = dict(session.merge_environment_settings(url, {}, None, None, None))
-            found = cache[method, url] = (template, environment)
-        prepared = found[0].copy()
-        if data:  # what prepare_body does with bytes; the template says "0" or nothing
-            prepared.body = data
-            prepared.headers["Content-Length"] = str(len(data))
-        return prepared, found[1]
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.mount("https://", self._adapter)
-            session.mount("http://", self._adapter)
-            session.auth = (self._credentials.username, self._credentials.password)
-            if is_loopback(urlsplit(self.settings.base_url).hostname or ""):
-                # The sandbox is on this machine: an HTTP(S)_PROXY from the
-                # environment must not route it through a proxy.
-                session.trust_env = False
-            session.headers.update(
+        headers = self._headers
+        if headers is None:
+            headers = dict(requests.utils.default_headers())
+            headers.update(
                 {
                     "User-Agent": USER_AGENT,
                     "Accept": "application/json",
                     "Content-Type": JSON_CONTENT_TYPE,
                 }
             )
-            self._local.session = session
-            self._local.prepared = {}
-            self._local.cookies = 0
-            self._sessions.add(session)
-        return session
+            # latin-1, as requests encodes Basic credentials; raised at the first try, as before
+            credentials = f"{self._credentials.username}:{self._credentials.password}"
+            headers["Authorization"] = make_headers(basic_auth=credentials)["authorization"]
+            self._headers = headers
+        jar: CookieJar | None = getattr(self._local, "cookies", None)
+        if not jar:  # no cookie yet (an empty CookieJar is false)
+            return headers
+        request = urllib.request.Request(url)
+        jar.add_cookie_header(request)
+        cookie = request.get_header("Cookie")
+        return headers if cookie is None else {**headers, "Cookie": cookie}
+
+    def _keep_cookies(self, url: str, reply: BaseHTTPResponse) -> None:
+        """Keep the cookies an answer sets, for the calling thread's next tries."""
+        jar: CookieJar | None = getattr(self._local, "cookies", None)
+        if jar is None:
+            jar = self._local.cookies = CookieJar()
+        jar.extract_cookies(_CookieAnswer(reply.headers), urllib.request.Request(url))  # type: ignore[arg-type]
+
+
+class _CookieAnswer:
+    """What ``CookieJar.extract_cookies`` reads of an answer: its headers."""
+
+    def __init__(self, headers: HTTPHeaderDict) -> None:
+        self._headers = headers
+
+    def info(self) -> _CookieAnswer:
+        return self
+
+    def get_all(self, name: str, default: list[str]) -> list[str]:
+        return self._headers.getlist(name) or default
 
 
 def deadline_failure(method: str, url: str, seconds: float) -> Failure:
@@ -216,31 +242,25 @@ def deadline_failure(method: str, url: str, seconds: float) -> Failure:
     return Failure(error, "timeout", retryable=True, maybe_applied=True)
 
 
-def transport_failure(
-    exc: requests.RequestException, method: str, url: str, read_timeout: float
-) -> Failure:
-    """Classify an exchange that produced no HTTP answer."""
+def transport_failure(exc: BaseException, method: str, url: str, read_timeout: float) -> Failure:
+    """Classify a try that produced no HTTP answer, from what urllib3 raised."""
     common: dict[str, Any] = {"status": None, "method": method, "url": url}
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, SSLError):
         # A certificate or TLS failure does not heal by retrying.
         error = TransportError(
             f"TLS handshake failed: {short_reason(exc)}; check the base URL and the system CA store",
             **common,
         )
         return Failure(error, "connection", retryable=False, maybe_applied=False)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
         error = TransportError(f"connecting timed out: {short_reason(exc)}", **common)
         return Failure(error, "timeout", retryable=True, maybe_applied=False)
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, ReadTimeoutError):
         error = TransportError(f"no answer within the {read_timeout:g} s read timeout", **common)
         return Failure(error, "timeout", retryable=True, maybe_applied=True)
-    if (
-        isinstance(exc, requests.exceptions.ConnectionError)
-        and exc.args
-        and isinstance(exc.args[0], MaxRetryError)
-    ):
-        # urllib3 reports a failure to *open* the connection this way (refused,
-        # DNS, unreachable): the request never left, so resending is safe.
+    if isinstance(exc, NewConnectionError | ProxyError):
+        # Opening the connection failed (refused, DNS, unreachable, or the proxy
+        # on the way): the request never left, so resending is safe.
         error = TransportError(f"could not connect: {short_reason(exc)}", **common)
         return Failure(error, "connection", retryable=True, maybe_applied=False)
     # Closed or reset after the request went out (or while reading the answer).
@@ -249,7 +269,7 @@ def transport_failure(
 
 
 def short_reason(exc: BaseException) -> str:
-    """The innermost reason of a requests/urllib3 exception, in one short line."""
+    """The innermost reason of a urllib3 (or requests) exception, in one short line."""
     reason: BaseException = exc
     seen = set()
     while id(reason) not in seen:
