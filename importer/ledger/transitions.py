@@ -58,9 +58,7 @@ def _checked_payload(
     return text, found
 
 
-def _check_lead_id(
-    conn: sqlite3.Connection, row_key: tuple[str, str, str], lead_id: str
-) -> None:
+def _check_lead_id(conn: sqlite3.Connection, row_key: tuple[str, str, str], lead_id: str) -> None:
     """Raise LeadIdConflict if the row has another id the server may already know, or if
     the id belongs to another row.
 
@@ -75,7 +73,11 @@ def _check_lead_id(
     ).fetchall()
     rows = [(tuple(row[:3]), row[3:]) for row in found]
     for where, (their_id, state, confirmed) in rows:
-        if where == row_key and their_id != lead_id and (state != "failed" or confirmed is not None):
+        if (
+            where == row_key
+            and their_id != lead_id
+            and (state != "failed" or confirmed is not None)
+        ):
             raise LeadIdConflict(
                 f"{source}/{key} was sent as lead {their_id}; it cannot become {lead_id}: "
                 "keep the lead id of a row once the server may have it"
