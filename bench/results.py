@@ -254,7 +254,7 @@ def _send(t: _Table, send: Mapping[str, Any], _judged: Mapping[str, Any]) -> Non
               f">= {fraction:.0%} of ideal" if fraction else "",
               t.verdict(f"send throughput, {r['workers']} workers") if fraction else "",
               f"best of {r['leads_per_s']['n']}, median {r['leads_per_s']['median']:,.1f}; "
-              f"cross-check (duration - 2 plans) {r['cross_check_leads_per_s']['best']:,.1f}"
+              f"cross-check (duration - plan) {r['cross_check_leads_per_s']['best']:,.1f}"
               + (f"; CPU {cpu['best']:.2f} ms/lead" if cpu else ""))  # fmt: skip
 
 

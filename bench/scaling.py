@@ -25,8 +25,8 @@ def send_at_0ms(bench: Bench) -> dict[str, Any]:
     """Leads per second and CPU per lead of ``rg-import run`` into a sandbox without latency.
 
     The CPU is the run's own (user + system, ``os.wait4``), divided by the leads
-    it created, with nothing subtracted: start-up and both plans of the file are
-    in it. The CPU of an ``rg-import plan`` of the same file is reported next to
+    it created, with nothing subtracted: start-up, reading the file through and
+    its plan are in it. The CPU of an ``rg-import plan`` of the same file is reported next to
     it, so the share of sending can be seen.
     """
     sizes = bench.sizes

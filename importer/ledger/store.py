@@ -100,7 +100,9 @@ def _iso(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a ``Z``; naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    elif moment.tzinfo is not UTC:  # the clock's own time is UTC already
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LedgerStore:

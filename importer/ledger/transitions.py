@@ -46,28 +46,50 @@ class LeadIdConflict(LedgerError):
     """A lead id would be given to a second source row, or changed for one the server may know."""
 
 
-def _checked_payload(payload: Mapping[str, Any], payload_hash: str, source: str, key: str) -> str:
-    """The canonical JSON of ``payload``; ValueError if ``payload_hash`` is not its hash."""
+def _checked_payload(
+    payload: Mapping[str, Any], payload_hash: str | None, source: str, key: str
+) -> tuple[str, str]:
+    """The canonical JSON of ``payload`` and its hash; ValueError if ``payload_hash``
+    is given and is not that hash. None: the hash is made here, the payload encoded once."""
     text = canonical_json(payload)
-    if hashlib.sha256(text.encode("utf-8")).hexdigest() != payload_hash:
+    found = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if payload_hash is not None and found != payload_hash:
         raise ValueError(f"payload_hash does not match the payload of {source}/{key}")
-    return text
+    return text, found
 
 
-def _keep_lead_id(conn: sqlite3.Connection, site: str, source: str, key: str, lead_id: str) -> None:
-    """Raise LeadIdConflict if the row has another id the server may already know.
+def _check_lead_id(conn: sqlite3.Connection, row_key: tuple[str, str, str], lead_id: str) -> None:
+    """Raise LeadIdConflict if the row has another id the server may already know, or if
+    the id belongs to another row.
 
-    Only a failed row the server never confirmed may change its id.
+    Only a failed row the server never confirmed may change its id. One statement
+    reads both the row and the id's owner (each through its unique index).
     """
-    row = conn.execute(
-        "SELECT lead_id, state, payload_hash FROM leads WHERE site = ? AND source = ? AND key = ?",
-        (site, source, key),
-    ).fetchone()
-    if row is not None and row[0] != lead_id and (row[1] != "failed" or row[2] is not None):
-        raise LeadIdConflict(
-            f"{source}/{key} was sent as lead {row[0]}; it cannot become {lead_id}: "
-            "keep the lead id of a row once the server may have it"
-        )
+    site, source, key = row_key
+    found = conn.execute(
+        "SELECT site, source, key, lead_id, state, payload_hash FROM leads "
+        "WHERE (site = ? AND source = ? AND key = ?) OR lead_id = ?",
+        (site, source, key, lead_id),
+    ).fetchall()
+    rows = [(tuple(row[:3]), row[3:]) for row in found]
+    for where, (their_id, state, confirmed) in rows:
+        if (
+            where == row_key
+            and their_id != lead_id
+            and (state != "failed" or confirmed is not None)
+        ):
+            raise LeadIdConflict(
+                f"{source}/{key} was sent as lead {their_id}; it cannot become {lead_id}: "
+                "keep the lead id of a row once the server may have it"
+            )
+    # Asked first, not after the unique index refuses it: PostgreSQL reads
+    # nothing more in a transaction once a statement of it failed.
+    for where, (their_id, _state, _confirmed) in rows:
+        if where != row_key and their_id == lead_id:
+            raise LeadIdConflict(
+                f"lead id {lead_id} of {source}/{key} already belongs to "
+                f"{where[1]}/{where[2]} (site {where[0]}); two rows must never share an id"
+            )
 
 
 class LedgerTransitions:
@@ -91,7 +113,7 @@ class LedgerTransitions:
         lead_id: str,
         *,
         payload: Mapping[str, Any],
-        payload_hash: str,
+        payload_hash: str | None = None,
         activity_hashes: Sequence[str] | Mapping[str, Mapping[str, Any]] = (),
         row_digest: str | None = None,
         row_activities: int = 0,
@@ -106,19 +128,25 @@ class LedgerTransitions:
         The row becomes ``sending`` with one more attempt; its confirmed payload
         is kept until ``lead_sent``. ``activity_hashes`` names the activities
         the request carries (a mapping also stores their payloads); they become
-        ``sending`` for ``lead_id``. Raises ValueError if ``payload_hash`` is not
-        the hash of ``payload`` or the id is no UUID, and LeadIdConflict if the
-        id belongs to another row or the row's id cannot change any more.
+        ``sending`` for ``lead_id``. ``payload_hash`` is the payload's hash
+        (``store.payload_hash``) when the caller has it; without it the hash is
+        made here. Raises ValueError if ``payload_hash`` is not the hash of
+        ``payload`` or the id is no UUID, and LeadIdConflict if the id belongs
+        to another row or the row's id cannot change any more.
         """
         lead_id = normalize_lead_id(lead_id)
-        text = _checked_payload(payload, payload_hash, source, key)
+        text, digest = _checked_payload(payload, payload_hash, source, key)
         now = self._store.now()
-        pending = (text, payload_hash, row_digest, row_activities)
+        pending = (text, digest, row_digest, row_activities)
+        # the activities' rows are made before the first write, so that a payload
+        # that is not JSON fails the call with nothing of it written
+        activities = self._activity_rows(lead_id, activity_hashes, now)
+        row_key = (site, source, key)
 
         def write(conn: sqlite3.Connection) -> None:
-            _keep_lead_id(conn, site, source, key, lead_id)
-            self._upsert_sending(conn, (site, source, key), lead_id, pending, now)
-            self._begin_activities(conn, lead_id, activity_hashes, now)
+            _check_lead_id(conn, row_key, lead_id)
+            self._upsert_sending(conn, row_key, lead_id, pending, now)
+            self._begin_activities(conn, activities)
 
         self._group.run(write)
 
@@ -131,16 +159,6 @@ class LedgerTransitions:
         now: str,
     ) -> None:
         """Make the row ``sending`` with ``pending`` (payload, hash, digest, activities)."""
-        # Asked first, not after the unique index refuses it: PostgreSQL reads
-        # nothing more in a transaction once a statement of it failed.
-        owner = conn.execute(
-            "SELECT site, source, key FROM leads WHERE lead_id = ?", (lead_id,)
-        ).fetchone()
-        if owner is not None and tuple(owner) != row_key:
-            raise LeadIdConflict(
-                f"lead id {lead_id} of {row_key[1]}/{row_key[2]} already belongs to "
-                f"{owner[1]}/{owner[2]} (site {owner[0]}); two rows must never share an id"
-            )
         try:
             conn.execute(
                 "INSERT INTO leads (site, source, key, lead_id, state, pending_payload, "
@@ -162,14 +180,26 @@ class LedgerTransitions:
                 "row; two rows must never share an id"
             ) from None
 
-    def _begin_activities(
+    def _activity_rows(
         self,
-        conn: sqlite3.Connection,
         lead_id: str,
         activities: Sequence[str] | Mapping[str, Mapping[str, Any]],
         now: str,
-    ) -> None:
+    ) -> list[tuple[Any, ...]]:
+        """The parameters of ``_begin_activities``: one row per activity, its payload as
+        canonical JSON (None: keep the one stored)."""
         payloads = activities if isinstance(activities, Mapping) else dict.fromkeys(activities)
+        run_id = self._store.run_id
+        return [
+            (lead_id, h, None if p is None else canonical_json(p), run_id, now, now)
+            for h, p in payloads.items()
+        ]
+
+    @staticmethod
+    def _begin_activities(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Make the activities of ``rows`` (``_activity_rows``) ``sending``."""
+        if not rows:
+            return
         conn.executemany(
             "INSERT INTO activities (lead_id, activity_hash, state, payload, attempts, run_id, "
             "created_at, updated_at) VALUES (?, ?, 'sending', ?, 1, ?, ?, ?) "
@@ -177,10 +207,7 @@ class LedgerTransitions:
             "payload = coalesce(excluded.payload, activities.payload), "
             "attempts = activities.attempts + 1, last_status = NULL, last_error = NULL, "
             "run_id = excluded.run_id, updated_at = excluded.updated_at",
-            [
-                (lead_id, h, None if p is None else canonical_json(p), self._store.run_id, now, now)
-                for h, p in payloads.items()
-            ],
+            rows,
         )
 
     def _finish_lead(
@@ -311,8 +338,8 @@ class LedgerTransitions:
     def begin_activities(self, lead_id: str, activities: Mapping[str, Mapping[str, Any]]) -> None:
         """Record that ``activities`` (hash -> payload) are about to be posted to ``lead_id``."""
         lead_id = normalize_lead_id(lead_id)
-        now = self._store.now()
-        self._group.run(lambda conn: self._begin_activities(conn, lead_id, activities, now))
+        rows = self._activity_rows(lead_id, activities, self._store.now())
+        self._group.run(lambda conn: self._begin_activities(conn, rows))
 
     def activities_done(
         self,

@@ -14,6 +14,7 @@ count as a refusal: it tells nothing of load).
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -25,9 +26,35 @@ from importer.send.throttle import RateLimiter
 if TYPE_CHECKING:
     from importer.send.retry_policy import Failure
 
-__all__ = ["IN_FLIGHT_POLL_S", "InFlight"]
+__all__ = ["IN_FLIGHT_POLL_S", "InFlight", "Places"]
 
 IN_FLIGHT_POLL_S = 0.25  # how often a thread waiting for a place in flight looks at ``stop``
+
+
+class Places:
+    """``count`` places in flight: ``acquire`` waits for one, ``release`` gives it back.
+
+    What ``threading.Semaphore`` does, as a queue of tokens: taking and giving
+    back are one call into C each (``queue.SimpleQueue``), where the semaphore
+    runs a Python condition variable whose lock every waiting thread contends
+    for. A run's threads take and give back a place once per request.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(count):
+            self._tokens.put(None)
+
+    def acquire(self, timeout: float) -> bool:
+        """Take a place, waiting at most ``timeout`` seconds; whether one was taken."""
+        try:
+            self._tokens.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        return True
+
+    def release(self) -> None:
+        self._tokens.put(None)
 
 
 class InFlight:
@@ -47,8 +74,8 @@ class InFlight:
     ) -> None:
         self._stop = stop
         self._adaptive = AdaptiveGate(concurrency) if concurrency is not None else None
-        self._in_flight: threading.Semaphore | AdaptiveGate | None = self._adaptive or (
-            threading.Semaphore(max_in_flight) if max_in_flight else None
+        self._in_flight: Places | AdaptiveGate | None = self._adaptive or (
+            Places(max_in_flight) if max_in_flight else None
         )
         self._limiter = rate_limiter
         self._sleep = sleep

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from importer.ledger.store import payload_hash
 from importer.plan.payloads import ledger_payload
 from importer.plan.rows import RowPlan
 from importer.send.send_outcome import SendPolicy
@@ -38,7 +37,7 @@ class RowRecords:
         complete = set(confirmed) >= everything
         self.ledger.begin_lead(
             self.policy.site, self.policy.source, plan.key, plan.lead_id,
-            payload=stored, payload_hash=payload_hash(stored), activity_hashes=activities or {},
+            payload=stored, activity_hashes=activities or {},  # hashed once, there
             row_digest=plan.digest if complete else None, row_activities=len(everything),
         )  # fmt: skip
 

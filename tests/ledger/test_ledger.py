@@ -212,6 +212,34 @@ def test_begin_refuses_a_hash_that_is_not_the_payloads(ledger: Ledger) -> None:
     assert ledger.lookup(SITE, SOURCE, ["p1"]) == {}
 
 
+def test_begin_without_a_hash_stores_the_payloads_own(ledger: Ledger) -> None:
+    payload = {"b": "é", "a": [1, 2]}
+    ledger.begin_lead(SITE, SOURCE, "p1", lead_id_for("p1"), payload=payload)
+    ledger.lead_sent(SITE, SOURCE, "p1", status=201)
+    sent = record(ledger, "p1")
+    assert sent.payload_hash == payload_hash(payload)
+    assert sent.payload == payload
+
+
+def test_a_begin_whose_activity_is_not_json_writes_nothing(ledger: Ledger) -> None:
+    with pytest.raises(ValueError):
+        begin(ledger, "p1", {"a": 1}, activity_hashes={"h1": {"value": math.nan}})
+    assert ledger.lookup(SITE, SOURCE, ["p1"]) == {}
+    assert ledger.activity_states([lead_id_for("p1")]) == {lead_id_for("p1"): {}}
+
+
+def test_one_row_with_the_id_and_another_owning_it_says_the_rows_own_conflict(
+    ledger: Ledger,
+) -> None:
+    begin(ledger, "p1", {"a": 1})
+    ledger.lead_sent(SITE, SOURCE, "p1", status=201)
+    begin(ledger, "p2", {"a": 2})
+    # p1's id may be on the server: that it belongs to p2 too is said second
+    with pytest.raises(LeadIdConflict, match="cannot become"):
+        begin(ledger, "p1", {"a": 1}, lead_id=lead_id_for("p2"))
+    assert record(ledger, "p1").lead_id == lead_id_for("p1")
+
+
 def test_lead_ids_are_normalised(ledger: Ledger) -> None:
     upper = lead_id_for("p1").upper().replace("-", "")
     begin(ledger, "p1", {"a": 1}, lead_id=upper, activity_hashes=["h1"])

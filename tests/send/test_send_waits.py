@@ -30,6 +30,7 @@ from importer.outputs.report import shown_json
 from importer.sandbox.runner import start_sandbox
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
+from importer.send.in_flight import InFlight
 from tests.conftest import SITE
 from tests.send.test_run import PEOPLE, assert_invariant, ledger_counts, run_result
 from tests.send.test_run_crash import start_run, wait_for
@@ -180,6 +181,27 @@ def test_a_request_waiting_to_retry_holds_no_place_in_flight() -> None:
             stop.set()
             assert finished(first) and finished(second)
     assert isinstance(first_outcome[0], Stopping)
+
+
+def test_places_in_flight_let_in_as_many_as_they_are_and_stop_ends_a_wait() -> None:
+    """Two places: two threads prepare at once, a third waits until one gives its place
+    back, and a waiter still waiting when the run stops raises Stopping, holding nothing."""
+    stop = threading.Event()
+    gate = InFlight(stop, 2, None, None)
+    gate.prepare()  # this thread's place
+    other, _ = in_thread(gate.prepare)
+    assert finished(other), "the second place was not given"
+    third, third_outcome = in_thread(lambda: gate.enter(maybe_applied=False))
+    third.join(timeout=0.3)
+    assert third.is_alive(), "a third thread got in past two places"
+    gate.unprepare()  # this thread gives its place back: the third gets it
+    assert finished(third)
+    assert third_outcome == [None]
+    fourth, fourth_outcome = in_thread(lambda: gate.enter(maybe_applied=True))
+    stop.set()
+    assert finished(fourth), "the stop did not end the wait for a place"
+    [error] = fourth_outcome
+    assert isinstance(error, Stopping) and error.maybe_applied
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
