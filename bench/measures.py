@@ -67,6 +67,11 @@ class Sizes:
     # send_at_0ms: throughput and CPU per lead without latency
     zero_rows: int = 3000
     zero_workers: tuple[int, ...] = (16, 32, 64)
+    # send_processes: --send-processes side by side, at 0 ms (zero_rows) and at latency_ms
+    process_counts: tuple[int, ...] = (1, 2, 3)
+    process_workers_0ms: tuple[int, ...] = (16, 64)
+    process_workers_slow: int = 64
+    process_slow_rows: int = 4800
     # auto_workers: --workers auto against these fixed counts, into a sandbox with
     # --rate-limit auto_rate_limit (0 ms) and into one at latency_ms without a limit
     auto_fixed: tuple[int, ...] = (4, 16, 64)
@@ -87,7 +92,7 @@ QUICK = Sizes(
     plan_rows=2_000, memory_rows=(2_000, 20_000), scale_out=(40, 2, 2),
     send_rows=((1, 10), (4, 40), (16, 160), (32, 160), (64, 160)),
     naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
-    throttle_rows=100, zero_rows=100, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
+    throttle_rows=100, zero_rows=100, process_slow_rows=160, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
 )  # fmt: skip
 
 
@@ -265,10 +270,17 @@ def send_throughput(bench: Bench) -> dict[str, Any]:
 
 
 def timed_send(
-    bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float
-) -> dict[str, Any]:
-    """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox."""
-    finished, samples = send_once(bench, sandbox, path, ("--workers", str(workers)))
+    bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float,
+    processes: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox.
+
+    ``processes`` above 1 adds ``--send-processes``; the CPU is then the whole
+    process tree's (the run reaps its sending processes, so ``os.wait4`` counts them)."""
+    options = ("--workers", str(workers))
+    if processes > 1:
+        options += ("--send-processes", str(processes))
+    finished, samples = send_once(bench, sandbox, path, options)
     report = finished.json()
     created, requests = report["leads"]["created"], report["requests"]["total"]
     window = send_window(samples)
