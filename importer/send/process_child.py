@@ -4,8 +4,8 @@ Started by ``importer.send.process_client`` as ``python -m
 importer.send.process_child FD``, where FD is its end of a socket pair. The
 first message brings the credentials, the client settings and this process's
 share of ``--workers``/``--max-workers``/``--rps`` (over the pipe, never in argv
-or the environment); every later one is a call of a ``Client`` method, run in a
-thread pool, answered with its result or its error as plain data
+or the environment); every later one is a call of a ``Client`` method, run by a
+pool of threads, answered with its result or its error as plain data
 (``importer.send.process_wire``), and the client's running stats.
 
 It ignores Ctrl-C (the run's process decides when to stop and says so) and ends
@@ -21,9 +21,9 @@ import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 import os  # noqa: E402
+import queue  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -61,7 +61,15 @@ class _Serving:
             max_in_flight=setup["max_in_flight"], concurrency=auto,
             on_attempt=self._attempted if self.log_attempts else None,
         )  # fmt: skip
-        self.pool = ThreadPoolExecutor(max_workers=setup["threads"], thread_name_prefix="send")
+        # a plain queue and threads started up front: a call costs a put and a get, where
+        # an executor's submit makes a Future and wakes a thread through a Condition
+        self.calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._work, name=f"send-{i}", daemon=True)
+            for i in range(setup["threads"])
+        ]
+        for thread in self.threads:
+            thread.start()
 
     def serve(self) -> None:
         """Answer calls until told to close; a pipe that closes ends the process at once."""
@@ -74,15 +82,22 @@ class _Serving:
                 os._exit(0)
             kind = message[0]
             if kind == wire.CALL:
-                self.pool.submit(self._call, *message[1:])
+                self.calls.put(message[1:])
             elif kind == wire.STOP:
                 self.stop.set()
             elif kind == wire.STATS:
                 self._answer(message[1], True, None, [])
             elif kind == wire.CLOSE:
                 break
-        self.pool.shutdown(wait=True)
+        for _ in self.threads:
+            self.calls.put(None)
+        for thread in self.threads:
+            thread.join()
         self.client.close()
+
+    def _work(self) -> None:
+        while (call := self.calls.get()) is not None:
+            self._call(*call)
 
     def _call(self, call_id: int, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.local.attempts = []
