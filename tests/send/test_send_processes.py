@@ -258,3 +258,56 @@ def test_the_sending_processes_end_with_a_killed_run(tmp_path: Path) -> None:
         proc.communicate(timeout=30)
         assert wait_gone(children) == set()
         assert len(sandbox.leads(SITE)) > 0
+
+
+# --------------------------------------------------------------------------- what the run shows
+
+
+def test_every_try_of_every_process_is_in_the_log_and_no_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.send.test_run_log import SECRET, log_lines, run_logged
+
+    log = tmp_path / "run.log"
+    code, report = run_logged(monkeypatch, tmp_path, log, "--send-processes", "2", "--workers", "4")
+    assert code == 3  # the sample's rejects
+    tries = [line for line in log_lines(log) if line["event"] == "request"]
+    assert len(tries) == report["requests"]["total"] > 0
+    assert SECRET not in log.read_text(encoding="utf-8")
+
+
+def test_auto_workers_are_the_processes_limits_added_up(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from importer.send.run import run_file
+
+    with start_sandbox(port=0) as sandbox:
+        result = run_result(sandbox, PEOPLE, tmp_path / "l.sqlite", tmp_path / "a", workers=4)
+        request = replace(
+            _request_of(sandbox, tmp_path), workers="auto", max_workers=8, send_processes=2
+        )
+        report = shown_json(run_file(request))
+    assert_invariant(report)
+    assert report["leads"]["created"] == result.leads[_created()]
+    workers = report["requests"]["workers"]
+    # each process starts at 4 places of its 4 (--max-workers 8 over 2 processes)
+    assert 2 <= workers["final"] <= workers["peak"] <= 8
+
+
+def _request_of(sandbox: Sandbox, tmp_path: Path) -> Any:
+    from importer.mapping.files import load_mapping
+    from importer.send.client_settings import ClientSettings
+    from importer.send.run import RunRequest
+    from tests.send.test_run import SANDBOX_LOGIN
+
+    return RunRequest(
+        input=PEOPLE, mapping=load_mapping("followupboss"), site=SITE, base_url=sandbox.url,
+        credentials=SANDBOX_LOGIN, ledger=tmp_path / "auto.sqlite", out=tmp_path / "auto",
+        client_settings=ClientSettings(base_url=sandbox.url, read_timeout=5.0),
+    )  # fmt: skip
+
+
+def _created() -> Any:
+    from importer.models import Outcome
+
+    return Outcome.CREATE
