@@ -135,13 +135,13 @@ class Bench:
 
     def cli(
         self, *args: str | Path, timeout_s: float = RUN_TIMEOUT_S, ok_codes: Sequence[int] = OK_CODES,
-        tree_interval_s: float | None = None,
+        tree_interval_s: float | None = None, own_cpu: bool = False,
     ) -> Finished:  # fmt: skip
         """Run ``rg-import ARGS`` in the scratch directory; raises RuntimeError on failure."""
         argv = [*self.command, *(str(a) for a in args)]
         return run_timed(
             argv, env=self.env, cwd=self.work_dir, timeout_s=timeout_s, ok_codes=ok_codes,
-            tree_interval_s=tree_interval_s,
+            tree_interval_s=tree_interval_s, own_cpu=own_cpu,
         )  # fmt: skip
 
     def plan_runs(self, rows: int, reps: int) -> list[dict[str, Any]]:
@@ -301,6 +301,10 @@ def timed_send(
         "by_subtraction": round(created / sending_s, 3),
         "cpu_s": round(finished.cpu_s, 3),
         "cpu_ms_per_lead": round(1000 * finished.cpu_s / created, 4) if created else None,
+        # the run's own process, without the sending processes it reaps (sampled)
+        "own_cpu_ms_per_lead": round(1000 * finished.own_cpu_s / created, 4)
+        if created and finished.own_cpu_s is not None
+        else None,
     }
 
 
@@ -320,7 +324,7 @@ def send_once(
             finished = bench.cli(
                 "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
                 "--ledger", bench.fresh("ledger").with_suffix(".sqlite"), "--out", bench.fresh("run"),
-                *options, "--yes", "--quiet", "--json", *NO_ASSIGN, ok_codes=ok_codes,
+                *options, "--yes", "--quiet", "--json", *NO_ASSIGN, ok_codes=ok_codes, own_cpu=True,
             )  # fmt: skip
             time.sleep(0.05)  # one more sample after the last answer
     finally:

@@ -351,6 +351,7 @@ def _processes(t: _Table, found: Mapping[str, Any], _judged: Mapping[str, Any]) 
             t.row(f"send processes {'/'.join(each)}, {part['latency_ms']:g} ms, {row['workers']} w",
                   f"{rates} leads/s",
                   note="CPU ms/lead " + " / ".join(f"{s['cpu_ms_per_lead']['best']:.2f}" for s in each.values())
+                  + " (run's own process " + " / ".join(f"{s['own_cpu_ms_per_lead']['best']:.2f}" for s in each.values()) + ")"
                   + "; rate over 1 process (best) " + " / ".join(
                       f"{s['leads_per_s_over_first'].get('best', 0):.2f}" for s in each.values())
                   + ("; of ideal " + " / ".join(f"{s['fraction_of_ideal']:.0%}" for s in each.values())
