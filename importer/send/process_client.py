@@ -45,6 +45,7 @@ from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
+from importer.config import ENV_PASSWORD, ENV_USERNAME
 from importer.errors import ConfigError, Stopping, TransportError
 from importer.send import process_wire as wire
 from importer.send.client import AttemptHook, Response
@@ -101,9 +102,9 @@ class _Child:
         self.number = number
         self.places = setup["max_in_flight"]
         self.conn, theirs = Pipe(duplex=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p
-        )}  # fmt: skip
+        # the credentials come over the pipe: the process needs none from its environment
+        env = {k: v for k, v in os.environ.items() if k not in (ENV_USERNAME, ENV_PASSWORD)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "importer.send.process_child", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

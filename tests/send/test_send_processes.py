@@ -247,12 +247,19 @@ def test_sigterm_reaches_the_sending_processes_and_the_run_resumes(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_the_sending_processes_end_with_a_killed_run(tmp_path: Path) -> None:
+def test_the_sending_processes_get_no_credentials_and_end_with_a_killed_run(tmp_path: Path) -> None:
     path = write_people(tmp_path / "people.csv", 200, seed=43)
     with start_sandbox(port=0, latency_ms=200) as sandbox:
         command = run_command(sandbox, path, tmp_path / "l.sqlite", tmp_path / "out", workers=8)
         proc = start_run(with_send_processes(command, 3), tmp_path)
         children = sending_processes(proc, 3)
+        for child in children:  # the credentials came over the pipe: none in argv or environment
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[:-1]
+            assert (
+                argv[1:4] == [b"-m", b"importer.send.process_child", argv[3]] and argv[3].isdigit()
+            )
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            assert not any(v.startswith((b"RG_PASSWORD=", b"RG_USERNAME=")) for v in environ)
         wait_for(partial(stored_more_than, sandbox, 0), proc)
         proc.kill()
         proc.communicate(timeout=30)
