@@ -8,17 +8,19 @@ or the environment); every later one is a call of a ``Client`` method, run by a
 pool of threads, answered with its result or its error as plain data
 (``importer.send.process_wire``), and the client's running stats.
 
-It ignores Ctrl-C (the run's process decides when to stop and says so) and ends
-when the pipe closes: the run's process ended, however it ended.
+It ignores Ctrl-C and SIGTERM (the run's process decides when to stop and says
+so) and ends when the pipe closes: the run's process ended, however it ended.
 """
 
 from __future__ import annotations
 
 import signal
 
-# first: a Ctrl-C at the terminal reaches the whole process group, and only the run's
-# process may act on it (it stops the run and tells this process)
+# first: a Ctrl-C at the terminal reaches the whole process group, and a service manager's
+# SIGTERM often the whole group too; only the run's process may act on them (it stops the
+# run and tells this process, whose tries in flight then get their grace to finish)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 import os  # noqa: E402
 import queue  # noqa: E402

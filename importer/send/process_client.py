@@ -352,10 +352,11 @@ class ProcessClient:
                 url=self.settings.base_url, maybe_applied=True,
             )))  # fmt: skip
         if self._on_dead is not None and not self._closing:
-            self._on_dead(
-                f"sending process {child.number} ended unexpectedly ({how}); its "
-                f"{len(lost)} request(s) in flight are in doubt: run again to settle them"
-            )
+            doubt = (
+                f"its {len(lost)} request(s) in flight are in doubt: run again to settle them"
+                if lost else "none of its requests was in flight: run again to send the rest"
+            )  # fmt: skip
+            self._on_dead(f"sending process {child.number} ended unexpectedly ({how}); {doubt}")
 
     def _pass_stop_on(self) -> None:
         while not self._closing:

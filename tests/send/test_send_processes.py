@@ -23,7 +23,7 @@ from importer.errors import ApiError, RateLimitedError, Stopping
 from importer.outputs.report import shown_json
 from importer.sandbox.runner import Sandbox, start_sandbox
 from importer.send import process_wire as wire
-from tests.conftest import SITE
+from tests.conftest import ROOT, SITE
 from tests.send.test_run import (
     PEOPLE,
     assert_invariant,
@@ -222,19 +222,38 @@ def _rejected_rows(path: Path, tmp_path: Path) -> set[int]:
     return {row for row, p in plan.items() if p["action"] == "reject"}
 
 
+def start_in_own_group(command: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """``start_run``, in a process group of its own (a signal to the group spares pytest)."""
+    env = {**os.environ, "RG_USERNAME": "sandbox", "RG_PASSWORD": "sandbox",
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    for name in ("RG_SITE", "RG_BASE_URL", "RG_LEDGER"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
-def test_sigterm_reaches_the_sending_processes_and_the_run_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("to_group", [False, True], ids=["to-the-run", "to-its-process-group"])
+def test_sigterm_reaches_the_sending_processes_and_the_run_resumes(
+    tmp_path: Path, to_group: bool
+) -> None:
     path = write_people(tmp_path / "people.csv", 200, seed=41, dirty_share=0.05)
     wanted = valid_lead_ids(path, tmp_path)
     ledger, out = tmp_path / "ledger.sqlite", tmp_path / "stopped"
     with start_sandbox(port=0, latency_ms=30) as sandbox:
         command = with_send_processes(run_command(sandbox, path, ledger, out, workers=4), 2)
-        proc = start_run(command, tmp_path)
+        proc = start_in_own_group(command, tmp_path)
         children = sending_processes(proc, 2)
         wait_for(lambda: sandbox.stats()["total"] >= 10, proc)
-        proc.send_signal(signal.SIGTERM)
+        if to_group:  # a service manager stopping the unit: every process gets it
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 143, stderr
+        assert "sending process" not in stderr  # none died of it: each finished its tries
         assert wait_gone(children) == set()
         report = json.loads((out / "report.json").read_text())
         assert_invariant(report)
