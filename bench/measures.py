@@ -92,7 +92,8 @@ QUICK = Sizes(
     plan_rows=2_000, memory_rows=(2_000, 20_000), scale_out=(40, 2, 2),
     send_rows=((1, 10), (4, 40), (16, 160), (32, 160), (64, 160)),
     naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
-    throttle_rows=100, zero_rows=100, process_slow_rows=160, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
+    throttle_rows=100, zero_rows=100, process_counts=(1, 2), process_workers_0ms=(16,),
+    process_slow_rows=160, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
 )  # fmt: skip
 
 

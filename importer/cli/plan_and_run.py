@@ -229,9 +229,7 @@ def _run(
     if sandbox and spread.kind == DASK:
         raise ConfigError("--sandbox runs on this machine: use --executor dask-local with it")
     if send_processes > 1 and spread.spread:
-        raise ConfigError(
-            "--send-processes is for --executor local: a piece sends from its own task"
-        )
+        raise ConfigError("--send-processes goes with --executor local only (the default)")
     job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
     shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
     mapping = for_run(
