@@ -16,6 +16,7 @@ from bench.measures import (
 from bench.rerun import unchanged_rerun
 from bench.scale_out import scale_out
 from bench.scaling import auto_workers, send_at_0ms
+from bench.send_processes import send_processes
 from bench.startup import excel_read, startup
 
 MEASUREMENTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -25,6 +26,7 @@ MEASUREMENTS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "excel_read": excel_read,
     "send_throughput": send_throughput,
     "send_at_0ms": send_at_0ms,
+    "send_processes": send_processes,
     "naive_baseline": naive_baseline,
     "unchanged_rerun": unchanged_rerun,
     "throttle_recovery": throttle_recovery,

@@ -85,6 +85,7 @@ class Finished:
     stderr: str
     cpu_s: float = 0.0
     tree: dict[str, Any] | None = None
+    own_cpu_s: float | None = None  # the command's own process alone, when sampled
 
     def json(self) -> Any:
         """The child's stdout parsed as JSON; raises ``ValueError`` if it is not JSON."""
@@ -117,8 +118,12 @@ def run_timed(
     timeout_s: float | None = None,
     ok_codes: Sequence[int] = (0,),
     tree_interval_s: float | None = None,
+    own_cpu: bool = False,
 ) -> Finished:
     """Run ``argv`` to its end; returns its wall-clock time, CPU, peak RSS and output.
+
+    With ``own_cpu`` (and ``/proc``), the CPU of its own process alone is sampled
+    too (``Finished.own_cpu_s``), apart from the children it reaps.
 
     The peak RSS is the child's own (``os.wait4`` on its pid), not the maximum over
     every child this process ever waited for, which ``getrusage(RUSAGE_CHILDREN)``
@@ -136,8 +141,12 @@ def run_timed(
             watchdog.start()
         sampling = tree_interval_s is not None and proctree.available()
         sampler = proctree.TreeSampler(proc.pid, interval_s=tree_interval_s or 0.1)
+        own = proctree.OwnCpuSampler(proc.pid)
         try:
-            with sampler if sampling else contextlib.nullcontext():
+            with (
+                sampler if sampling else contextlib.nullcontext(),
+                own if own_cpu and proctree.available() else contextlib.nullcontext(),
+            ):
                 _pid, status, usage = os.wait4(proc.pid, 0)
         finally:
             if watchdog:
@@ -154,6 +163,7 @@ def run_timed(
     return Finished(
         tuple(argv), proc.returncode, wall, _maxrss_mb(usage.ru_maxrss), stdout, stderr,
         cpu_s=usage.ru_utime + usage.ru_stime, tree=sampler.result() if sampling else None,
+        own_cpu_s=own.seconds,
     )  # fmt: skip
 
 

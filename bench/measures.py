@@ -67,6 +67,11 @@ class Sizes:
     # send_at_0ms: throughput and CPU per lead without latency
     zero_rows: int = 3000
     zero_workers: tuple[int, ...] = (16, 32, 64)
+    # send_processes: --send-processes side by side, at 0 ms (zero_rows) and at latency_ms
+    process_counts: tuple[int, ...] = (1, 2, 3)
+    process_workers_0ms: tuple[int, ...] = (16, 64)
+    process_workers_slow: int = 64
+    process_slow_rows: int = 4800
     # auto_workers: --workers auto against these fixed counts, into a sandbox with
     # --rate-limit auto_rate_limit (0 ms) and into one at latency_ms without a limit
     auto_fixed: tuple[int, ...] = (4, 16, 64)
@@ -87,7 +92,8 @@ QUICK = Sizes(
     plan_rows=2_000, memory_rows=(2_000, 20_000), scale_out=(40, 2, 2),
     send_rows=((1, 10), (4, 40), (16, 160), (32, 160), (64, 160)),
     naive_leads=10, rerun_rows=500, plan_reps=1, send_reps=1, naive_reps=1, rerun_reps=1,
-    throttle_rows=100, zero_rows=100, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
+    throttle_rows=100, zero_rows=100, process_counts=(1, 2), process_workers_0ms=(16,),
+    process_slow_rows=160, auto_limited_rows=150, auto_latency_rows=100, startup_reps=1,
 )  # fmt: skip
 
 
@@ -130,13 +136,13 @@ class Bench:
 
     def cli(
         self, *args: str | Path, timeout_s: float = RUN_TIMEOUT_S, ok_codes: Sequence[int] = OK_CODES,
-        tree_interval_s: float | None = None,
+        tree_interval_s: float | None = None, own_cpu: bool = False,
     ) -> Finished:  # fmt: skip
         """Run ``rg-import ARGS`` in the scratch directory; raises RuntimeError on failure."""
         argv = [*self.command, *(str(a) for a in args)]
         return run_timed(
             argv, env=self.env, cwd=self.work_dir, timeout_s=timeout_s, ok_codes=ok_codes,
-            tree_interval_s=tree_interval_s,
+            tree_interval_s=tree_interval_s, own_cpu=own_cpu,
         )  # fmt: skip
 
     def plan_runs(self, rows: int, reps: int) -> list[dict[str, Any]]:
@@ -265,10 +271,17 @@ def send_throughput(bench: Bench) -> dict[str, Any]:
 
 
 def timed_send(
-    bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float
-) -> dict[str, Any]:
-    """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox."""
-    finished, samples = send_once(bench, sandbox, path, ("--workers", str(workers)))
+    bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float,
+    processes: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox.
+
+    ``processes`` above 1 adds ``--send-processes``; the CPU is then the whole
+    process tree's (the run reaps its sending processes, so ``os.wait4`` counts them)."""
+    options = ("--workers", str(workers))
+    if processes > 1:
+        options += ("--send-processes", str(processes))
+    finished, samples = send_once(bench, sandbox, path, options)
     report = finished.json()
     created, requests = report["leads"]["created"], report["requests"]["total"]
     window = send_window(samples)
@@ -291,6 +304,10 @@ def timed_send(
         "by_subtraction": round(created / sending_s, 3),
         "cpu_s": round(finished.cpu_s, 3),
         "cpu_ms_per_lead": round(1000 * finished.cpu_s / created, 4) if created else None,
+        # the run's own process, without the sending processes it reaps (sampled)
+        "own_cpu_ms_per_lead": round(1000 * finished.own_cpu_s / created, 4)
+        if created and finished.own_cpu_s is not None
+        else None,
     }
 
 
@@ -310,7 +327,7 @@ def send_once(
             finished = bench.cli(
                 "run", path, "-m", MAPPING, "--site", str(uuid.uuid4()), "--base-url", sandbox.url,
                 "--ledger", bench.fresh("ledger").with_suffix(".sqlite"), "--out", bench.fresh("run"),
-                *options, "--yes", "--quiet", "--json", *NO_ASSIGN, ok_codes=ok_codes,
+                *options, "--yes", "--quiet", "--json", *NO_ASSIGN, ok_codes=ok_codes, own_cpu=True,
             )  # fmt: skip
             time.sleep(0.05)  # one more sample after the last answer
     finally:

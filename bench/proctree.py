@@ -24,6 +24,7 @@ from typing import Any
 
 PROC = Path("/proc")
 _KB_PER_MB = 1024
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def available(proc: Path = PROC) -> bool:
@@ -128,3 +129,43 @@ class TreeSampler:
             "most_at_once": self._most_at_once,
             "samples": self._samples,
         }
+
+
+def own_cpu_s(pid: int, proc: Path = PROC) -> float | None:
+    """User + system CPU seconds of ``pid`` itself (not of its children); None when gone."""
+    try:
+        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+class OwnCpuSampler:
+    """The CPU of ``root`` alone, read every ``interval_s`` while a ``with`` block runs.
+
+    ``os.wait4`` gives a command's CPU with that of every child it reaped; this
+    is the part its own process spent (the last reading before it ended: up to
+    ``interval_s`` of it is missed).
+    """
+
+    def __init__(self, root: int, *, interval_s: float = 0.05, proc: Path = PROC) -> None:
+        self._root, self._interval_s, self._proc = root, interval_s, proc
+        self.seconds: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-own-cpu", daemon=True)
+
+    def __enter__(self) -> OwnCpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            seen = own_cpu_s(self._root, self._proc)
+            if seen is not None:
+                self.seconds = seen
+            if self._stop.wait(self._interval_s):
+                return

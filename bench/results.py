@@ -342,8 +342,24 @@ def _scale(t: _Table, scale: Mapping[str, Any], _judged: Mapping[str, Any]) -> N
           f"send window {window[0]['best']:,.1f} / {window[1]['best']:,.1f} = {scale['ratio_window']:.0%}")  # fmt: skip
 
 
+def _processes(t: _Table, found: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
+    for where in ("at_0ms", "at_latency"):
+        part = found[where]
+        for row in part["by_workers"]:
+            each = row["by_processes"]
+            rates = " / ".join(f"{s['leads_per_s']['best']:,.0f}" for s in each.values())
+            t.row(f"send processes {'/'.join(each)}, {part['latency_ms']:g} ms, {row['workers']} w",
+                  f"{rates} leads/s",
+                  note="CPU ms/lead " + " / ".join(f"{s['cpu_ms_per_lead']['best']:.2f}" for s in each.values())
+                  + " (run's own process " + " / ".join(f"{s['own_cpu_ms_per_lead']['best']:.2f}" for s in each.values()) + ")"
+                  + "; rate over 1 process (best) " + " / ".join(
+                      f"{s['leads_per_s_over_first'].get('best', 0):.2f}" for s in each.values())
+                  + ("; of ideal " + " / ".join(f"{s['fraction_of_ideal']:.0%}" for s in each.values())
+                     if "ideal_leads_per_s" in row else ""))  # fmt: skip
+
+
 _RENDERERS = {
     "startup": _startup, "plan_throughput": _plan, "plan_memory": _memory, "excel_read": _excel,
-    "send_throughput": _send, "send_at_0ms": _zero, "naive_baseline": _naive, "unchanged_rerun": _rerun,
+    "send_throughput": _send, "send_at_0ms": _zero, "send_processes": _processes, "naive_baseline": _naive, "unchanged_rerun": _rerun,
     "throttle_recovery": _throttle, "auto_workers": _auto, "scale_out": _scale,
 }  # fmt: skip

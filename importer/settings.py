@@ -12,6 +12,7 @@ AUTO_WORKERS = "auto"  # --workers auto: the requests in flight adapt to the ser
 DEFAULT_WORKERS: int | str = 4  # requests in flight at once during a run (a number, or auto)
 DEFAULT_MAX_WORKERS = 64  # the most requests in flight --workers auto may reach
 MOST_WORKERS = 64  # the highest --workers and --max-workers the command line takes
+MOST_SEND_PROCESSES = 32  # the highest --send-processes (importer.send.process_client)
 DEFAULT_MAX_ATTEMPTS = 6  # tries per request, the first included
 DEFAULT_TIMEOUT_S = 30.0  # most seconds one try may take in all
 DEFAULT_LEDGER = "rg-import.ledger.sqlite"

@@ -595,6 +595,17 @@ def _check_new_measurements(m: dict[str, Any]) -> None:
     for r in zero["by_workers"]:
         assert r["created"] == r["requests"] > 0 and r["cpu_ms_per_lead"]["best"] > 0
     assert zero["plan_cpu_s"]["best"] > 0
+    processes = m["send_processes"]
+    assert processes["processes"] == [1, 2]
+    for where, workers in (("at_0ms", [16]), ("at_latency", [64])):
+        rows = processes[where]["by_workers"]
+        assert [r["workers"] for r in rows] == workers
+        for r in rows:
+            assert list(r["by_processes"]) == ["1", "2"]
+            one, two = r["by_processes"]["1"], r["by_processes"]["2"]
+            assert one["created"] == two["created"] > 0
+            assert one["leads_per_s_over_first"] == {"best": 1.0, "median": 1.0}
+            assert two["cpu_ms_per_lead"]["best"] > 0
     auto = m["auto_workers"]
     assert list(auto["rate_limited"]["by_workers"]) == ["auto", "4", "16", "64"]
     scale = m["scale_out"]

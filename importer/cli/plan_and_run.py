@@ -38,6 +38,7 @@ from importer.settings import (
     DEFAULT_UPDATE_API,
     DEFAULT_WORKERS,
     FAIL_ON,
+    MOST_SEND_PROCESSES,
     MOST_WORKERS,
     UPDATE_APIS,
 )
@@ -154,6 +155,7 @@ run_options = [
     click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=WorkersType(MOST_WORKERS), metavar="N|auto", help="Requests in flight at once, or auto: as many as the server's answers show it takes."),
     click.option("--max-workers", default=DEFAULT_MAX_WORKERS, show_default=True, type=click.IntRange(1, MOST_WORKERS), help="With --workers auto: the most requests in flight it may reach."),
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
+    click.option("--send-processes", default=1, show_default=True, type=click.IntRange(1, MOST_SEND_PROCESSES), metavar="N", help="Make the requests from N processes (each with its share of --workers and --rps): more leads per second when one process is CPU-bound; see docs/client.md."),
     click.option("--ledger", type=LEDGER, help="Ledger file, or a postgresql:// URL that runs share (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
@@ -207,7 +209,7 @@ def _run(
     run_id: str, input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None,
     delimiter: str | None, encoding: str | None, phone_region: str | None, site: str | None,
     base_url: str | None, sandbox: bool, workers: int | str, max_workers: int, rps: float | None,
-    ledger: LedgerSpec | None,
+    send_processes: int, ledger: LedgerSpec | None,
     out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool,
     update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
     fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,
@@ -226,6 +228,8 @@ def _run(
     spread = executor_of(executor, scheduler, processes)  # flags that do not go together: exit 2
     if sandbox and spread.kind == DASK:
         raise ConfigError("--sandbox runs on this machine: use --executor dask-local with it")
+    if send_processes > 1 and spread.spread:
+        raise ConfigError("--send-processes goes with --executor local only (the default)")
     job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
     shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
     mapping = for_run(
@@ -250,7 +254,7 @@ def _run(
         client_settings=settings, sandbox=sandbox, command=command_line(), overwrite=overwrite,
         input_name=input_name, runs_dir=runs_dir, fail_on=fail_on, allow_empty=allow_empty,
         lock_wait=lock_wait, reject_workbook=not no_xlsx, run_id=run_id, assign=assign == "on",
-        agent_map=agent_map,
+        agent_map=agent_map, send_processes=send_processes,
     )  # fmt: skip
     try:
         # with --yes (or the sandbox) nothing is asked, so nothing is previewed

@@ -86,6 +86,18 @@ class RunRequest:
     # (a read.spans.Span); the run that cut it recovered the ledger, read the file through
     # and asked to go on, and lists what vanished from the file (not a piece's to say)
     span: Any = None
+    # --send-processes: the requests are made by this many processes (importer.send.process_client)
+    send_processes: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.send_processes, int) or self.send_processes < 1:
+            raise ConfigError(
+                f"send processes must be a whole number from 1, not {self.send_processes!r}"
+            )
+        if self.send_processes > 1:
+            from importer.send.process_client import check_send_processes
+
+            check_send_processes(self.send_processes, self.most_in_flight)
 
     @property
     def most_in_flight(self) -> int:
@@ -132,7 +144,7 @@ def run_file(
         sender = Sender(client, ledger, _policy(req, settings), breaker)
         tally = Tally(held_only=req.activities_at_most_once)
         # lazy: a re-run may not need to parse a single row (see Table.pieces)
-        with open_table(req.input, options, lazy=True) as table, client:
+        with client, open_table(req.input, options, lazy=True) as table:
             if req.span is not None:
                 table.only(req.span)
             chunks = _planned_pieces(req, table, ledger, settings, client, breaker)
@@ -264,6 +276,14 @@ def _client(req: RunRequest, settings: ClientSettings, breaker: CircuitBreaker) 
     from importer.send.throttle import RateLimiter
 
     auto = req.workers == AUTO_WORKERS  # then a 429 teaches the limiter the server's rate
+    if req.send_processes > 1:
+        from importer.send.process_client import ProcessClient
+
+        return ProcessClient(  # type: ignore[return-value]  # the methods the sender calls
+            req.credentials, settings, processes=req.send_processes, workers=req.most_in_flight,
+            stop=breaker.stop, auto=auto, rps=req.rps, on_give_up=breaker.server_asks_to_wait,
+            on_dead=breaker.interrupt, on_attempt=run_log.request if run_log.enabled() else None,
+        )  # fmt: skip
     limiter = RateLimiter(
         req.rps, stop=breaker.stop, max_pause=settings.max_retry_after,
         on_give_up=breaker.server_asks_to_wait, learn=auto,

@@ -94,6 +94,7 @@ def run_result(
     activities_at_most_once: bool = False,
     max_consecutive_failures: int = 10,
     chunk_rows: int | None = None,
+    send_processes: int = 1,
     **settings: Any,
 ) -> RunResult:
     """One ``run_file`` against ``sandbox``; ``settings`` are ClientSettings fields."""
@@ -106,6 +107,7 @@ def run_result(
         activities_at_most_once=activities_at_most_once,
         max_consecutive_failures=max_consecutive_failures, read_options=read_options,
         client_settings=ClientSettings(pool_size=max(workers, 4), **settings),
+        send_processes=send_processes,
     )  # fmt: skip
     return run_file(request)
 
