@@ -86,6 +86,8 @@ class Finished:
     cpu_s: float = 0.0
     tree: dict[str, Any] | None = None
     own_cpu_s: float | None = None  # the command's own process alone, when sampled
+    # (time.perf_counter(), own CPU, whole tree's CPU) readings, when sampled (proctree.cpu_between)
+    cpu_trace: tuple[tuple[float, float, float], ...] = ()
 
     def json(self) -> Any:
         """The child's stdout parsed as JSON; raises ``ValueError`` if it is not JSON."""
@@ -163,7 +165,7 @@ def run_timed(
     return Finished(
         tuple(argv), proc.returncode, wall, _maxrss_mb(usage.ru_maxrss), stdout, stderr,
         cpu_s=usage.ru_utime + usage.ru_stime, tree=sampler.result() if sampling else None,
-        own_cpu_s=own.seconds,
+        own_cpu_s=own.seconds, cpu_trace=tuple(own.trace),
     )  # fmt: skip
 
 

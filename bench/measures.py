@@ -21,6 +21,7 @@ from bench.harness import (
     Inspector,
     Poller,
     SandboxProcess,
+    Window,
     child_env,
     cli_command,
     load_average,
@@ -28,6 +29,7 @@ from bench.harness import (
     send_window,
 )
 from bench.inputs import people_file
+from bench.proctree import cpu_between
 
 MAPPING = "followupboss"
 # The runs measure sending leads, comparable with earlier results: without the
@@ -278,7 +280,7 @@ def timed_send(
 
     ``processes`` above 1 adds ``--send-processes``; the CPU is then the whole
     process tree's (the run reaps its sending processes, so ``os.wait4`` counts them)."""
-    options = ("--workers", str(workers))
+    options: tuple[str, ...] = ("--workers", str(workers))
     if processes > 1:
         options += ("--send-processes", str(processes))
     finished, samples = send_once(bench, sandbox, path, options)
@@ -308,6 +310,27 @@ def timed_send(
         "own_cpu_ms_per_lead": round(1000 * finished.own_cpu_s / created, 4)
         if created and finished.own_cpu_s is not None
         else None,
+        **_send_window_cpu(finished, window, per_lead),
+    }
+
+
+def _send_window_cpu(finished: Finished, window: Window, per_lead: float) -> dict[str, Any]:
+    """CPU per lead spent while the leads were being sent (no start-up, no plan, no end).
+
+    The run's CPU at the window's first and last counted request, read off the
+    samples of its process tree (``proctree.cpu_between``), over the leads of the
+    window: ``send_cpu_ms_per_lead`` for the whole tree (sending processes
+    included), ``send_own_cpu_ms_per_lead`` for the run's own process. None where
+    ``/proc`` was not sampled.
+    """
+    spent = cpu_between(list(finished.cpu_trace), window.start_s, window.end_s)
+    leads = window.requests * per_lead
+    if spent is None or leads <= 0:
+        return {"send_cpu_ms_per_lead": None, "send_own_cpu_ms_per_lead": None}
+    own, tree = spent
+    return {
+        "send_cpu_ms_per_lead": round(1000 * tree / leads, 4),
+        "send_own_cpu_ms_per_lead": round(1000 * own / leads, 4),
     }
 
 

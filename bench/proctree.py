@@ -17,8 +17,10 @@ upper bound that cannot.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,17 +142,61 @@ def own_cpu_s(pid: int, proc: Path = PROC) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
-class OwnCpuSampler:
-    """The CPU of ``root`` alone, read every ``interval_s`` while a ``with`` block runs.
+def tree_cpu_s(root: int, proc: Path = PROC) -> float | None:
+    """User + system CPU seconds of ``root``'s whole tree so far; None when ``root`` is gone.
 
-    ``os.wait4`` gives a command's CPU with that of every child it reaped; this
-    is the part its own process spent (the last reading before it ended: up to
-    ``interval_s`` of it is missed).
+    Each living process counts its own CPU and that of the children it reaped
+    (``cutime``/``cstime``), so every second is counted once, whichever process
+    spent it and whether or not it has ended.
+    """
+    if own_cpu_s(root, proc) is None:
+        return None
+    total = 0
+    for pid in descendants(root, proc):
+        try:
+            fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone since the listing: its reaper's cutime has it, or will
+        total += sum(int(field) for field in fields[11:15])
+    return total / _CLOCK_TICKS
+
+
+def cpu_between(
+    trace: list[tuple[float, float, float]], start: float, end: float
+) -> tuple[float, float] | None:
+    """CPU spent between two instants of a ``CpuSampler`` trace: ``(own, tree)`` seconds.
+
+    Each end is interpolated linearly between the samples around it. None when the
+    trace does not cover both instants.
+    """
+    at_start, at_end = _at(trace, start), _at(trace, end)
+    if at_start is None or at_end is None:
+        return None
+    return at_end[0] - at_start[0], at_end[1] - at_start[1]
+
+
+def _at(trace: list[tuple[float, float, float]], when: float) -> tuple[float, float] | None:
+    for (t0, own0, tree0), (t1, own1, tree1) in itertools.pairwise(trace):
+        if t0 <= when <= t1:
+            share = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+            return own0 + share * (own1 - own0), tree0 + share * (tree1 - tree0)
+    return None
+
+
+class OwnCpuSampler:
+    """The CPU of ``root``, read every ``interval_s`` while a ``with`` block runs.
+
+    ``os.wait4`` gives a command's CPU with that of every child it reaped;
+    ``seconds`` is the part its own process spent (the last reading before it
+    ended: up to ``interval_s`` of it is missed). ``trace`` keeps every reading as
+    ``(time.perf_counter(), own CPU, whole tree's CPU)``, so the CPU of a stretch
+    of the run (its send window) can be read off with ``cpu_between``.
     """
 
     def __init__(self, root: int, *, interval_s: float = 0.05, proc: Path = PROC) -> None:
         self._root, self._interval_s, self._proc = root, interval_s, proc
         self.seconds: float | None = None
+        self.trace: list[tuple[float, float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-own-cpu", daemon=True)
 
@@ -167,5 +213,9 @@ class OwnCpuSampler:
             seen = own_cpu_s(self._root, self._proc)
             if seen is not None:
                 self.seconds = seen
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    tree = tree_cpu_s(self._root, self._proc)
+                    if tree is not None:
+                        self.trace.append((time.perf_counter(), seen, tree))
             if self._stop.wait(self._interval_s):
                 return

@@ -47,6 +47,7 @@ def send_at_0ms(bench: Bench) -> dict[str, Any]:
                 "leads_per_s": summarise([r["leads_per_s"] for r in reps]),
                 "cpu_s": summarise([r["cpu_s"] for r in reps], higher_is_better=False),
                 "cpu_ms_per_lead": summarise([r["cpu_ms_per_lead"] for r in reps], higher_is_better=False),
+                **_window_cpu(reps),
                 "runs": reps,
             })  # fmt: skip
     created = results[0]["created"]
@@ -60,6 +61,15 @@ def send_at_0ms(bench: Bench) -> dict[str, Any]:
         "plan_cpu_ms_per_lead": round(1000 * plan_cpu["median"] / created, 4) if created else None,
         "by_workers": results,
     }
+
+
+def _window_cpu(reps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CPU per lead of the send windows (``measures.timed_send``), where /proc gave it."""
+    found: dict[str, Any] = {}
+    for key in ("send_cpu_ms_per_lead", "send_own_cpu_ms_per_lead"):
+        values = [r[key] for r in reps if r.get(key) is not None]
+        found[key] = summarise(values, higher_is_better=False) if values else None
+    return found
 
 
 class CreatedCount:

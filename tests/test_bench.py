@@ -195,6 +195,31 @@ def test_descendants_follow_parent_pids(tmp_path: Path) -> None:
     assert proctree.memory_kb(10, tmp_path) is None  # no smaps_rollup: gone or not readable
 
 
+def test_tree_cpu_counts_every_process_and_what_each_reaped_once(tmp_path: Path) -> None:
+    ticks = proctree._CLOCK_TICKS
+
+    def process(pid: int, parent: int, utime: int, stime: int, cutime: int, cstime: int) -> None:
+        (tmp_path / str(pid)).mkdir()
+        # after the name: state, ppid, then fields 5..13 unused here, then utime stime cutime cstime
+        fields = ["S", str(parent), *["0"] * 9, str(utime), str(stime), str(cutime), str(cstime)]
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (rg import) " + " ".join(fields))
+
+    process(10, 1, 3 * ticks, ticks, 2 * ticks, 0)  # the run, which reaped a plan child of 2 s
+    process(11, 10, ticks, ticks, 0, 0)  # a sending process still alive
+    process(20, 1, 50 * ticks, 0, 0, 0)  # not in the tree
+    assert proctree.own_cpu_s(10, tmp_path) == 4.0
+    assert proctree.tree_cpu_s(10, tmp_path) == 8.0
+    assert proctree.tree_cpu_s(99, tmp_path) is None
+
+
+def test_cpu_between_interpolates_each_end_of_a_window() -> None:
+    trace = [(0.0, 0.0, 0.0), (1.0, 1.0, 2.0), (2.0, 1.5, 4.0)]
+    assert proctree.cpu_between(trace, 0.5, 1.5) == (0.75, 2.0)
+    assert proctree.cpu_between(trace, 0.0, 2.0) == (1.5, 4.0)
+    assert proctree.cpu_between(trace, -1.0, 1.0) is None  # before the first reading
+    assert proctree.cpu_between(trace, 1.0, 2.5) is None  # after the last
+
+
 def test_run_timed_keeps_output_and_refuses_unexpected_exit_codes() -> None:
     done = run_timed(
         [sys.executable, "-c", "print('[1, 2]'); raise SystemExit(3)"], ok_codes=(0, 3)
