@@ -14,6 +14,15 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No test may depend on how fast this machine is (CI runs on busy ones): Hypothesis's
+# own timing checks (a deadline per example, "input generation is slow") are off for
+# every property test. The properties and their example counts stay as each test sets.
+settings.register_profile(
+    "busy-machines", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("busy-machines")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data"
