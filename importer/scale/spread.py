@@ -37,7 +37,7 @@ from importer.send.run_end import Ending, outcome_code, stop_reason, write_repor
 from importer.settings import AUTO_WORKERS
 
 if TYPE_CHECKING:
-    from importer.scale.dask_cluster import Cluster
+    from importer.scale.dask_cluster import Starting
 
 PIECES_PER_SLOT = 2  # pieces per task running at once: a retried piece redoes less
 PIECES_DIR = "pieces"  # each piece's run directory, under the run's
@@ -58,8 +58,10 @@ def run_spread(
     req = dataclasses.replace(req, run_id=req.run_id or private_files.new_run_id())
     run_log.run_start(req.command, req.input_name or str(req.input), req.mapping, req.site)
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
-    recovered = _before_sending(req, options, confirm, on_wait)
+    # the cluster starts (its workers load what a piece needs) while this recovers the
+    # ledger and cuts the file; a run stopped before sending stops it again
     with cluster(executor, worker_env=_worker_env(req)) as dask:
+        recovered = _before_sending(req, options, confirm, on_wait)
         found = cut(req.input, options, parts=dask.slots() * PIECES_PER_SLOT)
         out_dir = _make_run_dir(req)
         tasks = _tasks(req, found, out_dir, dask.slots())
@@ -155,7 +157,7 @@ def piece_run_id(run_id: str, piece: int) -> str:
 
 
 def _gather(
-    dask: Cluster, tasks: list[PieceTask], found: Cut, progress: Callable[..., Progress]
+    dask: Starting, tasks: list[PieceTask], found: Cut, progress: Callable[..., Progress]
 ) -> tuple[Totals, KeyboardInterrupt | None]:
     """Run the tasks; the totals of those that came back and of those that did not."""
     totals = Totals()
