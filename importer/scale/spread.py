@@ -23,17 +23,21 @@ from urllib.parse import urlsplit
 
 from importer.errors import ConfigError, terminate_stops
 from importer.mapping.files import read_overrides
+from importer.models import Problem
 from importer.outputs import private_files
 from importer.outputs.report import InputFacts, RunResult, input_problems
 from importer.progress import NullProgress, Progress
 from importer.read.options import ReadOptions
 from importer.read.spans import Cut, cut
 from importer.scale.executors import Executor
-from importer.scale.merge import Totals, join_files
+from importer.scale.merge import Totals, file_keys, gather_problems, join_files
 from importer.scale.pieces import PieceTask, run_piece
 from importer.send import run_log
+from importer.send.breaker import CircuitBreaker
+from importer.send.missing import FileKeys, Missing, checked, report_missing
 from importer.send.run import Confirm, RunRequest, ask_first_write
 from importer.send.run_end import Ending, outcome_code, stop_reason, write_report
+from importer.send.run_outputs import FileWriteError
 from importer.settings import AUTO_WORKERS
 
 if TYPE_CHECKING:
@@ -70,7 +74,18 @@ def run_spread(
     problems = input_problems(totals.rows, name, allow_empty=req.allow_empty)
     ending = Ending(interrupt, totals.rejects_known, req.fail_on, bool(problems))
     stopped = stop_reason(interrupt) if interrupt is not None else totals.stopped
-    files = join_files([t.out for t in tasks], out_dir)
+    pieces = [t.out for t in tasks]
+    rejected = gather_problems(pieces) if req.reject_workbook else None
+    files = join_files(pieces, out_dir)
+    breaker = CircuitBreaker(req.max_consecutive_failures)  # hears of a file it cannot write
+    workbook = _workbook(req, found, files["rejects_file"], rejected, breaker)
+    # like a run in one process: only a run that read its whole file, and did not stop
+    whole = stopped is None and totals.read_to_end and breaker.write_error is None
+    missing = (
+        _missing(req, files["results_file"], out_dir, breaker)
+        if checked(req.mapping, read_to_end=whole) else Missing()
+    )  # fmt: skip
+    stopped = stopped or breaker.reason
     result = RunResult(
         run_id=req.run_id or "", command=req.command,
         input=dataclasses.replace(InputFacts.of(found.info, name), rows=totals.rows),
@@ -78,13 +93,47 @@ def run_spread(
         base_url=req.base_url, sandbox=req.sandbox, leads=totals.leads,
         activities=dict(totals.activities), requests=totals.requests,
         recovered_in_doubt=recovered, rejects=totals.rejects, warnings=totals.warnings,
-        out_dir=out_dir, rejects_file=files["rejects_file"], in_doubt_file=files["in_doubt_file"],
-        held_file=files["held_file"], results_file=files["results_file"], stopped=stopped,
+        out_dir=out_dir, rejects_file=files["rejects_file"], rejects_workbook=workbook,
+        in_doubt_file=files["in_doubt_file"], held_file=files["held_file"],
+        results_file=files["results_file"], stopped=stopped,
+        missing_since_last_run=missing.count, missing_file=missing.file,
         duration_s=round(time.monotonic() - started, 3), rejects_known=totals.rejects_known,
         exit_code=outcome_code(totals.leads, totals.activities["held"], stopped, ending),
         problems=problems,
     )  # fmt: skip
-    return write_report(result, None)
+    return write_report(result, breaker.write_error)
+
+
+def _workbook(
+    req: RunRequest, found: Cut, rejects: Path | None, problems: dict[int, list[Problem]] | None,
+    breaker: CircuitBreaker,
+) -> Path | None:  # fmt: skip
+    """rejects.xlsx of the joined rejects.csv, when the pieces kept their rows' problems."""
+    if rejects is None or problems is None:
+        return None
+    from importer.outputs.problem_cells import ProblemCells
+    from importer.outputs.reject_workbook import write_reject_workbook
+
+    path = rejects.with_suffix(".xlsx")
+    try:
+        return write_reject_workbook(
+            rejects, path, problems, ProblemCells(found.info.headers, req.mapping)
+        )
+    except OSError as exc:  # a full disk: said like any other file of the run
+        breaker.halt(FileWriteError(path, exc))
+        return None
+
+
+def _missing(
+    req: RunRequest, results: Path | None, out_dir: Path, breaker: CircuitBreaker
+) -> Missing:
+    """What vanished from the file since the ledger last saw it: the keys of every row
+    (results.csv of the whole file) against the ledger's (``send.missing``)."""
+    from importer.ledger.ledger import Ledger
+
+    seen = FileKeys(file_keys(results), complete=True)
+    with Ledger(req.ledger, run_id=req.run_id or "", readonly=True) as ledger:
+        return report_missing(ledger, req.site, req.mapping, seen, out_dir, breaker)
 
 
 def _before_sending(
