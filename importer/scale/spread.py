@@ -28,7 +28,7 @@ from importer.outputs import private_files
 from importer.outputs.report import InputFacts, RunResult, input_problems
 from importer.progress import NullProgress, Progress
 from importer.read.options import ReadOptions
-from importer.read.spans import Cut, cut
+from importer.read.spans import Cut, cut, shrinking
 from importer.scale.executors import Executor
 from importer.scale.merge import Totals, file_keys, gather_problems, join_files
 from importer.scale.pieces import PieceTask, run_piece
@@ -43,7 +43,10 @@ from importer.settings import AUTO_WORKERS
 if TYPE_CHECKING:
     from importer.scale.dask_cluster import Starting
 
-PIECES_PER_SLOT = 2  # pieces per task running at once: a retried piece redoes less
+# the file is cut into this many spans per task running at once, gathered into pieces
+# that shrink along the file (read.spans.shrinking): 3 pieces per task, the last ones
+# short, and a retried piece redoes little
+SPANS_PER_SLOT = 4
 PIECES_DIR = "pieces"  # each piece's run directory, under the run's
 
 
@@ -66,7 +69,7 @@ def run_spread(
     # ledger and cuts the file; a run stopped before sending stops it again
     with cluster(executor, worker_env=_worker_env(req)) as dask:
         recovered = _before_sending(req, options, confirm, on_wait)
-        found = cut(req.input, options, parts=dask.slots() * PIECES_PER_SLOT)
+        found = cut(req.input, options, parts=dask.slots() * SPANS_PER_SLOT)
         out_dir = _make_run_dir(req)
         tasks = _tasks(req, found, out_dir, dask.slots())
         totals, interrupt = _gather(dask, tasks, found, progress or _no_progress)
@@ -167,7 +170,7 @@ def _make_run_dir(req: RunRequest) -> Path:
 def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[PieceTask]:
     """A task per span (one for the whole file when it has none), each with its share
     of the run's requests in flight and requests per second."""
-    spans: list[Any] = list(found.spans) if found.spans is not None else [None]
+    spans: list[Any] = shrinking(found.spans, slots) if found.spans is not None else [None]
     at_once = max(1, min(slots, len(spans)))
     shared = dataclasses.replace(
         req, credentials=None, rps=None if req.rps is None else req.rps / at_once,
