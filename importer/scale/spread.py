@@ -70,6 +70,7 @@ def run_spread(
     with cluster(executor, worker_env=_worker_env(req)) as dask:
         recovered = _before_sending(req, options, confirm, on_wait)
         found = cut(req.input, options, parts=dask.slots() * SPANS_PER_SLOT)
+        dask.ready()  # up, or it says why not, before a run directory is made
         out_dir = _make_run_dir(req)
         tasks = _tasks(req, found, out_dir, dask.slots())
         totals, interrupt = _gather(dask, tasks, found, progress or _no_progress)
