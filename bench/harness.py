@@ -185,14 +185,23 @@ class Inspector:
 
         Raises ``RuntimeError`` on a non-2xx answer and ``OSError`` if the sandbox is gone.
         """
-        self._conn.request(method, f"/_sandbox/{path}", headers=self._headers)
-        answer = self._conn.getresponse()
+        try:
+            answer = self._ask(method, path)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the sandbox closes a keep-alive connection idle for 2 minutes (a long run
+            # between two resets): ask again on a new one (these calls are all safe to repeat)
+            self._conn.close()
+            answer = self._ask(method, path)
         body = answer.read()
         if not 200 <= answer.status < 300:
             raise RuntimeError(
                 f"{method} /_sandbox/{path} answered {answer.status}: {body[:200]!r}"
             )
         return json.loads(body)
+
+    def _ask(self, method: str, path: str) -> http.client.HTTPResponse:
+        self._conn.request(method, f"/_sandbox/{path}", headers=self._headers)
+        return self._conn.getresponse()
 
     def total(self) -> int:
         """How many API requests the sandbox has answered (or is about to) since its last reset."""

@@ -80,7 +80,7 @@ class Sizes:
     auto_rate_limit: float = 100.0
     auto_limited_rows: int = 1200
     auto_latency_rows: int = 2400
-    scale_out: tuple[int, int, int] = (6000, 4, 8)  # rows, dask-local processes, --workers each
+    scale_out: tuple[int, int, int] = (20_000, 4, 8)  # rows, dask-local processes, --workers each
     startup_reps: int = 5
     plan_reps: int = 3
     memory_large_reps: int = 1

@@ -86,8 +86,9 @@ def judge(measurements: Mapping[str, Any]) -> dict[str, Any]:
     if auto := measurements.get("auto_workers"):
         targets += _auto_targets(auto)
     if scale := measurements.get("scale_out"):
-        targets.append(_target(SCALE_OUT, "ratio_whole (dask-local/single, best)", ">=",
-                               SCALE_OUT_MIN_RATIO, scale.get("ratio_whole")))  # fmt: skip
+        prefix, how = _SCALE_OUT_RUNS[scale.get("judged", "dask_local")]
+        targets.append(_target(SCALE_OUT, f"{prefix}ratio_whole ({how}/single, best)", ">=",
+                               SCALE_OUT_MIN_RATIO, scale.get(f"{prefix}ratio_whole")))  # fmt: skip
     ratios: dict[str, float | None] = {}
     fast, naive = _send_at(measurements, SEND_TARGET_WORKERS), measurements.get("naive_baseline")
     if naive:
@@ -335,18 +336,33 @@ def _auto(t: _Table, auto: Mapping[str, Any], _judged: Mapping[str, Any]) -> Non
                        f"{slow['latency_ms']:g} ms")  # fmt: skip
 
 
+# the Dask runs of scale_out: their ratios' prefix, and how the table names them
+_SCALE_OUT_RUNS = {
+    "dask_local": ("", "dask-local"),
+    "dask_cluster": ("cluster_", "running cluster"),
+}
+
+
 def _scale(t: _Table, scale: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:
     what = f"scale-out, {scale['processes']} x {scale['workers_per_process']} workers, {scale['rows']:,}"
     target = f">= {SCALE_OUT_MIN_RATIO:.0%} of single"
     if not scale["available"]:
         t.row(what, "not available", target, "", scale.get("why") or "")
         return
-    spread, single = scale["dask_local"]["whole_leads_per_s"], scale["single"]["whole_leads_per_s"]
-    window = (scale["dask_local"]["window_leads_per_s"], scale["single"]["window_leads_per_s"])
-    t.row(what, f"{spread['best']:,.1f} / {single['best']:,.1f} leads/s = {scale['ratio_whole']:.0%}",
-          target, t.verdict(SCALE_OUT),
-          f"whole command, best of {single['n']}; median ratio {scale['ratio_whole_median']:.0%}; "
-          f"send window {window[0]['best']:,.1f} / {window[1]['best']:,.1f} = {scale['ratio_window']:.0%}")  # fmt: skip
+    single = scale["single"]
+    for label, (prefix, how) in _SCALE_OUT_RUNS.items():
+        if label not in scale:  # results from before the running cluster was measured
+            continue
+        spread = scale[label]
+        judged = scale.get("judged", "dask_local") == label
+        t.row(f"{what}, {how}" if judged else f"  {how} (not judged)",
+              f"{spread['whole_leads_per_s']['best']:,.1f} / {single['whole_leads_per_s']['best']:,.1f} "
+              f"leads/s = {scale[f'{prefix}ratio_whole']:.0%}",
+              target if judged else "", t.verdict(SCALE_OUT) if judged else "",
+              f"whole command, best of {single['whole_leads_per_s']['n']}; median ratio "
+              f"{scale[f'{prefix}ratio_whole_median']:.0%}; send window "
+              f"{spread['window_leads_per_s']['best']:,.1f} / {single['window_leads_per_s']['best']:,.1f}"
+              f" = {scale[f'{prefix}ratio_window']:.0%}")  # fmt: skip
 
 
 def _processes(t: _Table, found: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:

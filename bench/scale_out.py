@@ -1,10 +1,15 @@
-"""Scale-out: ``rg-import run --executor dask-local`` against one process, same total ``--workers``.
+"""Scale-out: Dask runs against one process with the same total ``--workers``.
 
-Both runs write a PostgreSQL ledger (the one a Dask run needs), from a server the
-``pgserver`` wheel starts in a temporary folder for this measurement; every run
-gets a new database, a new site and a reset sandbox at the send latency. Where
-pgserver, Dask or its local cluster cannot start, the measurement says so
-(``available`` false) instead of failing the benchmark.
+Two Dask runs: ``--executor dask-local`` (a cluster started by the run and
+stopped after it), and ``--executor dask --scheduler ...`` against a cluster of
+as many worker processes started once, before the rounds, as docs/scale.md
+recommends for big imports (``dask scheduler`` and ``dask worker --preload
+importer.scale.warm``). All runs write a PostgreSQL ledger (the one a Dask run
+needs), from a server the ``pgserver`` wheel starts in a temporary folder for
+this measurement; every run gets a new database, a new site and a reset
+sandbox at the send latency. Where pgserver, Dask or its local cluster cannot
+start, the measurement says so (``available`` false) instead of failing the
+benchmark.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -24,7 +31,10 @@ from typing import Any
 from bench.harness import Finished, Inspector, Poller, SandboxProcess, load_average, send_window
 from bench.measures import MAPPING, NO_ASSIGN, POLL_INTERVAL_S, Bench, summarise
 
-SINGLE, DASK_LOCAL = "single", "dask_local"
+SINGLE, DASK_LOCAL, DASK_CLUSTER = "single", "dask_local", "dask_cluster"
+SPREAD = (DASK_LOCAL, DASK_CLUSTER)
+JUDGED = DASK_LOCAL  # the run the issue's words name (bench/README.md, measurement 11)
+CLUSTER_START_S = 120.0  # for the running cluster's workers to join
 
 
 class Unavailable(Exception):
@@ -58,6 +68,50 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def running_cluster(bench: Bench, processes: int) -> Iterator[str]:
+    """``dask scheduler`` and ``dask worker --nworkers processes --nthreads 1`` as child
+    processes for the ``with`` block, the workers with the sandbox's login and the
+    preload docs/scale.md gives; the scheduler's address once every worker joined."""
+    from distributed import Client
+
+    folder = Path(tempfile.mkdtemp(prefix="rg-bench-dask-"))
+    address_file = folder / "scheduler.json"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    started: list[subprocess.Popen[bytes]] = []
+    log = (folder / "cluster.log").open("wb")
+    try:
+        started.append(subprocess.Popen(
+            [*dask, "--scheduler-file", str(address_file), "--port", "0", "--no-dashboard"],
+            env=bench.env, cwd=bench.work_dir, stdout=log, stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+             str(address_file), "--nworkers", str(processes), "--nthreads", "1",
+             "--no-dashboard", "--preload", "importer.scale.warm"],
+            env=bench.env, cwd=bench.work_dir, stdout=log, stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        deadline = time.monotonic() + CLUSTER_START_S
+        while not address_file.exists():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in started):
+                raise Unavailable("a Dask scheduler and workers cannot start here (see dask's log)")
+            time.sleep(0.1)
+        with Client(scheduler_file=str(address_file), timeout=CLUSTER_START_S) as client:
+            client.wait_for_workers(processes, timeout=CLUSTER_START_S)
+            address = client.scheduler.address
+        yield address
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def new_database(folder: str) -> str:
     """A new, empty database on the server at ``folder``; its URL (no password in it)."""
     import psycopg
@@ -77,12 +131,12 @@ def scale_out(bench: Bench) -> dict[str, Any]:
     if importlib.util.find_spec("distributed") is None:
         return _unavailable(bench, shape, "needs Dask's distributed package (the dask extra)")
     try:
-        with postgres_server() as folder:
-            runs = _alternate(bench, folder, rows, processes, workers)
+        with postgres_server() as folder, running_cluster(bench, processes) as scheduler:
+            runs = _alternate(bench, folder, rows, processes, workers, scheduler)
     except Unavailable as exc:
         return _unavailable(bench, shape, str(exc))
     return {"available": True, **shape, "repetitions": bench.sizes.send_reps,
-            "load_average": load_average(), **_compared(runs)}  # fmt: skip
+            "load_average": load_average(), "judged": JUDGED, **_compared(runs)}  # fmt: skip
 
 
 def _unavailable(bench: Bench, shape: dict[str, Any], why: str) -> dict[str, Any]:
@@ -91,23 +145,28 @@ def _unavailable(bench: Bench, shape: dict[str, Any], why: str) -> dict[str, Any
 
 
 def _alternate(
-    bench: Bench, folder: str, rows: int, processes: int, workers: int
+    bench: Bench, folder: str, rows: int, processes: int, workers: int, scheduler: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """``send_reps`` rounds of a single run then a dask-local run, into one sandbox."""
+    """``send_reps`` rounds of a single run, a dask-local run and a run on the running
+    cluster at ``scheduler``, into one sandbox."""
     path = bench.people(rows)
-    dask = ("--executor", "dask-local", "--processes", str(processes))
-    runs: dict[str, list[dict[str, Any]]] = {SINGLE: [], DASK_LOCAL: []}
+    configurations = (
+        (SINGLE, ()),
+        (DASK_LOCAL, ("--executor", "dask-local", "--processes", str(processes))),
+        (DASK_CLUSTER, ("--executor", "dask", "--scheduler", scheduler)),
+    )
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in configurations}
     with SandboxProcess(bench.command, latency_ms=bench.sizes.latency_ms, env=bench.env) as sandbox:
         for rep in range(bench.sizes.send_reps):
-            for label, extra in ((SINGLE, ()), (DASK_LOCAL, dask)):
+            for label, extra in configurations:
                 bench.log(f"  rg-import run {' '.join(('--workers', str(workers), *extra))}, {rows} "
                           f"rows, PostgreSQL ledger ({rep + 1}/{bench.sizes.send_reps}) ...")  # fmt: skip
                 options = ("--ledger", new_database(folder), "--workers", str(workers), *extra)
                 try:
                     runs[label].append(_timed_run(bench, sandbox, path, options))
                 except RuntimeError as exc:
-                    if label == DASK_LOCAL and not runs[DASK_LOCAL]:  # the cluster never ran here
-                        raise Unavailable(f"the first dask-local run failed: {exc}") from None
+                    if label in SPREAD and not runs[label]:  # the cluster never ran here
+                        raise Unavailable(f"the first {label} run failed: {exc}") from None
                     raise
     return runs
 
@@ -144,7 +203,8 @@ def _timed_run(
 
 
 def _compared(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Both configurations summarised, and dask-local over single for each way of timing."""
+    """The configurations summarised, and each Dask run over single for each way of timing:
+    ``ratio_whole``... for dask-local, ``cluster_ratio_whole``... for the running cluster."""
     created = {r["created"] for found in runs.values() for r in found}
     if len(created) != 1:
         raise RuntimeError(f"the runs created different numbers of leads: {sorted(created)}")
@@ -156,12 +216,10 @@ def _compared(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "wall_s": summarise([r["wall_s"] for r in done], higher_is_better=False),
             "runs": done,
         }
-    for way in ("whole", "window"):
-        spread, single = (
-            found[DASK_LOCAL][f"{way}_leads_per_s"],
-            found[SINGLE][f"{way}_leads_per_s"],
-        )
-        found[f"ratio_{way}"] = round(spread["best"] / single["best"], 4)
-        found[f"ratio_{way}_median"] = round(spread["median"] / single["median"], 4)
+    for label, prefix in ((DASK_LOCAL, ""), (DASK_CLUSTER, "cluster_")):
+        for way in ("whole", "window"):
+            spread, single = found[label][f"{way}_leads_per_s"], found[SINGLE][f"{way}_leads_per_s"]
+            found[f"{prefix}ratio_{way}"] = round(spread["best"] / single["best"], 4)
+            found[f"{prefix}ratio_{way}_median"] = round(spread["median"] / single["median"], 4)
     found["created"] = created.pop()
     return found

@@ -389,7 +389,11 @@ def _measurements(
                       "single": {"whole_leads_per_s": summary(100.0), "window_leads_per_s": summary(500.0)},
                       "dask_local": {"whole_leads_per_s": summary(100.0 * scale),
                                      "window_leads_per_s": summary(400.0)},
-                      "ratio_whole": scale, "ratio_whole_median": scale, "ratio_window": 0.8},
+                      "ratio_whole": scale, "ratio_whole_median": scale, "ratio_window": 0.8,
+                      "dask_cluster": {"whole_leads_per_s": summary(120.0),
+                                       "window_leads_per_s": summary(450.0)},
+                      "cluster_ratio_whole": 1.2, "cluster_ratio_whole_median": 1.1,
+                      "cluster_ratio_window": 0.9, "judged": "dask_local"},
     }  # fmt: skip
 
 
@@ -472,6 +476,10 @@ def test_render_table_shows_each_measurement_and_verdict() -> None:
     assert "90.0 / 100.0 leads/s = 90%" in line("scale-out, 4 x 8 workers, 6,000")
     assert line("scale-out, 4 x 8 workers").endswith("PASS")
     assert "send window 400.0 / 500.0 = 80%" in table
+    # the run on a running cluster is shown beside the judged one, without a verdict
+    on_cluster = line("  running cluster (not judged)")
+    assert "120.0 / 100.0 leads/s = 120%" in on_cluster and not on_cluster.endswith("PASS")
+    assert "median ratio 110%; send window 450.0 / 500.0 = 90%" in table
     assert lines[-1] == "some targets FAIL"
 
 
@@ -663,7 +671,7 @@ def test_scale_out_is_not_available_where_postgresql_cannot_start(
 
 
 @pytest.mark.slow
-def test_scale_out_runs_one_process_and_dask_local_on_fresh_postgresql_databases(
+def test_scale_out_runs_one_process_and_both_dask_runs_on_fresh_postgresql_databases(
     tmp_path: Path,
 ) -> None:
     if importlib.util.find_spec("pgserver") is None:
@@ -673,7 +681,7 @@ def test_scale_out_runs_one_process_and_dask_local_on_fresh_postgresql_databases
     found = MEASUREMENTS["scale_out"](bench)
     assert found["available"] is True, found.get("why")
     assert found["total_workers"] == 4 and found["repetitions"] == 2
-    for label in ("single", "dask_local"):
+    for label in ("single", "dask_local", "dask_cluster"):
         runs = found[label]["runs"]
         assert len(runs) == 2
         # every lead of each run was created: a fresh site and database each time
@@ -684,3 +692,9 @@ def test_scale_out_runs_one_process_and_dask_local_on_fresh_postgresql_databases
         / found["single"]["whole_leads_per_s"]["best"]
     )
     assert found["ratio_whole"] == round(whole, 4)
+    on_running_cluster = (
+        found["dask_cluster"]["whole_leads_per_s"]["best"]
+        / found["single"]["whole_leads_per_s"]["best"]
+    )
+    assert found["cluster_ratio_whole"] == round(on_running_cluster, 4)
+    assert found["judged"] == "dask_local"

@@ -27,7 +27,7 @@ def new_run_id(now: datetime | None = None) -> str:
 # The files a run directory can hold; a directory holding one already had a run.
 OUTPUT_NAMES = (
     "report.json", "report.html", "plan.csv", "rejects.csv", "rejects.xlsx", "in_doubt.csv", "held_activities.csv",
-    "results.csv", "missing.csv",
+    "results.csv", "missing.csv", "reject_problems.json",
 )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from importer.read.options import ReadOptions
 from importer.read.records import BLOCK_BYTES, RecordBlock, Span
 from importer.read.table import TableInfo, open_table
 
-__all__ = ["Cut", "cut"]
+__all__ = ["Cut", "cut", "shrinking"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,20 @@ def _tail_joined(spans: list[Span], share: int) -> list[Span]:
     before, tail = spans[-2], spans[-1]
     joined = Span(before.start, tail.stop, before.first_row, before.records + tail.records)
     return [*spans[:-2], joined]
+
+
+def shrinking(spans: list[Span], at_once: int) -> list[Span]:
+    """Adjacent spans gathered into pieces that shrink along the file, for ``at_once``
+    tasks running at once: each piece takes about ``1 / (2 * at_once)`` of the spans left
+    (at least one). The first pieces, which start together, are the longest; those that
+    start as others end are ever shorter, so the last ones end close together instead of
+    one of them running on alone (on a busy worker, say)."""
+    pieces: list[Span] = []
+    left = list(spans)
+    while left:
+        take = max(1, -(-len(left) // (2 * max(1, at_once))))
+        gathered, left = left[:take], left[take:]
+        first, last = gathered[0], gathered[-1]
+        records = sum(s.records for s in gathered)
+        pieces.append(Span(first.start, last.stop, first.first_row, records))
+    return pieces

@@ -5,10 +5,16 @@ rows = created + updated + unchanged + rejected + in doubt + not sent. A piece
 that never came back (its task failed for good, or the run was stopped while
 it ran) may have sent some of its rows: they are counted in doubt, and the
 next run settles them from the ledger.
+
+The files a run in one process makes from all its rows are made here from the
+joined ones, as that run would: rejects.xlsx from rejects.csv and the pieces'
+``reject_problems`` files, and what vanished from the file (missing.csv) from
+the keys of results.csv, which lists every row.
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
 from collections import Counter
 from collections.abc import Sequence
@@ -16,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from importer.models import Outcome
-from importer.outputs import private_files
+from importer.models import Outcome, Problem
+from importer.outputs import private_files, reject_problems
+from importer.outputs.csv_files import unneutralise
 from importer.outputs.reasons import Reasons
 from importer.outputs.report import RunResult, Warnings
 from importer.read.records import record_ends
+from importer.settings import REJECT_WORKBOOK_MAX_ROWS
 
 # each piece's files, joined in input order into the run's (by their report field)
 JOINED = {
@@ -98,3 +106,30 @@ def _join(parts: list[Path], target: Path) -> Path:
                     out.write(head[int(ends[0]) :] if len(ends) else b"")
                 shutil.copyfileobj(source, out)
     return target
+
+
+def gather_problems(piece_dirs: Sequence[Path]) -> dict[int, list[Problem]] | None:
+    """The problems of the pieces' rejected rows, for the run's rejects.xlsx; None when
+    there is to be no workbook: a piece with rejects kept none (too many for a workbook,
+    or it could not write them), or all of them together are too many. The pieces'
+    files are removed."""
+    problems: dict[int, list[Problem]] | None = {}
+    for piece in piece_dirs:
+        found = piece / reject_problems.NAME
+        if found.is_file():
+            if problems is not None:
+                problems.update(reject_problems.read_problems(found))
+            found.unlink()
+        elif (piece / JOINED["rejects_file"]).is_file():
+            problems = None
+    if problems is None or len(problems) > REJECT_WORKBOOK_MAX_ROWS:
+        return None
+    return problems
+
+
+def file_keys(results_file: Path | None) -> set[str]:
+    """The key of every row results.csv lists (none without the file: no row was read)."""
+    if results_file is None:
+        return set()
+    with results_file.open(encoding="utf-8-sig", newline="") as f:
+        return {unneutralise(row["key"]) for row in csv.DictReader(f)}

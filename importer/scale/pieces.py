@@ -49,6 +49,5 @@ def run_piece(task: PieceTask) -> RunResult:
     request = dataclasses.replace(
         task.request, credentials=load_credentials(environment()), span=task.span,
         out=task.out, overwrite=True,  # a retried task replaces what its dead try wrote
-        reject_workbook=False,  # the run's rejects.csv is made from the pieces' (see merge)
     )  # fmt: skip
     return run_file(request)

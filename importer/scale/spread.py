@@ -23,23 +23,30 @@ from urllib.parse import urlsplit
 
 from importer.errors import ConfigError, terminate_stops
 from importer.mapping.files import read_overrides
+from importer.models import Problem
 from importer.outputs import private_files
 from importer.outputs.report import InputFacts, RunResult, input_problems
 from importer.progress import NullProgress, Progress
 from importer.read.options import ReadOptions
-from importer.read.spans import Cut, cut
+from importer.read.spans import Cut, cut, shrinking
 from importer.scale.executors import Executor
-from importer.scale.merge import Totals, join_files
+from importer.scale.merge import Totals, file_keys, gather_problems, join_files
 from importer.scale.pieces import PieceTask, run_piece
 from importer.send import run_log
+from importer.send.breaker import CircuitBreaker
+from importer.send.missing import FileKeys, Missing, checked, report_missing
 from importer.send.run import Confirm, RunRequest, ask_first_write
 from importer.send.run_end import Ending, outcome_code, stop_reason, write_report
+from importer.send.run_outputs import FileWriteError
 from importer.settings import AUTO_WORKERS
 
 if TYPE_CHECKING:
-    from importer.scale.dask_cluster import Cluster
+    from importer.scale.dask_cluster import Starting
 
-PIECES_PER_SLOT = 2  # pieces per task running at once: a retried piece redoes less
+# the file is cut into this many spans per task running at once, gathered into pieces
+# that shrink along the file (read.spans.shrinking): 3 pieces per task, the last ones
+# short, and a retried piece redoes little
+SPANS_PER_SLOT = 4
 PIECES_DIR = "pieces"  # each piece's run directory, under the run's
 
 
@@ -58,9 +65,12 @@ def run_spread(
     req = dataclasses.replace(req, run_id=req.run_id or private_files.new_run_id())
     run_log.run_start(req.command, req.input_name or str(req.input), req.mapping, req.site)
     options = req.read_options or ReadOptions(**read_overrides(req.mapping))
-    recovered = _before_sending(req, options, confirm, on_wait)
+    # the cluster starts (its workers load what a piece needs) while this recovers the
+    # ledger and cuts the file; a run stopped before sending stops it again
     with cluster(executor, worker_env=_worker_env(req)) as dask:
-        found = cut(req.input, options, parts=dask.slots() * PIECES_PER_SLOT)
+        recovered = _before_sending(req, options, confirm, on_wait)
+        found = cut(req.input, options, parts=dask.slots() * SPANS_PER_SLOT)
+        dask.ready()  # up, or it says why not, before a run directory is made
         out_dir = _make_run_dir(req)
         tasks = _tasks(req, found, out_dir, dask.slots())
         totals, interrupt = _gather(dask, tasks, found, progress or _no_progress)
@@ -68,7 +78,18 @@ def run_spread(
     problems = input_problems(totals.rows, name, allow_empty=req.allow_empty)
     ending = Ending(interrupt, totals.rejects_known, req.fail_on, bool(problems))
     stopped = stop_reason(interrupt) if interrupt is not None else totals.stopped
-    files = join_files([t.out for t in tasks], out_dir)
+    pieces = [t.out for t in tasks]
+    rejected = gather_problems(pieces) if req.reject_workbook else None
+    files = join_files(pieces, out_dir)
+    breaker = CircuitBreaker(req.max_consecutive_failures)  # hears of a file it cannot write
+    workbook = _workbook(req, found, files["rejects_file"], rejected, breaker)
+    # like a run in one process: only a run that read its whole file, and did not stop
+    whole = stopped is None and totals.read_to_end and breaker.write_error is None
+    missing = (
+        _missing(req, files["results_file"], out_dir, breaker)
+        if checked(req.mapping, read_to_end=whole) else Missing()
+    )  # fmt: skip
+    stopped = stopped or breaker.reason
     result = RunResult(
         run_id=req.run_id or "", command=req.command,
         input=dataclasses.replace(InputFacts.of(found.info, name), rows=totals.rows),
@@ -76,13 +97,47 @@ def run_spread(
         base_url=req.base_url, sandbox=req.sandbox, leads=totals.leads,
         activities=dict(totals.activities), requests=totals.requests,
         recovered_in_doubt=recovered, rejects=totals.rejects, warnings=totals.warnings,
-        out_dir=out_dir, rejects_file=files["rejects_file"], in_doubt_file=files["in_doubt_file"],
-        held_file=files["held_file"], results_file=files["results_file"], stopped=stopped,
+        out_dir=out_dir, rejects_file=files["rejects_file"], rejects_workbook=workbook,
+        in_doubt_file=files["in_doubt_file"], held_file=files["held_file"],
+        results_file=files["results_file"], stopped=stopped,
+        missing_since_last_run=missing.count, missing_file=missing.file,
         duration_s=round(time.monotonic() - started, 3), rejects_known=totals.rejects_known,
         exit_code=outcome_code(totals.leads, totals.activities["held"], stopped, ending),
         problems=problems,
     )  # fmt: skip
-    return write_report(result, None)
+    return write_report(result, breaker.write_error)
+
+
+def _workbook(
+    req: RunRequest, found: Cut, rejects: Path | None, problems: dict[int, list[Problem]] | None,
+    breaker: CircuitBreaker,
+) -> Path | None:  # fmt: skip
+    """rejects.xlsx of the joined rejects.csv, when the pieces kept their rows' problems."""
+    if rejects is None or problems is None:
+        return None
+    from importer.outputs.problem_cells import ProblemCells
+    from importer.outputs.reject_workbook import write_reject_workbook
+
+    path = rejects.with_suffix(".xlsx")
+    try:
+        return write_reject_workbook(
+            rejects, path, problems, ProblemCells(found.info.headers, req.mapping)
+        )
+    except OSError as exc:  # a full disk: said like any other file of the run
+        breaker.halt(FileWriteError(path, exc))
+        return None
+
+
+def _missing(
+    req: RunRequest, results: Path | None, out_dir: Path, breaker: CircuitBreaker
+) -> Missing:
+    """What vanished from the file since the ledger last saw it: the keys of every row
+    (results.csv of the whole file) against the ledger's (``send.missing``)."""
+    from importer.ledger.ledger import Ledger
+
+    seen = FileKeys(file_keys(results), complete=True)
+    with Ledger(req.ledger, run_id=req.run_id or "", readonly=True) as ledger:
+        return report_missing(ledger, req.site, req.mapping, seen, out_dir, breaker)
 
 
 def _before_sending(
@@ -116,7 +171,7 @@ def _make_run_dir(req: RunRequest) -> Path:
 def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[PieceTask]:
     """A task per span (one for the whole file when it has none), each with its share
     of the run's requests in flight and requests per second."""
-    spans: list[Any] = list(found.spans) if found.spans is not None else [None]
+    spans: list[Any] = shrinking(found.spans, slots) if found.spans is not None else [None]
     at_once = max(1, min(slots, len(spans)))
     shared = dataclasses.replace(
         req, credentials=None, rps=None if req.rps is None else req.rps / at_once,
@@ -155,7 +210,7 @@ def piece_run_id(run_id: str, piece: int) -> str:
 
 
 def _gather(
-    dask: Cluster, tasks: list[PieceTask], found: Cut, progress: Callable[..., Progress]
+    dask: Starting, tasks: list[PieceTask], found: Cut, progress: Callable[..., Progress]
 ) -> tuple[Totals, KeyboardInterrupt | None]:
     """Run the tasks; the totals of those that came back and of those that did not."""
     totals = Totals()

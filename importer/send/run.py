@@ -150,7 +150,7 @@ def run_file(
             chunks = _planned_pieces(req, table, ledger, settings, client, breaker)
             # made once the input opened and fits the mapping: a bad input leaves no run dir
             out_dir = _make_run_dir(req, run_id)
-            files = RunFiles(out_dir, table.info.headers, breaker, req.workbook_mapping)
+            files = RunFiles(out_dir, table.info.headers, breaker, req.workbook_mapping, piece=bool(req.span))  # fmt: skip
             loop = SendLoop(sender, tally, files, table, req.most_in_flight, progress or _no_progress,
                             RejectMemory(ledger, req.site, req.mapping.source), client.concurrency)  # fmt: skip
             loop.run(chunks)

@@ -108,16 +108,19 @@ class RunFiles:
     one run directory.
 
     ``workbook_mapping``: the run's mapping, to mark the cells of rejects.xlsx;
-    None writes no workbook (``--no-xlsx``).
+    None writes no workbook (``--no-xlsx``). ``piece``: the run is a piece of a run
+    spread over tasks, whose one workbook is made from its pieces' files: a piece
+    writes its rejected rows' problems (``reject_problems``) instead of a workbook.
     """
 
     def __init__(
         self, out_dir: Path, headers: list[str], breaker: CircuitBreaker,
-        workbook_mapping: Mapping | None = None,
+        workbook_mapping: Mapping | None = None, *, piece: bool = False,
     ):  # fmt: skip
         self.out_dir = out_dir
         self.headers = headers
         self.workbook_mapping = workbook_mapping
+        self.piece = piece
         rejects = csv_files.RejectWriter(
             out_dir / "rejects.csv", headers, send_columns=True,
             workbook_rows=REJECT_WORKBOOK_MAX_ROWS if workbook_mapping else 0,
@@ -137,7 +140,19 @@ class RunFiles:
         self.held.close()
         self.results.close()
         if self.workbook is None and self.rejects.complete and self.rejects.writer.wants_workbook:
-            self._write_workbook()
+            if self.piece:
+                self._write_problems()
+            else:
+                self._write_workbook()
+
+    def _write_problems(self) -> None:
+        from importer.outputs.reject_problems import NAME, write_problems
+
+        path = self.out_dir / NAME
+        try:
+            write_problems(path, self.rejects.writer.problems)
+        except OSError as exc:
+            self.rejects.fail(FileWriteError(path, exc))
 
     def _write_workbook(self) -> None:
         from importer.outputs.problem_cells import ProblemCells

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
 
-from importer.read.spans import cut
+from importer.read.spans import cut, shrinking
 from importer.read.table import open_table
 
 
@@ -69,3 +70,23 @@ def test_the_last_few_records_join_the_span_before(tmp_path: Path) -> None:
     sizes = [s.stop - s.start for s in found.spans]
     assert len(sizes) == 4 and min(sizes) > 0.5 * max(sizes)
     assert found.spans[-1].stop == export.stat().st_size
+
+
+def test_pieces_shrink_along_the_file_and_cover_it_in_order(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    _write_export(export, 3000)
+    found = cut(export, parts=16)
+    assert found.spans is not None and len(found.spans) >= 12
+    pieces = shrinking(found.spans, 4)
+    # each piece is whole spans one after another: together the same records, in order
+    assert (pieces[0].start, pieces[-1].stop) == (found.spans[0].start, found.spans[-1].stop)
+    for before, after in itertools.pairwise(pieces):
+        assert after.start == before.stop
+        assert after.first_row == before.first_row + before.records
+    assert sum(p.records for p in pieces) == found.info.rows
+    # the four that start together are the longest; the last ones are single spans
+    sizes = [p.stop - p.start for p in pieces]
+    assert len(found.spans) > len(pieces) > 4
+    assert min(sizes[:4]) > max(sizes[-4:])
+    assert pieces[-4:] == found.spans[-4:]
+    assert shrinking(found.spans[:2], 4) == found.spans[:2]  # too few spans to gather

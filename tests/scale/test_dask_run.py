@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from importer.cli.main import main
+from importer.errors import ConfigError
 from importer.mapping.files import load_mapping
 from importer.outputs.report import shown_json
 from importer.sandbox.runner import Sandbox
@@ -145,3 +146,26 @@ def test_a_worker_killed_mid_run_has_its_piece_run_again_from_the_ledger(
     assert leads["created"] + leads["unchanged"] + leads["rejected"] == 20_000
     assert_invariant(report)
     leads_once(sandbox, report)
+
+
+def test_a_run_declined_before_sending_stops_the_cluster_it_was_starting(
+    sandbox: Sandbox, postgres_url: str, tmp_path: Path
+) -> None:
+    # the local cluster starts while the command asks; answered no, nothing is sent and
+    # the command ends (the cluster stopped again), with no run directory made
+    people = write_people(tmp_path / "people.csv", 50, seed=3)
+    request = RunRequest(
+        input=people, mapping=load_mapping("followupboss"), site=SITE, base_url=sandbox.url,
+        credentials=SANDBOX_LOGIN, ledger=postgres_url, out=tmp_path / "out", workers=4,
+    )  # fmt: skip
+    asked: list[dict[str, Any]] = []
+
+    def decline(preview: dict[str, Any]) -> bool:
+        asked.append(preview)
+        return False
+
+    with pytest.raises(ConfigError, match="nothing was sent"):
+        run_spread(request, executor_of("dask-local", None, 2), confirm=decline)
+    assert asked and asked[0]["create"] == 50
+    assert sandbox.stats()["total"] == 0
+    assert not (tmp_path / "out").exists()

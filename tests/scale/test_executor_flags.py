@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -71,6 +70,7 @@ def test_each_task_gets_its_share_of_workers_and_rps(
     shared: dict[str, object],
 ) -> None:  # fmt: skip
     from importer.mapping.files import load_mapping
+    from importer.read.records import Span
     from importer.read.spans import Cut
     from importer.scale.spread import _tasks
     from importer.send.run import RunRequest
@@ -80,7 +80,7 @@ def test_each_task_gets_its_share_of_workers_and_rps(
         base_url="http://127.0.0.1:1", credentials=None, ledger="postgresql://h/l",
         workers=workers, max_workers=max_workers, rps=rps, run_id="r1",
     )  # fmt: skip
-    spans: Any = [(0, 1), (1, 2), (2, 3), (3, 4)]
+    spans = [Span(n, n + 1, n + 2, 1) for n in range(4)]
     tasks = _tasks(req, Cut(info=None, spans=spans), tmp_path, slots=4)  # type: ignore[arg-type]
     assert len(tasks) == 4
     for task in tasks:
