@@ -82,12 +82,13 @@ def running_cluster(bench: Bench, processes: int) -> Iterator[str]:
     log = (folder / "cluster.log").open("wb")
     try:
         started.append(subprocess.Popen(
-            [*dask, "--scheduler-file", str(address_file), "--port", "0", "--no-dashboard"],
+            [*dask, "--scheduler-file", str(address_file), "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard"],
             env=bench.env, cwd=bench.work_dir, stdout=log, stderr=subprocess.STDOUT,
         ))  # fmt: skip
         started.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-             str(address_file), "--nworkers", str(processes), "--nthreads", "1",
+             str(address_file), "--host", "127.0.0.1", "--nworkers", str(processes), "--nthreads", "1",
              "--no-dashboard", "--preload", "importer.scale.warm"],
             env=bench.env, cwd=bench.work_dir, stdout=log, stderr=subprocess.STDOUT,
         ))  # fmt: skip

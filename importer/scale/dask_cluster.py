@@ -28,6 +28,7 @@ from importer.errors import ConfigError
 from importer.scale.executors import DASK_EXTRA, DASK_LOCAL, Executor
 
 CONNECT_TIMEOUT_S = 15  # to reach a cluster's scheduler
+LOOPBACK = "127.0.0.1"  # where a dask-local cluster listens
 WARM = "importer.scale.warm"  # imported ahead of the pieces (see the module)
 
 
@@ -136,9 +137,12 @@ class Starting:
         closing = self._closing
         if self.executor.kind == DASK_LOCAL:
             forked = closing.enter_context(_forked_from_warm_process())
+            # on loopback only: a Dask scheduler runs whatever a client sends it, and the
+            # dashboard shows the tasks; neither may be reachable from the network
             local = distributed.LocalCluster(
                 n_workers=self.executor.processes, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR, env=worker_env,
+                host=LOOPBACK, dashboard_address=f"{LOOPBACK}:0", silence_logs=logging.ERROR,
+                env=worker_env,
             )  # fmt: skip
             closing.callback(local.close)
             # closed, not left as a context: a Client's exit must be in the thread it entered

@@ -59,3 +59,16 @@ def test_a_task_heard_of_is_not_run_again_when_its_worker_dies_later(tmp_path: P
     assert all(isinstance(result, int) for _, result in heard)
     tries = (tmp_path / "quick.tries").read_text(encoding="utf-8").split()
     assert len(tries) == 1, f"the quick task ran {len(tries)} times"
+
+
+def test_a_dask_local_cluster_listens_on_loopback_only() -> None:
+    # A Dask scheduler runs whatever a client sends it: the cluster a run starts for
+    # itself must not be reachable from the network. (Its dashboard, started only where
+    # bokeh is installed, is asked for on loopback too; bokeh is not installed here.)
+    from importer.scale.dask_cluster import cluster
+    from importer.scale.executors import Executor
+
+    with cluster(Executor("dask-local", processes=1), worker_env={}) as starting:
+        client = starting.ready().client
+        addresses = [client.scheduler.address, *client.scheduler_info()["workers"]]
+    assert addresses and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
