@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 PROC = Path("/proc")
 _KB_PER_MB = 1024
@@ -76,7 +76,38 @@ def memory_kb(pid: int, proc: Path = PROC) -> dict[str, int] | None:
     return values if len(values) == 3 else None
 
 
-class TreeSampler:
+class _Sampling:
+    """Calls ``sample()`` in a thread every ``interval_s`` while a ``with`` block runs.
+
+    A reading that fails because a process vanished mid-read is dropped: the next
+    one sees the tree as it is then.
+    """
+
+    def __init__(self, root: int, interval_s: float, proc: Path, name: str) -> None:
+        self._root, self._interval_s, self._proc = root, interval_s, proc
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self.sample()
+            if self._stop.wait(self._interval_s):
+                return
+
+
+class TreeSampler(_Sampling):
     """Samples the memory of ``root``'s process tree in a thread, for a ``with`` block.
 
     ``result()`` is ``{"peak_pss_mb", "peak_rss_mb", "sum_of_own_peaks_mb",
@@ -86,19 +117,9 @@ class TreeSampler:
     """
 
     def __init__(self, root: int, *, interval_s: float = 0.1, proc: Path = PROC) -> None:
-        self._root, self._interval_s, self._proc = root, interval_s, proc
+        super().__init__(root, interval_s, proc, "bench-tree")
         self._peak_pss = self._peak_rss = self._samples = self._most_at_once = 0
         self._own_peaks: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="bench-tree", daemon=True)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def sample(self) -> None:
         """Take one sample now (the thread calls this every ``interval_s``)."""
@@ -112,14 +133,6 @@ class TreeSampler:
         self._peak_pss, self._peak_rss = max(self._peak_pss, pss), max(self._peak_rss, rss)
         self._most_at_once = max(self._most_at_once, alive)
         self._samples += 1
-
-    def _loop(self) -> None:
-        while True:
-            # a process that vanished mid-read is seen again (or not) by the next sample
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                self.sample()
-            if self._stop.wait(self._interval_s):
-                return
 
     def result(self) -> dict[str, Any]:
         """The peaks seen so far (MB, one decimal) and the counts."""
@@ -183,7 +196,7 @@ def _at(trace: list[tuple[float, float, float]], when: float) -> tuple[float, fl
     return None
 
 
-class OwnCpuSampler:
+class OwnCpuSampler(_Sampling):
     """The CPU of ``root``, read every ``interval_s`` while a ``with`` block runs.
 
     ``os.wait4`` gives a command's CPU with that of every child it reaped;
@@ -194,28 +207,16 @@ class OwnCpuSampler:
     """
 
     def __init__(self, root: int, *, interval_s: float = 0.05, proc: Path = PROC) -> None:
-        self._root, self._interval_s, self._proc = root, interval_s, proc
+        super().__init__(root, interval_s, proc, "bench-own-cpu")
         self.seconds: float | None = None
         self.trace: list[tuple[float, float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="bench-own-cpu", daemon=True)
 
-    def __enter__(self) -> OwnCpuSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            seen = own_cpu_s(self._root, self._proc)
-            if seen is not None:
-                self.seconds = seen
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    tree = tree_cpu_s(self._root, self._proc)
-                    if tree is not None:
-                        self.trace.append((time.perf_counter(), seen, tree))
-            if self._stop.wait(self._interval_s):
-                return
+    def sample(self) -> None:
+        """Take one reading now (the thread calls this every ``interval_s``)."""
+        seen = own_cpu_s(self._root, self._proc)
+        if seen is None:
+            return
+        self.seconds = seen
+        tree = tree_cpu_s(self._root, self._proc)
+        if tree is not None:
+            self.trace.append((time.perf_counter(), seen, tree))

@@ -46,13 +46,19 @@ def run_command(
     ]  # fmt: skip
 
 
-def start_run(command: list[str], cwd: Path) -> subprocess.Popen[str]:
+def run_env() -> dict[str, str]:
+    """The environment of a run started by a test: the sandbox's login, none of the caller's
+    site, base URL or ledger."""
     env = {**os.environ, "RG_USERNAME": "sandbox", "RG_PASSWORD": "sandbox",
            "PYTHONPATH": str(ROOT)}  # fmt: skip
     for name in ("RG_SITE", "RG_BASE_URL", "RG_LEDGER"):
         env.pop(name, None)
+    return env
+
+
+def start_run(command: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, cwd=cwd, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_sigint_as_at_a_terminal,
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ from importer.errors import ApiError, RateLimitedError, Stopping
 from importer.outputs.report import shown_json
 from importer.sandbox.runner import Sandbox, start_sandbox
 from importer.send import process_wire as wire
-from tests.conftest import ROOT, SITE
+from tests.conftest import SITE
 from tests.send.test_run import (
     PEOPLE,
     assert_invariant,
@@ -38,6 +38,7 @@ from tests.send.test_run_crash import (
     assert_each_lead_once,
     finish,
     run_command,
+    run_env,
     start_run,
     stored_more_than,
     valid_lead_ids,
@@ -224,12 +225,8 @@ def _rejected_rows(path: Path, tmp_path: Path) -> set[int]:
 
 def start_in_own_group(command: list[str], cwd: Path) -> subprocess.Popen[str]:
     """``start_run``, in a process group of its own (a signal to the group spares pytest)."""
-    env = {**os.environ, "RG_USERNAME": "sandbox", "RG_PASSWORD": "sandbox",
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
-    for name in ("RG_SITE", "RG_BASE_URL", "RG_LEDGER"):
-        env.pop(name, None)
     return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command, cwd=cwd, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
 
