@@ -112,6 +112,25 @@ def _forget_own_peak() -> None:
         marks.write("5")
 
 
+def _with_exit(
+    trace: list[tuple[float, float, float]], at: float, usage: Any
+) -> tuple[tuple[float, float, float], ...]:
+    """The CPU readings of a command and a last one at its exit, from ``os.wait4``.
+
+    At exit the whole tree's CPU is known exactly (the command's own and that of every
+    child it reaped); the time since the last reading is counted as its own process's,
+    where nearly all of it is spent (its children have ended by then). Without it a
+    send window ending in the last reading's interval could not be read off.
+    """
+    if not trace:
+        return ()
+    last_at, last_own, last_tree = trace[-1]
+    tree = usage.ru_utime + usage.ru_stime
+    if at <= last_at or tree < last_tree:
+        return tuple(trace)
+    return (*trace, (at, last_own + tree - last_tree, tree))
+
+
 def run_timed(
     argv: Sequence[str],
     *,
@@ -153,7 +172,8 @@ def run_timed(
         finally:
             if watchdog:
                 watchdog.cancel()
-        wall = time.perf_counter() - started
+        wall_end = time.perf_counter()
+        wall = wall_end - started
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
         out.seek(0)
         err.seek(0)
@@ -165,7 +185,7 @@ def run_timed(
     return Finished(
         tuple(argv), proc.returncode, wall, _maxrss_mb(usage.ru_maxrss), stdout, stderr,
         cpu_s=usage.ru_utime + usage.ru_stime, tree=sampler.result() if sampling else None,
-        own_cpu_s=own.seconds, cpu_trace=tuple(own.trace),
+        own_cpu_s=own.seconds, cpu_trace=_with_exit(own.trace, wall_end, usage),
     )  # fmt: skip
 
 

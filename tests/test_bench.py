@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from bench.harness import (  # noqa: E402
     Poller,
     SandboxProcess,
     Window,
+    _with_exit,
     child_env,
     cli_command,
     compile_package,
@@ -210,6 +212,16 @@ def test_tree_cpu_counts_every_process_and_what_each_reaped_once(tmp_path: Path)
     assert proctree.own_cpu_s(10, tmp_path) == 4.0
     assert proctree.tree_cpu_s(10, tmp_path) == 8.0
     assert proctree.tree_cpu_s(99, tmp_path) is None
+
+
+def test_the_cpu_trace_ends_with_the_exact_cpu_at_exit() -> None:
+    exit_usage = SimpleNamespace(ru_utime=1.8, ru_stime=0.2)  # os.wait4's: the whole tree's
+    trace = [(0.0, 0.0, 0.0), (1.0, 1.0, 1.5)]
+    # the 0.5 s of CPU since the last reading is counted as the run's own
+    assert _with_exit(trace, 1.5, exit_usage)[-1] == (1.5, 1.5, 2.0)
+    # a window ending after the last reading can now be read off
+    assert proctree.cpu_between(list(_with_exit(trace, 1.5, exit_usage)), 0.5, 1.25) is not None
+    assert _with_exit([], 1.5, exit_usage) == ()  # nothing sampled (no /proc): nothing made up
 
 
 def test_cpu_between_interpolates_each_end_of_a_window() -> None:
@@ -606,6 +618,10 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
         isinstance(t["pass"], bool)
         or (t["name"].startswith("auto") and not auto_available)
         or (t["name"].startswith("scale-out") and not scale_available)
+        # a quick run's send window is about a tenth of a second, two or three readings of
+        # the run's CPU (every 50 ms, and one at its exit): a reading lost to a busy
+        # machine can leave that figure unmeasured there (never in a full run's seconds)
+        or t["name"].startswith("CPU per lead while sending")
         for t in judged["targets"]
     )
     assert judged["ratios"]["rg_import_16_workers_over_naive"] > 0
