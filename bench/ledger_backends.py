@@ -17,13 +17,13 @@ import tempfile
 import threading
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.postgres import Unavailable, new_database, postgres_server  # noqa: E402
 from importer.ledger.ledger import Ledger  # noqa: E402
 from importer.ledger.store import payload_hash  # noqa: E402
 
@@ -54,27 +54,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-        import psycopg
-
-    folder = tempfile.mkdtemp(prefix="rg-bench-pg-")
-    Path(folder).chmod(0o755)  # run as root, pgserver starts the server as another user
-    server = pgserver.get_server(folder, cleanup_mode="delete")
-    admin = f"postgresql://postgres:@/postgres?host={folder}"
     best: dict[str, float] = {"sqlite": float("inf"), "postgres": float("inf")}
     try:
-        for attempt in range(3):
-            name = f"bench_{attempt}"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f"CREATE DATABASE {name}")
-            sqlite = Path(tempfile.mkdtemp()) / "ledger.sqlite"
-            best["sqlite"] = min(best["sqlite"], timed(sqlite, args.rows, args.threads))
-            url = f"postgresql://postgres:@/{name}?host={folder}"
-            best["postgres"] = min(best["postgres"], timed(url, args.rows, args.threads))
-    finally:
-        server.cleanup()
+        with postgres_server() as folder:
+            for _ in range(3):
+                sqlite = Path(tempfile.mkdtemp()) / "ledger.sqlite"
+                best["sqlite"] = min(best["sqlite"], timed(sqlite, args.rows, args.threads))
+                url = new_database(folder)
+                best["postgres"] = min(best["postgres"], timed(url, args.rows, args.threads))
+    except Unavailable as exc:
+        sys.exit(f"ledger_backends: {exc}")
     for backend, seconds in best.items():
         print(f"{backend:<9} {seconds / args.rows * 1000:.3f} ms per row (best of 3)")
     print(f"postgres / sqlite: {best['postgres'] / best['sqlite']:.2f}x")

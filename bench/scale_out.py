@@ -16,56 +16,24 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.harness import Finished, Inspector, Poller, SandboxProcess, load_average, send_window
 from bench.measures import MAPPING, NO_ASSIGN, POLL_INTERVAL_S, Bench, summarise
+from bench.postgres import Unavailable, new_database, postgres_server
 
 SINGLE, DASK_LOCAL, DASK_CLUSTER = "single", "dask_local", "dask_cluster"
 SPREAD = (DASK_LOCAL, DASK_CLUSTER)
-JUDGED = DASK_LOCAL  # the run the issue's words name (bench/README.md, measurement 11)
+JUDGED = DASK_LOCAL  # the run the issue's words name (bench/README.md, measurement 12)
 CLUSTER_START_S = 120.0  # for the running cluster's workers to join
-
-
-class Unavailable(Exception):
-    """What the measurement needs cannot start here; the message says why."""
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server from the ``pgserver`` wheel for the ``with`` block: its socket folder."""
-    try:
-        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            warnings.simplefilter("ignore")
-            import pgserver
-            import psycopg  # noqa: F401  (the databases are made with it)
-    except ImportError as exc:
-        raise Unavailable(f"needs the pgserver and psycopg wheels (the dev extra): {exc}") from None
-    # not under a 0700 folder: run as root, pgserver starts the server as another user
-    folder = tempfile.mkdtemp(prefix="rg-bench-pg-")
-    os.chmod(folder, 0o755)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = pgserver.get_server(folder, cleanup_mode="stop")
-    except Exception as exc:  # whatever stops it, the measurement records it
-        shutil.rmtree(folder, ignore_errors=True)
-        raise Unavailable(f"PostgreSQL from the pgserver wheel cannot start here: {exc}") from None
-    try:
-        yield folder
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -111,16 +79,6 @@ def running_cluster(bench: Bench, processes: int) -> Iterator[str]:
                 process.wait()
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def new_database(folder: str) -> str:
-    """A new, empty database on the server at ``folder``; its URL (no password in it)."""
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"postgresql://postgres@/postgres?host={folder}", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"postgresql://postgres@/{name}?host={folder}"
 
 
 def scale_out(bench: Bench) -> dict[str, Any]:
