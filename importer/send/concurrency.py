@@ -13,8 +13,9 @@ answer tells:
 
 Good answers are judged a round at a time, a limit's worth of them (about one
 round trip of every place). A round whose median RTT stays within floor x
-``TOLERANCE`` (+ ``SLACK_S``) raises the limit by one, or doubles it until the first cut
-("slow start"), provided the places were in use: when none of the round's tries
+``TOLERANCE`` (+ ``SLACK_S``) raises the limit by one, or doubles it ("slow
+start") until the first cut or the first round above floor x ``TOLERANCE``
+without the slack (as TCP's HyStart leaves slow start on a rising delay), provided the places were in use: when none of the round's tries
 started with half the places on the wire, the limit is not what holds the run
 back (the rate limiter or the reading is), and the round proves nothing about
 a higher one. A refusal, or a round whose median RTT is above floor x
@@ -147,6 +148,12 @@ class ConcurrencyLimit:
             log.debug("round trips of %.4fs, floor %.4fs: fewer in flight", median, floor)
             self._cut(now, hold=0.0)
         elif busy and now >= self._hold_until:
+            if self._slow_start and floor is not None and median > floor * self._tolerance:
+                # Slow start ends where round trips pass floor x tolerance, slack or not:
+                # doubling a queue of our own (threads taking turns) adds no leads a
+                # second, and when the server runs out of room every place on the wire
+                # draws a 429 before the first one is back.
+                self._slow_start = False
             grown = self._limit * 2 if self._slow_start else self._limit + 1
             self._limit = min(self._maximum, grown)
             self._peak = max(self._peak, self._limit)

@@ -94,9 +94,17 @@ class InFlight:
             self._give_back()
 
     def enter(self, *, maybe_applied: bool) -> None:
-        """Take the turn for a try: the one ``prepare`` waited for, or wait for one now."""
+        """Take the turn for a try: the one ``prepare`` waited for, or wait for one now.
+
+        The rate slot ``prepare`` got is taken again when the limiter paused or
+        cut since (the ledger's write between the two can take a while): a slot
+        of the old schedule would send into the pause, or at the rate that drew
+        the 429s.
+        """
         if getattr(self._local, "prepared", False):
             self._local.prepared = False  # this try uses what prepare() waited for
+            if self._limiter is not None and self._limiter.schedule != self._local.schedule:
+                self._take_slot(maybe_applied=maybe_applied)
         else:
             # a stop while waiting to send: applied only if an earlier try may have been
             self._get_ready(maybe_applied=maybe_applied)
@@ -144,9 +152,15 @@ class InFlight:
             while not self._in_flight.acquire(timeout=IN_FLIGHT_POLL_S):
                 if self._stop.is_set():
                     raise Stopping(maybe_applied=maybe_applied)
+        self._take_slot(maybe_applied=maybe_applied)
+
+    def _take_slot(self, *, maybe_applied: bool) -> None:
+        """Wait for a rate slot, holding a place; on ``Stopping`` give the place back."""
+        if self._limiter is None:
+            return
         try:
-            if self._limiter is not None:
-                self._limiter.acquire()
+            self._limiter.acquire()
         except Stopping:
             self._give_back()
             raise Stopping(maybe_applied=maybe_applied) from None
+        self._local.schedule = self._limiter.schedule

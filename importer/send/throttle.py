@@ -143,6 +143,12 @@ class RateLimiter:
             return self._learned is not None and self._learned.background(self._clock())
 
     @property
+    def schedule(self) -> int:
+        """Which schedule the slots belong to: it changes at every pause, and at every cut
+        with ``learn``; a slot taken under an older one is no longer the limiter's."""
+        return self._epoch
+
+    @property
     def paused_until(self) -> float:
         """Clock time before which nobody may send (after a pause); -inf if none."""
         with self._lock:

@@ -64,6 +64,30 @@ def test_while_round_trips_stay_flat_the_limit_doubles_then_stops_at_the_maximum
     assert seen == [4, 8, 16, 20, 20]
 
 
+def test_slow_start_goes_on_while_round_trips_stay_within_tolerance() -> None:
+    clock = Clock()
+    limit = ConcurrencyLimit(64, clock=clock)
+    a_round(limit, clock)  # the floor: 100 ms
+    a_round(limit, clock, rtt=RTT * 1.5)  # slower, but within floor x tolerance
+    a_round(limit, clock, rtt=RTT * 1.9)
+    assert limit.limit == INITIAL_LIMIT * 8
+
+
+def test_slow_start_ends_where_round_trips_pass_the_tolerance_though_within_the_slack() -> None:
+    """At 0 ms latency a round trip is mostly this process's threads taking turns: doubling
+    their queue sends no more, and every place on the wire draws a 429 once a rate-limited
+    server runs out of room (the bench's --rate-limit 100 runs drew 20 to 45 429s at once)."""
+    clock = Clock()
+    limit = ConcurrencyLimit(64, clock=clock)
+    a_round(limit, clock, rtt=0.002)  # the floor: 2 ms
+    assert limit.limit == INITIAL_LIMIT * 2
+    a_round(limit, clock, rtt=0.005)  # above 2 ms x tolerance, far within the 10 ms slack
+    assert limit.limit == INITIAL_LIMIT * 2 + 1  # no cut: one more place, and no more doubling
+    for n in range(1, 4):
+        a_round(limit, clock, rtt=0.002)
+        assert limit.limit == INITIAL_LIMIT * 2 + 1 + n
+
+
 def test_after_a_cut_it_grows_by_one_place_per_round() -> None:
     limit, clock = after_first_cut()
     start = limit.limit

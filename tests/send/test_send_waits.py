@@ -31,9 +31,11 @@ from importer.sandbox.runner import start_sandbox
 from importer.send.client import Client
 from importer.send.client_settings import ClientSettings
 from importer.send.in_flight import InFlight
+from importer.send.throttle import BULK_429S, RateLimiter
 from tests.conftest import SITE
 from tests.send.test_run import PEOPLE, assert_invariant, ledger_counts, run_result
 from tests.send.test_run_crash import start_run, wait_for
+from tests.send.test_throttle import FakeClock, throttle_times
 
 SANDBOX = Credentials("sandbox", "sandbox")
 HANG_GUARD_S = 30  # far above any expected time: only a hang gets there
@@ -202,6 +204,24 @@ def test_places_in_flight_let_in_as_many_as_they_are_and_stop_ends_a_wait() -> N
     assert finished(fourth), "the stop did not end the wait for a place"
     [error] = fourth_outcome
     assert isinstance(error, Stopping) and error.maybe_applied
+
+
+def test_a_rate_slot_taken_before_a_pause_is_taken_again_after_it() -> None:
+    """prepare() takes a rate slot before the ledger records the row; when the server
+    refuses in bulk meanwhile, the try waits out the pause instead of sending into it."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    gate = InFlight(threading.Event(), 4, limiter, None)
+    gate.prepare()
+    gate.enter(maybe_applied=False)  # no pause between the two: the try goes at once
+    gate.leave()
+    assert clock.sleeps == []
+    gate.prepare()
+    throttle_times(limiter, BULK_429S, 1.0)  # everyone pauses for 1 s
+    paused_until = limiter.paused_until
+    assert paused_until > clock.now
+    gate.enter(maybe_applied=False)
+    assert clock.now >= paused_until
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
