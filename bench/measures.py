@@ -262,6 +262,8 @@ def send_throughput(bench: Bench) -> dict[str, Any]:
             results.append({
                 "workers": workers, "rows": rows, "repetitions": len(reps),
                 "created": reps[0]["created"], "requests": reps[0]["requests"],
+                # the default, --send-processes auto: what it chose (2 from 32 workers on 2 CPUs)
+                "send_processes": _send_processes(reps),
                 "leads_per_s": rates, "ideal_leads_per_s": ideal,
                 "fraction_of_ideal": round(rates["best"] / ideal, 4),
                 "fraction_of_ideal_median": round(rates["median"] / ideal, 4),
@@ -272,16 +274,26 @@ def send_throughput(bench: Bench) -> dict[str, Any]:
     return {"latency_ms": sizes.latency_ms, "load_average": load_average(), "by_workers": results}
 
 
+def _send_processes(reps: Sequence[dict[str, Any]]) -> int | None:
+    """The sending processes the runs of one setting used; all alike (the rule is fixed)."""
+    found = {r["send_processes"] for r in reps}
+    if len(found) != 1:
+        raise RuntimeError(f"the runs of one setting sent from {sorted(map(str, found))} processes")
+    return found.pop()
+
+
 def timed_send(
     bench: Bench, sandbox: SandboxProcess, path: Path, workers: int, plan_s: float,
-    processes: int = 1,
+    processes: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """One ``rg-import run`` into a fresh site and ledger, its send phase timed from the sandbox.
 
-    ``processes`` above 1 adds ``--send-processes``; the CPU is then the whole
+    ``processes`` adds ``--send-processes N``; None leaves the run's default (auto: 2 from
+    32 workers on where 2 CPUs are usable), and ``send_processes`` records what the run
+    used (report.json; None from a version that does not say). The CPU is the whole
     process tree's (the run reaps its sending processes, so ``os.wait4`` counts them)."""
     options: tuple[str, ...] = ("--workers", str(workers))
-    if processes > 1:
+    if processes is not None:
         options += ("--send-processes", str(processes))
     finished, samples = send_once(bench, sandbox, path, options)
     report = finished.json()
@@ -298,6 +310,7 @@ def timed_send(
     return {
         "created": created,
         "requests": requests,
+        "send_processes": report["requests"].get("send_processes"),
         "window_s": round(window.seconds, 4),
         "window_requests": window.requests,
         "leads_per_s": round(window.rate * per_lead, 3),

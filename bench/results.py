@@ -260,7 +260,8 @@ def _send(t: _Table, send: Mapping[str, Any], _judged: Mapping[str, Any]) -> Non
               t.verdict(f"send throughput, {r['workers']} workers") if fraction else "",
               f"best of {r['leads_per_s']['n']}, median {r['leads_per_s']['median']:,.1f}; "
               f"cross-check (duration - plan) {r['cross_check_leads_per_s']['best']:,.1f}"
-              + (f"; CPU {cpu['best']:.2f} ms/lead" if cpu else ""))  # fmt: skip
+              + (f"; CPU {cpu['best']:.2f} ms/lead" if cpu else "")
+              + (f"; {r['send_processes']} sending processes" if r.get("send_processes", 1) != 1 else ""))  # fmt: skip
 
 
 def _zero(t: _Table, zero: Mapping[str, Any], _judged: Mapping[str, Any]) -> None:

@@ -6,7 +6,8 @@ The ``importer`` package (with ``mappings``) of ``--old`` is exported to a
 temporary folder and put first on ``PYTHONPATH``, so both sides run with this
 checkout's virtual environment and differ only in the package. Each round runs,
 for OLD then NEW (NEW then OLD in the next round): ``rg-import run`` of the
-generated Follow Up Boss file with ``--workers 16`` and ``--workers 64`` into
+generated Follow Up Boss file with ``--workers 16`` and ``--workers 64`` (and
+``--send-processes 1``: the CPU of one sending process; ``--old`` must know the flag) into
 one sandbox without latency (its own process, reset before each run), and
 ``rg-import plan`` of the same file. The CPU is the command's own, user +
 system, from ``os.wait4`` (its reaped children included), over the leads
@@ -53,7 +54,7 @@ def export(ref: str, into: Path) -> Path:
 def one_round(bench: Bench, sandbox: SandboxProcess, path: Path, rows: int) -> dict[str, float]:
     found: dict[str, float] = {}
     for workers in WORKERS:
-        run = timed_send(bench, sandbox, path, workers, 0.0)
+        run = timed_send(bench, sandbox, path, workers, 0.0, processes=1)  # one sending process
         found[f"cpu_ms_per_lead_{workers}"] = run["cpu_ms_per_lead"]
         found[f"leads_per_s_{workers}"] = run["leads_per_s"]
     plan = bench.timed_plan(path, rows)

@@ -27,7 +27,9 @@ def send_at_0ms(bench: Bench) -> dict[str, Any]:
     The CPU is the run's own (user + system, ``os.wait4``), divided by the leads
     it created, with nothing subtracted: start-up, reading the file through and
     its plan are in it. The CPU of an ``rg-import plan`` of the same file is reported next to
-    it, so the share of sending can be seen.
+    it, so the share of sending can be seen. Every run sends from one process
+    (``--send-processes 1``, which the default auto would make 2 at 32 and 64 workers): the
+    figure is the CPU per lead of one sending process; measurement ``send_processes`` has N.
     """
     sizes = bench.sizes
     rows = sizes.zero_rows
@@ -41,7 +43,8 @@ def send_at_0ms(bench: Bench) -> dict[str, Any]:
             for rep in range(sizes.send_reps):
                 bench.log(f"  rg-import run --workers {workers}, {rows} rows, 0 ms "
                           f"({rep + 1}/{sizes.send_reps}) ...")  # fmt: skip
-                reps.append(timed_send(bench, sandbox, path, workers, plan_s))
+                # one sending process whatever the workers: the CPU per lead of one process
+                reps.append(timed_send(bench, sandbox, path, workers, plan_s, processes=1))
             results.append({
                 "workers": workers, "created": reps[0]["created"], "requests": reps[0]["requests"],
                 "leads_per_s": summarise([r["leads_per_s"] for r in reps]),
@@ -87,7 +90,8 @@ class CreatedCount:
 
 
 def auto_workers(bench: Bench) -> dict[str, Any]:
-    """``--workers auto`` against fixed worker counts, rate-limited and at high latency."""
+    """``--workers auto`` against fixed worker counts, rate-limited and at high latency,
+    each from one sending process (``--send-processes 1``)."""
     sizes = bench.sizes
     configs = [AUTO, *(str(n) for n in sizes.auto_fixed)]
     limit = sizes.auto_rate_limit
@@ -150,7 +154,10 @@ def _limited_run(
 ) -> dict[str, Any] | None:
     """One run with ``--workers config``; None when the CLI refuses ``--workers auto`` as a value."""
     count = CreatedCount()
-    finished, samples = send_once(bench, sandbox, path, ("--workers", config), count=count,
+    # one sending process for every setting (the default auto would send fixed 64 from 2,
+    # auto from 1): this compares how many requests are in flight, nothing else
+    options = ("--workers", config, "--send-processes", "1")
+    finished, samples = send_once(bench, sandbox, path, options, count=count,
                                   ok_codes=(0, 3, REFUSED) if config == AUTO else (0, 3))  # fmt: skip
     if finished.returncode == REFUSED:
         if "--workers" not in finished.stderr:  # exit 2 for another reason: a real failure

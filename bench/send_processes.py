@@ -59,6 +59,10 @@ def _side_by_side(
                     bench.log(f"  rg-import run --workers {workers} --send-processes {processes}, "
                               f"{rows} rows, {latency_ms:g} ms ({rep + 1}/{sizes.send_reps}) ...")  # fmt: skip
                     run = timed_send(bench, sandbox, path, workers, plan_s, processes)
+                    if run["send_processes"] not in (processes, None):  # None: an older run
+                        raise RuntimeError(
+                            f"--send-processes {processes} sent from {run['send_processes']}"
+                        )
                     runs.setdefault((workers, processes), []).append(run)
     found = []
     for workers in workers_list:

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 UPDATE_APIS = ("v1", "v2")
 DEFAULT_UPDATE_API = "v1"  # PATCH v1 keeps absent fields; v2 can clear fields that became empty
-AUTO_WORKERS = "auto"  # --workers auto: the requests in flight adapt to the server's answers
+AUTO = "auto"  # the value of a setting rg-import decides itself (--workers, --send-processes)
+AUTO_WORKERS = AUTO  # --workers auto: the requests in flight adapt to the server's answers
 DEFAULT_WORKERS: int | str = 4  # requests in flight at once during a run (a number, or auto)
 DEFAULT_MAX_WORKERS = 64  # the most requests in flight --workers auto may reach
 MOST_WORKERS = 64  # the highest --workers and --max-workers the command line takes
 MOST_SEND_PROCESSES = 32  # the highest --send-processes (importer.send.process_client)
+AUTO_SEND_PROCESSES = AUTO  # --send-processes auto: chosen from --workers and the CPUs
+# rg-import run's --send-processes (importer.send.process_count); a library RunRequest
+# left without one sends from one process, as rg-import sites does
+DEFAULT_SEND_PROCESSES: int | str = AUTO_SEND_PROCESSES
 DEFAULT_MAX_ATTEMPTS = 6  # tries per request, the first included
 DEFAULT_TIMEOUT_S = 30.0  # most seconds one try may take in all
 DEFAULT_LEDGER = "rg-import.ledger.sqlite"

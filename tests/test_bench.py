@@ -47,6 +47,8 @@ from bench.inputs import people_file, workbook_file  # noqa: E402
 from bench.measures import QUICK, Bench, summarise  # noqa: E402
 from bench.naive import send_naively  # noqa: E402
 from bench.results import judge, merge_previous, render_table  # noqa: E402
+from importer.send.process_count import resolve_send_processes  # noqa: E402
+from importer.settings import AUTO_SEND_PROCESSES  # noqa: E402
 
 RUN_SCRIPT = ROOT / "bench" / "run.py"
 LEAD = {
@@ -359,7 +361,7 @@ def _measurements(
         reached = round(fraction - 0.1 if w == 64 else fraction, 4)
         return {"workers": w, "rows": 10 * w, "leads_per_s": summary(reached * 20 * w), "ideal_leads_per_s": 20.0 * w,
                 "fraction_of_ideal": reached, "cross_check_leads_per_s": summary(1.0),
-                "cpu_ms_per_lead": summary(2.0)}  # fmt: skip
+                "cpu_ms_per_lead": summary(2.0), "send_processes": 2 if w >= 32 else 1}  # fmt: skip
 
     def auto_row(rate: float, share: float) -> dict[str, Any]:
         return {"available": True, "created": 10, "leads_per_s": summary(rate), "share_429": summary(share),
@@ -478,6 +480,8 @@ def test_render_table_shows_each_measurement_and_verdict() -> None:
     assert "80% of the CSV's 50,000 rows/s; python-calamine alone reads 90,000 rows/s" in table
     assert line("send, 16 workers").endswith("PASS") and line("send, 64 workers").endswith("PASS")
     assert lines[lines.index(line("send, 1 worker,")) + 1].endswith("; CPU 2.00 ms/lead")
+    # the processes --send-processes auto chose, where more than one
+    assert "; 2 sending processes" in lines[lines.index(line("send, 64 workers")) + 1]
     assert line("send at 0 ms, 16 workers").endswith("PASS")
     assert "CPU 0.60 ms/lead" in line("send at 0 ms, 16 workers")
     assert any(x.startswith("send with 5% 429s, 8 workers") and x.endswith("PASS") for x in lines)
@@ -609,6 +613,8 @@ def test_quick_run_of_everything_writes_every_measurement(tmp_path: Path) -> Non
     throttle = results["measurements"]["throttle_recovery"]
     assert throttle["workers"] == 8 and throttle["rows"] == 100
     assert throttle["ratio"] > 0 and len(throttle["runs"]["faulty"]) == 1
+    for r in send["by_workers"]:  # the default, --send-processes auto, as it chose here
+        assert r["send_processes"] == resolve_send_processes(AUTO_SEND_PROCESSES, r["workers"])
     _check_new_measurements(results["measurements"])
     judged = results["judged"]
     assert [t["name"] for t in judged["targets"]] == TARGETS
@@ -644,6 +650,7 @@ def _check_new_measurements(m: dict[str, Any]) -> None:
     assert [r["workers"] for r in zero["by_workers"]] == [16, 32, 64]
     for r in zero["by_workers"]:
         assert r["created"] == r["requests"] > 0 and r["cpu_ms_per_lead"]["best"] > 0
+        assert [run["send_processes"] for run in r["runs"]] == [1]  # one, even at 32 and 64
     assert zero["plan_cpu_s"]["best"] > 0
     processes = m["send_processes"]
     assert processes["processes"] == [1, 2]

@@ -19,7 +19,7 @@ from importer.cli.arguments import LEDGER
 from importer.cli.assign_options import assign_options
 from importer.cli.job_settings import JOB_META, job_options, job_runs, remember_result
 from importer.cli.shared import (
-    WorkersType,
+    NumberOrAuto,
     apply_options,
     command_line,
     input_options,
@@ -30,10 +30,12 @@ from importer.errors import ConfigError, RunWriteFailed
 from importer.ledger.spec import LedgerSpec
 from importer.scale.executors import EXECUTORS, LOCAL
 from importer.settings import (
+    AUTO_SEND_PROCESSES,
     AUTO_WORKERS,
     DEFAULT_FAIL_ON,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_WORKERS,
+    DEFAULT_SEND_PROCESSES,
     DEFAULT_TIMEOUT_S,
     DEFAULT_UPDATE_API,
     DEFAULT_WORKERS,
@@ -152,10 +154,10 @@ run_options = [
     click.option("--site", metavar="UUID", help="Real Geeks site UUID to write to (or RG_SITE)."),
     click.option("--base-url", metavar="URL", help="API base URL (or RG_BASE_URL; default: the Real Geeks service)."),
     click.option("--sandbox", is_flag=True, help="Send to an embedded local sandbox instead (no credentials needed)."),
-    click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=WorkersType(MOST_WORKERS), metavar="N|auto", help="Requests in flight at once, or auto: as many as the server's answers show it takes."),
+    click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=NumberOrAuto(MOST_WORKERS, "requests"), metavar="N|auto", help="Requests in flight at once, or auto: as many as the server's answers show it takes."),
     click.option("--max-workers", default=DEFAULT_MAX_WORKERS, show_default=True, type=click.IntRange(1, MOST_WORKERS), help="With --workers auto: the most requests in flight it may reach."),
     click.option("--rps", type=click.FloatRange(min=0.1), help="At most this many requests per second."),
-    click.option("--send-processes", default=1, show_default=True, type=click.IntRange(1, MOST_SEND_PROCESSES), metavar="N", help="Make the requests from N processes (each with its share of --workers and --rps): more leads per second when one process is CPU-bound; see docs/client.md."),
+    click.option("--send-processes", default=DEFAULT_SEND_PROCESSES, show_default=True, type=NumberOrAuto(MOST_SEND_PROCESSES, "processes"), metavar="N|auto", help="Make the requests from N processes (each with its share of --workers and --rps), or auto: 2 with --workers 32 or more, 2 usable CPUs and --executor local, else 1; see docs/client.md."),
     click.option("--ledger", type=LEDGER, help="Ledger file, or a postgresql:// URL that runs share (or RG_LEDGER; default: ./rg-import.ledger.sqlite)."),
     click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: rg-import-runs/<run-id>)."),
     click.option("--overwrite", is_flag=True, help="Replace the outputs of an earlier run in --out (refused without it)."),
@@ -209,7 +211,7 @@ def _run(
     run_id: str, input_path: Path, input_name: str, mapping_name: str | None, sheet: str | None,
     delimiter: str | None, encoding: str | None, phone_region: str | None, site: str | None,
     base_url: str | None, sandbox: bool, workers: int | str, max_workers: int, rps: float | None,
-    send_processes: int, ledger: LedgerSpec | None,
+    send_processes: int | str, ledger: LedgerSpec | None,
     out: Path | None, overwrite: bool, no_xlsx: bool, activities_at_most_once: bool,
     update_api: str, max_attempts: int, read_timeout: float, yes: bool, lock_wait: float,
     fail_on: str, allow_empty: bool, as_json: bool, summary_line: bool, quiet: bool,
@@ -228,8 +230,9 @@ def _run(
     spread = executor_of(executor, scheduler, processes)  # flags that do not go together: exit 2
     if sandbox and spread.kind == DASK:
         raise ConfigError("--sandbox runs on this machine: use --executor dask-local with it")
-    if send_processes > 1 and spread.spread:
-        raise ConfigError("--send-processes goes with --executor local only (the default)")
+    if send_processes != AUTO_SEND_PROCESSES and int(send_processes) > 1 and spread.spread:
+        # auto is 1 there (importer.send.process_count): each task sends from its own process
+        raise ConfigError("--send-processes above 1 goes with --executor local only (the default)")
     job = click.get_current_context().meta.get(JOB_META)  # the job's name, for --summary-line
     shown = Shown(as_json=as_json, summary_line=summary_line, quiet=quiet, job=job)
     mapping = for_run(

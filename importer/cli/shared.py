@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from importer.settings import AUTO_WORKERS
+from importer.settings import AUTO
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,21 +86,24 @@ input_options = [
 ]  # fmt: skip
 
 
-class WorkersType(click.ParamType):
-    """``--workers``: a number of requests in flight from 1 to ``most``, or ``auto``."""
+class NumberOrAuto(click.ParamType):
+    """A whole number from 1 to ``most``, or ``auto`` (``--workers``, ``--send-processes``);
+    ``what`` names the number in the error: "requests", "processes"."""
 
     name = "N|auto"
 
-    def __init__(self, most: int) -> None:
+    def __init__(self, most: int, what: str) -> None:
         self._numbers = click.IntRange(1, most)
+        self._what = what
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and value.strip().lower() == AUTO_WORKERS:
-            return AUTO_WORKERS
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO
+        wrong = f"{value!r} is neither a number of {self._what} nor 'auto'."
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            self.fail(f"{value!r} is neither a number of requests nor 'auto'.", param, ctx)
+            self.fail(wrong, param, ctx)
         try:
             number = int(value)
         except ValueError:
-            self.fail(f"{value!r} is neither a number of requests nor 'auto'.", param, ctx)
+            self.fail(wrong, param, ctx)
         return self._numbers.convert(number, param, ctx)

@@ -103,8 +103,10 @@ def run_summary(result: RunResult) -> str:
         f"  {label}: {acts['sent']} sent, {acts['unchanged']} unchanged, {acts['rejected']} {refused}, "
         f"{acts['in_doubt']} in doubt{held}, {unsent}{acts['possible_duplicates']} possible duplicates"
     )
+    processes = reqs.get("send_processes", 1)  # what --send-processes auto chose, if more than 1
+    sent_from = f" from {processes} sending processes" if processes > 1 else ""
     lines.append(
-        f"  requests:   {reqs['total']} ({reqs['retries']} retries) in {result.duration_s:.1f} s"
+        f"  requests:   {reqs['total']} ({reqs['retries']} retries){sent_from} in {result.duration_s:.1f} s"
     )
     lines += _reasons(result.rejects, result.warnings.reasons)
     lines += _file_warnings(inp) + _file_problems(result)

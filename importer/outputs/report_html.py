@@ -200,6 +200,12 @@ def _activities(report: Mapping[str, Any]) -> str:
     )
 
 
+def _sent_from(reqs: Mapping[str, Any]) -> str:
+    """The words ", made from N sending processes" when more than one made the requests."""
+    processes = reqs.get("send_processes") or 1
+    return f", made from {text(processes)} sending processes" if processes > 1 else ""
+
+
 def _requests(report: Mapping[str, Any]) -> str:
     reqs = report.get("requests") or {}
     by_status = [(status, n) for status, n in (reqs.get("by_status") or {}).items()]
@@ -207,8 +213,8 @@ def _requests(report: Mapping[str, Any]) -> str:
     lines = [
         "<h2>Requests</h2>",
         f"<p>{text(reqs.get('total', 0))} requests, {text(reqs.get('retries', 0))} of them "
-        "retries. Each try counts once, under the status it got (timeout and connection: "
-        "no answer).</p>",
+        f"retries{_sent_from(reqs)}. Each try counts once, under the status it got (timeout "
+        "and connection: no answer).</p>",
         table("requests", ("status", "requests"), by_status),
     ]
     if any(recovered.values()):

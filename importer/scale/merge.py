@@ -49,6 +49,7 @@ class Totals:
     retries: int = 0
     attempts: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
+    send_processes: int = 1  # each piece's (report.json's requests.send_processes)
     rejects: Reasons = field(default_factory=Reasons)
     warnings: Warnings = field(default_factory=Warnings)
     rejects_known: int = 0
@@ -63,6 +64,7 @@ class Totals:
         self.attempts += piece.requests.get("total", 0)
         self.retries += piece.requests.get("retries", 0)
         self.by_status.update(piece.requests.get("by_status", {}))
+        self.send_processes = max(self.send_processes, piece.requests.get("send_processes", 1))
         self.rejects.merge(piece.rejects)
         self.warnings.total += piece.warnings.total
         self.warnings.reasons.merge(piece.warnings.reasons)
@@ -81,7 +83,8 @@ class Totals:
     @property
     def requests(self) -> dict[str, Any]:
         """report.json's ``requests``, as one client's ``stats`` would say them."""
-        return {"total": self.attempts, "retries": self.retries, "by_status": dict(self.by_status)}
+        return {"total": self.attempts, "retries": self.retries, "by_status": dict(self.by_status),
+                "send_processes": self.send_processes}  # fmt: skip
 
 
 def join_files(piece_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path | None]:

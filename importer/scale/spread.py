@@ -35,6 +35,7 @@ from importer.scale.pieces import PieceTask, run_piece
 from importer.send import run_log
 from importer.send.breaker import CircuitBreaker
 from importer.send.missing import FileKeys, Missing, checked, report_missing
+from importer.send.process_count import resolve_send_processes
 from importer.send.run import Confirm, RunRequest, ask_first_write
 from importer.send.run_end import Ending, outcome_code, stop_reason, write_report
 from importer.send.run_outputs import FileWriteError
@@ -175,6 +176,8 @@ def _tasks(req: RunRequest, found: Cut, out_dir: Path, slots: int) -> list[Piece
     at_once = max(1, min(slots, len(spans)))
     shared = dataclasses.replace(
         req, credentials=None, rps=None if req.rps is None else req.rps / at_once,
+        # each task sends from its own process: --send-processes auto is 1 there
+        send_processes=resolve_send_processes(req.send_processes, req.workers, local=False),
         **_share_of_workers(req, at_once),
     )  # fmt: skip
     pieces = out_dir / PIECES_DIR

@@ -237,13 +237,14 @@ class ProcessClient:
         """Nothing to give back: ``prepare`` holds nothing here."""
 
     def stats(self) -> dict[str, Any]:
-        """The processes' stats added up (as ``Client.stats``); a dead one's as last heard."""
+        """The processes' stats added up (as ``Client.stats``); a dead one's as last heard;
+        ``send_processes``: how many there are."""
         for child in self._children:
             if child.alive and not self._closing:
                 pending = self._ask(child, (wire.STATS, None))
                 if pending is not None:
                     pending.wait()
-        total: dict[str, Any] = {"total": 0, "retries": 0}
+        total: dict[str, Any] = {"total": 0, "retries": 0, "send_processes": len(self._children)}
         by_status: Counter[str] = Counter()
         for child in self._children:
             total["total"] += child.stats["total"]

@@ -30,13 +30,20 @@ from importer.send import run_log
 from importer.send.assignment import users_for_run
 from importer.send.breaker import CircuitBreaker
 from importer.send.missing import Missing, report_missing
+from importer.send.process_count import resolve_send_processes
 from importer.send.run_end import Ending, exit_code, write_report
 from importer.send.run_outputs import RunFiles, Tally
 from importer.send.run_pieces import PlannedPieces
 from importer.send.send_loop import ProgressFactory, SendLoop
 from importer.send.send_outcome import SendPolicy
 from importer.send.sender import Sender
-from importer.settings import AUTO_WORKERS, DEFAULT_FAIL_ON, DEFAULT_MAX_WORKERS, DEFAULT_WORKERS
+from importer.settings import (
+    AUTO_SEND_PROCESSES,
+    AUTO_WORKERS,
+    DEFAULT_FAIL_ON,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_WORKERS,
+)
 
 if TYPE_CHECKING:
     from importer.ledger.ledger import Ledger
@@ -86,13 +93,21 @@ class RunRequest:
     # (a read.spans.Span); the run that cut it recovered the ledger, read the file through
     # and asked to go on, and lists what vanished from the file (not a piece's to say)
     span: Any = None
-    # --send-processes: the requests are made by this many processes (importer.send.process_client)
-    send_processes: int = 1
+    # --send-processes: the requests are made by this many processes (importer.send.process_client),
+    # or AUTO_SEND_PROCESSES: run_file decides how many (importer.send.process_count)
+    send_processes: int | str = 1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.send_processes, int) or self.send_processes < 1:
+        if self.send_processes == AUTO_SEND_PROCESSES:
+            return
+        if (
+            not isinstance(self.send_processes, int)
+            or isinstance(self.send_processes, bool)
+            or self.send_processes < 1
+        ):
             raise ConfigError(
-                f"send processes must be a whole number from 1, not {self.send_processes!r}"
+                f"send processes must be a whole number from 1 or {AUTO_SEND_PROCESSES!r}, "
+                f"not {self.send_processes!r}"
             )
         if self.send_processes > 1:
             from importer.send.process_client import check_send_processes
@@ -157,7 +172,7 @@ def run_file(
             missing = (
                 Missing() if req.span else report_missing(ledger, req.site, req.mapping, loop.keys, out_dir, breaker)
             )  # fmt: skip
-            info, stats = table.info, client.stats()
+            info, stats = table.info, {"send_processes": 1, **client.stats()}
     if breaker.stop.is_set():
         # rows read but never listed (a second Ctrl-C cut the listing) are counted as not sent
         tally.leads[Outcome.NOT_SENT] += info.rows - tally.total()
@@ -270,17 +285,21 @@ def ask_first_write(
 
 
 def _client(req: RunRequest, settings: ClientSettings, breaker: CircuitBreaker) -> Client:
-    """The API client, whose every wait (rate limiter, retries, places in flight) ends on stop."""
+    """The API client, whose every wait (rate limiter, retries, places in flight) ends on stop;
+    with more than one sending process, one that hands its calls to them (its ``stats``
+    say how many, as ``send_processes``: report.json shows what --send-processes auto chose)."""
     from importer.send.client import Client
     from importer.send.concurrency import ConcurrencyLimit
     from importer.send.throttle import RateLimiter
 
     auto = req.workers == AUTO_WORKERS  # then a 429 teaches the limiter the server's rate
-    if req.send_processes > 1:
+    # --send-processes auto decided once, before anything is sent
+    processes = resolve_send_processes(req.send_processes, req.workers)
+    if processes > 1:
         from importer.send.process_client import ProcessClient
 
         return ProcessClient(  # type: ignore[return-value]  # the methods the sender calls
-            req.credentials, settings, processes=req.send_processes, workers=req.most_in_flight,
+            req.credentials, settings, processes=processes, workers=req.most_in_flight,
             stop=breaker.stop, auto=auto, rps=req.rps, on_give_up=breaker.server_asks_to_wait,
             on_dead=breaker.interrupt, on_attempt=run_log.request if run_log.enabled() else None,
         )  # fmt: skip

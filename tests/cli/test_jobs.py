@@ -100,6 +100,25 @@ def test_flags_and_the_environment_win_over_the_file(
     assert Path("flag.sqlite").is_file()  # the flag's path, from the working directory
 
 
+@pytest.mark.parametrize(("setting", "processes"), [('"auto"', 2), ("1", 1), ('"1"', 1)])
+def test_a_jobs_send_processes_is_a_number_or_auto(
+    project: Path, sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], setting: str, processes: int,
+) -> None:  # fmt: skip
+    from importer.send import process_count
+
+    monkeypatch.setattr(process_count, "usable_cpus", lambda: 2)  # auto's rule, on any machine
+    (project / "exports").mkdir()
+    write_people(project / "exports" / "people-1.csv", 40, seed=4)
+    extra = f"workers = 32\nsend_processes = {setting}\njson = true\n"
+    config = write_jobs(project, JOB.format(site=SITE) + extra)
+    code, out, err = invoke(capsys, "run", "--job", "nightly", "--config", str(config))
+    assert code == ExitCode.OK, err
+    report = json.loads(out)
+    assert report["requests"]["send_processes"] == processes
+    assert report["leads"]["created"] == len(sandbox_env.leads(SITE)) == 40  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
@@ -107,6 +126,8 @@ def test_flags_and_the_environment_win_over_the_file(
         ("workers = 0", ["[jobs.nightly] workers = 0", "is not in the range"]),
         ('workers = "some"', ["[jobs.nightly] workers = 'some'", "'auto'"]),
         ("max_workers = 0", ["[jobs.nightly] max_workers = 0", "is not in the range"]),
+        ('send_processes = "two"', ["[jobs.nightly] send_processes = 'two'", "'auto'"]),
+        ("send_processes = 0", ["[jobs.nightly] send_processes = 0", "is not in the range"]),
         ('update_api = "v9"', ["update_api = 'v9'", "v1"]),
         ('api_token = "abc"', ["credentials never go in rg-import.toml"]),
     ],

@@ -86,3 +86,25 @@ def test_each_task_gets_its_share_of_workers_and_rps(
     for task in tasks:
         got = {k: getattr(task.request, k) for k in shared}
         assert got == shared
+
+
+@pytest.mark.parametrize("workers", [64, "auto"])
+def test_each_task_sends_from_one_process_under_send_processes_auto(
+    tmp_path: Path, workers: int | str
+) -> None:
+    # --send-processes auto, the default, would be 2 at 64 workers in one process; a task of
+    # a spread run sends from its own process, whatever the CPUs of the worker it runs on
+    from importer.mapping.files import load_mapping
+    from importer.read.records import Span
+    from importer.read.spans import Cut
+    from importer.scale.spread import _tasks
+    from importer.send.run import RunRequest
+
+    req = RunRequest(
+        input=tmp_path / "people.csv", mapping=load_mapping("followupboss"), site=SITE,
+        base_url="http://127.0.0.1:1", credentials=None, ledger="postgresql://h/l",
+        workers=workers, max_workers=64, run_id="r1", send_processes="auto",
+    )  # fmt: skip
+    spans = [Span(n, n + 1, n + 2, 1) for n in range(2)]
+    tasks = _tasks(req, Cut(info=None, spans=spans), tmp_path, slots=1)  # type: ignore[arg-type]
+    assert [task.request.send_processes for task in tasks] == [1, 1]

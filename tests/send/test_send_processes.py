@@ -126,6 +126,78 @@ def test_a_rerun_with_two_processes_sends_nothing_again(sandbox: Sandbox, tmp_pa
     assert again["requests"]["total"] == 0 and sandbox.stats()["total"] == stored
 
 
+# --------------------------------------------------------------------------- auto, the default
+
+
+@pytest.fixture
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto counts 2 usable CPUs, whatever machine runs the tests (a CI runner may have 1)."""
+    from importer.send import process_count
+
+    monkeypatch.setattr(process_count, "usable_cpus", lambda: 2)
+
+
+def cli_run(sandbox: Sandbox, path: Path, tmp_path: Path, name: str, *flags: str) -> dict[str, Any]:
+    """``rg-import run PATH FLAGS`` in-process into ``sandbox``; its report.json."""
+    out = tmp_path / name
+    code = cli_exit(["run", str(path), "-m", "followupboss", "--site", SITE, "--base-url", sandbox.url,
+                     "--ledger", str(tmp_path / f"{name}.sqlite"), "--out", str(out), "--yes", *flags])  # fmt: skip
+    report: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert code == report["exit_code"] in (0, 3)
+    return report
+
+
+@pytest.mark.usefixtures("cli_env", "two_cpus")
+def test_by_default_32_workers_send_from_two_processes_and_end_as_one_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_people(tmp_path / "people.csv", 120, seed=37, dirty_share=0.05)
+    reports, states = {}, {}
+    for label, flags in (("default", ()), ("one", ("--send-processes", "1"))):
+        with start_sandbox(port=0) as sandbox:
+            reports[label] = cli_run(sandbox, path, tmp_path, label, "--workers", "32", *flags)
+            assert_invariant(reports[label])
+            assert reports[label]["requests"]["total"] == sandbox.stats()["total"]
+            states[label] = stored_state(sandbox)
+    default, one = reports["default"], reports["one"]
+    assert default["requests"]["send_processes"] == 2  # what auto chose, for the user to see
+    assert one["requests"]["send_processes"] == 1
+    assert default["leads"] == one["leads"] and default["activities"] == one["activities"]
+    assert default["requests"]["by_status"] == one["requests"]["by_status"]
+    assert states["default"] == states["one"]
+    assert all(lead["ids"] == [lead_id] for lead_id, lead in states["default"].items())
+    summaries = [line for line in capsys.readouterr().out.splitlines() if "requests:" in line]
+    assert len(summaries) == 2
+    assert "from 2 sending processes" in summaries[0]
+    assert "sending processes" not in summaries[1]
+
+
+@pytest.mark.usefixtures("cli_env", "two_cpus")
+@pytest.mark.parametrize("flags", [["--workers", "4"], ["--workers", "auto", "--max-workers", "64"],
+                                   ["--workers", "4", "--send-processes", "auto"]])  # fmt: skip
+def test_by_default_fewer_workers_or_auto_send_from_one_process(
+    sandbox: Sandbox, tmp_path: Path, flags: list[str]
+) -> None:
+    report = cli_run(sandbox, PEOPLE, tmp_path, "run", "-q", *flags)
+    assert_invariant(report)
+    assert report["requests"]["send_processes"] == 1
+    assert report["leads"]["created"] == len(sandbox.leads(SITE)) > 0
+
+
+@pytest.mark.usefixtures("cli_env", "two_cpus")
+def test_auto_with_dask_local_is_no_error_of_send_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the run goes on past the flags to what a Dask run needs (a ledger its tasks share);
+    # that its tasks send from one process each is tests/scale/test_executor_flags.py's
+    argv = ["run", str(PEOPLE), "--sandbox", "--yes", "-q", "--ledger", str(tmp_path / "l.sqlite"),
+            "--executor", "dask-local", "--workers", "64", "--send-processes", "auto"]  # fmt: skip
+    assert cli_exit(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ledger postgresql://" in err[0], err
+    assert "send-processes" not in err[0]
+
+
 # --------------------------------------------------------------------------- bad values
 
 
@@ -133,9 +205,9 @@ def test_a_rerun_with_two_processes_sends_nothing_again(sandbox: Sandbox, tmp_pa
 @pytest.mark.parametrize(
     "flags",
     [["--send-processes", "0"], ["--send-processes", "-1"], ["--send-processes", "two"],
-     ["--send-processes", "3", "--workers", "2"],
+     ["--send-processes", "33"], ["--send-processes", ""], ["--send-processes", "3", "--workers", "2"],
      ["--send-processes", "2", "--executor", "dask-local", "--sandbox"]],
-    ids=["zero", "negative", "text", "more-than-workers", "with-dask"],
+    ids=["zero", "negative", "text", "too-many", "empty", "more-than-workers", "with-dask"],
 )  # fmt: skip
 def test_a_bad_send_processes_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
