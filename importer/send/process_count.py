@@ -7,7 +7,9 @@ here at all (a run spread over Dask tasks sends from each task's one process).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 
 from importer.settings import AUTO_SEND_PROCESSES, AUTO_WORKERS
 
@@ -19,13 +21,31 @@ AUTO_FROM_WORKERS = 32
 AUTO_PROCESSES = 2  # what auto chooses from AUTO_FROM_WORKERS on (a third added nothing on 2 cores)
 
 
-def usable_cpus() -> int:
+CGROUP_ROOT = Path("/sys/fs/cgroup")  # where a container sees its own CPU quota
+
+
+def usable_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
     """The CPUs this process may run on: its affinity where the OS says it (Linux), else
-    the machine's count (a container's CPU quota is not seen by either)."""
+    the machine's count; fewer when a CPU quota (a container's ``--cpus``) allows fewer."""
     affinity = getattr(os, "sched_getaffinity", None)
-    if affinity is not None:
-        return len(affinity(0))
-    return os.cpu_count() or 1
+    cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    return cpus if quota is None else max(1, min(cpus, int(quota)))
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs' worth of time the cgroup may use (quota / period), or None when unlimited or
+    unknown: cgroup v2's ``cpu.max`` ("150000 100000", or "max 100000"), else v1's
+    ``cpu.cfs_quota_us`` (-1: none) over ``cpu.cfs_period_us``."""
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    for folder in (root / "cpu", root / "cpu,cpuacct"):
+        with contextlib.suppress(OSError, ValueError):
+            quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((folder / "cpu.cfs_period_us").read_text())
+            return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    return None
 
 
 def resolve_send_processes(
