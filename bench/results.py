@@ -275,7 +275,8 @@ def _zero(t: _Table, zero: Mapping[str, Any], _judged: Mapping[str, Any]) -> Non
               t.verdict("send throughput at 0 ms", *([f"CPU per lead, {CPU_WORKERS} workers at 0 ms",
                         f"CPU per lead while sending, {CPU_WORKERS} workers at 0 ms"] if is_cpu else [])),
               f"best of {r['leads_per_s']['n']}, median {r['leads_per_s']['median']:,.0f} leads/s, "
-              f"{r['cpu_ms_per_lead']['median']:.2f} ms/lead")  # fmt: skip
+              f"{r['cpu_ms_per_lead']['median']:.2f} ms/lead"
+              + (f"; {r['send_processes']} sending processes" if r.get("send_processes", 1) != 1 else ""))  # fmt: skip
     if zero.get("plan_cpu_ms_per_lead") is not None:
         t.lines.append(f"{'':<4}an rg-import plan of the same file: {zero['plan_cpu_s']['median']:.2f} s CPU "
                        f"= {zero['plan_cpu_ms_per_lead']:.2f} ms/lead")  # fmt: skip

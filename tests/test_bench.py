@@ -650,7 +650,10 @@ def _check_new_measurements(m: dict[str, Any]) -> None:
     assert [r["workers"] for r in zero["by_workers"]] == [16, 32, 64]
     for r in zero["by_workers"]:
         assert r["created"] == r["requests"] > 0 and r["cpu_ms_per_lead"]["best"] > 0
-        assert [run["send_processes"] for run in r["runs"]] == [1]  # one, even at 32 and 64
+        # the default, as a user's run: auto's choice for the worker count on this machine
+        expected = resolve_send_processes(AUTO_SEND_PROCESSES, r["workers"])
+        assert r["send_processes"] == expected
+        assert [run["send_processes"] for run in r["runs"]] == [expected]
     assert zero["plan_cpu_s"]["best"] > 0
     processes = m["send_processes"]
     assert processes["processes"] == [1, 2]
