@@ -21,7 +21,8 @@ its rows.
 
 Write-ahead holds as in SQLite: every transition commits before the request.
 The run's threads share a few connections (``importer.ledger.pg_pool``), each
-taking one for a transaction.
+taking one for a transaction. A writing run keeps the planner's statistics
+fresh as the tables grow (``importer.ledger.pg_statistics``).
 The URL may carry a password; messages name the database by
 ``importer.ledger.spec.mask_url``.
 """
@@ -41,6 +42,7 @@ from importer.errors import LedgerError, LedgerMissing, LedgerWriteError, RowCla
 from importer.ledger import pg_lease, pg_schema
 from importer.ledger.pg_pool import ConnectionPool
 from importer.ledger.pg_sql import postgres_sql
+from importer.ledger.pg_statistics import StatisticsKeeper
 from importer.ledger.schema import BASE_TABLES, SCHEMA_VERSION
 from importer.ledger.spec import mask_url
 from importer.ledger.store import _iso, utc_now
@@ -140,6 +142,7 @@ class PostgresStore:
         self._conn: _Connection | None = None  # the connection that opened the ledger
         self._pool: ConnectionPool[_Connection] | None = None
         self._lease: pg_lease.RunLease | None = None  # a writing run's, once open
+        self._statistics: StatisticsKeeper | None = None  # a writing run's, once open
         self.tables: frozenset[str] = frozenset()
         self.version = SCHEMA_VERSION
         try:
@@ -198,6 +201,7 @@ class PostgresStore:
             ) from None
         connect = functools.partial(self._connect, "rg-import lease")
         self._lease = pg_lease.RunLease(connect, self.run_id, self.lease, name=self.path)
+        self._statistics = StatisticsKeeper(functools.partial(self._connect, "rg-import analyze"))
 
     @staticmethod
     def _tables(conn: _Connection) -> set[str]:
@@ -245,6 +249,9 @@ class PostgresStore:
 
     def close(self) -> None:
         """Give the lease back (the run's rows are free at once), disconnect; safe twice."""
+        if self._statistics is not None:
+            self._statistics.stop()
+            self._statistics = None
         if self._lease is not None:
             self._lease.release(self._conn)
             self._lease = None
@@ -313,6 +320,8 @@ class PostgresStore:
                     path=self.path,
                     disk_full=exc.sqlstate == _DISK_FULL,
                 ) from exc
+            if self._statistics is not None:  # committed: a write that may grow the tables
+                self._statistics.wrote()
 
     @contextmanager
     def _connection(self) -> Iterator[_Connection]:
