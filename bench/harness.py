@@ -304,17 +304,22 @@ class SandboxProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=15)
         if proc.stdout is not None:
             proc.stdout.close()
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+
+
+def stop_process(proc: subprocess.Popen[Any], *, timeout_s: float) -> None:
+    """SIGTERM ``proc``, and SIGKILL it if it has not ended ``timeout_s`` later; reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _read_listening_url(proc: subprocess.Popen[str], timeout_s: float) -> str:

@@ -26,7 +26,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Finished, Inspector, Poller, SandboxProcess, load_average, send_window
+from bench.harness import (
+    Finished,
+    Inspector,
+    Poller,
+    SandboxProcess,
+    load_average,
+    send_window,
+    stop_process,
+)
 from bench.measures import MAPPING, NO_ASSIGN, POLL_INTERVAL_S, Bench, summarise
 from bench.postgres import Unavailable, new_database, postgres_server
 
@@ -71,12 +79,7 @@ def running_cluster(bench: Bench, processes: int) -> Iterator[str]:
         yield address
     finally:
         for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout_s=30)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
 
