@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -135,19 +136,67 @@ class Watchdog:
             self._closed.wait(min([POLL_S, *upcoming]))
 
 
+class _SteadySocket(socket.socket):
+    """A socket whose ``settimeout`` to the timeout it has already is no system call.
+
+    ``socket.settimeout`` switches the descriptor's blocking mode (an ``ioctl``,
+    the GIL let go and taken back) even when nothing changes, and urllib3 sets
+    the timeout twice per try: on a busy run that was the commonest reason for
+    a sending thread to wait for the GIL.
+    """
+
+    __slots__ = ()
+
+    def settimeout(self, value: float | None) -> None:
+        if value != self.gettimeout():
+            super().settimeout(value)
+
+
+class SteadySSLSocket(ssl.SSLSocket):
+    """``_SteadySocket`` for TLS: the ``sslsocket_class`` of the client's SSL contexts."""
+
+    def settimeout(self, value: float | None) -> None:
+        if value != self.gettimeout():
+            super().settimeout(value)
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     """Reports to the calling thread's ``Watch``; sends a request's head and body in one write.
 
     urllib3 writes the head, then the body: two system calls, two TCP segments
     and two wake-ups of the server for every request. Joining them is one of
     each (the bytes on the wire are the same).
+
+    Once connected, the socket keeps one timeout, the pool's read timeout
+    (``rg_read_timeout``), where urllib3 would switch it to the connect timeout
+    to send each request and back to read its answer. A try's whole time is
+    bounded by its ``Watch`` anyway (the read timeout, from connecting to the
+    last byte), so sending under the read timeout changes no outcome; the
+    connect timeout still bounds connecting (and the TLS handshake).
     """
 
     _rg_body: bytes | None = None  # the body to send along with the head
+    rg_read_timeout: float | None = None  # set by the pool; None: urllib3's timeouts as they are
+
+    @property
+    def timeout(self) -> Any:
+        steady = self.rg_read_timeout
+        if steady is not None and getattr(self, "sock", None) is not None:
+            return steady
+        return self._rg_timeout
+
+    @timeout.setter
+    def timeout(self, value: Any) -> None:
+        self._rg_timeout = value
 
     def connect(self) -> None:
         _attach(self)
         super().connect()
+        raw = self.sock
+        if type(raw) is socket.socket:  # plain http (TLS sockets come steady from the context)
+            steady = _SteadySocket(fileno=raw.detach())
+            steady.settimeout(raw.gettimeout())
+            self.sock = steady
 
     def request(  # type: ignore[override]
         self,
@@ -188,12 +237,28 @@ class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
     pass
 
 
+def _steady_read_timeout(pool: HTTPConnectionPool) -> float | None:
+    """The pool's read timeout when it is a number (urllib3's default is a sentinel)."""
+    read = pool.timeout.read_timeout
+    return float(read) if isinstance(read, int | float) else None
+
+
 class _WatchedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
+
+    def _new_conn(self) -> Any:
+        conn: Any = super()._new_conn()
+        conn.rg_read_timeout = _steady_read_timeout(self)
+        return conn
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
+
+    def _new_conn(self) -> Any:
+        conn: Any = super()._new_conn()
+        conn.rg_read_timeout = _steady_read_timeout(self)
+        return conn
 
 
 # The pool classes to use for each scheme (``importer.send.http_routes`` sets them).

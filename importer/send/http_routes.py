@@ -31,14 +31,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests.utils
-from urllib3 import PoolManager
+from urllib3 import PoolManager, Timeout
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ProxyError, SSLError
 from urllib3.poolmanager import proxy_from_url
 from urllib3.util import make_headers
 from urllib3.util.ssl_ import create_urllib3_context
 
-from importer.send.http_deadline import WATCHED_POOLS
+from importer.send.http_deadline import WATCHED_POOLS, SteadySSLSocket
 
 __all__ = ["Route", "Routes"]
 
@@ -55,8 +55,9 @@ class Route(NamedTuple):
 class Routes:
     """The pools of one client, one per origin (and proxy), made on first use."""
 
-    def __init__(self, pool_size: int, *, trust_env: bool) -> None:
+    def __init__(self, pool_size: int, *, trust_env: bool, timeout: Timeout | None = None) -> None:
         self._pool_size = pool_size
+        self._timeout = timeout  # the pools' default (their sockets keep its read timeout)
         self._trust_env = trust_env
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], Route] = {}
@@ -119,6 +120,8 @@ class Routes:
         if manager is not None:
             return manager
         sizes: dict[str, Any] = {"num_pools": _MANAGER_POOLS, "maxsize": self._pool_size}
+        if self._timeout is not None:
+            sizes["timeout"] = self._timeout
         if proxy is None:
             manager = PoolManager(**sizes)
         elif proxy.lower().startswith("socks"):
@@ -144,6 +147,7 @@ class Routes:
         context = self._contexts.get(bundle)
         if context is None:
             context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+            context.sslsocket_class = SteadySSLSocket
             try:
                 if os.path.isdir(bundle):
                     context.load_verify_locations(capath=bundle)

@@ -80,8 +80,8 @@ class Transport:
         # The sandbox is on this machine: an HTTP(S)_PROXY from the environment
         # must not route it through a proxy (nor REQUESTS_CA_BUNDLE apply).
         loopback = is_loopback(urlsplit(settings.base_url).hostname or "")
-        self._routes = Routes(settings.pool_size, trust_env=not loopback)
         self._timeout = Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
+        self._routes = Routes(settings.pool_size, trust_env=not loopback, timeout=self._timeout)
         self._headers: dict[str, str] | None = None  # made on the first try
         self._local = threading.local()  # .cookies: the thread's CookieJar
         self._stats_lock = threading.Lock()

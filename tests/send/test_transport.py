@@ -64,10 +64,13 @@ class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[dict[str, Any]]
     gzip = False
+    delay_s = 0.0  # how long the server thinks before it answers
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.delay_s:
+            threading.Event().wait(self.delay_s)
         payload = b'{"id": "x"}'
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
@@ -83,10 +86,12 @@ class Recorder(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def recording_server(*, tls: bool = False, gzipped: bool = False) -> Iterator[tuple[int, list]]:
+def recording_server(
+    *, tls: bool = False, gzipped: bool = False, delay_s: float = 0.0
+) -> Iterator[tuple[int, list]]:
     """A loopback HTTP(S) server; yields its port and the requests it got."""
     seen: list[dict[str, Any]] = []
-    handler = type("Handler", (Recorder,), {"seen": seen, "gzip": gzipped})
+    handler = type("Handler", (Recorder,), {"seen": seen, "gzip": gzipped, "delay_s": delay_s})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     if tls:
@@ -308,3 +313,71 @@ def test_a_gzipped_answer_is_read_as_its_json() -> None:
         response = c.create_lead(SITE, new_lead())
     assert (response.status, json.loads(response.content)) == (201, {"id": "x"})
     assert "gzip" in seen[0]["headers"]["Accept-Encoding"]
+
+
+# -- socket timeouts: set once per connection, not twice per try ----------------------
+
+
+@contextlib.contextmanager
+def counted_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float | None]]:
+    """Every timeout this thread sets on a socket (each one a system call)."""
+    calls: list[float | None] = []
+    me = threading.current_thread()
+    real = socket.socket.settimeout
+
+    def settimeout(sock: socket.socket, value: float | None) -> None:
+        if threading.current_thread() is me:
+            calls.append(value)
+        real(sock, value)
+
+    monkeypatch.setattr(socket.socket, "settimeout", settimeout)
+    yield calls
+
+
+def test_a_kept_alive_connection_sets_its_socket_timeout_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with (
+        recording_server() as (port, seen),
+        client(f"http://127.0.0.1:{port}/rest", connect_timeout=3, read_timeout=7) as c,
+        counted_timeouts(monkeypatch) as calls,
+    ):
+        for _ in range(2):
+            assert c.create_lead(SITE, new_lead()).status == 201
+        after_two = list(calls)
+        for _ in range(4):
+            assert c.create_lead(SITE, new_lead()).status == 201
+    assert len(seen) == 6
+    # connecting under the connect timeout, then the read timeout, kept: urllib3 set
+    # 3 then 7 on every try (the timeout of a socket is a system call even unchanged)
+    assert after_two[0] == 3 and after_two[-1] == 7
+    assert calls == after_two
+
+
+def test_a_tls_connection_sets_its_socket_timeout_once(clean_env: pytest.MonkeyPatch) -> None:
+    with recording_server(tls=True) as (port, seen), connect_proxy(port) as (proxy, _):
+        clean_env.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy}")
+        clean_env.setenv("REQUESTS_CA_BUNDLE", str(CA_BUNDLE))
+        with (
+            client(f"https://{API_HOST}/rest", connect_timeout=3, read_timeout=7) as c,
+            counted_timeouts(clean_env) as calls,
+        ):
+            assert c.create_lead(SITE, new_lead()).status == 201
+            after_one = list(calls)
+            for _ in range(3):
+                assert c.create_lead(SITE, new_lead()).status == 201
+    assert len(seen) == 4
+    assert after_one[-1] == 7 and calls == after_one
+
+
+def test_an_answer_slower_than_the_connect_timeout_is_waited_for() -> None:
+    """The socket keeps the read timeout once connected: the connect timeout bounds connecting."""
+    with (
+        recording_server(delay_s=0.6) as (port, seen),
+        client(f"http://127.0.0.1:{port}/rest", connect_timeout=0.2, read_timeout=10,
+               max_attempts=1) as c,
+    ):  # fmt: skip
+        for _ in range(2):  # a new connection, then the kept-alive one
+            assert c.create_lead(SITE, new_lead()).status == 201
+        assert c.stats()["by_status"] == {"201": 2}
+    assert len(seen) == 2
