@@ -96,6 +96,7 @@ class Ledger:
         transitions = LedgerTransitions(self.store)
         self.begin_lead = transitions.begin_lead
         self.lead_sent = transitions.lead_sent
+        self.settled = transitions.settled
         self.lead_failed = transitions.lead_failed
         self.lead_in_doubt = transitions.lead_in_doubt
         self.begin_activities = transitions.begin_activities

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from importer.errors import LedgerError
@@ -220,6 +220,7 @@ class LedgerTransitions:
         error: str | None,
         activity_hashes: Sequence[str],
         created: bool = False,
+        later: bool = False,
     ) -> None:
         now = self._store.now()
 
@@ -256,7 +257,7 @@ class LedgerTransitions:
             )  # fmt: skip
             self._finish_activities(conn, row[0], activity_hashes, state, status, error, now)
 
-        self._group.run(write)
+        self._group.run(write, later=later)
 
     @staticmethod
     def _finish_activities(
@@ -291,6 +292,7 @@ class LedgerTransitions:
         status: int,
         activity_hashes: Sequence[str] = (),
         created: bool = False,
+        later: bool = False,
     ) -> None:
         """The server accepted the request: ``sent``, and the pending payload becomes confirmed.
 
@@ -299,8 +301,16 @@ class LedgerTransitions:
         created it (``ledger export --run``). Raises KeyError for an unknown
         row and ValueError when no attempt is in flight (the row is not
         ``sending`` or ``in_doubt``), or a listed activity is not.
+
+        ``later`` (in a sending thread): return at once, the write committed
+        with the next group; those errors then go to ``settled``'s ``then``.
         """
-        self._finish_lead(site, source, key, "sent", status, None, activity_hashes, created)
+        self._finish_lead(site, source, key, "sent", status, None, activity_hashes, created, later)
+
+    def settled(self, then: Callable[[BaseException | None], None]) -> None:
+        """Call ``then(error)`` once this thread's last write made ``later`` is committed
+        (``error`` None) or failed with ``error``; see ``importer.ledger.group_commit``."""
+        self._group.settled(then)
 
     def lead_failed(
         self,

@@ -148,6 +148,87 @@ def test_a_group_that_cannot_commit_fails_every_write_of_it(ledger: Ledger) -> N
     assert isinstance(results["a"], LedgerGone) and isinstance(results["b"], LedgerGone)
 
 
+class Told:
+    """What ``settled`` told a thread's later write: the error (None: committed), and in which thread."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+        self.thread: str | None = None
+
+    def __call__(self, error: BaseException | None) -> None:
+        self.error, self.thread = error, threading.current_thread().name
+        self.event.set()
+
+
+def hand_in_later(commit: GroupCommit, work: Callable[[Any], Any], name: str) -> tuple[Any, Told]:
+    """In a thread called ``name``: hand ``work`` in later, then ask to be told when it is settled."""
+    told, returned = Told(), []
+
+    def call() -> None:
+        returned.append(commit.run(work, later=True))
+        commit.settled(told)
+
+    thread = threading.Thread(target=call, name=name)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "a write handed in later waited"
+    return returned[0], told
+
+
+def test_a_write_handed_in_later_returns_at_once_and_is_told_once_committed(ledger: Ledger) -> None:
+    group = Group(ledger)
+    returned, told = hand_in_later(group.commit, insert("late"), "sender")
+
+    # the caller went on while the leader still held its transaction open
+    assert returned is None and not told.event.is_set()
+    assert "late" not in runs_on_disk(Path(ledger.store.path))
+
+    group.release()
+    assert told.event.wait(10) and told.error is None
+    assert told.thread != "sender"  # the leader told it, once it had committed it
+    assert "late" in runs_on_disk(Path(ledger.store.path))
+    # no thread waited behind the leader: it led again for the write handed in later
+    assert group.transactions == 2 and not group.commit._leading
+
+
+def test_a_write_handed_in_later_is_committed_before_the_next_write_returns(
+    ledger: Ledger,
+) -> None:
+    group = Group(ledger)
+    hand_in_later(group.commit, insert("late"), "sender")
+    group.queue({"next": insert("next")})  # the same thread's next row, say
+
+    results = group.release()
+    assert results["next"] == "next"
+    assert {"late", "next"} <= runs_on_disk(Path(ledger.store.path))
+    assert group.transactions == 2  # both in the group after the leader's
+
+
+def test_a_later_write_that_fails_is_told_its_error_alone(ledger: Ledger) -> None:
+    conflict = LeadIdConflict("lead id taken")
+    group = Group(ledger)
+    group.queue({"good": insert("good")})
+    _, told = hand_in_later(group.commit, insert("bad", conflict), "sender")
+
+    results = group.release()
+    assert told.event.wait(10) and told.error is conflict
+    assert results["good"] == "good"
+    on_disk = runs_on_disk(Path(ledger.store.path))
+    assert "good" in on_disk and "bad" not in on_disk
+
+
+def test_a_later_write_alone_is_committed_by_its_own_thread(ledger: Ledger) -> None:
+    commit = GroupCommit(ledger.store)
+    _, told = hand_in_later(commit, insert("alone"), "sender")
+    assert told.event.is_set() and told.error is None and told.thread == "sender"
+    assert "alone" in runs_on_disk(Path(ledger.store.path))
+    # nothing handed in later: told at once
+    nothing = Told()
+    commit.settled(nothing)
+    assert nothing.event.is_set() and nothing.error is None
+
+
 def begin_lead(ledger: Ledger, key: str, payload: dict[str, Any], **kwargs: Any) -> None:
     lead_id = kwargs.pop("lead_id", str(uuid.uuid5(uuid.NAMESPACE_URL, key)))
     ledger.begin_lead(
@@ -218,7 +299,7 @@ import sys, threading, uuid
 from importer.ledger.ledger import Ledger
 from importer.ledger.store import payload_hash
 from importer.ledger.store import payload_hash
-path, site, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, site, threads, later = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "later"
 ledger = Ledger(path, run_id="crashing")
 ready = threading.Barrier(threads + 1)
 
@@ -229,7 +310,7 @@ def rows(thread):
         payload = {"key": key}
         ledger.begin_lead(site, "fub", key, str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
                           payload=payload, payload_hash=payload_hash(payload))
-        ledger.lead_sent(site, "fub", key, status=201)
+        ledger.lead_sent(site, "fub", key, status=201, later=later)
         n += 1
         if n == 20:
             ready.wait()
@@ -242,11 +323,15 @@ threading.Event().wait()
 """
 
 
+@pytest.mark.parametrize("outcome", ["waited", "later"])
 @pytest.mark.parametrize("delay", [0.0, 0.1])
-def test_sigkill_leaves_at_most_one_open_row_per_thread(tmp_path: Path, delay: float) -> None:
-    """The in-doubt bound of a killed run: a thread's write returns only once committed."""
+def test_sigkill_leaves_at_most_one_open_row_per_thread(
+    tmp_path: Path, delay: float, outcome: str
+) -> None:
+    """The in-doubt bound of a killed run: a thread's begin returns only once committed, with
+    the outcome it handed in before (``later``: committed in the same group or an earlier one)."""
     path = tmp_path / "crash.sqlite"
-    child = run_python(THREADED_CRASH, str(path), SITE, "8")
+    child = run_python(THREADED_CRASH, str(path), SITE, "8", outcome)
     assert child.stdout is not None and child.stdout.readline() == "ready\n"
     time.sleep(delay)
     kill(child)
