@@ -228,6 +228,10 @@ class Client:
         """Give back the place a ``prepare`` got, if no request used it."""
         self._in_flight.unprepare()
 
+    def waiting_retries(self) -> int:
+        """How many threads wait out a backoff or a ``Retry-After`` now (holding no place)."""
+        return self._in_flight.waiting
+
     def stats(self) -> dict[str, Any]:
         """A snapshot: attempts sent, retries made, and attempts per outcome.
 

@@ -80,6 +80,8 @@ class InFlight:
         self._limiter = rate_limiter
         self._sleep = sleep
         self._local = threading.local()
+        self._waits_lock = threading.Lock()
+        self.waiting = 0  # threads in ``wait`` now (importer.send.row_threads starts more)
 
     def prepare(self) -> None:
         """Wait now for the calling thread's next try (see ``Client.prepare``)."""
@@ -133,6 +135,15 @@ class InFlight:
 
     def wait(self, seconds: float, *, maybe_applied: bool) -> None:
         """Wait before a retry; raise ``Stopping`` as soon as the run stops."""
+        with self._waits_lock:
+            self.waiting += 1
+        try:
+            self._wait(seconds, maybe_applied=maybe_applied)
+        finally:
+            with self._waits_lock:
+                self.waiting -= 1
+
+    def _wait(self, seconds: float, *, maybe_applied: bool) -> None:
         if self._sleep is not None:
             try:
                 self._sleep(seconds)

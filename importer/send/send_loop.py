@@ -1,7 +1,7 @@
-"""The send loop of ``rg-import run``: rows of planned chunks handed to a pool of senders.
+"""The send loop of ``rg-import run``: rows of planned chunks handed to sending threads.
 
 The main thread plans chunks (``importer.send.run``) and hands their rows here;
-a bounded pool of worker threads sends them (``importer.send.sender``) and this
+sending threads (``importer.send.row_threads``) send them (``importer.send.sender``) and this
 loop tallies how each ends, writes the run's files in input order and stops
 early, cleanly, on Ctrl-C, SIGTERM or a stop of the breaker.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from importer.plan.rows import PlannedChunk
 from importer.progress import Progress
 from importer.send import run_log
 from importer.send.missing import FileKeys
+from importer.send.row_threads import RowOut, RowThreads
 from importer.send.run_end import stop_reason
 from importer.send.run_outputs import RunFiles, Tally
 from importer.send.run_pieces import PlannedPieces
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from importer.send.concurrency import ConcurrencyLimit
 
 ProgressFactory = Callable[..., Progress]
-THREADS_PER_WORKER = 4  # sending threads per request in flight (see the pool below)
+THREADS_PER_WORKER = 4  # most sending threads per request in flight (importer.send.row_threads)
 RESCAN_S = 0.5  # a wait for a row to end this long looks at every row out
 RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row still out
 
@@ -40,7 +40,7 @@ RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row 
 class SendLoop:
     """Hands the rows of planned chunks to a pool of senders and tallies how they end.
 
-    Rejected and unchanged rows end here; the others are sent by the pool,
+    Rejected and unchanged rows end here; the others are sent by the threads,
     at most ``limit`` waiting or in flight at once.
     """
 
@@ -52,18 +52,23 @@ class SendLoop:
         self.tally, self.files, self.table = tally, files, table
         self.reading = make_bar("Reading", total=table.info.size, unit="B", position=0)
         self.sending = make_bar("Sending", total=None, unit="rows", position=1)
+        # each row puts itself here when done: waiting for one costs the same
+        # however many are out
+        self.finished: queue.SimpleQueue[RowOut] = queue.SimpleQueue()
         # --workers bounds the requests in flight (the client's max_in_flight; with
-        # auto, --max-workers does); the extra threads carry rows that sit out a
-        # Retry-After or a backoff meanwhile
-        self.pool = ThreadPoolExecutor(
-            max_workers=workers * THREADS_PER_WORKER, thread_name_prefix="send"
-        )
-        # future -> (chunk, position): the raw cells are read only if the row fails
-        self.inflight: dict[Future[SendOutcome], tuple[PlannedChunk, int]] = {}
-        # each future puts itself here when done: waiting for one costs the same
-        # however many are out (``concurrent.futures.wait`` visits every one of them)
-        self.finished: queue.SimpleQueue[Future[SendOutcome]] = queue.SimpleQueue()
+        # auto, --max-workers does); a thread per place, and one more per row that
+        # sits out a Retry-After or a backoff meanwhile
+        waiting = getattr(sender.client, "waiting_retries", None)
+        self.threads = RowThreads(
+            sender.send, self.finished, places=self._places, most=workers * THREADS_PER_WORKER,
+            waiting=waiting if callable(waiting) else None, settle=sender.settled,
+        )  # fmt: skip
+        # the rows out, to be settled; the raw cells are read only if the row fails
+        self.inflight: set[RowOut] = set()
+        # rows out (queued for a thread or being sent): enough to keep the threads
+        # busy while this thread plans the next chunk
         self.limit = max(workers * 8, 256)
+        self.workers = workers
         self.read_so_far = 0
         self.read_to_end = False
         self.interrupt: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM, once it came
@@ -90,7 +95,7 @@ class SendLoop:
             self._drain()
             self._end_unreached(chunks)
         finally:
-            self.pool.shutdown(wait=True)
+            self.threads.shutdown()
             self.reading.close()
             self.sending.close()
             self.files.close()
@@ -145,7 +150,7 @@ class SendLoop:
         return len(rejected)
 
     def _send_row(self, planned: PlannedChunk, position: int) -> int:
-        """Hand one row to the pool, unless it needs no request; returns 1 if it ended here."""
+        """Hand one row to the threads, unless it needs no request; returns 1 if it ended here."""
         action = planned.actions[position]
         if action is Outcome.REJECT:
             return 0
@@ -162,26 +167,18 @@ class SendLoop:
             self.tally.add(unsent, lambda: [], self.files)
             self.files.results.ended(planned, position, unsent)
             return 0
-        while len(self.inflight) >= self._rows_out():
+        while len(self.inflight) >= self.limit:
             self._settle(self._next_done())
-        future = self.pool.submit(self.sender.send, plan)
-        self.inflight[future] = (planned, position)
-        future.add_done_callback(self.finished.put)
+        row = RowOut(planned, position, plan)
+        self.inflight.add(row)
+        self.threads.submit(row)
         return 0
 
-    def _rows_out(self) -> int:
-        """How many rows may be out in the pool at once.
+    def _places(self) -> int:
+        """How many requests may be in flight now: --workers, or the limit of --workers auto."""
+        return self.workers if self.concurrency is None else self.concurrency.limit
 
-        With --workers auto, a few per place the limit allows now: the pool
-        starts a thread for every row out, and threads beyond those the places
-        keep busy cost this process time (they never end, so a limit that
-        falls leaves them idle, which costs nothing).
-        """
-        if self.concurrency is None:
-            return self.limit
-        return min(self.limit, self.concurrency.limit * THREADS_PER_WORKER)
-
-    def _next_done(self) -> list[Future[SendOutcome]]:
+    def _next_done(self) -> list[RowOut]:
         """Wait for a row out to end; returns it with every other one that ended meanwhile.
 
         After a quiet while it also looks at every row out: a Ctrl-C or SIGTERM
@@ -191,21 +188,24 @@ class SendLoop:
         try:
             first = self.finished.get(timeout=RESCAN_S)
         except queue.Empty:
-            return [f for f in self.inflight if f.done()]
+            # every thread may be sitting out a retry: start one for the rows queued
+            self.threads.grow()
+            return [row for row in self.inflight if row.done]
         return [first, *self._done_so_far()]
 
-    def _done_so_far(self) -> list[Future[SendOutcome]]:
+    def _done_so_far(self) -> list[RowOut]:
         done = []
         while not self.finished.empty():
             done.append(self.finished.get_nowait())
         return done
 
-    def _settle(self, done: list[Future[SendOutcome]]) -> None:
+    def _settle(self, done: list[RowOut]) -> None:
         refused = []  # rows the API refused: known or new rejects
-        done = [fut for fut in done if fut in self.inflight]  # not settled already
-        for fut in done:
-            planned, position = self.inflight.pop(fut)
-            outcome = fut.result()
+        done = [row for row in done if row in self.inflight]  # not settled already
+        for row in done:
+            self.inflight.discard(row)
+            planned, position = row.planned, row.position
+            outcome = row.result()
             self.tally.add(outcome, partial(planned.cells, position), self.files)
             self.files.results.ended(planned, position, outcome)
             if outcome.result is Outcome.REJECT:

@@ -35,6 +35,7 @@ ledger writes ``importer.send.row_records``, and the outcome and its problems
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,7 @@ __all__ = ["Sender"]
 
 
 # Client calls that wait for a turn to send, or give it back, without a request.
-_NOT_REQUESTS = frozenset({"prepare", "unprepare", "stats"})
+_NOT_REQUESTS = frozenset({"prepare", "unprepare", "stats", "waiting_retries"})
 
 
 class _Watched:
@@ -104,6 +105,12 @@ class _Watched:
             return found(*args, **kwargs)
 
         return call
+
+
+def _unrecorded(plan: RowPlan, exc: Exception) -> SendOutcome:
+    """A row whose request went out but whose ledger write failed: in doubt."""
+    unrecorded = f"sent, but the ledger could not record the answer ({exc})"
+    return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
 
 
 @dataclass
@@ -153,20 +160,46 @@ class Sender:
             if not self.client.requested:
                 # writes are ahead of requests: nothing of this row left
                 return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
-            unrecorded = f"sent, but the ledger could not record the answer ({exc})"
-            return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
+            return _unrecorded(plan, exc)
         except Stopping:  # from a prepare() before the row's first write: nothing was done
             return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
         except RowClaimed as exc:  # another run sharing the ledger has the row: left to it
             if self.client.requested:  # refused after a request (a deadlock): may be applied
-                unrecorded = f"sent, but the ledger could not record the answer ({exc})"
-                return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
+                return _unrecorded(plan, exc)
             return SendOutcome(
                 plan, Outcome.NOT_SENT, [Problem(CLAIMED, str(exc))],
                 activities_not_sent=len(plan.activities),
             )  # fmt: skip
         finally:
             self.client.unprepare()
+
+    def settled(
+        self, outcome: SendOutcome, tell: Callable[[SendOutcome | None, BaseException | None], None]
+    ) -> None:
+        """Call ``tell(outcome, None)`` once the ledger write ``send`` left for later is
+        committed (at once when there is none), from whichever thread commits it.
+
+        When that write failed as ``send``'s own writes can (``LedgerWriteError``,
+        ``RowClaimed``), the run stops as ``send`` would stop it and the row is in
+        doubt: its request was answered, the ledger does not say so. Any other
+        error (a broken ledger contract) is told as ``tell(None, error)``.
+        """
+
+        def then(error: BaseException | None) -> None:
+            if error is None:
+                tell(outcome, None)
+            elif isinstance(error, LedgerWriteError | RowClaimed):
+                if isinstance(error, LedgerWriteError):
+                    self.breaker.halt(error)
+                tell(_unrecorded(outcome.plan, error), None)
+            else:
+                tell(None, error)
+
+        settled = getattr(self.ledger, "settled", None)
+        if settled is None:  # a ledger that writes nothing later
+            then(None)
+        else:
+            settled(then)
 
     # ----------------------------------------------------------------- leads
 
@@ -203,9 +236,10 @@ class Sender:
         if response is None:  # a potential seller whose activities are in doubt
             return outcome
         self.breaker.success()
+        # committed with the next group: ``settled`` tells the run once it is
         self.ledger.lead_sent(
             p.site, p.source, plan.key, status=response.status, activity_hashes=carried.hashes,
-            created=True,
+            created=True, later=True,
         )  # fmt: skip
         outcome.http_status, outcome.attempts = response.status, response.attempts
         outcome.activities_sent += len(carried.hashes)

@@ -370,3 +370,50 @@ def test_a_ledger_that_is_not_a_regular_file_stops_the_command_with_one_line(
     assert not (tmp_path / "out").exists()
     assert os.stat(os.devnull).st_mode == null_mode
     assert not os.path.exists(os.devnull + ".lock")
+
+
+# --------------------------------------------------------------------------- an answer recorded later
+
+
+def test_an_answer_whose_later_ledger_write_fails_is_in_doubt_and_stops_the_run(
+    tmp_path: Path,
+) -> None:
+    """A sending thread hands a row's outcome to the ledger ``later`` and goes on; the
+    row is told to the run once the write is committed, or, when the write failed as
+    the disk or file failed, told in doubt (the server has it, the ledger may not say)
+    with the run stopped, as when the thread's own write fails."""
+    import threading
+    import uuid
+
+    from importer.ledger.ledger import Ledger
+    from importer.models import Outcome
+    from importer.send.breaker import CircuitBreaker
+    from importer.send.send_outcome import SendOutcome, SendPolicy
+    from importer.send.sender import Sender
+
+    path = tmp_path / "ledger.sqlite"
+    told: list[tuple[Any, Any]] = []
+    with Ledger(path, run_id="later") as ledger:
+        breaker = CircuitBreaker(10)
+        sender = Sender(None, ledger, SendPolicy(site=SITE, source="fub", kind="lead"), breaker)
+
+        def answered(key: str) -> None:  # what a sending thread does once its POST got a 201
+            created = SendOutcome(key, Outcome.CREATE)  # type: ignore[arg-type]
+            ledger.lead_sent(SITE, "fub", key, status=201, later=True)
+            sender.settled(created, lambda outcome, error: told.append((outcome, error)))
+
+        for key in ("kept", "lost"):
+            ledger.begin_lead(SITE, "fub", key, str(uuid.uuid4()), payload={"key": key})
+        for key in ("kept", "lost"):
+            if key == "lost":
+                path.unlink()
+            thread = threading.Thread(target=answered, args=(key,))
+            thread.start()
+            thread.join(10)
+
+    [(kept, none), (lost, also_none)] = told
+    assert none is None and also_none is None
+    assert kept.result is Outcome.CREATE and kept.plan == "kept"
+    assert lost.result is Outcome.IN_DOUBT and lost.plan == "lost"
+    assert lost.problems[0].message.startswith("sent, but the ledger could not record the answer")
+    assert breaker.stop.is_set() and f"the ledger {path} was deleted" in (breaker.reason or "")

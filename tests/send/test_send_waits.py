@@ -185,6 +185,21 @@ def test_a_request_waiting_to_retry_holds_no_place_in_flight() -> None:
     assert isinstance(first_outcome[0], Stopping)
 
 
+def test_a_request_waiting_out_retry_after_is_counted_while_it_waits() -> None:
+    """The count the run's threads grow by (importer.send.row_threads): one per waiting request."""
+    stop = threading.Event()
+    with (
+        start_sandbox(port=0, fault_rate=1.0, faults=("429",), retry_after_s=100) as busy,
+        Client(SANDBOX, ClientSettings(base_url=busy.url), stop=stop) as client,
+    ):
+        assert client.waiting_retries() == 0
+        waiter, _ = in_thread(lambda: client.create_lead(SITE, new_lead()))
+        wait_until(lambda: client.waiting_retries() == 1)
+        stop.set()
+        assert finished(waiter)
+        assert client.waiting_retries() == 0
+
+
 def test_places_in_flight_let_in_as_many_as_they_are_and_stop_ends_a_wait() -> None:
     """Two places: two threads prepare at once, a third waits until one gives its place
     back, and a waiter still waiting when the run stops raises Stopping, holding nothing."""
