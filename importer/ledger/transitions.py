@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from importer.errors import LedgerError
@@ -104,6 +104,7 @@ class LedgerTransitions:
     def __init__(self, store: LedgerStore):
         self._store = store
         self._group = GroupCommit(store)
+        self.settled = self._group.settled  # then(error) once the thread's later write is done
 
     def begin_lead(
         self,
@@ -301,16 +302,9 @@ class LedgerTransitions:
         created it (``ledger export --run``). Raises KeyError for an unknown
         row and ValueError when no attempt is in flight (the row is not
         ``sending`` or ``in_doubt``), or a listed activity is not.
-
-        ``later`` (in a sending thread): return at once, the write committed
-        with the next group; those errors then go to ``settled``'s ``then``.
+        ``later``: return at once, committed with the next group (``settled``).
         """
         self._finish_lead(site, source, key, "sent", status, None, activity_hashes, created, later)
-
-    def settled(self, then: Callable[[BaseException | None], None]) -> None:
-        """Call ``then(error)`` once this thread's last write made ``later`` is committed
-        (``error`` None) or failed with ``error``; see ``importer.ledger.group_commit``."""
-        self._group.settled(then)
 
     def lead_failed(
         self,

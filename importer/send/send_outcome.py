@@ -114,6 +114,12 @@ def stopped_in_doubt(outcome: SendOutcome) -> SendOutcome:
     return outcome
 
 
+def unrecorded(plan: RowPlan, exc: Exception) -> SendOutcome:
+    """A row whose request went out but whose ledger write failed: in doubt."""
+    unrecorded = f"sent, but the ledger could not record the answer ({exc})"
+    return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
+
+
 def not_sent(outcome: SendOutcome, problem: Problem) -> SendOutcome:
     """The row ends not sent; its activities not sent, sent or in doubt are counted once."""
     plan = outcome.plan

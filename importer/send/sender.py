@@ -67,6 +67,7 @@ from importer.send.send_outcome import (
     not_sent,
     possible_copies,
     stopped_in_doubt,
+    unrecorded,
 )
 
 __all__ = ["Sender"]
@@ -105,12 +106,6 @@ class _Watched:
             return found(*args, **kwargs)
 
         return call
-
-
-def _unrecorded(plan: RowPlan, exc: Exception) -> SendOutcome:
-    """A row whose request went out but whose ledger write failed: in doubt."""
-    unrecorded = f"sent, but the ledger could not record the answer ({exc})"
-    return SendOutcome(plan, Outcome.IN_DOUBT, [Problem(IN_DOUBT, unrecorded)])
 
 
 @dataclass
@@ -160,12 +155,12 @@ class Sender:
             if not self.client.requested:
                 # writes are ahead of requests: nothing of this row left
                 return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
-            return _unrecorded(plan, exc)
+            return unrecorded(plan, exc)
         except Stopping:  # from a prepare() before the row's first write: nothing was done
             return SendOutcome(plan, Outcome.NOT_SENT, activities_not_sent=len(plan.activities))
         except RowClaimed as exc:  # another run sharing the ledger has the row: left to it
             if self.client.requested:  # refused after a request (a deadlock): may be applied
-                return _unrecorded(plan, exc)
+                return unrecorded(plan, exc)
             return SendOutcome(
                 plan, Outcome.NOT_SENT, [Problem(CLAIMED, str(exc))],
                 activities_not_sent=len(plan.activities),
@@ -176,14 +171,9 @@ class Sender:
     def settled(
         self, outcome: SendOutcome, tell: Callable[[SendOutcome | None, BaseException | None], None]
     ) -> None:
-        """Call ``tell(outcome, None)`` once the ledger write ``send`` left for later is
-        committed (at once when there is none), from whichever thread commits it.
-
-        When that write failed as ``send``'s own writes can (``LedgerWriteError``,
-        ``RowClaimed``), the run stops as ``send`` would stop it and the row is in
-        doubt: its request was answered, the ledger does not say so. Any other
-        error (a broken ledger contract) is told as ``tell(None, error)``.
-        """
+        """``tell(outcome, None)`` once ``send``'s write left for later is committed, from the thread
+        committing it. Failing as ``send``'s own writes can (``LedgerWriteError``, ``RowClaimed``)
+        stops the run as there, the row in doubt; any other error: ``tell(None, error)``."""
 
         def then(error: BaseException | None) -> None:
             if error is None:
@@ -191,15 +181,11 @@ class Sender:
             elif isinstance(error, LedgerWriteError | RowClaimed):
                 if isinstance(error, LedgerWriteError):
                     self.breaker.halt(error)
-                tell(_unrecorded(outcome.plan, error), None)
+                tell(unrecorded(outcome.plan, error), None)
             else:
                 tell(None, error)
 
-        settled = getattr(self.ledger, "settled", None)
-        if settled is None:  # a ledger that writes nothing later
-            then(None)
-        else:
-            settled(then)
+        self.ledger.settled(then)
 
     # ----------------------------------------------------------------- leads
 
