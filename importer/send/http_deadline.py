@@ -32,6 +32,8 @@ from typing import Any
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from importer.send.http_head import QuickHeadersResponse
+
 STOP_GRACE_S = 2.0  # tries in flight when the run stops get this long to finish
 POLL_S = 0.25  # the watchdog's longest nap
 
@@ -176,6 +178,7 @@ class _WatchedHTTPConnection(HTTPConnection):
     """
 
     _rg_body: bytes | None = None  # the body to send along with the head
+    response_class = QuickHeadersResponse  # heads read without the email parser
     rg_read_timeout: float | None = None  # set by the pool; None: urllib3's timeouts as they are
 
     @property
