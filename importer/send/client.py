@@ -2,22 +2,21 @@
 
 Timeouts, retries with capped exponential backoff and full jitter, ``Retry-After``,
 the shared rate limiter, error classification and the "did the server perhaps
-apply it?" bookkeeping are applied here. The policy itself is plain data and
-functions in ``importer.send.client_settings`` (the settings), ``importer.send.retry_policy``
-(what is retried, after how long) and ``importer.send.http_errors`` (reading error
-answers); this module runs the retry loop around single tries, which
-``importer.send.transport`` sends and classifies, each taken in turn through
-``importer.send.in_flight``. The HTTP library is the business of
-``transport`` (urllib3), ``http_routes`` and ``http_deadline`` alone.
+apply it?" bookkeeping are applied here. The policy itself is plain data and functions
+in ``client_settings`` (the settings), ``retry_policy`` (what is retried, after how long)
+and ``http_errors`` (reading error answers); this module runs the retry loop around single
+tries, which ``transport`` sends and classifies, each taken in turn through ``in_flight``.
+The HTTP library is the business of ``transport`` (urllib3), ``http_routes``,
+``http_deadline`` and ``http_head`` alone (all in ``importer.send``).
 
-Deadlines: ``read_timeout`` is the most one try may take, from connecting to the
-last byte of the answer (``importer.send.transport``). Every wait (a retry, the
-rate limiter, a free place among the ``max_in_flight`` requests) ends at once
-when ``stop`` is set, raising ``Stopping``.
+Deadlines: ``read_timeout`` is the most one try may take, from connecting to the last
+byte of the answer (``importer.send.transport``). Every wait (a retry, the rate limiter,
+a free place among the ``max_in_flight`` requests) ends at once on ``stop``: ``Stopping``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -216,20 +215,17 @@ class Client:
     def prepare(self) -> None:
         """Wait now for what the calling thread's next try needs: a place in flight, a rate slot.
 
-        Call it before recording that a request is about to go out, so that a
-        run stopping during the wait leaves nothing half-recorded: it raises
-        ``Stopping`` (nothing applied, nothing held). The next request of this
-        thread then sends at once. Does nothing when already prepared;
-        ``unprepare`` gives back what a prepare did not use.
-        """
+        Call it before recording that a request is about to go out, so that a run stopping
+        during the wait leaves nothing half-recorded: it raises ``Stopping`` (nothing applied,
+        nothing held). The thread's next request then sends at once. Does nothing when already
+        prepared; ``unprepare`` gives back what a prepare did not use."""
         self._in_flight.prepare()
 
     def unprepare(self) -> None:
         """Give back the place a ``prepare`` got, if no request used it."""
         self._in_flight.unprepare()
 
-    def waiting_retries(self) -> int:
-        """How many threads wait out a backoff or a ``Retry-After`` now (holding no place)."""
+    def waiting_retries(self) -> int:  # threads waiting out a backoff or a Retry-After now
         return self._in_flight.waiting
 
     def stats(self) -> dict[str, Any]:
@@ -371,7 +367,12 @@ class Client:
             return self._rng.uniform(0.0, ceiling)
 
     def _url(self, site: str, *segments: str) -> str:
-        return "/".join([self.settings.base_url, "sites", _segment(site), *map(_segment, segments)])
+        return "/".join([_site_url(self.settings.base_url, site), *map(_segment, segments)])
+
+
+@functools.lru_cache(maxsize=64)  # quoted once per site, not once per request
+def _site_url(base_url: str, site: str) -> str:
+    return "/".join([base_url, "sites", _segment(site)])
 
 
 def _segment(value: str) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from importer.codes import CLAIMED, IN_DOUBT, NOT_SENT
@@ -78,11 +79,9 @@ _NOT_REQUESTS = frozenset({"prepare", "unprepare", "stats", "waiting_retries"})
 
 
 class _Watched:
-    """The client as a worker sees it: ``requested`` says whether this thread made a request.
-
-    Set before each call through it and cleared per row by ``Sender.send``, so
-    a row whose ledger write fails is known to be not sent or in doubt.
-    """
+    """The client as a worker sees it: ``requested`` says whether this thread made a request
+    (set by each call through it, cleared per row by ``Sender.send``), so a row whose ledger
+    write fails is known to be not sent or in doubt."""
 
     def __init__(self, client: Any):
         self._client = client
@@ -98,14 +97,15 @@ class _Watched:
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._client, name)
-        if not callable(found) or name in _NOT_REQUESTS:
-            return found
+        if callable(found):
+            if name not in _NOT_REQUESTS:
+                found = partial(self._request, found)
+            self.__dict__[name] = found  # found there from now on, not through __getattr__
+        return found
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._local.requested = True
-            return found(*args, **kwargs)
-
-        return call
+    def _request(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._local.requested = True
+        return method(*args, **kwargs)
 
 
 @dataclass
