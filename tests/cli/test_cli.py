@@ -475,3 +475,30 @@ def test_the_script_exits_after_an_orderly_shutdown() -> None:
     assert done.returncode == 2, done.stderr
     assert done.stdout.strip().endswith("atexit ran")
     assert done.stderr.startswith("Error:") and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2, reason="OpenBLAS starts no thread of its own on 1 CPU"
+)
+@pytest.mark.parametrize(("users", "threads"), [(None, 1), ("2", 2)])
+def test_the_script_keeps_numpy_to_one_blas_thread(users: str | None, threads: int) -> None:
+    """OpenBLAS threads spin after each call and took CPU from the sending threads: the
+    script's process keeps it to its calling thread, unless the user says otherwise. The
+    script's modules must not import numpy before main sets that up."""
+    script = (
+        "import os, sys\n"
+        "import importer.cli.main as cli\n"
+        "assert 'numpy' not in sys.modules, 'imported before main could set it up'\n"
+        "cli._one_blas_thread()\n"
+        "import numpy\n"
+        "print(len(os.listdir('/proc/self/task')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if users is not None:
+        env["OPENBLAS_NUM_THREADS"] = users
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == threads  # the main thread, and OpenBLAS's beyond it
