@@ -152,13 +152,13 @@ class GroupCommit:
         ``mine`` is the leading thread's own write. An interrupt of the leader
         (Ctrl-C in the main thread) rolls the group back and raises in the
         leader alone: the other threads' writes wait for the next group.
-        Returns True when the next group is this thread's to lead: it holds
-        only writes handed in later, whose threads do not wait.
+        Returns True when the next group is this thread's to lead: the first
+        write waiting was handed in later, and its thread does not wait.
         """
         with self._mutex:
             group, self._waiting = self._waiting, []
         woken = group
-        again = False
+        again = interrupted = False
         settled: list[_Write] = []
         try:
             with self._store.transaction() as conn:
@@ -171,22 +171,25 @@ class GroupCommit:
             for write in group:  # rolled back: nothing of the group is on disk
                 write.error = exc
         except BaseException:
-            woken = [mine]
+            woken, interrupted = [mine], True
             with self._mutex:
                 self._waiting[:0] = [write for write in group if write is not mine]
             raise
         finally:
             with self._mutex:
-                for write in woken:
+                for write in woken if not interrupted else ():
                     if write.done is None:  # handed in later (or the leader's own)
                         write.committed = True
                         if write.then is not None:
                             settled.append(write)
                 after = self._waiting[0] if self._waiting else None
-                self._leading = after is not None
                 if after is not None and after.done is None:  # handed in later: no one waits
-                    again, after = True, None
-                elif after is not None:
+                    if interrupted:  # this thread unwinds: a thread that waits leads, if any
+                        after = next((w for w in self._waiting if w.done is not None), None)
+                    else:
+                        again, after = True, None
+                self._leading = again or after is not None
+                if after is not None:
                     after.leads = True
             for write in woken:
                 if write.done is not None and not write.leads:  # the leader is awake

@@ -38,7 +38,7 @@ RESULTS_BACKLOG = 32 << 20  # characters of results.csv lines held behind a row 
 
 
 class SendLoop:
-    """Hands the rows of planned chunks to a pool of senders and tallies how they end.
+    """Hands the rows of planned chunks to the sending threads and tallies how they end.
 
     Rejected and unchanged rows end here; the others are sent by the threads,
     at most ``limit`` waiting or in flight at once.

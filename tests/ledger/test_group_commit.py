@@ -218,6 +218,21 @@ def test_a_later_write_that_fails_is_told_its_error_alone(ledger: Ledger) -> Non
     assert "good" in on_disk and "bad" not in on_disk
 
 
+def test_an_interrupted_leader_hands_a_later_write_to_a_thread_that_waits(ledger: Ledger) -> None:
+    """The first write in line has no thread waiting on it: the next one that has leads."""
+    group = Group(ledger)
+    group.interrupt = True
+    _, told = hand_in_later(group.commit, insert("late"), "sender")
+    group.queue({"b": insert("b")})
+
+    results = group.release()
+
+    assert isinstance(results["leader"], KeyboardInterrupt)
+    assert results["b"] == "b"
+    assert told.event.wait(10) and told.error is None
+    assert {"late", "b"} <= runs_on_disk(Path(ledger.store.path))
+
+
 def test_a_later_write_alone_is_committed_by_its_own_thread(ledger: Ledger) -> None:
     commit = GroupCommit(ledger.store)
     _, told = hand_in_later(commit, insert("alone"), "sender")
