@@ -15,7 +15,8 @@ Good answers are judged a round at a time, a limit's worth of them (about one
 round trip of every place). A round whose median RTT stays within floor x
 ``TOLERANCE`` (+ ``SLACK_S``) raises the limit by one, or doubles it ("slow
 start") until the first cut or the first round above floor x ``TOLERANCE``
-without the slack (as TCP's HyStart leaves slow start on a rising delay), provided the places were in use: when none of the round's tries
+without the slack (as TCP's HyStart leaves slow start on a rising delay),
+provided the places were in use: when none of the round's tries
 started with half the places on the wire, the limit is not what holds the run
 back (the rate limiter or the reading is), and the round proves nothing about
 a higher one. A refusal, or a round whose median RTT is above floor x

@@ -138,7 +138,7 @@ class Watchdog:
             self._closed.wait(min([POLL_S, *upcoming]))
 
 
-class _SteadySocket(socket.socket):
+class _SteadyTimeout:
     """A socket whose ``settimeout`` to the timeout it has already is no system call.
 
     ``socket.settimeout`` switches the descriptor's blocking mode (an ``ioctl``,
@@ -150,16 +150,16 @@ class _SteadySocket(socket.socket):
     __slots__ = ()
 
     def settimeout(self, value: float | None) -> None:
-        if value != self.gettimeout():
-            super().settimeout(value)
+        if value != self.gettimeout():  # type: ignore[attr-defined]
+            super().settimeout(value)  # type: ignore[misc]
 
 
-class SteadySSLSocket(ssl.SSLSocket):
-    """``_SteadySocket`` for TLS: the ``sslsocket_class`` of the client's SSL contexts."""
+class _SteadySocket(_SteadyTimeout, socket.socket):
+    __slots__ = ()
 
-    def settimeout(self, value: float | None) -> None:
-        if value != self.gettimeout():
-            super().settimeout(value)
+
+class SteadySSLSocket(_SteadyTimeout, ssl.SSLSocket):
+    """The ``sslsocket_class`` of the client's SSL contexts (``importer.send.http_routes``)."""
 
 
 class _WatchedHTTPConnection(HTTPConnection):
@@ -240,28 +240,22 @@ class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
     pass
 
 
-def _steady_read_timeout(pool: HTTPConnectionPool) -> float | None:
-    """The pool's read timeout when it is a number (urllib3's default is a sentinel)."""
-    read = pool.timeout.read_timeout
-    return float(read) if isinstance(read, int | float) else None
+class _SteadyTimeoutPool(HTTPConnectionPool):
+    """Tells each new connection the pool's read timeout, the one its socket keeps."""
+
+    def _new_conn(self) -> Any:
+        conn: Any = super()._new_conn()
+        read = self.timeout.read_timeout  # urllib3's default is a sentinel, not a number
+        conn.rg_read_timeout = float(read) if isinstance(read, int | float) else None
+        return conn
 
 
-class _WatchedHTTPPool(HTTPConnectionPool):
+class _WatchedHTTPPool(_SteadyTimeoutPool):
     ConnectionCls = _WatchedHTTPConnection
 
-    def _new_conn(self) -> Any:
-        conn: Any = super()._new_conn()
-        conn.rg_read_timeout = _steady_read_timeout(self)
-        return conn
 
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
+class _WatchedHTTPSPool(_SteadyTimeoutPool, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
-
-    def _new_conn(self) -> Any:
-        conn: Any = super()._new_conn()
-        conn.rg_read_timeout = _steady_read_timeout(self)
-        return conn
 
 
 # The pool classes to use for each scheme (``importer.send.http_routes`` sets them).

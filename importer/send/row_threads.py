@@ -14,9 +14,9 @@ whose threads wait on those processes for whole requests) it keeps ``most``.
 Each row is a ``RowOut`` the thread fills in and puts on ``finished``; no
 future, no lock or condition per row. With ``settle`` (``Sender.settled``) a
 row is put there once the ledger write its send left for later is committed,
-by the thread that commits it; the sending thread goes on to its next row. Threads are started as rows are handed
-out and never end before ``shutdown``: one that the count no longer needs waits
-for a row, which costs nothing.
+by the thread that commits it; the sending thread goes on to its next row.
+Threads are started as rows are handed out and never end before ``shutdown``:
+one that the count no longer needs waits for a row, which costs nothing.
 """
 
 from __future__ import annotations

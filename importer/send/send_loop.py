@@ -58,10 +58,10 @@ class SendLoop:
         # --workers bounds the requests in flight (the client's max_in_flight; with
         # auto, --max-workers does); a thread per place, and one more per row that
         # sits out a Retry-After or a backoff meanwhile
-        waiting = getattr(sender.client, "waiting_retries", None)
         self.threads = RowThreads(
             sender.send, self.finished, places=self._places, most=workers * THREADS_PER_WORKER,
-            waiting=waiting if callable(waiting) else None, settle=sender.settled,
+            # None from a client sending from other processes: it cannot see their waits
+            waiting=getattr(sender.client, "waiting_retries", None), settle=sender.settled,
         )  # fmt: skip
         # the rows out, to be settled; the raw cells are read only if the row fails
         self.inflight: set[RowOut] = set()
