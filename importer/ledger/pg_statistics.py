@@ -17,9 +17,10 @@ So a writing run analyzes the ledger's two big tables itself, early (after
 site and source are the same everywhere) and again whenever its transactions
 have doubled since: about a dozen ``ANALYZE`` runs however long the import,
 each sampling at most a few hundred pages, on a connection of its own in the
-background; an ``ANALYZE`` drops the plans prepared before it. ``ANALYZE`` takes a lock that writers do not wait for. It is only
-an aid to the planner: a failure (the ledger's user does not own the tables,
-the database is out of reach) is left for autovacuum to make up.
+background; an ``ANALYZE`` drops the plans prepared before it. ``ANALYZE``
+takes a lock that writers do not wait for. It is only an aid to the planner:
+a failure (the ledger's user does not own the tables, the database is out of
+reach) is left for autovacuum to make up.
 """
 
 from __future__ import annotations
