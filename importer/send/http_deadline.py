@@ -67,7 +67,8 @@ class Watch:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _attach(conn: Any) -> None:
+def attach_to_watch(conn: Any) -> None:
+    """Name ``conn`` as the connection of the calling thread's current try (if it has one)."""
     watch: Watch | None = getattr(_current, "watch", None)
     if watch is None:
         return
@@ -193,7 +194,7 @@ class _WatchedHTTPConnection(HTTPConnection):
         self._rg_timeout = value
 
     def connect(self) -> None:
-        _attach(self)
+        attach_to_watch(self)
         super().connect()
         raw = self.sock
         if type(raw) is socket.socket:  # plain http (TLS sockets come steady from the context)
@@ -209,7 +210,7 @@ class _WatchedHTTPConnection(HTTPConnection):
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        _attach(self)
+        attach_to_watch(self)
         named = {name.lower() for name in headers or ()}
         if (
             not isinstance(body, bytes)

@@ -14,6 +14,9 @@ once per client: its default headers under ours, the ``Authorization`` header,
 and per origin the pool, proxy and CA bundle (``importer.send.http_routes``).
 urllib3's pools are thread-safe and shared by every thread; cookies a server
 sets are kept per thread, as each thread had its own requests ``Session``.
+A try on a direct route (no proxy) skips even ``urlopen``: it is sent and read
+with http.client on a connection of the same pool (``importer.send.http_direct``),
+and raises what ``urlopen`` would, so both read the same here.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from __future__ import annotations
 import threading
 import urllib.request
 from collections import Counter
-from http.client import HTTPException
+from collections.abc import Mapping
+from http.client import HTTPException, HTTPMessage, HTTPResponse
 from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests.utils
 from urllib3 import BaseHTTPResponse, HTTPHeaderDict, Timeout
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -42,6 +47,7 @@ from urllib3.util import make_headers
 from importer import __version__
 from importer.config import Credentials, is_loopback
 from importer.errors import Stopping, TransportError
+from importer.send import http_direct
 from importer.send.client_settings import ClientSettings
 from importer.send.http_deadline import Watchdog
 from importer.send.http_routes import Routes
@@ -62,6 +68,10 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # What a try that got no answer raised: urllib3's errors, and what http.client
 # or the socket raise once the watchdog has shut a socket down under them.
 _NO_ANSWER = (HTTPError, OSError, HTTPException)
+
+# An answer: urllib3's through ``urlopen``, http.client's through ``http_direct``
+# (both have ``status``, ``reason`` and ``headers`` read with ``get``).
+Answer = BaseHTTPResponse | HTTPResponse
 
 
 class Transport:
@@ -122,15 +132,16 @@ class Transport:
             return 0, failure, b""
         status = reply.status
         self._count(str(status))
+        # urllib3's HTTPHeaderDict, or http.client's HTTPMessage: both look names up
+        # without regard to case with ``get``, all the classifiers use
+        headers: Mapping[str, str] = reply.headers  # type: ignore[assignment]
         if 200 <= status < 300:
             # a captive portal or SSO proxy answers 200 with its own page
             foreign = classify_success(
-                status, reply.headers, content, method=method, url=url, expected=expected
+                status, headers, content, method=method, url=url, expected=expected
             )
             return status, foreign, content
-        failure = classify_answer(
-            status, reply.reason, reply.headers, content, method=method, url=url
-        )
+        failure = classify_answer(status, reply.reason, headers, content, method=method, url=url)
         return status, failure, content
 
     def count_retry(self) -> None:
@@ -151,16 +162,40 @@ class Transport:
         self._watchdog.close()
         self._routes.close()
 
-    def _exchange(self, method: str, url: str, data: bytes) -> tuple[BaseHTTPResponse, bytes]:
-        """One request and its whole answer, read within the try's deadline."""
+    def _exchange(self, method: str, url: str, data: bytes) -> tuple[Answer, bytes]:
+        """One request and its whole answer, read within the try's deadline.
+
+        A direct route (no proxy) skips ``urlopen`` (``importer.send.http_direct``).
+        """
         pool, target = self._routes.for_url(url)
+        headers = self._request_headers(url)
+        reply: Answer
+        if http_direct.serves(pool, target):
+            settings = self.settings
+            timeouts = (settings.connect_timeout, settings.read_timeout)
+            reply, content = http_direct.exchange(pool, method, target, data, headers, timeouts)
+        else:
+            reply, content = self._exchange_through_urlopen(pool, method, target, data, headers)
+        if "set-cookie" in reply.headers:
+            self._keep_cookies(url, reply)
+        return reply, content
+
+    def _exchange_through_urlopen(
+        self,
+        pool: HTTPConnectionPool,
+        method: str,
+        target: str,
+        data: bytes,
+        headers: dict[str, str],
+    ) -> tuple[Answer, bytes]:
+        """``_exchange`` through urllib3's ``urlopen``: proxies, and targets it percent-encodes."""
         # no retries (ours are the client's: urllib3 must not resend bodies
         # behind our back), no redirects
         reply = pool.urlopen(
             method,
             target,
             body=data or None,
-            headers=self._request_headers(url),
+            headers=headers,
             retries=False,
             redirect=False,
             assert_same_host=False,
@@ -174,8 +209,6 @@ class Transport:
             # The head came: a body that stops coming is a connection lost (as
             # requests said), not a request without an answer.
             raise ProtocolError("Connection broken: the body timed out", exc) from exc
-        if "set-cookie" in reply.headers:
-            self._keep_cookies(url, reply)
         return reply, content
 
     def _count(self, key: str) -> None:
@@ -210,7 +243,7 @@ class Transport:
         cookie = request.get_header("Cookie")
         return headers if cookie is None else {**headers, "Cookie": cookie}
 
-    def _keep_cookies(self, url: str, reply: BaseHTTPResponse) -> None:
+    def _keep_cookies(self, url: str, reply: Answer) -> None:
         """Keep the cookies an answer sets, for the calling thread's next tries."""
         jar: CookieJar | None = getattr(self._local, "cookies", None)
         if jar is None:
@@ -221,14 +254,14 @@ class Transport:
 class _CookieAnswer:
     """What ``CookieJar.extract_cookies`` reads of an answer: its headers."""
 
-    def __init__(self, headers: HTTPHeaderDict) -> None:
+    def __init__(self, headers: HTTPHeaderDict | HTTPMessage) -> None:
         self._headers = headers
 
     def info(self) -> _CookieAnswer:
         return self
 
     def get_all(self, name: str, default: list[str]) -> list[str]:
-        return self._headers.getlist(name) or default
+        return self._headers.get_all(name) or default
 
 
 def deadline_failure(method: str, url: str, seconds: float) -> Failure:
