@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.exceptions import SSLError
 
 from importer.config import Credentials
 from importer.send import http_direct
 from importer.send.client_settings import ClientSettings
 from importer.send.http_routes import Routes
 from importer.send.transport import Transport
+from tests.send.test_transport import CA_BUNDLE, PROXY_ENV, recording_server
 
 SANDBOX = Credentials("sandbox", "sandbox")
 ANSWER = b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"id": "x"}'
@@ -274,3 +276,30 @@ def test_odd_targets_and_proxied_routes_go_through_urlopen(
     proxied, _ = routes.for_url("http://api.rg-import.test/rest")
     assert http_direct.serves(proxied, target) is False
     routes.close()
+
+
+def test_https_on_a_direct_route_is_verified_against_the_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Connecting (TLS and its certificate check) stays urllib3's on the direct path."""
+    for name in (*PROXY_ENV, "NO_PROXY", "no_proxy", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CA_BUNDLE))  # the test CA signed 127.0.0.1
+    lead = b'{"id": "1"}'
+    headers = {"Content-Type": "application/json"}
+    with recording_server(tls=True) as (port, seen):
+        url = f"https://127.0.0.1:{port}/rest/sites/s/leads"
+        trusting = Routes(2, trust_env=True)
+        pool, target = trusting.for_url(url)
+        assert http_direct.serves(pool, target)
+        for _ in range(2):
+            reply, content = http_direct.exchange(pool, "POST", target, lead, headers, (2, 5))
+            assert (reply.status, content) == (201, b'{"id": "x"}')
+        trusting.close()
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # certifi's bundle does not know the test CA
+        doubting = Routes(2, trust_env=True)
+        pool, target = doubting.for_url(url)
+        with pytest.raises(SSLError):
+            http_direct.exchange(pool, "POST", target, lead, headers, (2, 5))
+        doubting.close()
+    assert [request["body"] for request in seen] == [lead, lead]
