@@ -144,10 +144,10 @@ def _read(reply: http.client.HTTPResponse) -> bytes:
     """The answer's whole body, decoded as urllib3 would (gzip, deflate, ...)."""
     try:
         raw = reply.read()
+    except TimeoutError as exc:  # checked first, as urllib3 does
+        raise ProtocolError("Connection broken: the body timed out", exc) from exc
     except BaseSSLError as exc:
         raise SSLError(exc) from exc
-    except TimeoutError as exc:
-        raise ProtocolError("Connection broken: the body timed out", exc) from exc
     except (http.client.HTTPException, OSError) as exc:
         raise ProtocolError(f"Connection broken: {exc!r}", exc) from exc
     coding = reply.headers.get("Content-Encoding", "")
