@@ -3,7 +3,7 @@
 ``urlopen`` wraps every try in retry and redirect machinery (both turned off by
 us) and every answer in urllib3's own ``HTTPResponse`` (a header dict copied
 from http.client's, a decoder, a protocol to hand the connection back): at 16
-threads that was about 150 µs of CPU per try, a sixth of what a lead cost to
+threads that was about 150 µs of CPU per try, a fifth of what a lead cost to
 send. ``exchange`` does what is left: it takes a connection from the same
 urllib3 pool (which still checks that a kept-alive connection was not dropped,
 and still connects, with TLS verified, through urllib3's connection classes),
