@@ -91,6 +91,7 @@ class Transport:
         # must not route it through a proxy (nor REQUESTS_CA_BUNDLE apply).
         loopback = is_loopback(urlsplit(settings.base_url).hostname or "")
         self._timeout = Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
+        self._timeouts = (settings.connect_timeout, settings.read_timeout)  # http_direct's
         self._routes = Routes(settings.pool_size, trust_env=not loopback, timeout=self._timeout)
         self._headers: dict[str, str] | None = None  # made on the first try
         self._local = threading.local()  # .cookies: the thread's CookieJar
@@ -171,9 +172,9 @@ class Transport:
         headers = self._request_headers(url)
         reply: Answer
         if http_direct.serves(pool, target):
-            settings = self.settings
-            timeouts = (settings.connect_timeout, settings.read_timeout)
-            reply, content = http_direct.exchange(pool, method, target, data, headers, timeouts)
+            reply, content = http_direct.exchange(
+                pool, method, target, data, headers, self._timeouts
+            )
         else:
             reply, content = self._exchange_through_urlopen(pool, method, target, data, headers)
         if "set-cookie" in reply.headers:
