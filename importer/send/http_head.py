@@ -13,6 +13,10 @@ each ``name: value`` as the email parser would (the value without the spaces
 after the colon and the line end). A head it cannot read that simply (a line
 folded onto the next, a line without a colon) goes to the email parser, as
 before.
+
+Their headers are an ``IndexedMessage``: ``get`` and ``in`` look a name up in a
+dict made once, where the email package's ``Message`` lowers every name it holds
+on every look-up (http.client looks up four or five per answer, and so do we).
 """
 
 from __future__ import annotations
@@ -23,14 +27,55 @@ import re
 import types
 from typing import Any
 
-__all__ = ["QuickHeadersResponse", "quick_parse_headers"]
+__all__ = ["IndexedMessage", "QuickHeadersResponse", "quick_parse_headers"]
 
 # what the email parser takes for a header's name: printable ASCII but the colon
 _NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 
 
+class IndexedMessage(http.client.HTTPMessage):
+    """An answer's headers whose ``get`` and ``in`` use an index of the names, once made.
+
+    ``index`` is made by ``quick_parse_headers`` once every line is in: each
+    lower-cased name with its first value, what ``Message.get`` finds (values
+    read as ISO-8859-1 come back from it unchanged). A message changed since
+    (no code of ours changes an answer's headers) is looked up as before.
+    """
+
+    _headers: list[tuple[str, Any]]  # email.message.Message's list of (name, value)
+    _index: tuple[list[tuple[str, Any]], int, dict[str, str]] | None = None
+
+    def index(self) -> None:
+        first: dict[str, str] = {}
+        for name, value in self._headers:
+            first.setdefault(name.lower(), value)
+        self._index = (self._headers, len(self._headers), first)
+
+    def _first(self) -> dict[str, str] | None:
+        index = self._index
+        if index is None or index[0] is not self._headers or index[1] != len(index[0]):
+            return None
+        return index[2]
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        first = self._first()
+        if first is None:
+            return super().get(name, failobj)
+        return first.get(name.lower(), failobj)
+
+    def __contains__(self, name: object) -> bool:
+        first = self._first()
+        if first is None or not isinstance(name, str):
+            return super().__contains__(name)  # type: ignore[operator]
+        return name.lower() in first
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        self._index = None  # changes a value in place
+        super().replace_header(_name, _value)
+
+
 def quick_parse_headers(
-    fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage
+    fp: Any, _class: type[http.client.HTTPMessage] = IndexedMessage
 ) -> http.client.HTTPMessage:
     """``http.client.parse_headers``, without the email parser for plain ``name: value`` lines."""
     lines = http.client._read_headers(fp)  # type: ignore[attr-defined]
@@ -43,6 +88,8 @@ def quick_parse_headers(
         if not colon or not _NAME.fullmatch(name):
             return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
         message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+    if isinstance(message, IndexedMessage):
+        message.index()
     return message
 
 

@@ -237,19 +237,91 @@ def test_a_connection_the_server_closed_is_not_used_again(
     assert (len(requests), accepted[0]) == (3, 3)
 
 
-def test_the_request_on_the_wire_is_the_one_urlopen_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_answer_saying_connection_close_ends_the_connection_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Even while the server still holds the connection open: the next try takes a new one
+    (sent on the old one, it could meet the server closing it, and end in doubt)."""
+
+    def says_close_but_stays(conn: socket.socket, request: bytes) -> None:
+        head, _, body = ANSWER.partition(b"\r\n\r\n")
+        conn.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+
+    with (
+        scripted_server(says_close_but_stays) as (port, requests, accepted),
+        transport(port, direct=True, monkeypatch=monkeypatch) as sender,
+    ):
+        for _ in range(3):
+            assert outcome(sender, port) == (201, b'{"id": "x"}')
+    assert (len(requests), accepted[0]) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [("POST", b'{"id": "1"}'), ("PATCH", b'{"id": "1"}'), ("POST", b""), ("GET", b"")],
+)
+def test_the_request_on_the_wire_is_the_one_urlopen_sends(
+    method: str, data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same request line, the same headers (their order aside), the same body, in one write."""
     seen = {}
     for direct in (True, False):
         with scripted_server(answers) as (port, requests, _):
             with transport(port, direct=direct, monkeypatch=monkeypatch) as sender:
-                outcome(sender, port)
+                sender.attempt(method, f"http://127.0.0.1:{port}/rest/sites/s/leads", data)
             head, _, body = requests[0].partition(b"\r\n\r\n")
             first, *headers = head.replace(str(port).encode(), b"PORT").split(b"\r\n")
             seen[direct] = (first, sorted(headers), body)
     assert seen[True] == seen[False]
-    assert seen[True][0] == b"POST /rest/sites/s/leads HTTP/1.1"
-    assert b"Content-Length: 11" in seen[True][1] and seen[True][2] == b'{"id": "1"}'
+    assert seen[True][0] == method.encode() + b" /rest/sites/s/leads HTTP/1.1"
+    assert b"Host: 127.0.0.1:PORT" in seen[True][1] and seen[True][2] == data
+    length = [h for h in seen[True][1] if h.lower().startswith(b"content-length:")]
+    assert length == ([] if method == "GET" else [b"Content-Length: %d" % len(data)])
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"User-Agent": "rg-import", "Content-Type": "application/json"},
+        {"User-Agent": "rg-import", "Accept-Encoding": "gzip", "Host": "api.example.com"},
+    ],
+)
+def test_a_head_without_host_or_accept_encoding_gets_those_urlopen_gives_it(
+    headers: dict[str, str],
+) -> None:
+    """http.client adds ``Host`` and ``Accept-Encoding: identity`` when the headers name neither.
+
+    (urllib3 also adds a ``User-Agent`` when there is none: the transport's headers always have one.)
+    """
+    seen = []
+    for direct in (True, False):
+        with scripted_server(answers) as (port, requests, _):
+            routes = Routes(1, trust_env=False)
+            pool, target = routes.for_url(f"http://127.0.0.1:{port}/rest/sites/s/leads")
+            if direct:
+                http_direct.exchange(pool, "POST", target, b"{}", headers, (2, 5))
+            else:
+                pool.urlopen("POST", target, body=b"{}", headers=headers, retries=False)
+            routes.close()
+            head = requests[0].partition(b"\r\n\r\n")[0].replace(str(port).encode(), b"PORT")
+            seen.append(sorted(head.split(b"\r\n")[1:]))
+    assert seen[0] == seen[1]
+    assert (b"Accept-Encoding: identity" in seen[0]) is ("Accept-Encoding" not in headers)
+    assert (b"Host: 127.0.0.1:PORT" in seen[0]) is ("Host" not in headers)
+
+
+def test_a_header_value_with_a_line_break_is_refused_before_anything_is_sent() -> None:
+    """The head's lines are checked as http.client checks them: no header can be smuggled."""
+    with scripted_server(answers) as (port, requests, _):
+        routes = Routes(1, trust_env=False)
+        pool, target = routes.for_url(f"http://127.0.0.1:{port}/rest/sites/s/leads")
+        with pytest.raises(ValueError, match="Invalid header value"):
+            http_direct.exchange(
+                pool, "POST", target, b"{}", {"X-Note": "a\r\nX-Smuggled: 1"}, (2, 5)
+            )
+        reply, _ = http_direct.exchange(pool, "POST", target, b"{}", {"X-Note": "a"}, (2, 5))
+        routes.close()
+    assert reply.status == 201 and len(requests) == 1 and b"X-Smuggled" not in requests[0]
 
 
 @pytest.mark.parametrize(

@@ -94,3 +94,26 @@ def test_the_clients_connections_read_heads_with_it() -> None:
         pool, _ = routes.for_url(url)
         assert pool.ConnectionCls.response_class is QuickHeadersResponse
     routes.close()
+
+
+@pytest.mark.parametrize("head", list(HEADS.values()), ids=list(HEADS))
+def test_names_are_looked_up_as_the_email_package_looks_them_up(head: bytes) -> None:
+    """The index behind ``get`` and ``in`` finds what ``Message`` finds, whatever the case."""
+    quick = quick_parse_headers(io.BytesIO(head + b"\r\n"))
+    plain = http.client.parse_headers(io.BytesIO(head + b"\r\n"))
+    for name in {name for name, _ in plain.items()} | {"X-Missing"}:
+        for spelled in (name, name.lower(), name.upper()):
+            assert quick.get(spelled) == plain.get(spelled)
+            assert quick.get(spelled, "none") == plain.get(spelled, "none")
+            assert quick[spelled] == plain[spelled]
+            assert (spelled in quick) == (spelled in plain)
+
+
+def test_a_changed_head_is_looked_up_as_it_now_is() -> None:
+    quick = quick_parse_headers(io.BytesIO(RFC_7230_HEAD + b"\r\n"))
+    quick["X-Added"] = "1"
+    assert quick.get("x-added") == "1" and "X-ADDED" in quick
+    del quick["Server"]
+    assert quick.get("server") is None and "server" not in quick
+    quick.replace_header("ETag", '"changed"')
+    assert quick.get("etag") == '"changed"'
