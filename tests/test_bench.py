@@ -381,9 +381,10 @@ def _measurements(
         "excel_read": {"rows": 100, "rows_per_s": summary(40_000.0), "csv_rows_per_s": summary(50_000.0),
                        "xlsx_over_csv": 0.8, "calamine_rows_per_s": summary(90_000.0)},
         "send_throughput": {"by_workers": [send_row(w) for w in (1, 16, 32, 64)]},
-        "send_at_0ms": {"rows": 100, "plan_cpu_s": summary(1.0), "plan_cpu_ms_per_lead": 0.3,
-                        "by_workers": [{"workers": w, "leads_per_s": summary(zero_rps - 64 + w),
-                                        "cpu_ms_per_lead": summary(cpu_ms if w == 16 else 9.0),
+        "send_at_0ms": {"rows": 1000, "plan_cpu_s": summary(1.0), "plan_cpu_ms_per_lead": 1.0,
+                        # 1,000 leads: the plan's 1.0 s of CPU is 1 ms of each lead's
+                        "by_workers": [{"workers": w, "leads_per_s": summary(zero_rps - 64 + w), "created": 1000,
+                                        "cpu_ms_per_lead": summary(cpu_ms + 1.0 if w == 16 else 9.0),
                                         "send_cpu_ms_per_lead": summary(cpu_ms if w == 16 else 9.0)}
                                        for w in (16, 32, 64)]},
         "naive_baseline": {"leads": 10, "leads_per_s": summary(16.0)},
@@ -413,8 +414,9 @@ def _measurements(
 
 TARGETS = [
     "plan throughput", "plan memory", "plan memory, process tree", "send throughput, 16 workers",
-    "send throughput, 32 workers", "send throughput, 64 workers", "CPU per lead, 16 workers at 0 ms",
-    "CPU per lead while sending, 16 workers at 0 ms", "send throughput at 0 ms", "unchanged re-run throughput", "unchanged re-run requests",
+    "send throughput, 32 workers", "send throughput, 64 workers",
+    "CPU per lead while sending, 16 workers at 0 ms", "CPU per lead beyond the plan, 16 workers at 0 ms",
+    "send throughput at 0 ms", "unchanged re-run throughput", "unchanged re-run requests",
     "throughput under 5% 429s", "auto workers, 429s at --rate-limit 100",
     "auto workers, throughput at --rate-limit 100", "scale-out, dask-local over one process",
 ]  # fmt: skip
@@ -483,7 +485,8 @@ def test_render_table_shows_each_measurement_and_verdict() -> None:
     # the processes --send-processes auto chose, where more than one
     assert "; 2 sending processes" in lines[lines.index(line("send, 64 workers")) + 1]
     assert line("send at 0 ms, 16 workers").endswith("PASS")
-    assert "CPU 0.60 ms/lead" in line("send at 0 ms, 16 workers")
+    assert "CPU 1.60 ms/lead (0.60 while sending)" in line("send at 0 ms, 16 workers")
+    assert "= 1.00 ms/lead; a run at 16 workers beyond it: 0.60 ms/lead" in table
     assert any(x.startswith("send with 5% 429s, 8 workers") and x.endswith("PASS") for x in lines)
     assert line("--workers auto, --rate-limit 100").endswith("PASS")
     assert "first run at 0 ms: 30 leads/s over the whole command, CPU 2.50 ms/lead" in table
