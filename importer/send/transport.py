@@ -220,7 +220,9 @@ class Transport:
     def _request_headers(self, url: str) -> dict[str, str]:
         """The headers of a try: requests' defaults under ours, and a thread's cookies.
 
-        urllib3 adds ``Host`` and ``Content-Length`` (none for a GET without a body).
+        ``Host`` and ``Content-Length`` (none for a GET without a body) are added per
+        request, by urllib3 or by ``http_direct`` as http.client adds them. The mapping is
+        never changed once made: ``http_direct`` keeps its header lines by its identity.
         """
         headers = self._headers
         if headers is None:
