@@ -32,6 +32,7 @@ from importer.cli.review_command import review
 from importer.cli.sandbox_command import sandbox
 from importer.cli.sites_command import sites
 from importer.cli.users_commands import doctor, users
+from importer.collector import collect_less_often
 from importer.errors import ExitCode, ImporterError, interrupted_code, terminate_stops
 
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         _without_test_strategies()
         _without_dask_annotations()
         _one_blas_thread()
+        collect_less_often()
     try:
         # SIGTERM (systemd, containers) stops any command as Ctrl-C does, with its own code
         with terminate_stops():

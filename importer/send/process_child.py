@@ -29,6 +29,7 @@ import threading  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
 from typing import Any  # noqa: E402
 
+from importer.collector import collect_less_often  # noqa: E402
 from importer.send import process_wire as wire  # noqa: E402
 
 __all__ = ["main"]
@@ -137,6 +138,7 @@ class _Serving:
 
 
 def main() -> None:
+    collect_less_often()  # as the run's own process does (importer.collector)
     conn = Connection(int(sys.argv[1]))
     try:
         setup = conn.recv()
