@@ -10,9 +10,9 @@ four fifths of that in five full passes. With the youngest collected every
 20,000 allocations and the middle one every twentieth time, the same run spent
 0.14 s and made no full pass; objects freed by their reference counts (almost
 all of them) are freed as before, and the peak memory of a plan of 100,000 and
-of 1,000,000 rows stayed the same (255 and 325-350 MB). Measured side by side
-(``bench/run_cpu_ab.py``-style, 10,000 rows at 0 ms, 4 rounds): CPU per lead
-while sending ×0.96, leads/s ×1.05.
+of 1,000,000 rows stayed the same (255 and 325-350 MB). Side by side with
+``bench/run_cpu_ab.py`` (3,000 rows at 0 ms, two runs): CPU per lead over the
+whole run ×0.91 to ×0.97, leads/s ×1.02 to ×1.10 (bench/README.md).
 
 Only the installed script's process (``importer.cli.main``) and its sending
 processes (``importer.send.process_child``) are changed: a caller of the
