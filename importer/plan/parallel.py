@@ -118,13 +118,26 @@ def _await_a_free_worker(table: Table, pending: deque[_Job], workers: int) -> No
     A small file (a piece per worker and one more) keeps its last piece for
     this process to check while the children check theirs (``_started``).
     """
-    few_pieces = table.even_pieces is not None and table.even_pieces <= workers + 1
-    if few_pieces:
+    if _few_pieces(table, workers):
         return
-    while sum(job.running for job in pending) >= workers:
-        waiting = {job.receiver: job for job in pending if job.running and job.receiver}
-        for ready in wait(list(waiting)):
-            waiting[ready].receive()  # type: ignore[index]
+    while sum(job.running for job in pending) >= workers and _take_in_arrived(pending):
+        pass
+
+
+def _few_pieces(table: Table, workers: int) -> bool:
+    """A small file: a piece per worker and one more (known once the first piece is cut)."""
+    return table.even_pieces is not None and table.even_pieces <= workers + 1
+
+
+def _take_in_arrived(pending: deque[_Job]) -> bool:
+    """Wait for a result of a child still checking and take in every one that is
+    in; False when no child is checking."""
+    waiting = {job.receiver: job for job in pending if job.running and job.receiver}
+    if not waiting:
+        return False
+    for ready in wait(list(waiting)):
+        waiting[ready].receive()  # type: ignore[index]
+    return True
 
 
 def _started(
@@ -139,9 +152,7 @@ def _started(
     here; a big one is checked in a forked child, or here at once (see below)."""
     if len(piece) < MIN_PARALLEL_ROWS:
         return _Job(piece)
-    # (known once the first piece is cut)
-    few_pieces = table.even_pieces is not None and table.even_pieces <= workers + 1
-    if few_pieces and sum(job.running for job in pending) >= workers:
+    if _few_pieces(table, workers) and sum(job.running for job in pending) >= workers:
         # A small file (a piece per worker, and one more): with every
         # worker busy, this process checks the last piece itself,
         # sparing a fork (its page copies) and the trip of a result
@@ -205,12 +216,8 @@ def _next_done(pending: deque[_Job]) -> _Job:
     taken in as they arrive meanwhile, so a child that finished early can exit
     and its result is not left to unpack at the very end."""
     head = pending[0]
-    while not head.received and head.receiver is not None:
-        waiting = {job.receiver: job for job in pending if not job.received and job.receiver}
-        if not waiting:
-            break
-        for ready in wait(list(waiting)):
-            waiting[ready].receive()  # type: ignore[index]
+    while not head.received and head.receiver is not None and _take_in_arrived(pending):
+        pass
     head.receive()
     return pending.popleft()
 
